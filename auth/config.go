@@ -1,0 +1,68 @@
+package auth
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// MinTokenSecretLen is the shortest accepted HS256 key for join tokens, in bytes.
+const MinTokenSecretLen = 16
+
+// Config is the `Auth` section of etc/rtcd.yaml.
+type Config struct {
+	// Secrets are the TURN REST shared secrets. The first one mints new
+	// credentials; all of them verify, so a rotation adds the new secret in
+	// front and removes the old one after the longest TTL has passed.
+	// Empty means a random secret is generated at start (fine for one node).
+	Secrets []string `json:",optional"`
+	// TTL is the lifetime of issued TURN credentials. Defaults to 6h.
+	TTL time.Duration `json:",default=6h"`
+	// TokenSecret is the HS256 key for signaling join tokens (token mode).
+	// Empty disables token mode. At least 16 bytes when set.
+	TokenSecret string `json:",optional"`
+}
+
+// Validate reports configuration errors naming the offending field, so a bad
+// config fails at start before anything listens.
+func (c Config) Validate() error {
+	if err := validateSecrets(c.Secrets); err != nil {
+		return err
+	}
+	if err := validateTTL(c.TTL); err != nil {
+		return fmt.Errorf("Auth.TTL: %w", err)
+	}
+	if c.TokenSecret != "" && len(c.TokenSecret) < MinTokenSecretLen {
+		return fmt.Errorf("Auth.TokenSecret: %w", ErrTokenSecretShort)
+	}
+	return nil
+}
+
+func validateTTL(ttl time.Duration) error {
+	if ttl < time.Second {
+		return fmt.Errorf("auth: TTL %v must be at least 1s", ttl)
+	}
+	if ttl > MaxTTL {
+		return fmt.Errorf("auth: TTL %v exceeds the maximum %v", ttl, MaxTTL)
+	}
+	return nil
+}
+
+func validateSecrets(secrets []string) error {
+	seen := make(map[string]int, len(secrets))
+	for i, s := range secrets {
+		switch {
+		case s == "":
+			return fmt.Errorf("Auth.Secrets[%d]: empty secret", i)
+		case strings.TrimSpace(s) != s:
+			// A secret read from a file with its trailing newline silently
+			// breaks interop with every other issuer; refuse it loudly.
+			return fmt.Errorf("Auth.Secrets[%d]: leading or trailing whitespace", i)
+		}
+		if j, ok := seen[s]; ok {
+			return fmt.Errorf("Auth.Secrets[%d]: duplicates Auth.Secrets[%d]", i, j)
+		}
+		seen[s] = i
+	}
+	return nil
+}

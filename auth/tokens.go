@@ -1,0 +1,99 @@
+package auth
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// Errors returned by Tokens.
+var (
+	ErrTokenExpired     = errors.New("auth: token expired")
+	ErrTokenInvalid     = errors.New("auth: invalid token")
+	ErrTokenSecretShort = fmt.Errorf("auth: token secret shorter than %d bytes", MinTokenSecretLen)
+)
+
+// Claims are what a join token grants: entry to Room as User until Expires.
+type Claims struct {
+	Room    string
+	User    string
+	Role    string // optional, e.g. "host"; meaning is up to the signaling layer
+	Expires time.Time
+}
+
+type wireClaims struct {
+	Room string `json:"room"`
+	Role string `json:"role,omitempty"`
+	jwt.RegisteredClaims
+}
+
+// Tokens signs and verifies HS256 join tokens. Only HS256 is accepted on
+// verify, so a token cannot pick its own algorithm ("none", RS256 with the HMAC
+// key as public key, ...).
+type Tokens struct {
+	key    []byte
+	now    func() time.Time
+	parser *jwt.Parser
+}
+
+// NewTokens builds Tokens with an HS256 key of at least MinTokenSecretLen bytes.
+func NewTokens(secret string, opts ...Option) (*Tokens, error) {
+	if len(secret) < MinTokenSecretLen {
+		return nil, ErrTokenSecretShort
+	}
+	o := buildOptions(opts)
+	return &Tokens{
+		key: []byte(secret),
+		now: o.now,
+		parser: jwt.NewParser(
+			jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
+			jwt.WithExpirationRequired(),
+			jwt.WithTimeFunc(o.now),
+		),
+	}, nil
+}
+
+// Sign returns a compact HS256 JWT for c. Room, User and Expires are required.
+func (t *Tokens) Sign(c Claims) (string, error) {
+	switch {
+	case c.Room == "":
+		return "", fmt.Errorf("auth: sign token: empty room")
+	case c.User == "":
+		return "", fmt.Errorf("auth: sign token: empty user")
+	case c.Expires.IsZero():
+		return "", fmt.Errorf("auth: sign token: no expiry")
+	}
+	wc := wireClaims{
+		Room: c.Room,
+		Role: c.Role,
+		RegisteredClaims: jwt.RegisteredClaims{
+			Subject:   c.User,
+			ExpiresAt: jwt.NewNumericDate(c.Expires),
+			IssuedAt:  jwt.NewNumericDate(t.now()),
+		},
+	}
+	s, err := jwt.NewWithClaims(jwt.SigningMethodHS256, wc).SignedString(t.key)
+	if err != nil {
+		return "", fmt.Errorf("auth: sign token: %w", err)
+	}
+	return s, nil
+}
+
+// Verify checks signature, algorithm and expiry and returns the claims.
+// Errors wrap ErrTokenExpired or ErrTokenInvalid.
+func (t *Tokens) Verify(token string) (Claims, error) {
+	var wc wireClaims
+	_, err := t.parser.ParseWithClaims(token, &wc, func(*jwt.Token) (any, error) { return t.key, nil })
+	if err != nil {
+		if errors.Is(err, jwt.ErrTokenExpired) {
+			return Claims{}, ErrTokenExpired
+		}
+		return Claims{}, fmt.Errorf("%w: %w", ErrTokenInvalid, err)
+	}
+	if wc.Room == "" || wc.Subject == "" {
+		return Claims{}, fmt.Errorf("%w: missing room or sub", ErrTokenInvalid)
+	}
+	return Claims{Room: wc.Room, User: wc.Subject, Role: wc.Role, Expires: wc.ExpiresAt.Time}, nil
+}
