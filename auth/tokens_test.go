@@ -79,7 +79,11 @@ func TestTokensRejectAlgConfusion(t *testing.T) {
 	}
 	exp := clk.t.Add(time.Hour).Unix()
 	payload := `{"room":"r","sub":"mallory","exp":` + itoa(exp) + `}`
-	hs512 := func(s string) []byte { m := hmac.New(sha512.New, []byte(testTokenSecret)); m.Write([]byte(s)); return m.Sum(nil) }
+	hs512 := func(s string) []byte {
+		m := hmac.New(sha512.New, []byte(testTokenSecret))
+		m.Write([]byte(s))
+		return m.Sum(nil)
+	}
 	other, err := NewTokens("another-secret-of-16+", WithClock(clk.now))
 	if err != nil {
 		t.Fatal(err)
