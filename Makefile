@@ -1,0 +1,49 @@
+# rtcd developer tasks. `make test` is what CI runs (.ci/run): it installs
+# what a fresh Debian machine lacks, then runs every test.
+GO       ?= go
+GOFLAGS  ?=
+PKGS     := ./...
+
+.PHONY: all build run test deps vet unit e2e bench-smoke fuzz bench clean
+
+all: build
+
+build:
+	$(GO) build -o bin/rtcd ./cmd/rtcd
+
+run:
+	$(GO) run ./cmd/rtcd
+
+deps:
+	./test/deps.sh
+
+vet:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
+	$(GO) vet $(PKGS)
+
+# unit and integration tests, race detector on (includes the NAT matrix when root).
+unit:
+	$(GO) test -race -count=1 -timeout 15m $(PKGS)
+
+# real-browser tests (Chromium + playwright-core) in a loopback-only namespace.
+e2e:
+	./test/e2e/run.sh
+
+# the benchmark command as a seconds-long smoke: it must run and report, timing never fails it.
+bench-smoke:
+	./test/bench-smoke.sh
+
+test: deps vet unit e2e bench-smoke
+
+# short fuzz runs of every parser (longer: FUZZTIME=10m make fuzz).
+FUZZTIME ?= 20s
+fuzz:
+	./test/fuzz.sh $(FUZZTIME)
+
+# the full benchmark against coturn and raw UDP (minutes; not in CI).
+bench:
+	$(GO) build -o bin/rtcd ./cmd/rtcd
+	./test/bench-full.sh
+
+clean:
+	rm -rf bin
