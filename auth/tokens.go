@@ -20,12 +20,14 @@ type Claims struct {
 	Room    string
 	User    string
 	Role    string // optional, e.g. "host"; meaning is up to the signaling layer
+	Name    string // optional display name the operator's app vouches for
 	Expires time.Time
 }
 
 type wireClaims struct {
 	Room string `json:"room"`
 	Role string `json:"role,omitempty"`
+	Name string `json:"name,omitempty"`
 	jwt.RegisteredClaims
 }
 
@@ -68,6 +70,7 @@ func (t *Tokens) Sign(c Claims) (string, error) {
 	wc := wireClaims{
 		Room: c.Room,
 		Role: c.Role,
+		Name: c.Name,
 		RegisteredClaims: jwt.RegisteredClaims{
 			Subject:   c.User,
 			ExpiresAt: jwt.NewNumericDate(c.Expires),
@@ -95,5 +98,5 @@ func (t *Tokens) Verify(token string) (Claims, error) {
 	if wc.Room == "" || wc.Subject == "" {
 		return Claims{}, fmt.Errorf("%w: missing room or sub", ErrTokenInvalid)
 	}
-	return Claims{Room: wc.Room, User: wc.Subject, Role: wc.Role, Expires: wc.ExpiresAt.Time}, nil
+	return Claims{Room: wc.Room, User: wc.Subject, Role: wc.Role, Name: wc.Name, Expires: wc.ExpiresAt.Time}, nil
 }

@@ -20,7 +20,7 @@ func TestTokensRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	in := Claims{Room: "standup", User: "alice", Role: "host", Expires: clk.t.Add(time.Hour)}
+	in := Claims{Room: "standup", User: "alice", Role: "host", Name: "Alice A.", Expires: clk.t.Add(time.Hour)}
 	s, err := tk.Sign(in)
 	if err != nil {
 		t.Fatal(err)
