@@ -29,7 +29,7 @@ func TestTokensRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.Room != in.Room || got.User != in.User || got.Role != in.Role || !got.Expires.Equal(in.Expires) {
+	if got.Room != in.Room || got.User != in.User || got.Role != in.Role || got.Name != in.Name || !got.Expires.Equal(in.Expires) {
 		t.Fatalf("got %+v want %+v", got, in)
 	}
 	clk.advance(time.Hour + time.Second)
