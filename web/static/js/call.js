@@ -1,0 +1,706 @@
+// The call page, /r/<room>?name=..&relay=1&token=..: local media, the mesh of
+// Peers, controls, chat, path indicators, and reconnect handling.
+import { Signaling, ROOM_RE } from './signal.js';
+import { Peer, makeTile, el } from './peer.js';
+import { displayName, rememberName, copyText } from './util.js';
+
+const $ = (id) => document.getElementById(id);
+const params = new URLSearchParams(location.search);
+const room = decodeURIComponent(location.pathname.replace(/^\/r\//, '').replace(/\/$/, ''));
+const forceRelay = params.get('relay') === '1';
+const token = params.get('token') || '';
+const myName = displayName(params.get('name'));
+rememberName(myName);
+
+const STORE_CAM = 'rtcd.camera';
+const STORE_MIC = 'rtcd.microphone';
+
+class Call {
+  constructor() {
+    this.peers = new Map();      // peerId -> Peer (including orphans under their old id)
+    this.aliases = new Map();    // new peerId -> orphaned Peer, learnt from 'rebind' over the data channel
+    this.deferred = new Map();   // new peerId -> {info, initiator, timer}: waiting to see if it is an orphan
+    this.iceServers = [];
+    this.state = { audio: true, video: true, screen: false };
+    this.stream = new MediaStream(); // what we send: current mic + camera/screen tracks
+    this.mic = null;
+    this.cam = null;
+    this.screen = null;
+    this.joined = false;
+    this.inRoom = '';            // room we are in on the current session
+    this.hadSession = false;
+    this.left = false;
+    this.t0 = performance.now();
+    this.metrics = { firstConnectedMs: 0 };
+    this.sig = new Signaling({ name: myName, token });
+    this.self = makeTile({ self: true, name: `${myName} (you)` });
+    this.self.tile.dataset.self = 'true';
+    this.self.video.srcObject = this.stream;
+    this.levels = new Map();     // tile -> analyser
+    this.audioCtx = null;
+  }
+
+  log(...args) { console.info('[rtcd]', ...args); }
+
+  // --- hooks used by Peer ---
+  rtcConfig() {
+    const cfg = { iceServers: this.iceServers, bundlePolicy: 'max-bundle' };
+    if (forceRelay) cfg.iceTransportPolicy = 'relay';
+    return cfg;
+  }
+  localStream() { return this.stream; }
+  sendTrack(kind) {
+    if (kind === 'audio') return this.mic;
+    return this.screen || this.cam;
+  }
+  signal(peer, kind, data) { this.sig.send({ type: 'signal', to: peer.id, kind, data }); }
+  onTrack(peer, track) { if (track.kind === 'audio') this.watchLevel(peer.tile, track); }
+  onState(peer) {
+    if (peer.tile.dataset.state === 'connected' && !this.metrics.firstConnectedMs) {
+      this.metrics.firstConnectedMs = Math.round(performance.now() - this.t0);
+    }
+    if (peer.orphan && peer.pc && (peer.pc.connectionState === 'failed' || peer.pc.connectionState === 'closed')) this.removePeer(peer);
+  }
+  needAudioUnlock() {
+    if (this.unlockShown) return;
+    this.unlockShown = true;
+    this.notice('Your browser blocked sound until you interact with the page.', [
+      ['Turn on sound', () => { this.unlockAudio(); this.hideNotice(); }],
+    ], 'info');
+  }
+  unlockAudio() {
+    for (const p of this.peers.values()) p.audio.play().catch(() => {});
+    if (this.audioCtx && this.audioCtx.state === 'suspended') this.audioCtx.resume().catch(() => {});
+  }
+
+  onData(peer, msg) {
+    switch (msg.t) {
+      case 'chat':
+        if (typeof msg.text === 'string') this.addChat(peer.name, msg.text.slice(0, 2000));
+        break;
+      case 'bye':
+        peer.bye = true;
+        this.removePeer(peer);
+        break;
+      case 'rebind':
+        // The peer lost its signaling session and has a new id: keep this connection for it.
+        if (typeof msg.peerId === 'string' && msg.peerId) {
+          this.aliases.set(msg.peerId, peer);
+          const d = this.deferred.get(msg.peerId);
+          if (d) this.resolveDeferred(msg.peerId);
+        }
+        break;
+      case 'closed':
+        if (peer.orphan || peer.bye) this.removePeer(peer);
+        break;
+    }
+  }
+
+  // --- start ---
+  async start() {
+    document.title = `${room} · rtcd`;
+    $('room-title').textContent = room;
+    $('grid').append(this.self.tile);
+    this.layout();
+    this.bindControls();
+    $('policy').textContent = forceRelay ? 'relay only (TURN), your address stays hidden' : 'direct when possible, relay otherwise';
+    if (!ROOM_RE.test(room)) {
+      this.notice('This room name is not valid. Use letters, digits, dot, dash and underscore.', [['Go to start', () => { location.href = '/'; }]], 'error');
+      return;
+    }
+    this.sig.addEventListener('status', (e) => this.onSigStatus(e.detail));
+    this.sig.addEventListener('fatal', (e) => this.onFatal(e.detail));
+    this.sig.addEventListener('open', (e) => this.onHello(e.detail));
+    this.sig.addEventListener('message', (e) => this.onMessage(e.detail));
+    this.mediaReady = this.acquireMedia();
+    this.sig.connect();
+    setInterval(() => this.statsTick(), 1000);
+    setInterval(() => this.levelTick(), 150);
+    navigator.mediaDevices?.addEventListener?.('devicechange', () => this.fillDevices());
+    window.addEventListener('pagehide', () => this.leave(true));
+  }
+
+  // acquireMedia gets camera and microphone; on failure it asks the user what to do
+  // and resolves once there is an answer (audio only, viewer, or a retry that works).
+  async acquireMedia() {
+    if (!navigator.mediaDevices?.getUserMedia) {
+      this.notice('This page needs a secure (https) address to use the camera and microphone. You joined as a viewer.', [], 'error');
+      this.applyMediaState();
+      return;
+    }
+    for (;;) {
+      try {
+        const s = await navigator.mediaDevices.getUserMedia(this.constraints(true, true));
+        this.setMic(s.getAudioTracks()[0] || null);
+        this.setCam(s.getVideoTracks()[0] || null);
+        this.hideNotice();
+        break;
+      } catch (err) {
+        const choice = await this.askMediaFallback(err);
+        if (choice === 'retry') continue;
+        if (choice === 'audio') {
+          try {
+            const s = await navigator.mediaDevices.getUserMedia(this.constraints(true, false));
+            this.setMic(s.getAudioTracks()[0] || null);
+          } catch (e2) {
+            this.log('audio only failed', e2);
+            this.notice('The microphone is not available either. You joined as a viewer.', [], 'info');
+          }
+        }
+        break;
+      }
+    }
+    this.state.audio = !!this.mic;
+    this.state.video = !!this.cam;
+    this.applyMediaState();
+    this.fillDevices();
+  }
+
+  askMediaFallback(err) {
+    const name = err && err.name;
+    let text;
+    if (name === 'NotAllowedError' || name === 'SecurityError') text = 'Camera and microphone access was denied. Allow it in the browser\'s address bar and try again, or join without them.';
+    else if (name === 'NotFoundError' || name === 'OverconstrainedError') text = 'No camera was found. Join with the microphone only, or as a viewer.';
+    else if (name === 'NotReadableError' || name === 'AbortError') text = 'The camera is in use by another program or could not start.';
+    else text = `The camera could not start (${name || err}).`;
+    return new Promise((resolve) => {
+      this.notice(text, [
+        ['Try again', () => resolve('retry')],
+        ['Microphone only', () => resolve('audio')],
+        ['Join as viewer', () => resolve('viewer')],
+      ], 'error');
+    });
+  }
+
+  constraints(audio, video) {
+    const mic = localStorage.getItem(STORE_MIC);
+    const cam = localStorage.getItem(STORE_CAM);
+    return {
+      audio: audio ? (mic ? { deviceId: { ideal: mic }, echoCancellation: true, noiseSuppression: true } : { echoCancellation: true, noiseSuppression: true }) : false,
+      video: video ? { ...(cam ? { deviceId: { ideal: cam } } : {}), width: { ideal: 640 }, height: { ideal: 480 }, frameRate: { ideal: 24, max: 30 } } : false,
+    };
+  }
+
+  setMic(track) {
+    if (this.mic && this.mic !== track) { this.stream.removeTrack(this.mic); this.mic.stop(); }
+    this.mic = track;
+    if (track) {
+      track.enabled = this.state.audio !== false;
+      this.stream.addTrack(track);
+      this.watchLevel(this.self.tile, track);
+    }
+    this.pushTrack('audio');
+  }
+
+  setCam(track) {
+    if (this.cam && this.cam !== track) { this.stream.removeTrack(this.cam); this.cam.stop(); }
+    this.cam = track;
+    if (track && !this.screen) this.stream.addTrack(track);
+    this.pushTrack('video');
+  }
+
+  pushTrack(kind) {
+    const track = this.sendTrack(kind);
+    for (const p of this.peers.values()) {
+      if (!p.pc) continue;
+      for (const tr of p.pc.getTransceivers()) {
+        if (tr.receiver.track.kind === kind && !tr.stopped && tr.sender.track !== track) {
+          tr.sender.replaceTrack(track).catch((e) => this.log('replaceTrack', e));
+        }
+      }
+    }
+  }
+
+  applyMediaState() {
+    const t = this.self.tile;
+    t.dataset.audio = String(!!this.state.audio);
+    t.dataset.video = String(!!(this.state.video || this.state.screen));
+    t.classList.toggle('screen', !!this.state.screen);
+    $('btn-mic').setAttribute('aria-pressed', String(!this.state.audio));
+    $('btn-mic').disabled = !this.mic;
+    $('btn-cam').setAttribute('aria-pressed', String(!this.state.video));
+    $('btn-screen').setAttribute('aria-pressed', String(!!this.state.screen));
+    $('btn-mic').querySelector('.lbl').textContent = this.state.audio ? 'Mute' : 'Unmute';
+    $('btn-cam').querySelector('.lbl').textContent = this.state.video ? 'Stop video' : 'Start video';
+    $('btn-screen').querySelector('.lbl').textContent = this.state.screen ? 'Stop sharing' : 'Share screen';
+    if (this.inRoom) this.sig.send({ type: 'update', state: { ...this.state } });
+  }
+
+  // --- signaling ---
+  onSigStatus({ state, delay, reason }) {
+    document.body.dataset.signal = state;
+    const c = $('conn');
+    if (state === 'connected') { c.textContent = 'Connected'; if (this.unreachable) { this.unreachable = false; this.hideNotice(); } }
+    else if (state === 'connecting') c.textContent = 'Connecting…';
+    else if (state === 'reconnecting') {
+      c.textContent = delay ? `Reconnecting in ${Math.ceil(delay / 1000)} s…` : 'Reconnecting…';
+      this.inRoom = '';
+      if (delay && this.sig.attempt >= 3) {
+        this.unreachable = true;
+        this.notice(`Cannot reach the rtcd server (${reason || 'no answer'}). Calls already running keep going; retrying by itself.`, [
+          ['Retry now', () => this.sig.retryNow()],
+        ], 'info');
+      }
+    } else if (state === 'closed') c.textContent = 'Disconnected';
+  }
+
+  onFatal({ code, message }) {
+    const texts = {
+      token_expired: 'Your invite link has expired. Ask the person who invited you for a new one.',
+      unauthorized: 'This server only lets people in with an invite link. Ask for one.',
+      forbidden: 'Your invite link is for a different room.',
+      throttled: 'Too many failed attempts from your network. Wait a few minutes and try again.',
+      unsupported_version: 'This page is out of date. Reload it.',
+    };
+    this.notice(texts[code] || `Disconnected from the server: ${message}`, [
+      ['Reload', () => location.reload()], ['Go to start', () => { location.href = '/'; }],
+    ], 'error');
+  }
+
+  async onHello(hello) {
+    this.iceServers = Array.isArray(hello.iceServers) ? hello.iceServers : [];
+    this.applyIce();
+    document.body.dataset.selfId = hello.peerId;
+    if (hello.resumed) {
+      this.inRoom = hello.room || room;
+      this.reconcile(hello.peers || []);
+      this.applyMediaState(); // re-announce our state
+      return;
+    }
+    if (this.hadSession && this.peers.size) {
+      // A new session after a lost one: keep connections that still carry media and
+      // tell those peers our new id, so they can match us when we join again.
+      for (const p of this.peers.values()) {
+        if (!p.orphan) {
+          this.peers.delete(p.id);
+          p.orphan = true;
+          p.oldId = p.id;
+          this.peers.set(`old:${p.id}`, p);
+          p.setId(`old:${p.id}`);
+          setTimeout(() => { if (p.orphan) this.removePeer(p); }, 20000);
+        }
+        p.sendData({ t: 'rebind', peerId: hello.peerId });
+      }
+    }
+    this.hadSession = true;
+    await this.mediaReady;
+    if (this.sig.peerId !== hello.peerId || this.left) return; // superseded meanwhile
+    this.join();
+  }
+
+  async join() {
+    try {
+      const reply = await this.sig.request({ type: 'join', room });
+      this.inRoom = reply.room || room;
+      this.hideNoticeIf('room_full');
+      for (const info of reply.peers || []) this.admit(info, true);
+      this.applyMediaState();
+    } catch (err) {
+      if (err.code === 'room_full') {
+        this.noticeKind = 'room_full';
+        this.notice(`This room is full (${this.sig.hello?.limits?.roomSize || 6} people). Try again later or pick another room.`, [
+          ['Try again', () => this.join()], ['Go to start', () => { location.href = '/'; }],
+        ], 'error');
+      } else if (err.code === 'forbidden' || err.code === 'token_expired' || err.code === 'unauthorized') {
+        this.onFatal({ code: err.code, message: err.message });
+      } else if (err.code === 'already_joined') {
+        this.inRoom = room;
+      } else {
+        this.log('join failed', err);
+      }
+    }
+  }
+
+  onMessage(msg) {
+    switch (msg.type) {
+      case 'peer-joined':
+        if (msg.peer?.id) this.admit(msg.peer, false);
+        break;
+      case 'peer-left': {
+        const p = this.peers.get(msg.peer?.id);
+        if (!p) break;
+        if (!p.bye && p.pc && p.pc.connectionState === 'connected' && p.dc?.readyState === 'open') {
+          // Its session ended but media still flows: it may be back with a new id.
+          this.peers.delete(p.id);
+          p.orphan = true;
+          this.peers.set(`old:${p.id}`, p);
+          p.setId(`old:${p.id}`);
+          setTimeout(() => { if (p.orphan) this.removePeer(p); }, 15000);
+        } else {
+          this.removePeer(p);
+        }
+        break;
+      }
+      case 'peer-updated': {
+        const p = this.peers.get(msg.peer?.id);
+        if (p) p.update({ name: msg.peer.name, state: msg.peer.state });
+        break;
+      }
+      case 'signal': {
+        const p = this.peers.get(msg.from) || this.claimDeferred(msg.from);
+        if (p) p.onSignal(msg.kind, msg.data);
+        break;
+      }
+      case 'ice':
+        if (Array.isArray(msg.iceServers)) { this.iceServers = msg.iceServers; this.applyIce(); }
+        break;
+      case 'session-lost':
+        this.inRoom = '';
+        break;
+      case 'error':
+        this.log('server error', msg.code, msg.message);
+        break;
+    }
+  }
+
+  // admit handles a peer from joined/peer-joined/resume: an existing orphan that
+  // told us its new id is kept; otherwise a new Peer is made. initiator: we offer.
+  admit(info, initiator) {
+    if (info.id === this.sig.peerId) return;
+    const known = this.peers.get(info.id);
+    if (known) { known.update(info); return; }
+    if (this.aliases.has(info.id)) { this.adopt(info); return; }
+    const waiting = [...this.peers.values()].some((p) => p.orphan && p.dc?.readyState === 'open');
+    if (waiting) {
+      // An orphan may still announce this id over its data channel; wait briefly.
+      const timer = setTimeout(() => this.resolveDeferred(info.id), 1500);
+      this.deferred.set(info.id, { info, initiator, timer });
+      return;
+    }
+    this.addPeer(info, initiator);
+  }
+
+  resolveDeferred(id) {
+    const d = this.deferred.get(id);
+    if (!d) return null;
+    clearTimeout(d.timer);
+    this.deferred.delete(id);
+    if (this.aliases.has(id)) return this.adopt(d.info);
+    return this.addPeer(d.info, d.initiator);
+  }
+
+  claimDeferred(id) { return this.deferred.has(id) ? this.resolveDeferred(id) : null; }
+
+  adopt(info) {
+    const p = this.aliases.get(info.id);
+    this.aliases.delete(info.id);
+    this.peers.delete(p.id);
+    p.orphan = false;
+    p.setId(info.id);
+    p.update(info);
+    this.peers.set(info.id, p);
+    this.log('kept connection across sessions', info.id);
+    if (p.pc && p.pc.connectionState !== 'connected') p.restart('adopted while not connected');
+    return p;
+  }
+
+  addPeer(info, initiator) {
+    const p = new Peer(this, info);
+    this.peers.set(p.id, p);
+    $('grid').append(p.tile);
+    this.layout();
+    if (initiator) p.ensurePC(true);
+    else {
+      // The joiner offers (docs/protocol.md §3.4); if no offer comes, offer ourselves.
+      p.offerTimer = setTimeout(() => { if (!p.pc && this.peers.get(p.id) === p) p.ensurePC(true); }, 4000);
+    }
+    this.addChatSys(`${p.name} joined`);
+    return p;
+  }
+
+  removePeer(p) {
+    if (this.peers.get(p.id) !== p) return;
+    this.peers.delete(p.id);
+    for (const [k, v] of this.aliases) if (v === p) this.aliases.delete(k);
+    this.levels.delete(p.tile);
+    p.close();
+    this.layout();
+    this.addChatSys(`${p.name} left`);
+  }
+
+  reconcile(list) {
+    const ids = new Set(list.map((i) => i.id));
+    for (const p of [...this.peers.values()]) if (!p.orphan && !ids.has(p.id)) this.removePeer(p);
+    for (const info of list) {
+      const p = this.peers.get(info.id);
+      if (p) {
+        p.update(info);
+        if (p.pc && p.pc.connectionState !== 'connected') p.restart('after resume');
+      } else {
+        this.admit(info, false);
+      }
+    }
+  }
+
+  applyIce() {
+    for (const p of this.peers.values()) {
+      if (!p.pc) continue;
+      try { p.pc.setConfiguration({ ...p.pc.getConfiguration(), iceServers: this.iceServers }); } catch (e) { this.log('setConfiguration', e); }
+    }
+  }
+
+  // --- stats and levels ---
+  async statsTick() { for (const p of this.peers.values()) this.refreshStats(p); }
+
+  async refreshStats(p) {
+    let s;
+    try { s = await p.stats(); } catch { return; }
+    if (!s) return;
+    const t = p.tile;
+    const label = t.querySelector('.path');
+    const cs = p.pc?.connectionState;
+    if (s.local && s.remote && cs === 'connected') {
+      const relayed = s.local.candidateType === 'relay' || s.remote.candidateType === 'relay';
+      const path = relayed ? 'relay' : 'direct';
+      let transport = s.local.protocol || '';
+      if (s.local.candidateType === 'relay') transport = s.local.relayProtocol || 'udp';
+      else if (relayed) transport = 'their relay';
+      if (t.dataset.path !== path) t.dataset.path = path;
+      t.dataset.transport = transport;
+      if (s.rtt != null) t.dataset.rtt = String(s.rtt);
+      const rtt = s.rtt != null ? ` · ${s.rtt} ms` : '';
+      label.textContent = relayed ? `relayed (${transport.toUpperCase()})${rtt}` : `direct${rtt}`;
+      label.title = `local ${s.local.candidateType} ${s.local.protocol}, remote ${s.remote.candidateType}`;
+    } else {
+      label.textContent = cs === 'failed' ? 'connection failed' : p.orphan ? 'reconnecting…' : 'connecting…';
+    }
+  }
+
+  watchLevel(tile, track) {
+    try {
+      if (!this.audioCtx) this.audioCtx = new AudioContext();
+      const src = this.audioCtx.createMediaStreamSource(new MediaStream([track]));
+      const an = this.audioCtx.createAnalyser();
+      an.fftSize = 512;
+      src.connect(an);
+      this.levels.set(tile, { an, buf: new Float32Array(an.fftSize), track, hold: 0 });
+    } catch (e) { this.log('level meter', e); }
+  }
+
+  levelTick() {
+    for (const [tile, m] of this.levels) {
+      if (!tile.isConnected) { this.levels.delete(tile); continue; }
+      m.an.getFloatTimeDomainData(m.buf);
+      let sum = 0;
+      for (const v of m.buf) sum += v * v;
+      const rms = Math.sqrt(sum / m.buf.length);
+      const muted = tile.dataset.audio === 'false' || m.track.readyState === 'ended';
+      if (rms > 0.02 && !muted) m.hold = 4; else if (m.hold > 0) m.hold--;
+      const speaking = m.hold > 0;
+      if (tile.classList.contains('speaking') !== speaking) {
+        tile.classList.toggle('speaking', speaking);
+        tile.dataset.speaking = String(speaking);
+      }
+    }
+  }
+
+  layout() {
+    const n = $('grid').querySelectorAll('.tile').length;
+    $('grid').dataset.count = String(Math.min(n, 7));
+  }
+
+  // --- controls ---
+  bindControls() {
+    $('btn-mic').addEventListener('click', () => this.toggleMic());
+    $('btn-cam').addEventListener('click', () => this.toggleCam());
+    $('btn-screen').addEventListener('click', () => this.toggleScreen());
+    $('btn-leave').addEventListener('click', () => this.leave(false));
+    $('btn-chat').addEventListener('click', () => this.togglePanel('chat'));
+    $('btn-settings').addEventListener('click', () => this.togglePanel('settings'));
+    $('copy-link').addEventListener('click', async () => {
+      const ok = await copyText(`${location.origin}/r/${encodeURIComponent(room)}`);
+      $('copy-link').textContent = ok ? 'Link copied' : 'Copy failed';
+      setTimeout(() => { $('copy-link').textContent = 'Copy invite link'; }, 2000);
+    });
+    $('chat-form').addEventListener('submit', (e) => {
+      e.preventDefault();
+      const text = $('chat-input').value.trim();
+      if (!text) return;
+      let n = 0;
+      for (const p of this.peers.values()) if (!p.orphan && p.sendData({ t: 'chat', text })) n++;
+      this.addChat('You', text);
+      if (this.peers.size && !n) this.addChatSys('Not delivered: nobody is connected yet.');
+      $('chat-input').value = '';
+    });
+    $('cam-select').addEventListener('change', (e) => this.switchDevice('video', e.target.value));
+    $('mic-select').addEventListener('change', (e) => this.switchDevice('audio', e.target.value));
+    if (!navigator.mediaDevices?.getDisplayMedia) $('btn-screen').hidden = true; // phones
+    document.addEventListener('keydown', (e) => {
+      if (e.target.closest('input, textarea, select') || e.ctrlKey || e.metaKey || e.altKey) return;
+      if (e.key === 'm') this.toggleMic();
+      else if (e.key === 'v') this.toggleCam();
+      else if (e.key === 'c') this.togglePanel('chat');
+      else if (e.key === 'Escape') { $('chat').hidden = true; $('settings').hidden = true; this.syncPanelButtons(); }
+    });
+    document.addEventListener('click', () => this.unlockAudio(), { once: true });
+  }
+
+  togglePanel(which) {
+    const panel = $(which);
+    const other = $(which === 'chat' ? 'settings' : 'chat');
+    panel.hidden = !panel.hidden;
+    if (!panel.hidden) other.hidden = true;
+    this.syncPanelButtons();
+    if (!panel.hidden) {
+      if (which === 'chat') { $('chat-input').focus(); $('chat-badge').hidden = true; this.unread = 0; }
+      else { this.fillDevices(); $('cam-select').focus(); }
+    }
+  }
+
+  syncPanelButtons() {
+    $('btn-chat').setAttribute('aria-pressed', String(!$('chat').hidden));
+    $('btn-settings').setAttribute('aria-pressed', String(!$('settings').hidden));
+  }
+
+  toggleMic() {
+    if (!this.mic) return;
+    this.state.audio = !this.state.audio;
+    this.mic.enabled = this.state.audio;
+    this.applyMediaState();
+  }
+
+  async toggleCam() {
+    if (this.state.video) {
+      this.state.video = false;
+      // Stop the camera (its light goes off); the senders send nothing meanwhile.
+      if (this.cam) { this.stream.removeTrack(this.cam); this.cam.stop(); this.cam = null; }
+      this.pushTrack('video');
+      this.applyMediaState();
+      return;
+    }
+    try {
+      const s = await navigator.mediaDevices.getUserMedia(this.constraints(false, true));
+      this.state.video = true;
+      this.setCam(s.getVideoTracks()[0]);
+      this.applyMediaState();
+    } catch (err) {
+      this.notice(`The camera could not start (${err.name || err}).`, [['Dismiss', () => this.hideNotice()]], 'error');
+    }
+  }
+
+  async toggleScreen() {
+    if (this.screen) { this.stopScreen(); return; }
+    let s;
+    try {
+      s = await navigator.mediaDevices.getDisplayMedia({ video: { frameRate: { ideal: 15 } }, audio: false });
+    } catch (err) {
+      if (err.name !== 'NotAllowedError') this.notice(`Screen sharing failed (${err.name || err}).`, [['Dismiss', () => this.hideNotice()]], 'error');
+      return;
+    }
+    const track = s.getVideoTracks()[0];
+    if (!track) return;
+    this.screen = track;
+    track.contentHint = 'detail';
+    track.addEventListener('ended', () => this.stopScreen());
+    if (this.cam) this.stream.removeTrack(this.cam);
+    this.stream.addTrack(track);
+    this.state.screen = true;
+    this.pushTrack('video');
+    this.applyMediaState();
+  }
+
+  stopScreen() {
+    if (!this.screen) return;
+    const track = this.screen;
+    this.screen = null;
+    this.stream.removeTrack(track);
+    track.stop();
+    if (this.cam) this.stream.addTrack(this.cam); // back to the camera
+    this.state.screen = false;
+    this.pushTrack('video');
+    this.applyMediaState();
+  }
+
+  async fillDevices() {
+    if (!navigator.mediaDevices?.enumerateDevices) return;
+    let devs;
+    try { devs = await navigator.mediaDevices.enumerateDevices(); } catch { return; }
+    const fill = (sel, kind, current) => {
+      sel.replaceChildren();
+      let i = 0;
+      for (const d of devs.filter((x) => x.kind === kind)) {
+        i++;
+        const o = el('option', { value: d.deviceId, text: d.label || `${kind === 'videoinput' ? 'Camera' : 'Microphone'} ${i}` });
+        if (current && d.deviceId === current) o.selected = true;
+        sel.append(o);
+      }
+      if (!i) sel.append(el('option', { value: '', text: 'None found' }));
+    };
+    fill($('cam-select'), 'videoinput', this.cam?.getSettings().deviceId);
+    fill($('mic-select'), 'audioinput', this.mic?.getSettings().deviceId);
+  }
+
+  async switchDevice(kind, deviceId) {
+    localStorage.setItem(kind === 'video' ? STORE_CAM : STORE_MIC, deviceId);
+    if (kind === 'video' && !this.state.video) return; // used when the camera is turned on again
+    try {
+      const c = kind === 'video'
+        ? { video: { deviceId: { exact: deviceId }, width: { ideal: 640 }, height: { ideal: 480 } } }
+        : { audio: { deviceId: { exact: deviceId }, echoCancellation: true, noiseSuppression: true } };
+      const s = await navigator.mediaDevices.getUserMedia(c);
+      if (kind === 'video') this.setCam(s.getVideoTracks()[0]);
+      else this.setMic(s.getAudioTracks()[0]);
+      this.applyMediaState();
+    } catch (err) {
+      this.notice(`Could not switch device (${err.name || err}).`, [['Dismiss', () => this.hideNotice()]], 'error');
+    }
+  }
+
+  leave(unloading) {
+    if (this.left) return;
+    this.left = true;
+    for (const p of this.peers.values()) { p.sendData({ t: 'bye' }); }
+    this.sig.close();
+    for (const p of [...this.peers.values()]) p.close();
+    this.peers.clear();
+    for (const t of [this.mic, this.cam, this.screen]) if (t) t.stop();
+    if (unloading) return;
+    document.body.dataset.signal = 'closed';
+    $('conn').textContent = 'Left';
+    this.layout();
+    this.notice('You left the call.', [
+      ['Rejoin', () => location.reload()], ['Go to start', () => { location.href = '/'; }],
+    ], 'info');
+    $('controls').hidden = true;
+  }
+
+  // --- chat and notices ---
+  addChat(who, text) {
+    const li = el('li', {}, el('span', { class: 'who', text: `${who}:` }), document.createTextNode(text));
+    $('chat-log').append(li);
+    li.scrollIntoView({ block: 'end' });
+    if ($('chat').hidden && who !== 'You') {
+      this.unread = (this.unread || 0) + 1;
+      $('chat-badge').textContent = String(this.unread);
+      $('chat-badge').hidden = false;
+    }
+  }
+
+  addChatSys(text) { $('chat-log').append(el('li', { class: 'sys', text })); }
+
+  notice(text, actions = [], kind = 'info') {
+    const n = $('notice');
+    n.className = `notice ${kind}`;
+    n.dataset.kind = this.noticeKind || kind;
+    this.noticeKind = '';
+    $('notice-text').textContent = text;
+    const box = $('notice-actions');
+    box.replaceChildren();
+    for (const [label, fn] of actions) {
+      const b = el('button', { type: 'button', class: 'secondary', text: label });
+      b.addEventListener('click', fn);
+      box.append(b);
+    }
+    n.hidden = false;
+    const first = box.querySelector('button');
+    if (first && kind === 'error') first.focus();
+  }
+
+  hideNotice() { $('notice').hidden = true; }
+  hideNoticeIf(kind) { if ($('notice').dataset.kind === kind) this.hideNotice(); }
+}
+
+const call = new Call();
+// Exposed for debugging from the console and for the end-to-end tests.
+window.rtcd = call;
+call.start();

@@ -1,0 +1,287 @@
+// One remote participant: its tile, and the RTCPeerConnection to it run with
+// MDN's "perfect negotiation" (the server tells us whether we are polite).
+//
+// Media layout per connection: exactly one audio and one video transceiver,
+// both sendrecv, plus one negotiated data channel (id 0) for chat and control.
+// Mute, camera off, device switch and screen share are all replaceTrack on
+// those senders, so they never renegotiate.
+
+const STATE_MAP = { new: 'connecting', connecting: 'connecting', connected: 'connected', disconnected: 'connecting', failed: 'failed', closed: 'failed' };
+
+export function el(tag, attrs = {}, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k === 'class') e.className = v;
+    else if (k === 'text') e.textContent = v;
+    else if (k.startsWith('data-') || k.startsWith('aria-') || k === 'role' || k === 'tabindex') e.setAttribute(k, v);
+    else e[k] = v;
+  }
+  for (const c of children) if (c) e.append(c);
+  return e;
+}
+
+export function initials(name) {
+  const parts = String(name || '?').trim().split(/\s+/).filter(Boolean);
+  return ((parts[0]?.[0] || '?') + (parts.length > 1 ? parts[parts.length - 1][0] : '')).toUpperCase();
+}
+
+// makeTile builds the element the tests and the grid rely on.
+export function makeTile({ self = false, name = '' } = {}) {
+  const video = el('video', { autoplay: true, muted: true, playsInline: true });
+  video.setAttribute('playsinline', '');
+  video.setAttribute('muted', '');
+  const nameEl = el('span', { class: 'name', text: name });
+  const tile = el('figure', { class: self ? 'tile self' : 'tile', 'data-audio': 'true', 'data-video': 'true', tabindex: '0' },
+    video,
+    el('div', { class: 'avatar', 'aria-hidden': 'true', text: initials(name) }),
+    el('span', { class: 'path', text: self ? 'you' : 'connecting…' }),
+    el('figcaption', { class: 'label' }, nameEl, el('span', { class: 'mic', text: 'muted' })));
+  return { tile, video, nameEl };
+}
+
+export class Peer {
+  // app supplies: rtcConfig(), sendTrack(kind), signal(peer, kind, data), onData(peer, msg),
+  // onState(peer), onTrack(peer, track), log(...)
+  constructor(app, info) {
+    this.app = app;
+    this.id = info.id;
+    this.name = info.name || 'guest';
+    this.polite = !!info.polite;
+    this.state = { audio: true, video: true, screen: false, ...(info.state || {}) };
+    this.pc = null;
+    this.dc = null;
+    this.makingOffer = false;
+    this.ignoreOffer = false;
+    this.srdAnswerPending = false;
+    this.orphan = false;      // our signaling session for it is gone; kept while media flows
+    this.bye = false;
+    this.path = '';
+    this.connectedAt = 0;
+    this.createdAt = performance.now();
+    this.remote = new MediaStream();
+    const { tile, video, nameEl } = makeTile({ name: this.name });
+    this.tile = tile;
+    this.video = video;
+    this.nameEl = nameEl;
+    this.audio = el('audio', { autoplay: true });
+    this.tile.append(this.audio);
+    this.video.srcObject = this.remote;
+    this.tile.dataset.state = 'connecting';
+    this.render();
+  }
+
+  setId(id) { this.id = id; this.render(); }
+
+  update(info) {
+    if (info.name) this.name = info.name;
+    if (info.state) this.state = { ...this.state, ...info.state };
+    if (typeof info.polite === 'boolean') this.polite = info.polite;
+    this.render();
+  }
+
+  render() {
+    const t = this.tile;
+    t.dataset.peerId = this.id;
+    t.dataset.audio = String(this.state.audio !== false);
+    t.dataset.video = String(this.state.video !== false);
+    t.dataset.screen = String(!!this.state.screen);
+    this.nameEl.textContent = this.name;
+    t.querySelector('.avatar').textContent = initials(this.name);
+    const bits = [this.name];
+    if (this.state.audio === false) bits.push('microphone muted');
+    if (this.state.video === false) bits.push('camera off');
+    if (this.state.screen) bits.push('sharing screen');
+    t.setAttribute('aria-label', bits.join(', '));
+    this.video.setAttribute('aria-label', `Video of ${this.name}`);
+  }
+
+  // ensurePC creates the connection. The initiator adds the transceivers (and
+  // so sends the first offer); the other side gets them from that offer.
+  ensurePC(initiator) {
+    if (this.pc) return this.pc;
+    const pc = new RTCPeerConnection(this.app.rtcConfig());
+    this.pc = pc;
+    this.dc = pc.createDataChannel('rtcd', { negotiated: true, id: 0 });
+    this.dc.onmessage = (ev) => {
+      let msg;
+      try { msg = JSON.parse(ev.data); } catch { return; }
+      if (msg && typeof msg === 'object') this.app.onData(this, msg);
+    };
+    this.dc.onopen = () => this.app.onData(this, { t: 'open' });
+    this.dc.onclose = () => this.app.onData(this, { t: 'closed' });
+    if (initiator) {
+      const stream = this.app.localStream();
+      for (const kind of ['audio', 'video']) {
+        pc.addTransceiver(this.app.sendTrack(kind) || kind, { direction: 'sendrecv', streams: [stream] });
+      }
+    }
+    pc.ontrack = ({ track }) => {
+      for (const old of this.remote.getTracks()) if (old.kind === track.kind && old !== track) this.remote.removeTrack(old);
+      if (!this.remote.getTracks().includes(track)) this.remote.addTrack(track);
+      if (track.kind === 'audio') {
+        this.audio.srcObject = new MediaStream([track]);
+        this.audio.play().catch(() => this.app.needAudioUnlock());
+      }
+      this.video.play().catch(() => { /* muted autoplay: starts when frames come */ });
+      this.app.onTrack(this, track);
+    };
+    pc.onicecandidate = ({ candidate }) => this.send('candidate', candidate ? candidate.toJSON() : null);
+    pc.onnegotiationneeded = async () => {
+      try {
+        this.makingOffer = true;
+        await pc.setLocalDescription();
+        this.send(pc.localDescription.type, pc.localDescription.toJSON());
+      } catch (err) {
+        this.app.log('negotiation failed', this.id, err);
+      } finally {
+        this.makingOffer = false;
+      }
+    };
+    pc.onconnectionstatechange = () => this.onConnState();
+    pc.oniceconnectionstatechange = () => {
+      if (pc.iceConnectionState === 'failed') this.restart('ice failed');
+    };
+    this.onConnState();
+    return pc;
+  }
+
+  send(kind, data) {
+    if (this.orphan) return;
+    this.app.signal(this, kind, data);
+  }
+
+  // onSignal applies a relayed offer/answer/candidate/restart (docs/protocol.md §3.6).
+  async onSignal(kind, data) {
+    try {
+      if (kind === 'offer' || kind === 'answer') {
+        if (!data || typeof data.sdp !== 'string') return;
+        const pc = this.ensurePC(false);
+        const desc = { type: kind, sdp: data.sdp };
+        const readyForOffer = !this.makingOffer && (pc.signalingState === 'stable' || this.srdAnswerPending);
+        const collision = desc.type === 'offer' && !readyForOffer;
+        this.ignoreOffer = !this.polite && collision;
+        if (this.ignoreOffer) return;
+        if (desc.type === 'answer' && pc.signalingState !== 'have-local-offer') return; // stale answer
+        this.srdAnswerPending = desc.type === 'answer';
+        await pc.setRemoteDescription(desc);
+        this.srdAnswerPending = false;
+        if (desc.type === 'offer') {
+          this.attachLocal();
+          await pc.setLocalDescription();
+          this.send(pc.localDescription.type, pc.localDescription.toJSON());
+        }
+      } else if (kind === 'candidate') {
+        if (!this.pc) return;
+        try {
+          if (data && data.candidate) await this.pc.addIceCandidate(data);
+          else await this.pc.addIceCandidate();
+        } catch (err) {
+          if (!this.ignoreOffer && data && data.candidate) this.app.log('addIceCandidate', this.id, err);
+        }
+      } else if (kind === 'restart') {
+        if (this.pc) this.pc.restartIce();
+        else this.ensurePC(true);
+      }
+    } catch (err) {
+      this.app.log('signal', kind, this.id, err);
+    }
+  }
+
+  // attachLocal puts our current tracks on every sender and makes sure we send.
+  attachLocal() {
+    if (!this.pc) return;
+    const stream = this.app.localStream();
+    for (const tr of this.pc.getTransceivers()) {
+      if (tr.stopped || tr.currentDirection === 'stopped') continue;
+      const kind = tr.receiver.track.kind;
+      const want = this.app.sendTrack(kind);
+      if (tr.sender.track !== want) tr.sender.replaceTrack(want).catch((e) => this.app.log('replaceTrack', e));
+      if (tr.direction !== 'sendrecv') tr.direction = 'sendrecv';
+      if (tr.sender.setStreams) tr.sender.setStreams(stream);
+    }
+  }
+
+  onConnState() {
+    const pc = this.pc;
+    const cs = pc ? pc.connectionState : 'new';
+    const s = STATE_MAP[cs] || 'connecting';
+    if (this.tile.dataset.state !== s) this.tile.dataset.state = s;
+    if (cs === 'connected') {
+      if (!this.connectedAt) this.connectedAt = performance.now();
+      clearTimeout(this.discTimer);
+      clearTimeout(this.restartTimer);
+      this.app.refreshStats(this);
+    }
+    if (cs === 'disconnected') {
+      clearTimeout(this.discTimer);
+      this.discTimer = setTimeout(() => {
+        if (this.pc === pc && pc.connectionState === 'disconnected') this.restart('disconnected for 5 s');
+      }, 5000);
+    }
+    if (cs === 'failed') this.restart('connection failed');
+    this.app.onState(this);
+  }
+
+  // restart runs an ICE restart. The impolite side offers at once; the polite side
+  // asks the other to do it (fewer collisions), and offers itself if nothing happens.
+  restart(why) {
+    const pc = this.pc;
+    if (!pc || pc.connectionState === 'closed' || this.orphan) return;
+    if (this.restartTimer) return;
+    this.app.log('ice restart', this.id, why);
+    if (!this.polite) pc.restartIce();
+    else this.send('restart', {});
+    this.restartTimer = setTimeout(() => {
+      this.restartTimer = 0;
+      if (this.pc === pc && pc.connectionState !== 'connected' && pc.connectionState !== 'closed') pc.restartIce();
+    }, this.polite ? 3000 : 8000);
+  }
+
+  sendData(msg) {
+    if (this.dc && this.dc.readyState === 'open') {
+      this.dc.send(JSON.stringify(msg));
+      return true;
+    }
+    return false;
+  }
+
+  async stats() {
+    const pc = this.pc;
+    if (!pc) return null;
+    const report = await pc.getStats();
+    let pair = null;
+    report.forEach((r) => {
+      if (r.type === 'transport' && r.selectedCandidatePairId) pair = report.get(r.selectedCandidatePairId) || pair;
+    });
+    if (!pair) report.forEach((r) => { if (r.type === 'candidate-pair' && r.nominated && r.state === 'succeeded') pair = r; });
+    const out = { pair: null, local: null, remote: null, rtt: null, framesDecoded: 0, bytesReceived: 0 };
+    report.forEach((r) => {
+      if (r.type === 'inbound-rtp' && r.kind === 'video') {
+        out.framesDecoded += r.framesDecoded || 0;
+        out.frameWidth = r.frameWidth;
+      }
+      if (r.type === 'inbound-rtp') out.bytesReceived += r.bytesReceived || 0;
+    });
+    if (pair) {
+      out.pair = pair;
+      out.local = report.get(pair.localCandidateId) || null;
+      out.remote = report.get(pair.remoteCandidateId) || null;
+      if (typeof pair.currentRoundTripTime === 'number') out.rtt = Math.round(pair.currentRoundTripTime * 1000);
+    }
+    return out;
+  }
+
+  close() {
+    clearTimeout(this.discTimer);
+    clearTimeout(this.restartTimer);
+    clearTimeout(this.offerTimer);
+    if (this.pc) {
+      this.pc.onconnectionstatechange = null;
+      this.pc.oniceconnectionstatechange = null;
+      this.pc.onnegotiationneeded = null;
+      this.pc.close();
+    }
+    this.pc = null;
+    this.tile.remove();
+  }
+}

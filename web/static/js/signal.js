@@ -1,0 +1,214 @@
+// Signaling client for rtcd protocol v1 (docs/protocol.md): hello, join,
+// signal relay, presence, credential refresh, and automatic reconnect with
+// hello{resume}. It emits DOM events so the call page stays decoupled:
+//   'open'     {detail: hello reply}       after every successful hello
+//   'message'  {detail: msg}               every other server message
+//   'status'   {detail: {state, delay?, reason?}}
+//   'fatal'    {detail: {code, message}}  the server refused us; no retry
+export const ROOM_RE = /^[A-Za-z0-9_.-]{1,64}$/;
+
+const FATAL_CODES = new Set(['unauthorized', 'token_expired', 'forbidden', 'throttled', 'unsupported_version']);
+
+export function wsURL() {
+  const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
+  return `${proto}//${location.host}/ws`;
+}
+
+export class Signaling extends EventTarget {
+  constructor({ url = wsURL(), name = '', token = '' } = {}) {
+    super();
+    this.url = url;
+    this.name = name;
+    this.token = token;
+    this.ws = null;
+    this.peerId = '';
+    this.resumeToken = '';
+    this.hello = null;      // last hello reply
+    this.ready = false;     // hello done on the current socket
+    this.closed = false;    // close() called, or a fatal error
+    this.attempt = 0;
+    this.retryTimer = 0;
+    this.retryAfter = 0;    // from bye.retryAfterMs
+    this.nextId = 1;
+    this.pending = new Map(); // id -> {resolve, reject}
+    this.lastClose = null;
+  }
+
+  connect() {
+    if (this.closed) return;
+    clearTimeout(this.retryTimer);
+    let ws;
+    try {
+      ws = new WebSocket(this.url);
+    } catch (err) {
+      this.scheduleRetry(String(err));
+      return;
+    }
+    this.ws = ws;
+    this.ready = false;
+    this.emit('status', { state: this.attempt ? 'reconnecting' : 'connecting' });
+    ws.onopen = () => {
+      const hello = { v: 1, type: 'hello', id: this.newId() };
+      if (this.name) hello.name = this.name;
+      if (this.token) hello.token = this.token;
+      if (this.resumeToken) hello.resume = this.resumeToken;
+      this.helloId = hello.id;
+      this.raw(hello);
+    };
+    ws.onmessage = (ev) => {
+      if (ws !== this.ws) return;
+      let msg;
+      try { msg = JSON.parse(ev.data); } catch { return; }
+      if (!msg || typeof msg !== 'object') return;
+      this.onMessage(msg);
+    };
+    ws.onclose = (ev) => {
+      if (ws !== this.ws) return;
+      this.ws = null;
+      this.ready = false;
+      this.lastClose = { code: ev.code, reason: ev.reason };
+      for (const p of this.pending.values()) p.reject(new Error('signaling closed'));
+      this.pending.clear();
+      if (this.closed) return;
+      if (ev.code === 1008 && ev.reason !== 'replaced' && ev.reason !== 'hello timeout') {
+        // Policy close (flood, throttled, bad version): retrying blindly would repeat it.
+        this.fail({ code: 'policy', message: ev.reason || 'the server closed the connection' });
+        return;
+      }
+      this.scheduleRetry(ev.reason || `closed (${ev.code})`);
+    };
+  }
+
+  onMessage(msg) {
+    if (msg.type === 'hello') {
+      this.ready = true;
+      this.attempt = 0;
+      this.retryAfter = 0;
+      this.peerId = msg.peerId;
+      if (msg.resume) this.resumeToken = msg.resume;
+      this.hello = msg;
+      this.emit('status', { state: 'connected' });
+      this.emit('open', msg);
+      return;
+    }
+    if (msg.type === 'bye') {
+      if (msg.reconnect && msg.retryAfterMs > 0) this.retryAfter = msg.retryAfterMs;
+      if (!msg.reconnect) this.fail({ code: 'bye', message: msg.reason || 'the server ended the session' });
+      return;
+    }
+    if (msg.type === 'error') {
+      if (msg.code === 'no_such_session' && !this.ready) {
+        // The server forgot us (restart, or away too long): start a fresh session.
+        this.resumeToken = '';
+        this.emit('message', { type: 'session-lost' });
+        this.restartSocket();
+        return;
+      }
+      if (FATAL_CODES.has(msg.code) && (!this.ready || msg.id === this.helloId)) {
+        this.fail({ code: msg.code, message: msg.message || msg.code });
+        return;
+      }
+    }
+    if (msg.id && this.pending.has(msg.id)) {
+      const p = this.pending.get(msg.id);
+      this.pending.delete(msg.id);
+      if (msg.type === 'error') p.reject(Object.assign(new Error(msg.message || msg.code), { code: msg.code }));
+      else p.resolve(msg);
+    }
+    this.emit('message', msg);
+  }
+
+  // send queues nothing: callers resend state after 'open' (signaling is stateless across sockets).
+  send(msg) {
+    if (!this.ready) return false;
+    return this.raw({ v: 1, ...msg });
+  }
+
+  // request sends a message with an id and resolves with the reply that echoes it.
+  request(msg, timeoutMs = 10000) {
+    const id = this.newId();
+    return new Promise((resolve, reject) => {
+      if (!this.send({ ...msg, id })) { reject(new Error('signaling not connected')); return; }
+      const t = setTimeout(() => { this.pending.delete(id); reject(new Error(`${msg.type}: timeout`)); }, timeoutMs);
+      this.pending.set(id, {
+        resolve: (m) => { clearTimeout(t); resolve(m); },
+        reject: (e) => { clearTimeout(t); reject(e); },
+      });
+    });
+  }
+
+  raw(obj) {
+    if (!this.ws || this.ws.readyState !== WebSocket.OPEN) return false;
+    this.ws.send(JSON.stringify(obj));
+    return true;
+  }
+
+  newId() { return String(this.nextId++); }
+
+  restartSocket() {
+    const ws = this.ws;
+    this.ws = null;
+    this.ready = false;
+    if (ws) { ws.onclose = null; ws.onmessage = null; try { ws.close(1000); } catch { /* closing anyway */ } }
+    this.connect();
+  }
+
+  scheduleRetry(reason) {
+    this.attempt++;
+    // 0.25 s, 0.5 s, 1 s, 2 s, 4 s, then every 5 s, with jitter so a room does not stampede.
+    const base = Math.min(5000, 250 * 2 ** (this.attempt - 1));
+    const delay = Math.max(this.retryAfter, Math.round(base * (0.75 + Math.random() * 0.5)));
+    this.retryAfter = 0;
+    this.emit('status', { state: 'reconnecting', delay, reason, attempt: this.attempt });
+    this.retryTimer = setTimeout(() => this.connect(), delay);
+  }
+
+  // retryNow skips the backoff wait (the user pressed "Retry now").
+  retryNow() {
+    if (this.closed || this.ws) return;
+    clearTimeout(this.retryTimer);
+    this.connect();
+  }
+
+  fail(detail) {
+    this.closed = true;
+    clearTimeout(this.retryTimer);
+    if (this.ws) { try { this.ws.close(1000); } catch { /* ignore */ } }
+    this.ws = null;
+    this.emit('status', { state: 'closed', reason: detail.message });
+    this.emit('fatal', detail);
+  }
+
+  close() {
+    this.closed = true;
+    clearTimeout(this.retryTimer);
+    if (this.ws) {
+      this.raw({ v: 1, type: 'leave' });
+      try { this.ws.close(1000); } catch { /* ignore */ }
+    }
+    this.ws = null;
+  }
+
+  emit(type, detail) { this.dispatchEvent(new CustomEvent(type, { detail })); }
+}
+
+// fetchIceServers opens a short-lived signaling session just to get ICE servers
+// (used by /diag). It resolves with the hello reply.
+export function fetchHello({ name = 'diag', token = '', timeoutMs = 8000 } = {}) {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(wsURL());
+    const t = setTimeout(() => { ws.close(); reject(new Error('no answer from the server')); }, timeoutMs);
+    ws.onopen = () => {
+      const hello = { v: 1, type: 'hello', id: '1', name };
+      if (token) hello.token = token;
+      ws.send(JSON.stringify(hello));
+    };
+    ws.onmessage = (ev) => {
+      let msg;
+      try { msg = JSON.parse(ev.data); } catch { return; }
+      if (msg.type === 'hello') { clearTimeout(t); ws.close(1000); resolve(msg); }
+      if (msg.type === 'error') { clearTimeout(t); ws.close(1000); reject(Object.assign(new Error(msg.message || msg.code), { code: msg.code })); }
+    };
+    ws.onerror = () => { clearTimeout(t); reject(new Error('cannot reach the server')); };
+  });
+}

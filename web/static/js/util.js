@@ -1,0 +1,64 @@
+// Small helpers shared by the pages.
+const NAME_KEY = 'rtcd.name';
+
+const ADJ = ['amber', 'brave', 'calm', 'clever', 'cosy', 'eager', 'gentle', 'golden', 'happy', 'jolly', 'kind', 'lucky',
+  'mellow', 'merry', 'misty', 'noble', 'proud', 'quiet', 'rapid', 'silver', 'sunny', 'swift', 'tidy', 'witty'];
+const NOUN = ['badger', 'beacon', 'cedar', 'comet', 'falcon', 'fjord', 'harbor', 'heron', 'island', 'lantern', 'maple',
+  'meadow', 'otter', 'panda', 'pebble', 'pine', 'river', 'robin', 'summit', 'tiger', 'tulip', 'valley', 'walrus', 'willow'];
+
+function pick(list) {
+  const a = new Uint32Array(1);
+  crypto.getRandomValues(a);
+  return list[a[0] % list.length];
+}
+
+// randomRoom makes a readable name such as "sunny-otter-42" (24*24*90 ≈ 52k choices;
+// rooms are not secret in open mode, token mode is for that).
+export function randomRoom() {
+  const a = new Uint32Array(1);
+  crypto.getRandomValues(a);
+  return `${pick(ADJ)}-${pick(NOUN)}-${10 + (a[0] % 90)}`;
+}
+
+export function cleanName(s) {
+  return String(s || '').replace(/[\u0000-\u001f\u007f]/g, '').trim().slice(0, 64);
+}
+
+// displayName: ?name=, then the remembered one, then a generated "Guest 123".
+export function displayName(fromQuery) {
+  const q = cleanName(fromQuery);
+  if (q) return q;
+  let stored = '';
+  try { stored = cleanName(localStorage.getItem(NAME_KEY)); } catch { /* storage off */ }
+  if (stored) return stored;
+  const a = new Uint32Array(1);
+  crypto.getRandomValues(a);
+  return `Guest ${100 + (a[0] % 900)}`;
+}
+
+export function rememberName(name) {
+  try { localStorage.setItem(NAME_KEY, cleanName(name)); } catch { /* storage off */ }
+}
+
+export function storedName() {
+  try { return cleanName(localStorage.getItem(NAME_KEY)); } catch { return ''; }
+}
+
+// copyText uses the async clipboard API and falls back to a hidden textarea.
+export async function copyText(text) {
+  try {
+    await navigator.clipboard.writeText(text);
+    return true;
+  } catch {
+    const ta = document.createElement('textarea');
+    ta.value = text;
+    ta.setAttribute('readonly', '');
+    ta.className = 'sr-only';
+    document.body.append(ta);
+    ta.select();
+    let ok = false;
+    try { ok = document.execCommand('copy'); } catch { ok = false; }
+    ta.remove();
+    return ok;
+  }
+}

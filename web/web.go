@@ -1,0 +1,141 @@
+package web
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"embed"
+	"encoding/hex"
+	"io/fs"
+	"net/http"
+	"path"
+	"regexp"
+	"strings"
+	"time"
+)
+
+//go:embed static
+var staticFS embed.FS
+
+// CSP is the Content-Security-Policy sent with every response. connect-src
+// lists ws: and wss: because 'self' does not cover WebSocket schemes in every
+// browser; media-src allows blob: for local previews.
+const CSP = "default-src 'self'; script-src 'self'; style-src 'self'; " +
+	"connect-src 'self' ws: wss:; media-src 'self' blob:; img-src 'self' data:; " +
+	"object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+
+// permissionsPolicy lets only this origin use the camera, microphone and
+// screen capture, and turns off features a call page never needs.
+const permissionsPolicy = "camera=(self), microphone=(self), display-capture=(self), " +
+	"geolocation=(), payment=(), usb=()"
+
+// roomRe matches a room name as docs/protocol.md §3.3 defines it.
+var roomRe = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
+
+// asset is one embedded file with its precomputed headers.
+type asset struct {
+	body  []byte
+	ctype string
+	etag  string
+}
+
+// contentTypes is explicit so responses do not depend on the host's mime tables.
+var contentTypes = map[string]string{
+	".html": "text/html; charset=utf-8",
+	".js":   "text/javascript; charset=utf-8",
+	".css":  "text/css; charset=utf-8",
+	".svg":  "image/svg+xml",
+	".png":  "image/png",
+	".ico":  "image/x-icon",
+	".json": "application/json",
+	".txt":  "text/plain; charset=utf-8",
+}
+
+type handler struct {
+	assets map[string]asset // keyed by path under static/, e.g. "js/call.js"; read-only after New
+}
+
+// Handler serves the app: "/" home, "/r/<room>" call page, "/diag" self-test
+// and "/static/..." assets, with the security headers on every response.
+// Anything else is 404, and only GET and HEAD are allowed.
+func Handler() http.Handler {
+	h := &handler{assets: map[string]asset{}}
+	sub, err := fs.Sub(staticFS, "static")
+	if err != nil {
+		panic("web: embedded static dir missing: " + err.Error()) // impossible with go:embed
+	}
+	_ = fs.WalkDir(sub, ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		ctype, ok := contentTypes[path.Ext(p)]
+		if !ok {
+			return nil // unknown kinds are not served rather than guessed
+		}
+		body, err := fs.ReadFile(sub, p)
+		if err != nil {
+			return err
+		}
+		sum := sha256.Sum256(body)
+		h.assets[p] = asset{body: body, ctype: ctype, etag: `"` + hex.EncodeToString(sum[:8]) + `"`}
+		return nil
+	})
+	return h
+}
+
+func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	hdr := w.Header()
+	hdr.Set("Content-Security-Policy", CSP)
+	hdr.Set("X-Content-Type-Options", "nosniff")
+	hdr.Set("Referrer-Policy", "no-referrer") // room names in URLs must not leak to other sites
+	hdr.Set("Permissions-Policy", permissionsPolicy)
+	hdr.Set("X-Frame-Options", "DENY")
+	hdr.Set("Cross-Origin-Opener-Policy", "same-origin")
+
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		hdr.Set("Allow", "GET, HEAD")
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	name, ok := h.route(r.URL.Path)
+	if !ok {
+		http.NotFound(w, r)
+		return
+	}
+	a, ok := h.assets[name]
+	if !ok {
+		http.NotFound(w, r)
+		return
+	}
+	hdr.Set("Content-Type", a.ctype)
+	hdr.Set("ETag", a.etag)
+	// No hashed file names, so revalidate every time; the ETag makes it cheap.
+	hdr.Set("Cache-Control", "no-cache")
+	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(a.body))
+}
+
+// route maps a request path to an embedded asset name.
+func (h *handler) route(p string) (string, bool) {
+	switch {
+	case p == "/" || p == "/index.html":
+		return "index.html", true
+	case p == "/diag" || p == "/diag/":
+		return "diag.html", true
+	case strings.HasPrefix(p, "/r/"):
+		room := strings.TrimSuffix(strings.TrimPrefix(p, "/r/"), "/")
+		if !roomRe.MatchString(room) || room == "." || room == ".." {
+			return "", false
+		}
+		return "call.html", true
+	case strings.HasPrefix(p, "/static/"):
+		name := strings.TrimPrefix(p, "/static/")
+		// Reject anything that is not already a clean relative path: no "..",
+		// no "//", no trailing slash, no backslash tricks.
+		if !fs.ValidPath(name) || strings.Contains(name, `\`) || strings.HasSuffix(name, ".html") {
+			return "", false
+		}
+		return name, true
+	case p == "/favicon.ico":
+		return "img/favicon.svg", true
+	}
+	return "", false
+}
