@@ -1,0 +1,306 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+)
+
+const usageText = `usage: rtcd bench <mode> [flags]
+
+modes:
+  relay    N TURN clients relay an echo loop through --server (TURN REST --secret)
+  alloc    allocate-and-release loop against --server: allocations/s and RSS growth
+  udp      the same echo loop over raw loopback UDP: the physical-limit reference
+  signal   N WebSocket clients in M rooms against rtcd's /ws
+  compare  rtcd vs coturn (started here) vs raw UDP, same run, ratios
+
+Run "rtcd bench <mode> -h" for a mode's flags. --smoke makes any mode seconds long.
+`
+
+// Run executes `rtcd bench <mode> [flags]` and writes a human report (or JSON with
+// --json) to out. It returns when the run is complete or ctx is cancelled; every
+// socket, goroutine and child process it started is gone by then.
+func Run(ctx context.Context, args []string, out io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(out, usageText)
+		return errors.New("bench: missing mode")
+	}
+	var err error
+	switch args[0] {
+	case "relay":
+		err = runRelayMode(ctx, args[1:], out)
+	case "udp":
+		err = runUDPMode(ctx, args[1:], out)
+	case "alloc":
+		err = runAllocMode(ctx, args[1:], out)
+	case "signal":
+		err = runSignalMode(ctx, args[1:], out)
+	case "compare":
+		err = runCompareMode(ctx, args[1:], out)
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(out, usageText)
+		return nil
+	default:
+		fmt.Fprint(out, usageText)
+		return fmt.Errorf("bench: unknown mode %q", args[0])
+	}
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
+	return err
+}
+
+func newFlagSet(mode string, out io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("rtcd bench "+mode, flag.ContinueOnError)
+	fs.SetOutput(out)
+	return fs
+}
+
+// parseFlags parses args and rejects stray positional arguments.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return fmt.Errorf("bench: %s: %w", fs.Name(), err)
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("bench: %s: unexpected argument %q", fs.Name(), fs.Arg(0))
+	}
+	return nil
+}
+
+// isSet reports whether the flag was given on the command line, so --smoke only
+// shortens what the operator left at its default.
+func isSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) {
+		if f.Name == name {
+			set = true
+		}
+	})
+	return set
+}
+
+// Limits that keep every loop bounded whatever the flags say.
+const (
+	maxClients  = 20000
+	maxDuration = time.Hour
+)
+
+// parseCounts parses "1,4,16" into client counts.
+func parseCounts(s, name string) ([]int, error) {
+	var out []int
+	for _, part := range strings.Split(s, ",") {
+		part = strings.TrimSpace(part)
+		n, err := strconv.Atoi(part)
+		if err != nil || n < 1 || n > maxClients {
+			return nil, fmt.Errorf("bench: --%s %q: want a comma list of integers in 1..%d", name, s, maxClients)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+// loadFlags are the traffic flags shared by relay, udp and compare.
+type loadFlags struct {
+	clients      string
+	size         int
+	rate         float64
+	window       int
+	duration     time.Duration
+	warmup       time.Duration
+	drain        time.Duration
+	setupTimeout time.Duration
+	json         bool
+	smoke        bool
+}
+
+func (l *loadFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&l.clients, "clients", "1", "client counts, comma separated (e.g. 1,4,16)")
+	fs.IntVar(&l.size, "size", 1200, "datagram payload bytes")
+	fs.Float64Var(&l.rate, "rate", 0, "packets/s per client; 0 = closed loop with --window in flight")
+	fs.IntVar(&l.window, "window", 16, "closed loop: packets in flight per client")
+	fs.DurationVar(&l.duration, "duration", 10*time.Second, "measured time per row")
+	fs.DurationVar(&l.warmup, "warmup", time.Second, "traffic before the measured window")
+	fs.DurationVar(&l.drain, "drain", 500*time.Millisecond, "wait for late echoes after the window")
+	fs.DurationVar(&l.setupTimeout, "setup-timeout", 10*time.Second, "per-client allocation and first-echo timeout")
+	fs.BoolVar(&l.json, "json", false, "write JSON instead of a table")
+	fs.BoolVar(&l.smoke, "smoke", false, "seconds-long run for CI (shortens unset durations)")
+}
+
+func (l *loadFlags) config(fs *flag.FlagSet) (loadConfig, []int, error) {
+	if l.smoke {
+		if !isSet(fs, "duration") {
+			l.duration = time.Second
+		}
+		if !isSet(fs, "warmup") {
+			l.warmup = 200 * time.Millisecond
+		}
+		if !isSet(fs, "drain") {
+			l.drain = 200 * time.Millisecond
+		}
+		if !isSet(fs, "setup-timeout") {
+			l.setupTimeout = 5 * time.Second
+		}
+	}
+	counts, err := parseCounts(l.clients, "clients")
+	if err != nil {
+		return loadConfig{}, nil, err
+	}
+	switch {
+	case l.size < pktHeader || l.size > maxPktSize:
+		return loadConfig{}, nil, fmt.Errorf("bench: --size %d: want %d..%d", l.size, pktHeader, maxPktSize)
+	case l.rate < 0 || l.rate > 1e6:
+		return loadConfig{}, nil, fmt.Errorf("bench: --rate %g: want 0..1000000", l.rate)
+	case l.window < 1 || l.window > 4096:
+		return loadConfig{}, nil, fmt.Errorf("bench: --window %d: want 1..4096", l.window)
+	case l.duration <= 0 || l.duration > maxDuration:
+		return loadConfig{}, nil, fmt.Errorf("bench: --duration %s: want >0 and <= %s", l.duration, maxDuration)
+	case l.warmup < 0 || l.warmup > maxDuration:
+		return loadConfig{}, nil, fmt.Errorf("bench: --warmup %s: want 0..%s", l.warmup, maxDuration)
+	case l.drain < 0 || l.drain > time.Minute:
+		return loadConfig{}, nil, fmt.Errorf("bench: --drain %s: want 0..1m", l.drain)
+	case l.setupTimeout <= 0 || l.setupTimeout > 5*time.Minute:
+		return loadConfig{}, nil, fmt.Errorf("bench: --setup-timeout %s: want >0 and <= 5m", l.setupTimeout)
+	}
+	return loadConfig{size: l.size, rate: l.rate, window: l.window, warmup: l.warmup,
+		duration: l.duration, drain: l.drain}, counts, nil
+}
+
+// turnFlags name a TURN server and how to authenticate to it.
+type turnFlags struct {
+	server    string
+	secret    string
+	realm     string
+	user      string
+	transport string
+	pid       int
+}
+
+func (f *turnFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.server, "server", "", "TURN server host:port (required)")
+	fs.StringVar(&f.secret, "secret", "", "TURN REST shared secret (required)")
+	fs.StringVar(&f.realm, "realm", "rtcd", "realm (the server's 401 realm wins)")
+	fs.StringVar(&f.user, "user", "bench", "user part of the TURN REST username")
+	fs.StringVar(&f.transport, "transport", "udp", "client-to-server transport: udp or tcp")
+	fs.IntVar(&f.pid, "server-pid", 0, "server PID: report its CPU per relayed datagram and RSS")
+}
+
+func (f *turnFlags) target(label string) (relayTarget, error) {
+	switch {
+	case f.server == "":
+		return relayTarget{}, errors.New("bench: --server is required")
+	case f.secret == "":
+		return relayTarget{}, errors.New("bench: --secret is required")
+	case f.transport != "udp" && f.transport != "tcp":
+		return relayTarget{}, fmt.Errorf("bench: --transport %q: want udp or tcp", f.transport)
+	case f.pid < 0:
+		return relayTarget{}, fmt.Errorf("bench: --server-pid %d: want a PID", f.pid)
+	}
+	if _, _, err := splitHostPort(f.server); err != nil {
+		return relayTarget{}, err
+	}
+	if _, err := readProc(f.pid); err != nil {
+		return relayTarget{}, err
+	}
+	return relayTarget{label: label, server: f.server, secret: f.secret, realm: f.realm, user: f.user,
+		transport: f.transport, pid: f.pid}, nil
+}
+
+func splitHostPort(s string) (string, int, error) {
+	host, port, err := netSplitHostPort(s)
+	if err != nil {
+		return "", 0, fmt.Errorf("bench: --server %q: %w", s, err)
+	}
+	p, err := strconv.Atoi(port)
+	if err != nil || p < 1 || p > 65535 {
+		return "", 0, fmt.Errorf("bench: --server %q: bad port", s)
+	}
+	return host, p, nil
+}
+
+// loadReport is the JSON document of relay, udp and compare.
+type loadReport struct {
+	Mode        string       `json:"mode"`
+	Description string       `json:"description"`
+	Rows        []LoadResult `json:"rows"`
+}
+
+// runRows runs every client count against each target, in order.
+func runRows(ctx context.Context, targets []relayTarget, counts []int, cfg loadConfig,
+	setupTimeout time.Duration,
+) ([]LoadResult, error) {
+	peer, err := startEchoPeer("127.0.0.1", 0)
+	if err != nil {
+		return nil, err
+	}
+	defer peer.Close()
+	var rows []LoadResult
+	for _, n := range counts {
+		for _, t := range targets {
+			r, err := runLoad(ctx, t, n, peer.Addr(), cfg, setupTimeout)
+			if err != nil {
+				return rows, fmt.Errorf("bench: %s with %d clients: %w", t.label, n, err)
+			}
+			rows = append(rows, r)
+		}
+	}
+	return rows, nil
+}
+
+func emitLoad(out io.Writer, asJSON bool, mode string, cfg loadConfig, rows []LoadResult) error {
+	if asJSON {
+		return writeJSON(out, loadReport{Mode: mode, Description: describeLoad(cfg), Rows: rows})
+	}
+	fmt.Fprintf(out, "rtcd bench %s: %s\n", mode, describeLoad(cfg))
+	return writeLoadTable(out, rows)
+}
+
+func runRelayMode(ctx context.Context, args []string, out io.Writer) error {
+	fs := newFlagSet("relay", out)
+	var lf loadFlags
+	var tf turnFlags
+	lf.register(fs)
+	tf.register(fs)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	cfg, counts, err := lf.config(fs)
+	if err != nil {
+		return err
+	}
+	t, err := tf.target("relay")
+	if err != nil {
+		return err
+	}
+	rows, err := runRows(ctx, []relayTarget{t}, counts, cfg, lf.setupTimeout)
+	if err != nil {
+		return err
+	}
+	return emitLoad(out, lf.json, "relay", cfg, rows)
+}
+
+func runUDPMode(ctx context.Context, args []string, out io.Writer) error {
+	fs := newFlagSet("udp", out)
+	var lf loadFlags
+	lf.register(fs)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	cfg, counts, err := lf.config(fs)
+	if err != nil {
+		return err
+	}
+	rows, err := runRows(ctx, []relayTarget{{label: "udp"}}, counts, cfg, lf.setupTimeout)
+	if err != nil {
+		return err
+	}
+	return emitLoad(out, lf.json, "udp", cfg, rows)
+}

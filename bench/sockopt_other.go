@@ -1,0 +1,9 @@
+//go:build !linux
+
+package bench
+
+import "syscall"
+
+func reusePort(_, _ string, _ syscall.RawConn) error { return nil }
+
+const haveReusePort = false
