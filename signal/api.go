@@ -1,0 +1,150 @@
+package signal
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/rtcd/rtcd/auth"
+)
+
+// API paths served by APIHandler.
+const (
+	PathICEServers = "/api/v1/ice-servers"
+	PathTURN       = "/api/v1/turn"
+)
+
+// APIHandler serves GET /api/v1/ice-servers and GET /api/v1/turn (full
+// paths) for apps that do their own signaling (protocol.md §8). The same
+// rules as for /ws decide who gets credentials: a token in token mode, an
+// allowed origin in open mode.
+func (h *Hub) APIHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc(PathICEServers, func(w http.ResponseWriter, r *http.Request) {
+		user, ok := h.apiAuth(w, r)
+		if !ok {
+			return
+		}
+		s := &session{user: user}
+		servers, cred := h.iceServers(s)
+		apiJSON(w, http.StatusOK, iceHTTP{IceServers: servers, IceTTL: int64(cred.TTL / time.Second), IceExpires: cred.Expires.Unix()})
+	})
+	mux.HandleFunc(PathTURN, func(w http.ResponseWriter, r *http.Request) {
+		user, ok := h.apiAuth(w, r)
+		if !ok {
+			return
+		}
+		if svc := r.URL.Query().Get("service"); svc != "turn" {
+			apiError(w, http.StatusBadRequest, codeBadRequest, "service must be turn")
+			return
+		}
+		if h.tokens == nil {
+			if u := r.URL.Query().Get("username"); u != "" {
+				n, err := cleanName(u)
+				if err != nil || n == "" || strings.ContainsAny(n, ": ") {
+					apiError(w, http.StatusBadRequest, codeBadRequest, "username must be 1-64 characters without ':' or spaces")
+					return
+				}
+				user = n
+			}
+		}
+		cred := h.issuer.Issue(user)
+		uris := append(append([]string{}, h.urls.STUN...), h.urls.TURN...)
+		apiJSON(w, http.StatusOK, turnREST{Username: cred.Username, Password: cred.Password,
+			TTL: int64(cred.TTL / time.Second), URIs: uris})
+	})
+	return mux
+}
+
+// iceHTTP is the /api/v1/ice-servers response.
+type iceHTTP struct {
+	IceServers []iceServer `json:"iceServers"`
+	IceTTL     int64       `json:"iceTTL"`
+	IceExpires int64       `json:"iceExpires"`
+}
+
+// turnREST is the draft-uberti-behave-turn-rest-00 §2.2 response.
+type turnREST struct {
+	Username string   `json:"username"`
+	Password string   `json:"password"`
+	TTL      int64    `json:"ttl"`
+	URIs     []string `json:"uris"`
+}
+
+// apiAuth checks method, origin, throttle and (token mode) the bearer token.
+// It returns the user the credentials are minted for.
+func (h *Hub) apiAuth(w http.ResponseWriter, r *http.Request) (string, bool) {
+	origin, ok := h.originAllowed(r)
+	if !ok {
+		h.st.err(codeForbidden)
+		apiError(w, http.StatusForbidden, codeForbidden, "origin not allowed")
+		return "", false
+	}
+	if origin != "" {
+		// Only allowed origins get here: let their pages read the answer.
+		w.Header().Set("Access-Control-Allow-Origin", origin)
+		w.Header().Set("Vary", "Origin")
+	}
+	if r.Method != http.MethodGet {
+		w.Header().Set("Allow", http.MethodGet)
+		apiError(w, http.StatusMethodNotAllowed, codeBadRequest, "use GET")
+		return "", false
+	}
+	if origin == "" {
+		// Browsers omit Origin on same-origin GETs; Sec-Fetch-Site still
+		// tells a cross-site request apart (non-browsers send neither).
+		if sfs := r.Header.Get("Sec-Fetch-Site"); sfs != "" && sfs != "same-origin" && sfs != "none" {
+			h.st.err(codeForbidden)
+			apiError(w, http.StatusForbidden, codeForbidden, "cross-site request refused")
+			return "", false
+		}
+	}
+	key := ipKey(h.clientIP(r))
+	if h.tokens == nil {
+		return "api_" + randomID(8), true
+	}
+	if h.fails.blocked(key) {
+		h.st.err(codeThrottled)
+		apiError(w, http.StatusTooManyRequests, codeThrottled, "too many failed authentications; retry later")
+		return "", false
+	}
+	tok, found := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !found || tok == "" {
+		h.authFailed(key, "no bearer token")
+		h.st.err(codeUnauthorized)
+		apiError(w, http.StatusUnauthorized, codeUnauthorized, "Authorization: Bearer <token> required")
+		return "", false
+	}
+	cl, err := h.tokens.Verify(strings.TrimSpace(tok))
+	if err != nil {
+		code, msg := codeUnauthorized, "invalid token"
+		if errors.Is(err, auth.ErrTokenExpired) {
+			code, msg = codeTokenExpired, "token expired"
+		}
+		h.authFailed(key, msg)
+		h.st.err(code)
+		apiError(w, http.StatusUnauthorized, code, msg)
+		return "", false
+	}
+	return strings.ReplaceAll(cl.User, ":", "_"), true
+}
+
+func apiError(w http.ResponseWriter, status int, code, msg string) {
+	apiJSON(w, status, struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+	}{code, msg})
+}
+
+func apiJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		status, b = http.StatusInternalServerError, []byte(`{"code":"internal","message":"internal error"}`)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_, _ = w.Write(b)
+}

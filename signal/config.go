@@ -1,0 +1,146 @@
+package signal
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// Modes of Config.Mode.
+const (
+	ModeOpen  = "open"  // anyone who reaches the server may join any room
+	ModeToken = "token" // hello must carry an HS256 join token (protocol.md §6)
+)
+
+// MaxMessageBytes is the largest frame a client may send; larger frames close
+// the socket with 1009. 64 KiB fits any SDP a browser produces.
+const MaxMessageBytes = 64 << 10
+
+// Config is the `Signal` section of etc/rtcd.yaml. Zero values mean the
+// documented defaults (protocol.md §5), so a Config built in code needs only
+// the fields it changes.
+type Config struct {
+	// Mode is "open" (default) or "token".
+	Mode string `json:",default=open,options=open|token"`
+	// AllowOrigins lists extra page origins ("https://app.example.com") that
+	// may open /ws and call /api/v1, besides the daemon's own host. A page
+	// from any other origin must not be able to collect TURN credentials.
+	AllowOrigins []string `json:",optional"`
+	// MaxConnsPerIP caps open sockets per client IP (IPv6: per /64). Defaults to 20.
+	MaxConnsPerIP int `json:",default=20"`
+	// RoomSize caps peers per room; a mesh beyond ~6 overloads uplinks. Defaults to 6.
+	RoomSize int `json:",default=6"`
+	// MessagesPerSecond is the per-connection rate (burst twice that). Defaults to 50.
+	MessagesPerSecond int `json:",default=50"`
+	// HelloTimeout is how long a new socket may stay silent before hello. Defaults to 5s.
+	HelloTimeout time.Duration `json:",default=5s"`
+	// PingInterval is the WebSocket ping period. Defaults to 20s.
+	PingInterval time.Duration `json:",default=20s"`
+	// IdleTimeout closes a socket from which nothing (message or pong) arrived. Defaults to 45s.
+	IdleTimeout time.Duration `json:",default=45s"`
+	// ResumeWindow is how long a dropped session is kept for hello{resume}. Defaults to 30s.
+	ResumeWindow time.Duration `json:",default=30s"`
+	// WriteTimeout bounds one write to a client; a client that cannot take a
+	// message in that time is disconnected. Defaults to 10s.
+	WriteTimeout time.Duration `json:",default=10s"`
+	// QueueSize is the per-session outbox length; overflow ends the session. Defaults to 256.
+	QueueSize int `json:",default=256"`
+	// TrustedProxies are CIDRs whose X-Forwarded-For is believed when
+	// computing the client IP for limits and throttling.
+	TrustedProxies []string `json:",optional"`
+}
+
+// withDefaults fills zero fields with the protocol.md §5 defaults.
+func (c Config) withDefaults() Config {
+	if c.Mode == "" {
+		c.Mode = ModeOpen
+	}
+	def := func(v *int, d int) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	defd := func(v *time.Duration, d time.Duration) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	def(&c.MaxConnsPerIP, 20)
+	def(&c.RoomSize, 6)
+	def(&c.MessagesPerSecond, 50)
+	def(&c.QueueSize, 256)
+	defd(&c.HelloTimeout, 5*time.Second)
+	defd(&c.PingInterval, 20*time.Second)
+	defd(&c.IdleTimeout, 45*time.Second)
+	defd(&c.ResumeWindow, 30*time.Second)
+	defd(&c.WriteTimeout, 10*time.Second)
+	return c
+}
+
+// Validate reports the first invalid field by name, so a bad config fails at
+// start. Zero values are valid and mean the defaults.
+func (c Config) Validate() error {
+	d := c.withDefaults()
+	if d.Mode != ModeOpen && d.Mode != ModeToken {
+		return fmt.Errorf("Signal.Mode: %q is not open or token", c.Mode)
+	}
+	for _, f := range []struct {
+		name string
+		v    int
+	}{{"MaxConnsPerIP", d.MaxConnsPerIP}, {"RoomSize", d.RoomSize}, {"MessagesPerSecond", d.MessagesPerSecond}, {"QueueSize", d.QueueSize}} {
+		if f.v < 1 {
+			return fmt.Errorf("Signal.%s: %d must be at least 1", f.name, f.v)
+		}
+	}
+	for _, f := range []struct {
+		name string
+		v    time.Duration
+	}{{"HelloTimeout", d.HelloTimeout}, {"PingInterval", d.PingInterval}, {"IdleTimeout", d.IdleTimeout}, {"ResumeWindow", d.ResumeWindow}, {"WriteTimeout", d.WriteTimeout}} {
+		if f.v <= 0 {
+			return fmt.Errorf("Signal.%s: %v must be positive", f.name, f.v)
+		}
+	}
+	if d.IdleTimeout <= d.PingInterval {
+		return fmt.Errorf("Signal.IdleTimeout: %v must exceed PingInterval %v, or live clients are dropped", d.IdleTimeout, d.PingInterval)
+	}
+	for i, o := range c.AllowOrigins {
+		if _, err := normalizeOrigin(o); err != nil {
+			return fmt.Errorf("Signal.AllowOrigins[%d]: %w", i, err)
+		}
+	}
+	if _, err := parsePrefixes(c.TrustedProxies); err != nil {
+		return err
+	}
+	return nil
+}
+
+// normalizeOrigin turns "https://Example.com/" into "https://example.com".
+func normalizeOrigin(o string) (string, error) {
+	u, err := url.Parse(strings.TrimSpace(o))
+	if err != nil {
+		return "", fmt.Errorf("origin %q: %w", o, err)
+	}
+	if u.Scheme == "" || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
+		return "", errors.New("origin " + o + " is not scheme://host[:port]")
+	}
+	return strings.ToLower(u.Scheme + "://" + u.Host), nil
+}
+
+func parsePrefixes(cidrs []string) ([]netip.Prefix, error) {
+	out := make([]netip.Prefix, 0, len(cidrs))
+	for i, s := range cidrs {
+		p, err := netip.ParsePrefix(strings.TrimSpace(s))
+		if err != nil {
+			a, aerr := netip.ParseAddr(strings.TrimSpace(s))
+			if aerr != nil {
+				return nil, fmt.Errorf("Signal.TrustedProxies[%d]: %w", i, err)
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
+}

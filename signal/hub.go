@@ -1,0 +1,443 @@
+package signal
+
+import (
+	"crypto/rand"
+	"encoding/base32"
+	"encoding/base64"
+	"errors"
+	"net/http"
+	"net/netip"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/zeromicro/go-zero/core/logx"
+
+	"github.com/rtcd/rtcd/auth"
+)
+
+// Fixed policy values (protocol.md §5, §6) that are not worth a config knob.
+const (
+	floodWindow    = 5 * time.Second  // continuous rate excess before close 1008
+	authFailMax    = 10               // failed authentications per IP per window ...
+	authFailWindow = 10 * time.Minute // ... before hello is throttled
+	closeFlush     = time.Second      // time to flush a closing socket's queue
+	closeGrace     = time.Second      // time to wait for the client's close reply
+	stopWait       = 3 * time.Second  // Stop waits this long before cutting sockets
+	retryAfterMs   = 1000             // bye hint on shutdown
+)
+
+// ICEURLs is data from the relay: the STUN and TURN URLs clients are given
+// ("stun:host:3478", "turn:host:3478?transport=udp", "turns:..."). signal never
+// imports turn; cmd/rtcd copies them over.
+type ICEURLs struct {
+	STUN []string
+	TURN []string
+}
+
+// session is one peer: it survives a dropped socket for the resume window.
+type session struct {
+	id     string       // immutable
+	user   string       // immutable; the user part of TURN usernames
+	claims *auth.Claims // immutable; nil in open mode
+	out    *outbox      // immutable pointer
+
+	// Guarded by router.mu.
+	name  string
+	state State
+	room  *room
+
+	// Guarded by Hub.mu.
+	conn   *conn // attached connection; nil while waiting for a resume
+	resume string
+	timer  *time.Timer // resume window while detached
+	ended  bool
+}
+
+// Hub is the signaling server: sessions, rooms and the /ws and /api/v1
+// handlers. Create it with NewHub and stop it with Stop.
+type Hub struct {
+	cfg      Config
+	issuer   *auth.Issuer
+	tokens   *auth.Tokens
+	urls     ICEURLs
+	allow    map[string]bool // normalized AllowOrigins
+	trusted  []netip.Prefix
+	upgrader websocket.Upgrader
+	router   *router
+	ips      *ipLimiter
+	fails    *throttle
+	st       stats
+
+	// Test hooks, fixed in production.
+	floodWindow time.Duration
+
+	wg sync.WaitGroup // connection handlers and resume timers
+
+	mu       sync.Mutex // guards the following fields and session.{conn,resume,timer,ended}
+	sessions map[string]*session
+	byResume map[string]*session
+	conns    map[*conn]struct{}
+	stopping bool
+}
+
+// NewHub builds a hub. tokens is required in token mode and ignored in open
+// mode; issuer mints the TURN credentials handed to clients.
+func NewHub(c Config, issuer *auth.Issuer, tokens *auth.Tokens, urls ICEURLs) (*Hub, error) {
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	c = c.withDefaults()
+	if issuer == nil {
+		return nil, errors.New("signal: NewHub: nil issuer")
+	}
+	if c.Mode == ModeToken && tokens == nil {
+		return nil, errors.New("signal: token mode needs Auth.TokenSecret")
+	}
+	if c.Mode == ModeOpen {
+		tokens = nil
+	}
+	trusted, err := parsePrefixes(c.TrustedProxies)
+	if err != nil {
+		return nil, err
+	}
+	h := &Hub{
+		cfg:         c,
+		issuer:      issuer,
+		tokens:      tokens,
+		urls:        urls,
+		allow:       make(map[string]bool),
+		trusted:     trusted,
+		ips:         newIPLimiter(c.MaxConnsPerIP),
+		fails:       newThrottle(authFailMax, authFailWindow),
+		floodWindow: floodWindow,
+		sessions:    make(map[string]*session),
+		byResume:    make(map[string]*session),
+		conns:       make(map[*conn]struct{}),
+	}
+	for _, o := range c.AllowOrigins {
+		n, _ := normalizeOrigin(o) // checked by Validate
+		h.allow[n] = true
+	}
+	h.router = newRouter(c.RoomSize, &h.st, h.overflow)
+	h.upgrader = websocket.Upgrader{
+		HandshakeTimeout: c.HelloTimeout,
+		ReadBufferSize:   4096,
+		WriteBufferSize:  4096,
+		// Origin was checked before Upgrade, with a JSON-free 403.
+		CheckOrigin: func(*http.Request) bool { return true },
+	}
+	return h, nil
+}
+
+// Handler serves the WebSocket endpoint (mounted at /ws).
+func (h *Hub) Handler() http.Handler { return http.HandlerFunc(h.serveWS) }
+
+func (h *Hub) serveWS(w http.ResponseWriter, r *http.Request) {
+	if _, ok := h.originAllowed(r); !ok {
+		h.st.err(codeForbidden)
+		http.Error(w, "origin not allowed", http.StatusForbidden)
+		return
+	}
+	key := ipKey(h.clientIP(r))
+	if !h.ips.acquire(key) {
+		http.Error(w, "too many connections from your address", http.StatusTooManyRequests)
+		return
+	}
+	defer h.ips.release(key)
+
+	h.mu.Lock()
+	if h.stopping {
+		h.mu.Unlock()
+		http.Error(w, "server shutting down", http.StatusServiceUnavailable)
+		return
+	}
+	h.wg.Add(1)
+	h.mu.Unlock()
+	defer h.wg.Done()
+
+	ws, err := h.upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		// Upgrade has written the HTTP error.
+		logx.Debugw("signal: upgrade failed", logx.Field("err", err.Error()))
+		return
+	}
+	c := newConn(h, ws, key)
+	h.mu.Lock()
+	if h.stopping {
+		h.mu.Unlock()
+		_ = ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseGoingAway, "server shutting down"), time.Now().Add(closeFlush))
+		_ = ws.Close()
+		return
+	}
+	h.conns[c] = struct{}{}
+	h.mu.Unlock()
+	h.st.conns.Add(1)
+
+	c.run()
+
+	h.st.conns.Add(-1)
+	h.mu.Lock()
+	delete(h.conns, c)
+	h.mu.Unlock()
+}
+
+// Stop says bye{server-restart, reconnect} and closes every socket with
+// 1001, then waits for the connection goroutines. Sockets that do not finish
+// the close handshake within a few seconds are cut, so Stop fits in go-zero's
+// 5.5 s shutdown window.
+func (h *Hub) Stop() {
+	h.mu.Lock()
+	if h.stopping {
+		h.mu.Unlock()
+		h.wg.Wait()
+		return
+	}
+	h.stopping = true
+	conns := make([]*conn, 0, len(h.conns))
+	for c := range h.conns {
+		conns = append(conns, c)
+	}
+	for _, s := range h.sessions {
+		if s.timer != nil && s.timer.Stop() {
+			h.wg.Done() // the timer will not run
+		}
+		s.timer = nil
+	}
+	h.mu.Unlock()
+
+	bye := mustJSON(out{V: Version, Type: typeBye, Reason: "server-restart", Reconnect: boolp(true), RetryAfterMs: retryAfterMs})
+	for _, c := range conns {
+		c.requestClose(websocket.CloseGoingAway, "server shutting down", bye)
+	}
+	done := make(chan struct{})
+	go func() {
+		h.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(stopWait):
+		h.mu.Lock()
+		for c := range h.conns {
+			c.kill()
+		}
+		h.mu.Unlock()
+		<-done
+	}
+	logx.Infow("signal: hub stopped", logx.Field("connections", len(conns)))
+}
+
+// Stats is a snapshot of the hub's counters, for metrics.
+type Stats struct {
+	Connections   int64             // open WebSockets
+	Sessions      int64             // live sessions, including those waiting for a resume
+	Rooms         int64             // rooms with at least one peer
+	Peers         int64             // sessions in a room
+	Messages      map[string]uint64 // received messages by type ("other" for unknown)
+	Errors        map[string]uint64 // error replies and refusals by code
+	AuthFailures  uint64            // bad tokens and unknown resume tokens
+	SlowConsumers uint64            // sessions ended because their queue overflowed
+	Relayed       uint64            // signals delivered to an outbox
+}
+
+// Stats returns the current counters.
+func (h *Hub) Stats() Stats {
+	s := Stats{
+		Connections:   h.st.conns.Load(),
+		Sessions:      h.st.sessions.Load(),
+		Rooms:         h.st.rooms.Load(),
+		Peers:         h.st.peers.Load(),
+		Messages:      make(map[string]uint64),
+		Errors:        make(map[string]uint64),
+		AuthFailures:  h.st.authFailures.Load(),
+		SlowConsumers: h.st.slowConsumers.Load(),
+		Relayed:       h.st.relayed.Load(),
+	}
+	for i, t := range inTypes {
+		s.Messages[t] = h.st.msgs[i].Load()
+	}
+	s.Messages["other"] = h.st.msgs[len(inTypes)].Load()
+	for i, c := range errorCodes {
+		s.Errors[c] = h.st.errs[i].Load()
+	}
+	return s
+}
+
+// newSession registers a fresh session attached to c. It returns nil while
+// stopping.
+func (h *Hub) newSession(c *conn, name string, claims *auth.Claims) *session {
+	s := &session{claims: claims, name: name, out: newOutbox(h.cfg.QueueSize), conn: c}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.stopping {
+		return nil
+	}
+	for s.id == "" || h.sessions[s.id] != nil {
+		s.id = "p_" + randomID(10)
+	}
+	s.user = s.id
+	if claims != nil {
+		s.user = strings.ReplaceAll(claims.User, ":", "_")
+	}
+	s.resume = "r_" + randomToken()
+	h.sessions[s.id] = s
+	h.byResume[s.resume] = s
+	h.st.sessions.Add(1)
+	return s
+}
+
+// takeOver moves the session owning resume token tok to c and rotates the
+// token. It returns the session, its new token and the connection it had.
+func (h *Hub) takeOver(tok string, c *conn) (s *session, newTok string, old *conn) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	s = h.byResume[tok]
+	if s == nil || s.ended || h.stopping {
+		return nil, "", nil
+	}
+	delete(h.byResume, tok)
+	s.resume = "r_" + randomToken()
+	h.byResume[s.resume] = s
+	old, s.conn = s.conn, c
+	if s.timer != nil && s.timer.Stop() {
+		h.wg.Done()
+	}
+	s.timer = nil
+	return s, s.resume, old
+}
+
+// detach is called when c's socket is gone. The session waits for a resume
+// unless end is set (leave by close 1000) or the hub is stopping.
+func (h *Hub) detach(s *session, c *conn, end bool) {
+	s.out.detach(c)
+	h.mu.Lock()
+	if s.conn != c || s.ended {
+		h.mu.Unlock()
+		return
+	}
+	s.conn = nil
+	if !end && !h.stopping {
+		h.wg.Add(1)
+		s.timer = time.AfterFunc(h.cfg.ResumeWindow, func() {
+			defer h.wg.Done()
+			h.expire(s)
+		})
+		h.mu.Unlock()
+		return
+	}
+	h.mu.Unlock()
+	h.endSession(s)
+}
+
+// expire ends a session whose resume window passed.
+func (h *Hub) expire(s *session) {
+	h.mu.Lock()
+	if s.conn != nil || s.ended || s.timer == nil {
+		h.mu.Unlock()
+		return
+	}
+	s.timer = nil
+	h.mu.Unlock()
+	h.endSession(s)
+}
+
+// endSession forgets s and tells its room. Idempotent.
+func (h *Hub) endSession(s *session) {
+	h.mu.Lock()
+	if s.ended {
+		h.mu.Unlock()
+		return
+	}
+	s.ended = true
+	delete(h.sessions, s.id)
+	delete(h.byResume, s.resume)
+	if s.timer != nil && s.timer.Stop() {
+		h.wg.Done()
+	}
+	s.timer = nil
+	silent := h.stopping
+	h.mu.Unlock()
+	h.st.sessions.Add(-1)
+	h.router.leave(s, nil, silent)
+}
+
+// overflow ends a session whose outbox filled up: a slow consumer is
+// disconnected so that it never holds up anyone else.
+func (h *Hub) overflow(s *session) {
+	h.st.slowConsumers.Add(1)
+	h.mu.Lock()
+	c := s.conn
+	h.mu.Unlock()
+	logx.Infow("signal: slow consumer disconnected", logx.Field("peer", s.id))
+	h.endSession(s)
+	if c != nil {
+		c.kill()
+	}
+}
+
+// iceServers mints fresh credentials for s.
+func (h *Hub) iceServers(s *session) ([]iceServer, auth.Credential) {
+	cred := h.issuer.Issue(s.user)
+	var servers []iceServer
+	if len(h.urls.STUN) > 0 {
+		servers = append(servers, iceServer{URLs: h.urls.STUN})
+	}
+	if len(h.urls.TURN) > 0 {
+		servers = append(servers, iceServer{URLs: h.urls.TURN, Username: cred.Username, Credential: cred.Password})
+	}
+	if servers == nil {
+		servers = []iceServer{}
+	}
+	return servers, cred
+}
+
+func (h *Hub) iceMessage(s *session, id string) []byte {
+	servers, cred := h.iceServers(s)
+	return mustJSON(iceOut{V: Version, Type: typeICE, ID: id, IceServers: servers,
+		IceTTL: int64(cred.TTL / time.Second), IceExpires: cred.Expires.Unix()})
+}
+
+// refreshAfter is when credentials are pushed again: at 80 % of their TTL.
+func (h *Hub) refreshAfter() time.Duration { return h.issuer.TTL() * 8 / 10 }
+
+func (h *Hub) helloReply(id string, s *session, resume string, resumed bool, room string, peers []peerInfo) []byte {
+	servers, cred := h.iceServers(s)
+	m := helloOut{
+		V: Version, Type: typeHello, ID: id, PeerID: s.id, Resume: resume, Resumed: resumed,
+		IceServers: servers, IceTTL: int64(cred.TTL / time.Second), IceExpires: cred.Expires.Unix(),
+		Limits:    limitsOut{MaxMessageBytes: MaxMessageBytes, MessagesPerSecond: h.cfg.MessagesPerSecond, RoomSize: h.cfg.RoomSize},
+		Heartbeat: heartbeatOut{Interval: h.cfg.PingInterval.Seconds(), Timeout: h.cfg.IdleTimeout.Seconds()},
+	}
+	if resumed {
+		m.Room = room
+		if room != "" {
+			m.Peers = peers
+		}
+	}
+	return mustJSON(m)
+}
+
+var idEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
+
+// randomID returns n characters of lowercase base32 from crypto/rand.
+func randomID(n int) string {
+	b := make([]byte, (n*5+7)/8)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails (Go 1.24+)
+	return idEncoding.EncodeToString(b)[:n]
+}
+
+// randomToken returns 192 bits as base64url, for resume tokens.
+func randomToken() string {
+	var b [24]byte
+	_, _ = rand.Read(b[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// authFailed counts a failed authentication from key.
+func (h *Hub) authFailed(key, why string) {
+	h.st.authFailures.Add(1)
+	h.fails.fail(key)
+	logx.Debugw("signal: authentication failed", logx.Field("ip", key), logx.Field("why", why))
+}

@@ -1,0 +1,248 @@
+package signal
+
+import (
+	"slices"
+	"sync"
+	"sync/atomic"
+)
+
+// router owns room membership and delivery of messages to sessions. It is
+// the one seam a multi-node mode (rooms shared through Redis) replaces, so
+// the rest of the hub talks to rooms only through its methods.
+//
+// Messages are pushed to outboxes while mu is held, so that each recipient
+// sees presence in the order membership changed; pushes never block, and
+// writers are woken only after mu is released.
+type router struct {
+	size       int
+	st         *stats
+	onOverflow func(*session) // called without locks for a session whose outbox overflowed
+
+	mu    sync.Mutex       // guards the following fields and session.{name,state,room}
+	rooms map[string]*room // by name; a room exists while it has members
+}
+
+type room struct {
+	name    string
+	members map[string]*session // by peer id
+}
+
+func newRouter(size int, st *stats, onOverflow func(*session)) *router {
+	return &router{size: size, st: st, onOverflow: onOverflow, rooms: make(map[string]*room)}
+}
+
+// politeFor decides who yields in MDN perfect negotiation: of each pair the
+// peer with the smaller id is polite. Ids never change (not even on resume),
+// so the answer is stable for the life of both sessions, and any node of a
+// future cluster computes the same answer.
+func politeFor(me, other string) bool { return me < other }
+
+// delivery gathers the sessions touched under the lock.
+type delivery struct {
+	touched  []*session
+	overflow []*session
+}
+
+func (d *delivery) push(s *session, b []byte, keep bool) {
+	if s.out.push(b, keep) {
+		d.touched = append(d.touched, s)
+	} else {
+		d.overflow = append(d.overflow, s)
+	}
+}
+
+// flush runs after mu is released.
+func (r *router) flush(d *delivery) {
+	for _, s := range d.touched {
+		s.out.notify()
+	}
+	for _, s := range d.overflow {
+		r.onOverflow(s)
+	}
+}
+
+func info(s *session, polite *bool) peerInfo {
+	st := s.state
+	return peerInfo{ID: s.id, Name: s.name, State: &st, Polite: polite}
+}
+
+func boolp(b bool) *bool { return &b }
+
+// sortedMembers returns a room's members by id, so joined lists are stable.
+func (rm *room) sortedMembers() []*session {
+	ms := make([]*session, 0, len(rm.members))
+	for _, m := range rm.members {
+		ms = append(ms, m)
+	}
+	slices.SortFunc(ms, func(a, b *session) int {
+		if a.id < b.id {
+			return -1
+		}
+		if a.id > b.id {
+			return 1
+		}
+		return 0
+	})
+	return ms
+}
+
+// peersFor lists the other members of s's room as s sees them.
+func peersFor(s *session) []peerInfo {
+	peers := []peerInfo{}
+	if s.room == nil {
+		return peers
+	}
+	for _, m := range s.room.sortedMembers() {
+		if m != s {
+			peers = append(peers, info(m, boolp(politeFor(s.id, m.id))))
+		}
+	}
+	return peers
+}
+
+// join puts s into the named room, replies joined to s (echoing id) and
+// tells the others.
+func (r *router) join(s *session, name, id string) *protoError {
+	var d delivery
+	r.mu.Lock()
+	if s.room != nil {
+		cur := s.room.name
+		r.mu.Unlock()
+		return perr(codeAlreadyJoined, "already in room %s; leave first", cur)
+	}
+	rm := r.rooms[name]
+	if rm == nil {
+		rm = &room{name: name, members: make(map[string]*session)}
+		r.rooms[name] = rm
+		r.st.rooms.Add(1)
+	}
+	if len(rm.members) >= r.size {
+		r.mu.Unlock()
+		return perr(codeRoomFull, "room %s is full (%d peers)", name, r.size)
+	}
+	peers := make([]peerInfo, 0, len(rm.members))
+	for _, m := range rm.sortedMembers() {
+		peers = append(peers, info(m, boolp(politeFor(s.id, m.id))))
+		p := info(s, boolp(politeFor(m.id, s.id)))
+		d.push(m, mustJSON(out{V: Version, Type: typePeerJoined, Peer: &p}), false)
+	}
+	rm.members[s.id] = s
+	s.room = rm
+	r.st.peers.Add(1)
+	d.push(s, mustJSON(out{V: Version, Type: typeJoined, ID: id, Room: name, Peers: peers}), false)
+	r.mu.Unlock()
+	r.flush(&d)
+	return nil
+}
+
+// leave takes s out of its room. The others get peer-left unless silent
+// (shutdown). reply, if not nil, is pushed to s. It reports whether s was
+// in a room.
+func (r *router) leave(s *session, reply []byte, silent bool) bool {
+	var d delivery
+	r.mu.Lock()
+	rm := s.room
+	if rm == nil {
+		r.mu.Unlock()
+		return false
+	}
+	delete(rm.members, s.id)
+	s.room = nil
+	r.st.peers.Add(-1)
+	if len(rm.members) == 0 {
+		delete(r.rooms, rm.name)
+		r.st.rooms.Add(-1)
+	} else if !silent {
+		b := mustJSON(out{V: Version, Type: typePeerLeft, Peer: &peerInfo{ID: s.id}})
+		for _, m := range rm.members {
+			d.push(m, b, false)
+		}
+	}
+	if reply != nil {
+		d.push(s, reply, false)
+	}
+	r.mu.Unlock()
+	r.flush(&d)
+	return true
+}
+
+// relay delivers a signal from s to the member of its room with id to, and
+// to no one else. msg is already stamped with from.
+func (r *router) relay(s *session, to string, msg []byte) *protoError {
+	var d delivery
+	r.mu.Lock()
+	if s.room == nil {
+		r.mu.Unlock()
+		return perr(codeNotInRoom, "join a room first")
+	}
+	t := s.room.members[to]
+	if t == nil || t == s {
+		r.mu.Unlock()
+		return perr(codeUnknownPeer, "no peer %s in room %s", clip(to, 64), s.room.name)
+	}
+	d.push(t, msg, true)
+	r.mu.Unlock()
+	r.flush(&d)
+	return nil
+}
+
+// update changes s's name and/or state and tells the others.
+func (r *router) update(s *session, name *string, st *stateIn) *protoError {
+	var d delivery
+	r.mu.Lock()
+	if s.room == nil {
+		r.mu.Unlock()
+		return perr(codeNotInRoom, "join a room first")
+	}
+	if name != nil {
+		s.name = *name
+	}
+	s.state = s.state.apply(st)
+	p := info(s, nil)
+	b := mustJSON(out{V: Version, Type: typePeerUpdated, Peer: &p})
+	for _, m := range s.room.members {
+		if m != s {
+			d.push(m, b, false)
+		}
+	}
+	r.mu.Unlock()
+	r.flush(&d)
+	return nil
+}
+
+// attach hands s's outbox to c with first (built from the room as it is
+// now) at the front. Done under mu so no presence change slips between the
+// snapshot and the queue.
+func (r *router) attach(s *session, c *conn, first func(room string, peers []peerInfo) []byte) {
+	r.mu.Lock()
+	name := ""
+	if s.room != nil {
+		name = s.room.name
+	}
+	s.out.attach(c, first(name, peersFor(s)))
+	r.mu.Unlock()
+	s.out.notify()
+}
+
+// stats are the hub's counters, read by Hub.Stats.
+type stats struct {
+	conns, sessions, rooms, peers atomic.Int64
+	msgs                          [8]atomic.Uint64 // by inTypes index; last = other
+	errs                          [20]atomic.Uint64
+	authFailures, slowConsumers   atomic.Uint64
+	relayed                       atomic.Uint64
+}
+
+func (st *stats) msg(t string) {
+	i := slices.Index(inTypes, t)
+	if i < 0 {
+		i = len(inTypes)
+	}
+	st.msgs[i].Add(1)
+}
+
+func (st *stats) err(code string) {
+	if i := slices.Index(errorCodes, code); i >= 0 {
+		st.errs[i].Add(1)
+	}
+}
