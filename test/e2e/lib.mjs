@@ -1,0 +1,285 @@
+// Helpers for the browser tests: build and run the rtcd daemon on free
+// loopback ports, launch Debian's Chromium through playwright-core with fake
+// media, and read the call page's state. Every process started here is
+// tracked by PID and killed in cleanup, also when a test fails.
+import { spawn, execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import dgram from 'node:dgram';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+export const here = path.dirname(fileURLToPath(import.meta.url));
+export const repo = path.resolve(here, '..', '..');
+export const artifacts = path.join(here, 'artifacts');
+export const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+
+const t0 = Date.now();
+export function log(...a) {
+  if (process.env.E2E_QUIET) return;
+  console.error(`[e2e +${((Date.now() - t0) / 1000).toFixed(1)}s]`, ...a);
+}
+
+export function sleep(ms) { return new Promise((r) => setTimeout(r, ms)); }
+
+// freePort finds a port free on 127.0.0.1 for both TCP and UDP (TURN uses both).
+export async function freePort() {
+  for (let i = 0; i < 50; i++) {
+    const port = await new Promise((resolve, reject) => {
+      const s = net.createServer();
+      s.once('error', reject);
+      s.listen(0, '127.0.0.1', () => { const p = s.address().port; s.close(() => resolve(p)); });
+    });
+    const udpOK = await new Promise((resolve) => {
+      const u = dgram.createSocket('udp4');
+      u.once('error', () => resolve(false));
+      u.bind(port, '127.0.0.1', () => u.close(() => resolve(true)));
+    });
+    if (udpOK) return port;
+  }
+  throw new Error('no free port');
+}
+
+let built = null;
+// buildDaemon compiles ./cmd/rtcd once per test process into a temp dir.
+// RTCD_BIN (set by run.sh) skips the build.
+export function buildDaemon() {
+  if (built) return built;
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rtcd-e2e-'));
+  if (process.env.RTCD_BIN) {
+    built = { dir, bin: process.env.RTCD_BIN };
+    return built;
+  }
+  const bin = path.join(dir, 'rtcd');
+  const started = Date.now();
+  execFileSync('go', ['build', '-o', bin, './cmd/rtcd'], { cwd: repo, stdio: ['ignore', 'inherit', 'inherit'] });
+  log(`built daemon in ${Date.now() - started} ms`);
+  built = { dir, bin };
+  return built;
+}
+
+// removeTemp deletes the temp dir of configs and logs (call it last).
+export function removeTemp() {
+  if (built && !process.env.E2E_KEEP) fs.rmSync(built.dir, { recursive: true, force: true });
+}
+
+// Daemon runs the rtcd binary with a generated config on fixed (chosen free)
+// ports, so that it can be restarted on the same addresses mid-call.
+export class Daemon {
+  constructor({ httpPort, turnPort, relayMin, relayMax, secret, dir, extra = '' }) {
+    Object.assign(this, { httpPort, turnPort, relayMin, relayMax, secret, dir, extra });
+    this.proc = null;
+    this.url = `http://127.0.0.1:${httpPort}`;
+    this.cfgPath = path.join(dir, `rtcd-${httpPort}.yaml`);
+    this.logPath = path.join(dir, `rtcd-${httpPort}.log`);
+  }
+
+  static async create(opts = {}) {
+    const { dir } = buildDaemon();
+    const httpPort = await freePort();
+    let turnPort = await freePort();
+    while (turnPort === httpPort) turnPort = await freePort();
+    // A small relay port range well away from the ephemeral ports used above.
+    const base = 40000 + Math.floor(Math.random() * 200) * 100;
+    return new Daemon({ httpPort, turnPort, relayMin: base, relayMax: base + 99, secret: `e2e-${process.pid}-${Date.now()}`, dir, ...opts });
+  }
+
+  config() {
+    return `Name: rtcd-e2e
+Host: 127.0.0.1
+Port: ${this.httpPort}
+Timeout: 10000
+Log:
+  Encoding: plain
+  Level: ${process.env.E2E_DAEMON_LOG || 'error'}
+  Stat: false
+Auth:
+  Secrets: ["${this.secret}"]
+  TTL: 1h
+Turn:
+  Listen: 127.0.0.1:${this.turnPort}
+  PublicIP: 127.0.0.1
+  Realm: rtcd
+  MinPort: ${this.relayMin}
+  MaxPort: ${this.relayMax}
+Signal:
+  Mode: open
+${this.extra}`;
+  }
+
+  async start() {
+    fs.writeFileSync(this.cfgPath, this.config());
+    const out = fs.openSync(this.logPath, 'a');
+    const started = Date.now();
+    this.proc = spawn(built.bin, ['-f', this.cfgPath], { stdio: ['ignore', out, out], detached: false });
+    fs.closeSync(out);
+    const proc = this.proc;
+    proc.on('exit', (code, sig) => { proc.exited = { code, sig }; });
+    for (;;) {
+      if (proc.exited) throw new Error(`rtcd exited at start (${JSON.stringify(proc.exited)}): ${this.tail()}`);
+      try {
+        const r = await fetch(`${this.url}/healthz`);
+        if (r.ok) break;
+      } catch { /* not yet */ }
+      if (Date.now() - started > 15000) throw new Error(`rtcd not ready after 15 s: ${this.tail()}`);
+      await sleep(50);
+    }
+    log(`rtcd pid ${proc.pid} ready on ${this.url} (turn ${this.turnPort}) in ${Date.now() - started} ms`);
+    return this;
+  }
+
+  tail() {
+    try { return fs.readFileSync(this.logPath, 'utf8').split('\n').slice(-20).join('\n'); } catch { return ''; }
+  }
+
+  // stop kills the daemon by PID. hard: SIGKILL (a crash), else SIGTERM (a restart).
+  async stop({ hard = false } = {}) {
+    const proc = this.proc;
+    if (!proc || proc.exited) return;
+    proc.kill(hard ? 'SIGKILL' : 'SIGTERM');
+    const deadline = Date.now() + 8000;
+    while (!proc.exited && Date.now() < deadline) await sleep(25);
+    if (!proc.exited) { proc.kill('SIGKILL'); while (!proc.exited) await sleep(25); }
+    log(`rtcd pid ${proc.pid} stopped (${hard ? 'SIGKILL' : 'SIGTERM'})`);
+  }
+}
+
+// launchBrowser starts headless Chromium with fake devices (browser-e2e.md).
+export async function launchBrowser() {
+  if (!fs.existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} missing: run test/e2e/run.sh (it installs chromium)`);
+  const started = Date.now();
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [
+      '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync',
+      '--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream',
+      '--allow-loopback-in-peer-connection', '--autoplay-policy=no-user-gesture-required',
+      '--auto-select-desktop-capture-source=Entire screen',
+      '--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE localhost , EXCLUDE 127.0.0.1 , EXCLUDE ::1',
+      // One merged --disable-features: Chromium keeps only the last one.
+      `--disable-features=${PLAYWRIGHT_DISABLED_FEATURES},WebRtcHideLocalIpsWithMdns,MediaRouter,OptimizationHints`,
+    ],
+  });
+  log(`chromium ${browser.version()} launched in ${Date.now() - started} ms`);
+  return browser;
+}
+
+// Playwright's own --disable-features list (chromiumSwitches in playwright-core
+// 1.65), restated because Chromium keeps only the last --disable-features switch
+// and ours comes after Playwright's.
+const PLAYWRIGHT_DISABLED_FEATURES = [
+  'AvoidUnnecessaryBeforeUnloadCheckSync', 'DestroyProfileOnBrowserClose', 'HttpsUpgrades', 'HttpsFirstBalancedModeAutoEnable',
+  'LensOverlay', 'PaintHolding', 'ThirdPartyStoragePartitioning', 'AvoidCorsURLLoaderRestartOnRedirect',
+  'TcpPortRandomizationWin', 'NetworkTimeServiceQuerying', 'AimEnabled', 'PreconnectToSearch',
+].join(',');
+
+// openCall opens /r/<room> in a fresh context (a separate user).
+export async function openCall(browser, base, room, { name, relay = false, viewport } = {}) {
+  const ctx = await browser.newContext({ viewport: viewport || { width: 960, height: 640 } });
+  const page = await ctx.newPage();
+  page.on('pageerror', (e) => log(`[${name}] pageerror: ${e.message}`));
+  page.on('console', (m) => { if (process.env.E2E_CONSOLE || m.type() === 'error') log(`[${name}] ${m.type()}: ${m.text()}`); });
+  const q = new URLSearchParams({ name });
+  if (relay) q.set('relay', '1');
+  const opened = Date.now();
+  await page.goto(`${base}/r/${room}?${q}`);
+  return { ctx, page, name, opened };
+}
+
+// tiles reads every remote tile's contract attributes.
+export function tiles(page) {
+  return page.$$eval('[data-peer-id]', (els) => els.map((e) => ({
+    id: e.dataset.peerId, state: e.dataset.state, path: e.dataset.path, transport: e.dataset.transport,
+    audio: e.dataset.audio, video: e.dataset.video, name: e.querySelector('.name')?.textContent,
+    hasVideo: !!e.querySelector('video'),
+  })));
+}
+
+// waitFor polls fn until it returns a truthy value or the timeout passes.
+export async function waitFor(what, fn, timeoutMs = 15000, everyMs = 100) {
+  const deadline = Date.now() + timeoutMs;
+  let last;
+  for (;;) {
+    try { last = await fn(); } catch (e) { last = e; }
+    if (last && !(last instanceof Error)) return last;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what} (last: ${last instanceof Error ? last.message : JSON.stringify(last)})`);
+    await sleep(everyMs);
+  }
+}
+
+// waitConnected waits until the page has n remote tiles, all connected.
+export function waitConnected(page, n, timeoutMs = 15000) {
+  return waitFor(`${n} connected tile(s)`, async () => {
+    const t = await tiles(page);
+    return t.length === n && t.every((x) => x.state === 'connected' && x.path) ? t : false;
+  }, timeoutMs);
+}
+
+// media reads, for each remote peer, what the browser really receives: the
+// selected candidate pair, inbound video frames and the <video> element size.
+export function media(page) {
+  return page.evaluate(async () => {
+    const out = [];
+    for (const p of window.rtcd.peers.values()) {
+      const s = await p.stats();
+      out.push({
+        id: p.id,
+        framesDecoded: s?.framesDecoded || 0,
+        bytesReceived: s?.bytesReceived || 0,
+        videoWidth: p.video.videoWidth,
+        local: s?.local ? { type: s.local.candidateType, protocol: s.local.protocol, relayProtocol: s.local.relayProtocol, address: s.local.address, port: s.local.port } : null,
+        remote: s?.remote ? { type: s.remote.candidateType, protocol: s.remote.protocol, address: s.remote.address, port: s.remote.port } : null,
+        rtt: s?.rtt,
+      });
+    }
+    return out;
+  });
+}
+
+// waitVideo waits until every remote video on the page decodes frames.
+export function waitVideo(page, n, timeoutMs = 15000) {
+  return waitFor(`${n} decoding video(s)`, async () => {
+    const m = await media(page);
+    return m.length === n && m.every((x) => x.framesDecoded > 0 && x.videoWidth > 0) ? m : false;
+  }, timeoutMs);
+}
+
+// Cleanup collects teardown steps and runs them in reverse, ignoring errors.
+export class Cleanup {
+  constructor() { this.fns = []; }
+  add(fn) { this.fns.push(fn); }
+  async run() {
+    for (const fn of this.fns.reverse()) {
+      try { await fn(); } catch (e) { log('cleanup:', e.message); }
+    }
+    this.fns = [];
+  }
+}
+
+// screenshotAll saves a PNG of every open page (called on failure).
+export async function screenshotAll(browser, label) {
+  if (!browser) return [];
+  fs.mkdirSync(artifacts, { recursive: true });
+  const saved = [];
+  let i = 0;
+  for (const ctx of browser.contexts()) {
+    for (const page of ctx.pages()) {
+      const file = path.join(artifacts, `${label.replace(/[^\w.-]+/g, '_')}-${++i}.png`);
+      try { await page.screenshot({ path: file, timeout: 5000 }); saved.push(file); } catch (e) { log('screenshot failed', e.message); }
+    }
+  }
+  if (saved.length) log('screenshots:', saved.join(' '));
+  return saved;
+}
+
+// shot saves one page's screenshot under artifacts/ (kept for people to look at).
+export async function shot(page, name) {
+  fs.mkdirSync(artifacts, { recursive: true });
+  const file = path.join(artifacts, `${name}.png`);
+  await page.screenshot({ path: file });
+  return file;
+}

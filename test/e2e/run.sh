@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Runs the browser end-to-end tests (node --test + playwright-core + Debian's
+# Chromium) inside a loopback-only network namespace, so neither the browser
+# nor the daemon can reach anything but 127.0.0.1/::1, and every process left
+# behind dies with the namespace's PID 1.
+#
+#   test/e2e/run.sh                 all tests
+#   test/e2e/run.sh call.test.mjs   one file
+#   E2E_NO_NETNS=1 test/e2e/run.sh  without the namespace (not root)
+set -euo pipefail
+cd "$(dirname "$0")"
+
+if [[ ! -x /usr/bin/chromium ]]; then
+  echo "e2e: installing chromium" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y --no-install-recommends chromium >/dev/null 2>&1 ||
+    { apt-get update >/dev/null && apt-get install -y --no-install-recommends chromium >/dev/null; }
+fi
+if [[ ! -d node_modules/playwright-core ]]; then
+  echo "e2e: npm ci" >&2
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+
+# Build once here (Go's caches are outside the namespace's concern), so the
+# tests only start the binary.
+bindir=$(mktemp -d)
+trap 'rm -rf "$bindir"' EXIT
+(cd ../.. && go build -o "$bindir/rtcd" ./cmd/rtcd)
+export RTCD_BIN="$bindir/rtcd"
+
+files=("$@")
+[[ ${#files[@]} -gt 0 ]] || files=(*.test.mjs)
+cmd=(node --test --test-concurrency=1 --test-timeout=120000 "${files[@]}")
+
+if [[ -z "${E2E_NO_NETNS:-}" && $(id -u) == 0 ]] && command -v unshare >/dev/null && command -v ip >/dev/null; then
+  exec unshare --net --pid --fork --kill-child --mount-proc \
+    bash -c 'ip link set lo up && exec "$@"' e2e "${cmd[@]}"
+fi
+echo "e2e: running without a network namespace" >&2
+exec "${cmd[@]}"
