@@ -1,0 +1,157 @@
+package turn
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"strconv"
+)
+
+// Config is the `Turn` section of etc/rtcd.yaml. Zero values mean the
+// documented default, so a Config built in Go behaves like one loaded by go-zero.
+type Config struct {
+	// Listen is the UDP and TCP listen address for STUN/TURN. Defaults to ":3478".
+	Listen string `json:",default=:3478"`
+	// Realm is the long-term credential realm (RFC 8489 §9.2). Defaults to "rtcd".
+	Realm string `json:",default=rtcd"`
+	// PublicIP is the IPv4 relay address advertised to clients. Empty means
+	// detected from the interfaces (first global unicast, preferring non-private;
+	// else 127.0.0.1). A VPS behind 1:1 NAT (AWS, GCP) must set it.
+	PublicIP string `json:",optional"`
+	// RelayIP is the local IPv4 address relay sockets bind to. Empty means
+	// PublicIP when it is a local address, else 0.0.0.0.
+	RelayIP string `json:",optional"`
+	// MinPort and MaxPort bound the relay port range (inclusive).
+	// Default 49152-65535, as coturn.
+	MinPort int `json:",default=49152"`
+	MaxPort int `json:",default=65535"`
+	// AllowPeers are CIDRs (or bare IPs) the relay may reach although the
+	// built-in table denies them, e.g. a LAN. DenyPeers wins over AllowPeers.
+	AllowPeers []string `json:",optional"`
+	// DenyPeers are extra CIDRs (or bare IPs) the relay must never reach.
+	DenyPeers []string `json:",optional"`
+	// MaxAllocationsPerUser caps live allocations per user part of the
+	// username (486 past it). Defaults to 10.
+	MaxAllocationsPerUser int `json:",default=10"`
+	// MaxAllocations caps live allocations in total (486 past it). Defaults to 10000.
+	MaxAllocations int `json:",default=10000"`
+	// UDPSockets is the number of SO_REUSEPORT UDP sockets (one read goroutine
+	// each). 0 means runtime.NumCPU().
+	UDPSockets int `json:",default=0"`
+	// MaxTCPConnections caps concurrent TURN-over-TCP connections; more are
+	// closed on accept. Defaults to 4096.
+	MaxTCPConnections int `json:",default=4096"`
+}
+
+// Defaults for zero Config fields.
+const (
+	DefaultListen                = ":3478"
+	DefaultRealm                 = "rtcd"
+	DefaultMinPort               = 49152
+	DefaultMaxPort               = 65535
+	DefaultMaxAllocationsPerUser = 10
+	DefaultMaxAllocations        = 10000
+	DefaultMaxTCPConnections     = 4096
+	maxUDPSockets                = 256
+)
+
+func (c Config) withDefaults() Config {
+	if c.Listen == "" {
+		c.Listen = DefaultListen
+	}
+	if c.Realm == "" {
+		c.Realm = DefaultRealm
+	}
+	if c.MinPort == 0 {
+		c.MinPort = DefaultMinPort
+	}
+	if c.MaxPort == 0 {
+		c.MaxPort = DefaultMaxPort
+	}
+	if c.MaxAllocationsPerUser == 0 {
+		c.MaxAllocationsPerUser = DefaultMaxAllocationsPerUser
+	}
+	if c.MaxAllocations == 0 {
+		c.MaxAllocations = DefaultMaxAllocations
+	}
+	if c.MaxTCPConnections == 0 {
+		c.MaxTCPConnections = DefaultMaxTCPConnections
+	}
+	return c
+}
+
+// Validate reports the first configuration error, naming the field, so a bad
+// config fails at start before anything listens.
+func (c Config) Validate() error {
+	c = c.withDefaults()
+	host, port, err := net.SplitHostPort(c.Listen)
+	if err != nil {
+		return fmt.Errorf("Turn.Listen: bad address %q: %w", c.Listen, err)
+	}
+	if host != "" {
+		if _, err := netip.ParseAddr(host); err != nil {
+			return fmt.Errorf("Turn.Listen: bad host %q: want an IP address or empty", host)
+		}
+	}
+	lport, err := strconv.ParseUint(port, 10, 16)
+	if err != nil {
+		return fmt.Errorf("Turn.Listen: bad port %q", port)
+	}
+	if c.PublicIP != "" {
+		if _, err := parseIPv4("Turn.PublicIP", c.PublicIP); err != nil {
+			return err
+		}
+	}
+	if c.RelayIP != "" {
+		if _, err := parseRelayIP(c.RelayIP); err != nil {
+			return err
+		}
+	}
+	switch {
+	case c.MinPort < 1 || c.MinPort > 65535:
+		return fmt.Errorf("Turn.MinPort: %d out of range 1-65535", c.MinPort)
+	case c.MaxPort < 1 || c.MaxPort > 65535:
+		return fmt.Errorf("Turn.MaxPort: %d out of range 1-65535", c.MaxPort)
+	case c.MinPort > c.MaxPort:
+		return fmt.Errorf("Turn.MinPort: %d is greater than Turn.MaxPort %d", c.MinPort, c.MaxPort)
+	case lport != 0 && int(lport) >= c.MinPort && int(lport) <= c.MaxPort:
+		return fmt.Errorf("Turn.Listen: port %d is inside the relay range Turn.MinPort-Turn.MaxPort (%d-%d)", lport, c.MinPort, c.MaxPort)
+	case c.MaxAllocationsPerUser < 0:
+		return fmt.Errorf("Turn.MaxAllocationsPerUser: %d is negative", c.MaxAllocationsPerUser)
+	case c.MaxAllocations < 0:
+		return fmt.Errorf("Turn.MaxAllocations: %d is negative", c.MaxAllocations)
+	case c.UDPSockets < 0 || c.UDPSockets > maxUDPSockets:
+		return fmt.Errorf("Turn.UDPSockets: %d out of range 0-%d", c.UDPSockets, maxUDPSockets)
+	case c.MaxTCPConnections < 0:
+		return fmt.Errorf("Turn.MaxTCPConnections: %d is negative", c.MaxTCPConnections)
+	}
+	if _, err := NewPeerPolicy(c.AllowPeers, c.DenyPeers, netip.Addr{}); err != nil {
+		return err
+	}
+	return nil
+}
+
+// parseIPv4 accepts an IPv4 address (or its IPv4-mapped form): pion/turn v4
+// relays are udp4 only.
+func parseIPv4(field, s string) (netip.Addr, error) {
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Addr{}, fmt.Errorf("%s: bad IP %q", field, s)
+	}
+	a = a.Unmap()
+	if !a.Is4() {
+		return netip.Addr{}, fmt.Errorf("%s: %q is not IPv4 (relays are IPv4 only)", field, s)
+	}
+	if a.IsUnspecified() || a.IsMulticast() || a == netip.AddrFrom4([4]byte{255, 255, 255, 255}) {
+		return netip.Addr{}, fmt.Errorf("%s: %q is not a unicast address", field, s)
+	}
+	return a, nil
+}
+
+// parseRelayIP accepts an IPv4 unicast address or 0.0.0.0 (all interfaces).
+func parseRelayIP(s string) (netip.Addr, error) {
+	if a, err := netip.ParseAddr(s); err == nil && a.Unmap() == netip.IPv4Unspecified() {
+		return netip.IPv4Unspecified(), nil
+	}
+	return parseIPv4("Turn.RelayIP", s)
+}

@@ -1,0 +1,17 @@
+// Package turn runs rtcd's embedded STUN/TURN relay (RFC 8489, RFC 8656) on
+// top of pion/turn v4, imported as pionturn.
+//
+// What it adds to pion, and why:
+//   - credentials from auth.Issuer with coturn's expiry semantics: an expired
+//     credential cannot create an allocation, but an allocation created while
+//     it was valid keeps refreshing, so calls longer than the TTL survive;
+//   - PeerPolicy, a deny-by-default filter for loopback, private, link-local,
+//     multicast and IANA special-purpose peers judged on the canonical address
+//     (every IPv4-in-IPv6 form unwrapped), so the relay is not an SSRF proxy;
+//     the server's own relay address stays reachable on relay ports only, so
+//     two relay-only clients of one server can talk;
+//   - per-user and total allocation quotas (486);
+//   - SO_REUSEPORT UDP sockets, a capped TCP listener with idle deadlines, and
+//     a Stop that closes everything and waits for every goroutine;
+//   - pion's logs routed to logx with client-triggerable noise lowered to debug.
+package turn

@@ -1,0 +1,235 @@
+package turn
+
+import (
+	"errors"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+
+	pionturn "github.com/pion/turn/v4"
+	"github.com/rtcd/rtcd/auth"
+	"github.com/zeromicro/go-zero/core/logx"
+)
+
+// pendingTTL bounds a quota reservation: pion calls the QuotaHandler before
+// creating the relay and reports nothing if creation then fails.
+const pendingTTL = 5 * time.Second
+
+// srcKey identifies a client transport address. pion's 5-tuple always says
+// "UDP", even for TCP clients, so the transport is taken from the address.
+type srcKey struct {
+	ap  netip.AddrPort
+	tcp bool
+}
+
+func keyOf(a net.Addr) srcKey {
+	switch v := a.(type) {
+	case *net.UDPAddr:
+		ap := v.AddrPort()
+		return srcKey{ap: netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())}
+	case *net.TCPAddr:
+		ap := v.AddrPort()
+		return srcKey{ap: netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()), tcp: true}
+	}
+	return srcKey{}
+}
+
+type liveKey struct {
+	src      srcKey
+	username string
+}
+
+type pending struct {
+	user     string
+	deadline time.Time
+}
+
+// allocTable tracks live allocations for the expiry rule and the quotas.
+// Entries exist only for authenticated requests, so unauthenticated floods
+// cannot grow it.
+type allocTable struct {
+	mu          sync.Mutex // guards the following fields
+	live        map[liveKey]int
+	perUser     map[string]int // live + pending
+	total       int            // live + pending
+	pending     map[srcKey]pending
+	nextSweepAt time.Time
+}
+
+func newAllocTable() *allocTable {
+	return &allocTable{
+		live:    make(map[liveKey]int),
+		perUser: make(map[string]int),
+		pending: make(map[srcKey]pending),
+	}
+}
+
+func (t *allocTable) isLive(src net.Addr, username string) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.live[liveKey{keyOf(src), username}] > 0
+}
+
+// reserve implements the quotas; it returns false with the limit hit.
+func (t *allocTable) reserve(src net.Addr, user string, perUser, total int, now time.Time) (ok bool, which string) {
+	k := keyOf(src)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.sweepLocked(now)
+	if p, dup := t.pending[k]; dup {
+		t.releaseLocked(p.user)
+		delete(t.pending, k)
+	}
+	if t.total >= total {
+		return false, "total"
+	}
+	if t.perUser[user] >= perUser {
+		return false, "user"
+	}
+	t.perUser[user]++
+	t.total++
+	t.pending[k] = pending{user: user, deadline: now.Add(pendingTTL)}
+	return true, ""
+}
+
+func (t *allocTable) sweepLocked(now time.Time) {
+	if len(t.pending) == 0 || now.Before(t.nextSweepAt) {
+		return
+	}
+	t.nextSweepAt = now.Add(time.Second)
+	for k, p := range t.pending {
+		if now.After(p.deadline) {
+			t.releaseLocked(p.user)
+			delete(t.pending, k)
+		}
+	}
+}
+
+func (t *allocTable) releaseLocked(user string) {
+	t.total--
+	if t.perUser[user]--; t.perUser[user] <= 0 {
+		delete(t.perUser, user)
+	}
+}
+
+// created turns the reservation of src into a live allocation.
+func (t *allocTable) created(src net.Addr, username, user string) {
+	k := keyOf(src)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if p, ok := t.pending[k]; ok {
+		delete(t.pending, k)
+		t.releaseLocked(p.user)
+	}
+	t.live[liveKey{k, username}]++
+	t.perUser[user]++
+	t.total++
+}
+
+func (t *allocTable) deleted(src net.Addr, username, user string) {
+	k := liveKey{keyOf(src), username}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	n, ok := t.live[k]
+	if !ok {
+		return
+	}
+	if n <= 1 {
+		delete(t.live, k)
+	} else {
+		t.live[k] = n - 1
+	}
+	t.releaseLocked(user)
+}
+
+func (t *allocTable) sizes() (live, users, pend int) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.live), len(t.perUser), len(t.pending)
+}
+
+// userOf is the identity quotas count: the user part of the username.
+func (s *Server) userOf(username string) string {
+	u, err := s.issuer.User(username)
+	if err != nil {
+		return username
+	}
+	return u
+}
+
+// authHandler implements coturn's expiry rule on top of pion's AuthHandler,
+// which is called for every Allocate, Refresh, CreatePermission and
+// ChannelBind without the method: an expired credential is accepted only
+// from a client address that holds a live allocation made with that very
+// username, i.e. one created while the credential was valid. pion then
+// checks MESSAGE-INTEGRITY with the key, so the credential must be authentic.
+func (s *Server) authHandler(username, realm string, src net.Addr) ([]byte, bool) {
+	if realm != s.cfg.Realm {
+		s.authFail("wrong realm", username, src)
+		return nil, false
+	}
+	pw, _, err := s.issuer.Password(username)
+	if errors.Is(err, auth.ErrExpired) && s.allocs.isLive(src, username) {
+		pw, _, err = s.issuer.PasswordIgnoringExpiry(username)
+		if err == nil {
+			s.stats.expiredAccepted.Add(1)
+		}
+	}
+	if err != nil {
+		s.authFail(err.Error(), username, src)
+		return nil, false
+	}
+	return pionturn.GenerateAuthKey(username, realm, pw), true
+}
+
+func (s *Server) authFail(reason, username string, src net.Addr) {
+	s.stats.authFailures.Add(1)
+	logx.Debugw("turn: credential refused",
+		logx.Field("reason", reason), logx.Field("username", username), logx.Field("src", src.String()))
+}
+
+func (s *Server) quotaHandler(username, _ string, src net.Addr) bool {
+	if s.stopping.Load() {
+		return false
+	}
+	ok, which := s.allocs.reserve(src, s.userOf(username), s.cfg.MaxAllocationsPerUser, s.cfg.MaxAllocations, s.now())
+	if !ok {
+		s.stats.quotaRefusals.Add(1)
+		logx.Debugw("turn: allocation quota reached",
+			logx.Field("limit", which), logx.Field("user", s.userOf(username)), logx.Field("src", src.String()))
+	}
+	return ok
+}
+
+func (s *Server) permissionHandler(client net.Addr, peer net.IP) bool {
+	r := s.policy.ClassifyIP(peer)
+	if r.Allowed() {
+		return true
+	}
+	s.stats.permissionDenials.Add(1)
+	logx.Debugw("turn: peer refused",
+		logx.Field("reason", r.String()), logx.Field("peer", peer.String()), logx.Field("client", client.String()))
+	return false
+}
+
+func (s *Server) eventHandler() pionturn.EventHandler {
+	return pionturn.EventHandler{
+		OnAuth: func(src, _ net.Addr, _, username, _, method string, verdict bool) {
+			if !verdict {
+				s.authFail("bad message integrity ("+method+")", username, src)
+			}
+		},
+		OnAllocationCreated: func(src, _ net.Addr, _, username, _ string, relay net.Addr, _ int) {
+			s.allocs.created(src, username, s.userOf(username))
+			s.stats.allocationsCreated.Add(1)
+			s.stats.allocationsActive.Add(1)
+			logx.Debugw("turn: allocation created", logx.Field("src", src.String()), logx.Field("relay", relay.String()))
+		},
+		OnAllocationDeleted: func(src, _ net.Addr, _, username, _ string) {
+			s.allocs.deleted(src, username, s.userOf(username))
+			s.stats.allocationsActive.Add(-1)
+			logx.Debugw("turn: allocation deleted", logx.Field("src", src.String()))
+		},
+	}
+}

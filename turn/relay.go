@@ -1,0 +1,300 @@
+package turn
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+var (
+	errStopped         = errors.New("turn: server stopped")
+	errPortRange       = errors.New("turn: no free relay port in range")
+	errOwnPortDenied   = errors.New("turn: own relay address outside relay port range")
+	errRequestedPort   = errors.New("turn: requested relay port outside range")
+	errTCPRelayRefused = errors.New("turn: TCP relays are not supported")
+)
+
+// group counts goroutines that pion runs on conns we handed it, so Stop can
+// wait for them. pion's Server.Close does not wait; a conn reports "exited"
+// when its reader saw the error that ends pion's loop.
+type group struct {
+	mu      sync.Mutex
+	n       int
+	closing bool
+	zero    chan struct{} // closed when closing && n == 0
+}
+
+func newGroup() *group { return &group{zero: make(chan struct{})} }
+
+// add registers one more reader; false once Stop began.
+func (g *group) add() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closing {
+		return false
+	}
+	g.n++
+	return true
+}
+
+func (g *group) done() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.n--
+	if g.closing && g.n == 0 {
+		close(g.zero)
+	}
+}
+
+func (g *group) close() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closing {
+		return
+	}
+	g.closing = true
+	if g.n == 0 {
+		close(g.zero)
+	}
+}
+
+func (g *group) wait(timeout time.Duration) bool {
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case <-g.zero:
+		return true
+	case <-t.C:
+		return false
+	}
+}
+
+// member is embedded in every tracked conn.
+type member struct {
+	g    *group
+	once sync.Once
+}
+
+func (m *member) exited() { m.once.Do(m.g.done) }
+
+// listenerConn is one UDP listen socket handed to pion.
+type listenerConn struct {
+	net.PacketConn
+	member
+}
+
+func (c *listenerConn) ReadFrom(b []byte) (int, net.Addr, error) {
+	n, a, err := c.PacketConn.ReadFrom(b)
+	if err != nil {
+		c.exited() // pion's readLoop returns on any error
+	}
+	return n, a, err
+}
+
+// relayConn is one allocation's relay socket. Its WriteTo keeps the server's
+// own relay address reachable on relay ports only (PermissionHandler sees the
+// IP but not the port), so a client cannot reach the TURN, HTTP or any other
+// port of the host through its own public address.
+type relayConn struct {
+	*net.UDPConn
+	member
+	s           *Server
+	readStarted atomic.Bool
+	closeOnce   sync.Once
+}
+
+func (c *relayConn) ReadFrom(b []byte) (int, net.Addr, error) {
+	c.readStarted.Store(true)
+	n, a, err := c.UDPConn.ReadFrom(b)
+	if err != nil {
+		c.exited() // pion's packetHandler returns on any error
+	}
+	return n, a, err
+}
+
+// WriteTo is on the per-packet path: no allocations.
+func (c *relayConn) WriteTo(b []byte, addr net.Addr) (int, error) {
+	if ua, ok := addr.(*net.UDPAddr); ok && !c.s.ownPortOK(ua.IP, ua.Port) {
+		c.s.stats.ownPortDrops.Add(1)
+		return 0, errOwnPortDenied
+	}
+	return c.UDPConn.WriteTo(b, addr)
+}
+
+// Close is idempotent: pion and Stop may both close a relay.
+func (c *relayConn) Close() error {
+	var err error
+	c.closeOnce.Do(func() {
+		err = c.UDPConn.Close()
+		c.s.forgetRelay(c)
+		if !c.readStarted.Load() {
+			// pion probes EVEN-PORT with a conn it never reads.
+			c.exited()
+		}
+	})
+	return err
+}
+
+// ownPortOK reports whether a relay may send to ip:port: anything but the
+// own relay IP, and the own relay IP only on relay ports.
+func (s *Server) ownPortOK(ip net.IP, port int) bool {
+	if !s.ownPorts {
+		return true
+	}
+	var b [4]byte
+	switch len(ip) {
+	case net.IPv4len:
+		copy(b[:], ip)
+	case net.IPv6len:
+		a := netip.AddrFrom16([16]byte(ip))
+		c := Canonical(a)
+		if !c.Is4() {
+			return true
+		}
+		b = c.As4()
+	default:
+		return true
+	}
+	if b != s.own4 {
+		return true
+	}
+	return port >= s.cfg.MinPort && port <= s.cfg.MaxPort
+}
+
+// relayGen is the RelayAddressGenerator: random ports in [MinPort, MaxPort],
+// bound on the relay IP, advertised with the public IP, tracked for Stop.
+type relayGen struct {
+	s *Server
+}
+
+func (g relayGen) Validate() error { return nil }
+
+func (g relayGen) AllocatePacketConn(network string, requestedPort int) (net.PacketConn, net.Addr, error) {
+	s := g.s
+	if network != "udp4" && network != "udp" {
+		return nil, nil, fmt.Errorf("turn: relay network %q: %w", network, errRequestedPort)
+	}
+	lo, hi := s.cfg.MinPort, s.cfg.MaxPort
+	if requestedPort != 0 {
+		if requestedPort < lo || requestedPort > hi {
+			return nil, nil, errRequestedPort
+		}
+		return g.listen(requestedPort)
+	}
+	span := hi - lo + 1
+	tries := min(span, 64)
+	start := rand.IntN(span) //nolint:gosec // port choice, not a secret
+	for i := 0; i < tries; i++ {
+		// Random start, then a stride through the range: random enough to
+		// resist port guessing, and covers a small range fully.
+		port := lo + (start+i*stride(span))%span
+		pc, addr, err := g.listen(port)
+		if err == nil {
+			return pc, addr, nil
+		}
+		if errors.Is(err, errStopped) {
+			return nil, nil, err
+		}
+	}
+	return nil, nil, errPortRange
+}
+
+// stride returns a step coprime with span so consecutive tries visit
+// distinct ports.
+func stride(span int) int {
+	for _, p := range []int{7919, 7907, 7901, 1} {
+		if span%p != 0 {
+			return p % span
+		}
+	}
+	return 1
+}
+
+func (g relayGen) listen(port int) (net.PacketConn, net.Addr, error) {
+	s := g.s
+	if !s.readers.add() {
+		return nil, nil, errStopped
+	}
+	var lc net.ListenConfig
+	pc, err := lc.ListenPacket(context.Background(), "udp4", netip.AddrPortFrom(s.bindIP, uint16(port)).String())
+	if err != nil {
+		s.readers.done()
+		return nil, nil, err
+	}
+	rc := &relayConn{UDPConn: pc.(*net.UDPConn), member: member{g: s.readers}, s: s}
+	if !s.trackRelay(rc) {
+		_ = rc.Close()
+		return nil, nil, errStopped
+	}
+	return rc, &net.UDPAddr{IP: s.publicIP.AsSlice(), Port: port}, nil
+}
+
+func (g relayGen) AllocateConn(string, int) (net.Conn, net.Addr, error) {
+	return nil, nil, errTCPRelayRefused
+}
+
+// trackedListener hands pion TCP conns with an idle deadline and a cap.
+type trackedListener struct {
+	net.Listener
+	member
+	s *Server
+}
+
+func (l *trackedListener) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			l.exited() // pion's readListener returns on any error
+			return nil, err
+		}
+		tc, ok := l.s.trackConn(c)
+		if !ok {
+			_ = c.Close()
+			continue
+		}
+		return tc, nil
+	}
+}
+
+// tcpIdleTimeout closes a TURN-over-TCP conn that sent nothing for longer
+// than the longest allocation lifetime pion grants (1h is the maximum; 10 min
+// the default). Clients refresh well before that.
+const tcpIdleTimeout = 11 * time.Minute
+
+// tcpConn is one accepted TURN-over-TCP connection.
+type tcpConn struct {
+	net.Conn
+	member
+	s         *Server
+	closeOnce sync.Once
+}
+
+func (c *tcpConn) Read(b []byte) (int, error) {
+	_ = c.Conn.SetReadDeadline(time.Now().Add(c.s.tcpIdle))
+	return c.Conn.Read(b)
+}
+
+// Close is called by pion's per-conn goroutine right before it returns, so
+// it is the exit signal. Stop closes the underlying conn instead.
+func (c *tcpConn) Close() error {
+	var err error
+	c.closeOnce.Do(func() {
+		err = c.Conn.Close()
+		c.s.forgetConn(c)
+		c.exited()
+	})
+	if errors.Is(err, net.ErrClosed) {
+		err = nil
+	}
+	return err
+}

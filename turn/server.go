@@ -1,0 +1,435 @@
+package turn
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"runtime"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	pionturn "github.com/pion/turn/v4"
+	"github.com/rtcd/rtcd/auth"
+	"github.com/zeromicro/go-zero/core/logx"
+)
+
+// stopTimeout bounds how long Stop waits for pion's goroutines; it fits in
+// go-zero's 5.5 s shutdown window together with the HTTP drain.
+const stopTimeout = 3 * time.Second
+
+// socketBuffer is the receive/send buffer asked for on listen sockets; the
+// kernel caps it at net.core.rmem_max/wmem_max.
+const socketBuffer = 4 << 20
+
+// Stats are monotonic counters (except AllocationsActive) for metrics and
+// tests. Denials are counted here rather than logged above debug level,
+// because browsers cause them constantly.
+type Stats struct {
+	AllocationsActive  int64  // live allocations
+	AllocationsCreated uint64 // allocations ever created
+	PermissionDenials  uint64 // CreatePermission/ChannelBind peers refused by PeerPolicy
+	OwnPortDrops       uint64 // relayed datagrams to the own relay IP outside the relay ports
+	QuotaRefusals      uint64 // Allocate refused with 486
+	AuthFailures       uint64 // malformed, expired, forged or wrong-realm credentials
+	ExpiredAccepted    uint64 // requests on a live allocation whose credential had expired
+}
+
+type counters struct {
+	allocationsActive  atomic.Int64
+	allocationsCreated atomic.Uint64
+	permissionDenials  atomic.Uint64
+	ownPortDrops       atomic.Uint64
+	quotaRefusals      atomic.Uint64
+	authFailures       atomic.Uint64
+	expiredAccepted    atomic.Uint64
+}
+
+// Server is rtcd's STUN/TURN relay: pion/turn with rtcd's credentials
+// (auth.Issuer, coturn expiry semantics), peer filtering, quotas, SO_REUSEPORT
+// UDP sockets and a TCP listener, and a Stop that waits for its goroutines.
+type Server struct {
+	cfg      Config
+	issuer   *auth.Issuer
+	policy   *PeerPolicy
+	publicIP netip.Addr // advertised relay IPv4
+	own4     [4]byte    // publicIP as bytes, for the per-packet check
+	ownPorts bool       // restrict own4 to relay ports (false when AllowPeers lists it)
+	bindIP   netip.Addr // relay sockets bind here
+	detected bool       // publicIP was detected, not configured
+	tcpIdle  time.Duration
+	now      func() time.Time
+
+	allocs   *allocTable
+	readers  *group
+	stats    counters
+	stopping atomic.Bool
+
+	mu       sync.Mutex // guards the following fields
+	started  bool
+	stopped  bool
+	pion     *pionturn.Server
+	udp      []*listenerConn
+	tcp      *trackedListener
+	tcpConns map[*tcpConn]struct{}
+	relays   map[*relayConn]struct{}
+}
+
+// New validates c and prepares a Server; it does not listen (see Start).
+func New(c Config, issuer *auth.Issuer) (*Server, error) {
+	if issuer == nil {
+		return nil, errors.New("turn: nil auth.Issuer")
+	}
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	c = c.withDefaults()
+	if c.UDPSockets == 0 {
+		c.UDPSockets = runtime.NumCPU()
+	}
+	s := &Server{
+		cfg:      c,
+		issuer:   issuer,
+		tcpIdle:  tcpIdleTimeout,
+		now:      time.Now,
+		allocs:   newAllocTable(),
+		readers:  newGroup(),
+		tcpConns: make(map[*tcpConn]struct{}),
+		relays:   make(map[*relayConn]struct{}),
+	}
+	local := localIPv4s()
+	if c.PublicIP != "" {
+		s.publicIP, _ = parseIPv4("Turn.PublicIP", c.PublicIP)
+	} else {
+		s.publicIP = detectPublicIP(local)
+		s.detected = true
+	}
+	s.own4 = s.publicIP.As4()
+	switch {
+	case c.RelayIP != "":
+		s.bindIP, _ = parseRelayIP(c.RelayIP)
+	case containsAddr(local, s.publicIP):
+		s.bindIP = s.publicIP
+	default:
+		s.bindIP = netip.IPv4Unspecified()
+	}
+	p, err := NewPeerPolicy(c.AllowPeers, c.DenyPeers, s.publicIP)
+	if err != nil {
+		return nil, err
+	}
+	s.policy = p
+	// An operator who lists the own address in AllowPeers opened it fully.
+	s.ownPorts = !matchAny(p.allow, s.publicIP, s.publicIP)
+	return s, nil
+}
+
+// localIPv4s lists the unicast IPv4 addresses of the host's interfaces.
+func localIPv4s() []netip.Addr {
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return nil
+	}
+	var out []netip.Addr
+	for _, a := range addrs {
+		if pfx, err := netip.ParsePrefix(a.String()); err == nil && pfx.Addr().Unmap().Is4() {
+			out = append(out, pfx.Addr().Unmap())
+		}
+	}
+	return out
+}
+
+// detectPublicIP picks the first global unicast, non-loopback IPv4 address,
+// preferring a non-private one; else 127.0.0.1.
+func detectPublicIP(local []netip.Addr) netip.Addr {
+	var private netip.Addr
+	for _, a := range local {
+		if !a.IsGlobalUnicast() || a.IsLoopback() {
+			continue
+		}
+		if !a.IsPrivate() && !netip.MustParsePrefix("100.64.0.0/10").Contains(a) {
+			return a
+		}
+		if !private.IsValid() {
+			private = a
+		}
+	}
+	if private.IsValid() {
+		return private
+	}
+	return netip.AddrFrom4([4]byte{127, 0, 0, 1})
+}
+
+func containsAddr(list []netip.Addr, a netip.Addr) bool {
+	for _, b := range list {
+		if b == a {
+			return true
+		}
+	}
+	return false
+}
+
+// Start binds the UDP sockets and the TCP listener and starts serving. It
+// returns once everything is bound; an address in use is an error naming it.
+func (s *Server) Start() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.started {
+		return errors.New("turn: already started")
+	}
+	s.started = true
+	udp, tcp, err := s.listen()
+	if err != nil {
+		s.stopped = true
+		s.readers.close()
+		return err
+	}
+	pcs := make([]pionturn.PacketConnConfig, len(udp))
+	for i, pc := range udp {
+		pcs[i] = pionturn.PacketConnConfig{
+			PacketConn:            pc,
+			RelayAddressGenerator: relayGen{s},
+			PermissionHandler:     s.permissionHandler,
+		}
+	}
+	srv, err := pionturn.NewServer(pionturn.ServerConfig{
+		PacketConnConfigs: pcs,
+		ListenerConfigs: []pionturn.ListenerConfig{{
+			Listener:              tcp,
+			RelayAddressGenerator: relayGen{s},
+			PermissionHandler:     s.permissionHandler,
+		}},
+		LoggerFactory: logFactory{},
+		Realm:         s.cfg.Realm,
+		AuthHandler:   s.authHandler,
+		QuotaHandler:  s.quotaHandler,
+		EventHandler:  s.eventHandler(),
+	})
+	if err != nil {
+		for _, pc := range udp {
+			_ = pc.Close()
+			pc.exited()
+		}
+		_ = tcp.Close()
+		tcp.exited()
+		s.stopped = true
+		s.readers.close()
+		return fmt.Errorf("turn: start: %w", err)
+	}
+	s.pion, s.udp, s.tcp = srv, udp, tcp
+	s.logStart()
+	return nil
+}
+
+func (s *Server) logStart() {
+	src := "configured"
+	if s.detected {
+		src = "detected"
+	}
+	logx.Infow("turn: relay listening",
+		logx.Field("udp", s.udp[0].LocalAddr().String()),
+		logx.Field("udpSockets", len(s.udp)),
+		logx.Field("tcp", s.tcp.Addr().String()),
+		logx.Field("realm", s.cfg.Realm),
+		logx.Field("publicIP", s.publicIP.String()),
+		logx.Field("publicIPSource", src),
+		logx.Field("relayBind", s.bindIP.String()),
+		logx.Field("relayPorts", strconv.Itoa(s.cfg.MinPort)+"-"+strconv.Itoa(s.cfg.MaxPort)))
+	if s.detected {
+		logx.Infow("turn: WARNING: Turn.PublicIP not configured; advertising the detected address. "+
+			"A VPS behind 1:1 NAT (AWS, GCP, ...) must set Turn.PublicIP to its public address.",
+			logx.Field("publicIP", s.publicIP.String()))
+	}
+	if s.issuer.Generated() {
+		logx.Infow("turn: no Auth.Secrets configured; using a random secret generated at start (single node only)")
+	}
+}
+
+// listen binds UDPSockets UDP sockets (SO_REUSEPORT) and one TCP listener on
+// the same port. With port 0 the first UDP socket picks the port.
+func (s *Server) listen() ([]*listenerConn, *trackedListener, error) {
+	host, port, _ := net.SplitHostPort(s.cfg.Listen)
+	tries := 1
+	if port == "0" {
+		tries = 8 // the TCP port may be taken when UDP picked it
+	}
+	var err error
+	for i := 0; i < tries; i++ {
+		var udp []*listenerConn
+		var tcp *trackedListener
+		udp, tcp, err = s.listenOnce(host, port)
+		if err == nil {
+			return udp, tcp, nil
+		}
+	}
+	return nil, nil, err
+}
+
+func (s *Server) listenOnce(host, port string) ([]*listenerConn, *trackedListener, error) {
+	lc := net.ListenConfig{Control: reusePort}
+	ctx := context.Background()
+	var udp []*listenerConn
+	cleanup := func() {
+		for _, pc := range udp {
+			_ = pc.PacketConn.Close()
+			pc.exited()
+		}
+	}
+	addr := net.JoinHostPort(host, port)
+	for i := 0; i < s.cfg.UDPSockets; i++ {
+		pc, err := lc.ListenPacket(ctx, "udp", addr)
+		if err != nil {
+			cleanup()
+			return nil, nil, fmt.Errorf("Turn.Listen: listen udp %s: %w", addr, err)
+		}
+		if uc, ok := pc.(*net.UDPConn); ok {
+			_ = uc.SetReadBuffer(socketBuffer)
+			_ = uc.SetWriteBuffer(socketBuffer)
+		}
+		if !s.readers.add() {
+			_ = pc.Close()
+			cleanup()
+			return nil, nil, errStopped
+		}
+		udp = append(udp, &listenerConn{PacketConn: pc, member: member{g: s.readers}})
+		if i == 0 {
+			// Later sockets (and TCP) share the port actually bound.
+			addr = net.JoinHostPort(host, strconv.Itoa(pc.LocalAddr().(*net.UDPAddr).Port))
+		}
+	}
+	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", addr)
+	if err != nil {
+		cleanup()
+		return nil, nil, fmt.Errorf("Turn.Listen: listen tcp %s: %w", addr, err)
+	}
+	if !s.readers.add() {
+		_ = ln.Close()
+		cleanup()
+		return nil, nil, errStopped
+	}
+	return udp, &trackedListener{Listener: ln, member: member{g: s.readers}, s: s}, nil
+}
+
+// Stop closes the listeners, every TCP connection and every relay socket and
+// waits for pion's goroutines to return. It is idempotent.
+func (s *Server) Stop() {
+	s.mu.Lock()
+	if !s.started || s.stopped {
+		s.stopped = true
+		s.mu.Unlock()
+		return
+	}
+	s.stopped = true
+	s.stopping.Store(true)
+	srv := s.pion
+	s.mu.Unlock()
+
+	s.readers.close() // no new relays or TCP conns from here on
+	if err := srv.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+		logx.Debugw("turn: close", logx.Field("err", err.Error()))
+	}
+	s.mu.Lock()
+	conns := make([]*tcpConn, 0, len(s.tcpConns))
+	for c := range s.tcpConns {
+		conns = append(conns, c)
+	}
+	relays := make([]*relayConn, 0, len(s.relays))
+	for r := range s.relays {
+		relays = append(relays, r)
+	}
+	s.mu.Unlock()
+	for _, c := range conns {
+		_ = c.Conn.Close() // pion's goroutine then closes the wrapper and exits
+	}
+	for _, r := range relays {
+		_ = r.Close()
+	}
+	if !s.readers.wait(stopTimeout) {
+		logx.Errorw("turn: stop: relay goroutines did not exit in time", logx.Field("timeout", stopTimeout.String()))
+	}
+	logx.Infow("turn: relay stopped")
+}
+
+func (s *Server) trackRelay(r *relayConn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopped {
+		return false
+	}
+	s.relays[r] = struct{}{}
+	return true
+}
+
+func (s *Server) forgetRelay(r *relayConn) {
+	s.mu.Lock()
+	delete(s.relays, r)
+	s.mu.Unlock()
+}
+
+// trackConn wraps an accepted TCP conn, or refuses it when stopping or at the cap.
+func (s *Server) trackConn(c net.Conn) (net.Conn, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopped || len(s.tcpConns) >= s.cfg.MaxTCPConnections {
+		return nil, false
+	}
+	if !s.readers.add() {
+		return nil, false
+	}
+	tc := &tcpConn{Conn: c, member: member{g: s.readers}, s: s}
+	s.tcpConns[tc] = struct{}{}
+	return tc, true
+}
+
+func (s *Server) forgetConn(c *tcpConn) {
+	s.mu.Lock()
+	delete(s.tcpConns, c)
+	s.mu.Unlock()
+}
+
+// UDPAddr is the bound UDP address (useful with port 0), nil before Start.
+func (s *Server) UDPAddr() net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.udp) == 0 {
+		return nil
+	}
+	return s.udp[0].LocalAddr()
+}
+
+// TCPAddr is the bound TCP address, nil before Start.
+func (s *Server) TCPAddr() net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.tcp == nil {
+		return nil
+	}
+	return s.tcp.Addr()
+}
+
+// PublicIP is the relay address advertised to clients.
+func (s *Server) PublicIP() net.IP { return s.publicIP.AsSlice() }
+
+// PublicIPDetected reports whether PublicIP was detected rather than configured.
+func (s *Server) PublicIPDetected() bool { return s.detected }
+
+// Realm is the configured realm (with the default applied).
+func (s *Server) Realm() string { return s.cfg.Realm }
+
+// AllocationCount is the number of live allocations, for draining.
+func (s *Server) AllocationCount() int { return int(s.stats.allocationsActive.Load()) }
+
+// Stats returns a snapshot of the counters.
+func (s *Server) Stats() Stats {
+	return Stats{
+		AllocationsActive:  s.stats.allocationsActive.Load(),
+		AllocationsCreated: s.stats.allocationsCreated.Load(),
+		PermissionDenials:  s.stats.permissionDenials.Load(),
+		OwnPortDrops:       s.stats.ownPortDrops.Load(),
+		QuotaRefusals:      s.stats.quotaRefusals.Load(),
+		AuthFailures:       s.stats.authFailures.Load(),
+		ExpiredAccepted:    s.stats.expiredAccepted.Load(),
+	}
+}

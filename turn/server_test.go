@@ -1,0 +1,435 @@
+package turn
+
+import (
+	"net"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pion/stun/v3"
+	"github.com/rtcd/rtcd/auth"
+	"go.uber.org/goleak"
+)
+
+func TestRelayEcho(t *testing.T) {
+	for _, tcp := range []bool{false, true} {
+		name := "udp"
+		if tcp {
+			name = "tcp"
+		}
+		t.Run(name, func(t *testing.T) {
+			iss := newIssuer(t, []string{testSecret})
+			c := testConfig()
+			c.AllowPeers = []string{"127.0.0.1/32"}
+			s := newTestServer(t, c, iss)
+			peer := echoPeer(t)
+			cred := iss.Issue("alice")
+			cl := pionClient(t, s, tcp, cred.Username, cred.Password, "rtcd")
+			relay, err := cl.Allocate()
+			if err != nil {
+				t.Fatalf("Allocate: %v", err)
+			}
+			defer relay.Close()
+			ra := relay.LocalAddr().(*net.UDPAddr)
+			if !ra.IP.Equal(net.IPv4(127, 0, 0, 1)) || ra.Port < c.MinPort || ra.Port > c.MaxPort {
+				t.Fatalf("relay address %v outside 127.0.0.1:%d-%d", ra, c.MinPort, c.MaxPort)
+			}
+			echoRoundTrip(t, relay, peer, 20)
+			if st := s.Stats(); st.AllocationsCreated != 1 || st.AllocationsActive != 1 {
+				t.Fatalf("stats %+v", st)
+			}
+			// A STUN binding request is answered too.
+			if m, err := cl.SendBindingRequest(); err != nil || m == nil {
+				t.Fatalf("binding: %v %v", m, err)
+			}
+		})
+	}
+}
+
+func TestCredentialsRefused(t *testing.T) {
+	clk := newFakeClock()
+	iss := newIssuer(t, []string{testSecret}, auth.WithClock(clk.now))
+	s := newTestServer(t, testConfig(), iss)
+	other := newIssuer(t, []string{"some-other-secret-xyz"}, auth.WithClock(clk.now))
+	valid := iss.Issue("alice")
+	expired := func() auth.Credential {
+		old := newIssuer(t, []string{testSecret}, auth.WithClock(func() time.Time { return clk.now().Add(-2 * time.Hour) }))
+		return old.Issue("alice")
+	}()
+	forged := other.Issue("alice")
+	tests := []struct {
+		name, user, pass, realm string
+		noAuth                  bool
+		want                    int
+	}{
+		{name: "missing credentials", noAuth: true, want: 401},
+		{name: "expired", user: expired.Username, pass: expired.Password, want: 400},
+		{name: "forged secret", user: forged.Username, pass: forged.Password, want: 400},
+		{name: "wrong password", user: valid.Username, pass: "Tpz/nKkyvX/vMSLKvL4sbtBt8Vs=", want: 400},
+		{name: "malformed username", user: "alice", pass: valid.Password, want: 400},
+		{name: "milliseconds expiry", user: strconv.FormatInt(clk.now().Add(time.Hour).UnixMilli(), 10) + ":a", pass: "x", want: 400},
+		{name: "wrong realm", user: valid.Username, pass: valid.Password, realm: "evil", want: 400},
+		{name: "valid", user: valid.Username, pass: valid.Password, want: 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := s.Stats().AuthFailures
+			c := newRawClient(t, s, false, tt.user, tt.pass)
+			if tt.realm != "" {
+				c.realm = tt.realm
+			}
+			var code int
+			if tt.noAuth {
+				code = errorCode(c.do(stun.MethodAllocate, false, requestedTransportUDP()))
+			} else {
+				code, _ = c.allocate()
+			}
+			if code != tt.want {
+				t.Fatalf("Allocate = %d, want %d", code, tt.want)
+			}
+			if tt.want == 400 && s.Stats().AuthFailures <= before {
+				t.Fatalf("auth failure not counted")
+			}
+			if c.serverRealm != "" && c.serverRealm != "rtcd" {
+				t.Fatalf("server realm %q", c.serverRealm)
+			}
+		})
+	}
+	if n := s.Stats().AllocationsCreated; n != 1 {
+		t.Fatalf("allocations created %d, want 1", n)
+	}
+}
+
+func TestRotation(t *testing.T) {
+	newS, oldS := "new-secret-000000001", "old-secret-000000002"
+	iss := newIssuer(t, []string{newS, oldS})
+	s := newTestServer(t, testConfig(), iss)
+	oldIss := newIssuer(t, []string{oldS})
+	plainUser := strconv.FormatInt(time.Now().Add(time.Hour).Unix(), 10) + ":app-user"
+	plainPass := coturnPassword(newS, plainUser)
+	for _, tt := range []struct {
+		name       string
+		user, pass string
+	}{
+		{"minted with the first secret", iss.Issue("a").Username, ""},
+		{"minted with the previous secret", "", ""},
+		{"plain coturn shape with first secret", plainUser, plainPass},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var cred auth.Credential
+			switch {
+			case tt.pass != "":
+				cred = auth.Credential{Username: tt.user, Password: tt.pass}
+			case tt.user == "":
+				cred = oldIss.Issue("b")
+			default:
+				cred = iss.Issue("a")
+			}
+			c := newRawClient(t, s, false, cred.Username, cred.Password)
+			if code, _ := c.allocate(); code != 0 {
+				t.Fatalf("Allocate = %d", code)
+			}
+		})
+	}
+	if !strings.Contains(iss.Issue("x").Username, ":"+auth.KeyID(newS)+":") {
+		t.Fatal("new credentials not minted with the first secret")
+	}
+}
+
+// TestExpiredAllocationKeepsWorking: coturn semantics, an allocation created
+// while the credential was valid outlives it; nothing new can be created.
+func TestExpiredAllocationKeepsWorking(t *testing.T) {
+	for _, tcp := range []bool{false, true} {
+		t.Run(map[bool]string{false: "udp", true: "tcp"}[tcp], func(t *testing.T) {
+			clk := newFakeClock()
+			iss, err := auth.NewIssuer([]string{testSecret}, time.Minute, auth.WithClock(clk.now))
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := testConfig()
+			c.AllowPeers = []string{"127.0.0.1"}
+			s := newTestServer(t, c, iss)
+			cred := iss.Issue("alice")
+			cl := newRawClient(t, s, tcp, cred.Username, cred.Password)
+			if code, _ := cl.allocate(); code != 0 {
+				t.Fatalf("Allocate = %d", code)
+			}
+			clk.advance(2 * time.Minute) // credential now expired
+			if code := cl.refresh(10 * time.Minute); code != 0 {
+				t.Fatalf("Refresh after expiry = %d", code)
+			}
+			if code := cl.createPermission(net.IPv4(127, 0, 0, 1)); code != 0 {
+				t.Fatalf("CreatePermission after expiry = %d", code)
+			}
+			if code := cl.channelBind(0x4001, net.IPv4(127, 0, 0, 1), 5000); code != 0 {
+				t.Fatalf("ChannelBind after expiry = %d", code)
+			}
+			if n := s.Stats().ExpiredAccepted; n < 3 {
+				t.Fatalf("ExpiredAccepted = %d", n)
+			}
+			// The same expired credential cannot create a new allocation elsewhere.
+			cl2 := newRawClient(t, s, tcp, cred.Username, cred.Password)
+			if code, _ := cl2.allocate(); code != 400 {
+				t.Fatalf("new Allocate with expired credential = %d, want 400", code)
+			}
+			// Nor can another user's authentic but expired credential ride on this 5-tuple.
+			// Deleting the allocation ends the grace: the next request is refused.
+			if code := cl.refresh(0); code != 0 {
+				t.Fatalf("Refresh(0) = %d", code)
+			}
+			if code := cl.refresh(10 * time.Minute); code != 400 {
+				t.Fatalf("Refresh after delete = %d, want 400", code)
+			}
+			if code, _ := cl.allocate(); code != 400 {
+				t.Fatalf("re-Allocate with expired credential = %d, want 400", code)
+			}
+			if live, users, pend := s.allocs.sizes(); live != 0 || users != 0 || pend != 0 {
+				t.Fatalf("alloc table not empty: %d %d %d", live, users, pend)
+			}
+		})
+	}
+}
+
+func TestPermissionDeniedOnTheWire(t *testing.T) {
+	iss := newIssuer(t, []string{testSecret})
+	s := newTestServer(t, testConfig(), iss)
+	cred := iss.Issue("alice")
+	cl := newRawClient(t, s, false, cred.Username, cred.Password)
+	if code, _ := cl.allocate(); code != 0 {
+		t.Fatalf("Allocate = %d", code)
+	}
+	for _, ip := range []string{"127.0.0.2", "10.0.0.1", "169.254.169.254", "::ffff:127.0.0.2", "::ffff:10.0.0.1", "0.0.0.0", "192.168.1.1", "100.64.0.1", "224.0.0.1"} {
+		before := s.Stats().PermissionDenials
+		if code := cl.createPermission(net.ParseIP(ip)); code == 0 {
+			t.Errorf("CreatePermission %s succeeded", ip)
+		}
+		if code := cl.channelBind(0x4000, net.ParseIP(ip), 80); code == 0 {
+			t.Errorf("ChannelBind %s succeeded", ip)
+		}
+		if s.Stats().PermissionDenials != before+2 {
+			t.Errorf("%s: denials not counted", ip)
+		}
+	}
+	if code := cl.createPermission(net.ParseIP("8.8.8.8")); code != 0 {
+		t.Errorf("CreatePermission to a public address = %d", code) // permission only, nothing is sent
+	}
+}
+
+// TestOwnRelayReachable: two relay-only clients of one server talk through
+// each other's relay addresses without AllowPeers; other ports of the own
+// address stay unreachable.
+func TestOwnRelayReachable(t *testing.T) {
+	iss := newIssuer(t, []string{testSecret})
+	s := newTestServer(t, testConfig(), iss)
+	ca, cb := iss.Issue("a"), iss.Issue("b")
+	a := pionClient(t, s, false, ca.Username, ca.Password, "rtcd")
+	b := pionClient(t, s, true, cb.Username, cb.Password, "rtcd")
+	ra, err := a.Allocate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ra.Close()
+	rb, err := b.Allocate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rb.Close()
+	// Both sides install permissions (WriteTo does), then exchange.
+	if _, err := rb.WriteTo([]byte("open-perm"), ra.LocalAddr()); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 1500)
+	for i := 0; i < 5; i++ {
+		msg := []byte("ping " + strconv.Itoa(i))
+		got := false
+		for try := 0; try < 5 && !got; try++ {
+			if _, err := ra.WriteTo(msg, rb.LocalAddr()); err != nil {
+				t.Fatal(err)
+			}
+			_ = rb.SetReadDeadline(time.Now().Add(time.Second))
+			for {
+				n, from, err := rb.ReadFrom(buf)
+				if err != nil {
+					break
+				}
+				if string(buf[:n]) == string(msg) && from.String() == ra.LocalAddr().String() {
+					got = true
+					break
+				}
+			}
+		}
+		if !got {
+			t.Fatalf("relay-to-relay datagram %d lost", i)
+		}
+	}
+	// A non-relay port on the own address: the permission is granted (IP
+	// only), but the relay drops the datagrams.
+	snk := newSink(t)
+	for i := 0; i < 5; i++ {
+		if _, err := ra.WriteTo([]byte("must-drop"), snk.pc.LocalAddr()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Known-good traffic after the drops proves the drops were processed.
+	// (At least 5 bytes: pion's STUNConn waits for 9 bytes before framing, so
+	// a 4-byte ChannelData payload over TCP sits in its buffer.)
+	if _, err := ra.WriteTo([]byte("sync-marker"), rb.LocalAddr()); err != nil {
+		t.Fatal(err)
+	}
+	_ = rb.SetReadDeadline(time.Now().Add(2 * time.Second))
+	for {
+		n, _, err := rb.ReadFrom(buf)
+		if err != nil || string(buf[:n]) == "sync-marker" {
+			break
+		}
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for s.Stats().OwnPortDrops < 5 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := s.Stats().OwnPortDrops; n < 5 {
+		t.Fatalf("OwnPortDrops = %d, want >= 5", n)
+	}
+	if n := snk.count(); n != 0 {
+		t.Fatalf("non-relay port on own address received %d datagrams", n)
+	}
+}
+
+func TestQuota(t *testing.T) {
+	iss := newIssuer(t, []string{testSecret})
+	c := testConfig()
+	c.MaxAllocationsPerUser = 2
+	c.MaxAllocations = 3
+	s := newTestServer(t, c, iss)
+	alloc := func(user string) (*rawClient, int) {
+		cred := iss.Issue(user)
+		cl := newRawClient(t, s, false, cred.Username, cred.Password)
+		code, _ := cl.allocate()
+		return cl, code
+	}
+	a1, code := alloc("alice")
+	if code != 0 {
+		t.Fatalf("alice 1: %d", code)
+	}
+	if _, code := alloc("alice"); code != 0 {
+		t.Fatalf("alice 2: %d", code)
+	}
+	if _, code := alloc("alice"); code != 486 {
+		t.Fatalf("alice 3: %d, want 486", code)
+	}
+	if _, code := alloc("bob"); code != 0 {
+		t.Fatalf("bob 1: %d", code)
+	}
+	if _, code := alloc("bob"); code != 486 {
+		t.Fatalf("bob 2 (total): %d, want 486", code)
+	}
+	if n := s.Stats().QuotaRefusals; n != 2 {
+		t.Fatalf("QuotaRefusals = %d", n)
+	}
+	// Per user means the user part: a fresh credential for alice counts as alice.
+	if code := a1.refresh(0); code != 0 {
+		t.Fatalf("delete: %d", code)
+	}
+	if _, code := alloc("carol"); code != 0 {
+		t.Fatalf("carol after a release: %d", code)
+	}
+	if s.AllocationCount() != 3 {
+		t.Fatalf("AllocationCount = %d", s.AllocationCount())
+	}
+}
+
+func TestStopLeavesNoGoroutines(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	iss := newIssuer(t, []string{testSecret})
+	c := testConfig()
+	c.AllowPeers = []string{"127.0.0.1"}
+	s, err := New(c, iss)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var conns []net.PacketConn
+	for i, tcp := range []bool{false, true, false, true} {
+		cred := iss.Issue("u" + strconv.Itoa(i))
+		cl := &rawClient{t: t, user: cred.Username, pass: cred.Password, realm: "rtcd"}
+		if tcp {
+			tc, err := net.Dial("tcp", s.TCPAddr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			cl.conn, cl.server = newSTUNConn(tc), s.TCPAddr()
+		} else {
+			pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			cl.conn, cl.server = pc, s.UDPAddr()
+		}
+		conns = append(conns, cl.conn)
+		if code, _ := cl.allocate(); code != 0 {
+			t.Fatalf("allocate: %d", code)
+		}
+		if code := cl.createPermission(net.IPv4(127, 0, 0, 1)); code != 0 {
+			t.Fatalf("permission: %d", code)
+		}
+	}
+	// An idle TCP connection with no allocation.
+	idle, err := net.Dial("tcp", s.TCPAddr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.AllocationCount() != 4 {
+		t.Fatalf("AllocationCount = %d", s.AllocationCount())
+	}
+	s.Stop()
+	s.Stop() // idempotent
+	for _, c := range conns {
+		_ = c.Close()
+	}
+	_ = idle.Close()
+	if err := s.Start(); err == nil {
+		t.Fatal("Start after Stop succeeded")
+	}
+}
+
+func TestStartErrors(t *testing.T) {
+	iss := newIssuer(t, []string{testSecret})
+	busy, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	c := testConfig()
+	c.Listen = busy.LocalAddr().String()
+	c.UDPSockets = 1
+	s, err := New(c, iss)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = s.Start()
+	if err == nil || !strings.Contains(err.Error(), busy.LocalAddr().String()) || !strings.Contains(err.Error(), "Turn.Listen") {
+		t.Fatalf("Start on a busy port: %v", err)
+	}
+	s.Stop()
+
+	busyTCP, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busyTCP.Close()
+	c.Listen = busyTCP.Addr().String()
+	s, err = New(c, iss)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(); err == nil || !strings.Contains(err.Error(), busyTCP.Addr().String()) {
+		t.Fatalf("Start on a busy TCP port: %v", err)
+	}
+	s.Stop()
+	if _, err := New(c, nil); err == nil {
+		t.Fatal("New with nil issuer")
+	}
+}
