@@ -394,7 +394,8 @@ func runAllocMode(ctx context.Context, args []string, out io.Writer) error {
 			Rows []AllocResult `json:"rows"`
 		}{"alloc", rows})
 	}
-	fmt.Fprintf(out, "rtcd bench alloc: %s over %s, up to %d cycles or %s per row\n", t.server, t.transport, *cycles, *duration)
+	fmt.Fprintf(out, "rtcd bench alloc: %s over %s, up to %d cycles or %s per row (load average %s)\n",
+		t.server, t.transport, *cycles, *duration, loadAvg())
 	return writeAllocTable(out, rows)
 }
 

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -230,6 +231,7 @@ func splitHostPort(s string) (string, int, error) {
 type loadReport struct {
 	Mode        string       `json:"mode"`
 	Description string       `json:"description"`
+	LoadAvg     string       `json:"loadavg,omitempty"` // 1-minute load average when the report was written
 	Rows        []LoadResult `json:"rows"`
 }
 
@@ -257,9 +259,9 @@ func runRows(ctx context.Context, targets []relayTarget, counts []int, cfg loadC
 
 func emitLoad(out io.Writer, asJSON bool, mode string, cfg loadConfig, rows []LoadResult) error {
 	if asJSON {
-		return writeJSON(out, loadReport{Mode: mode, Description: describeLoad(cfg), Rows: rows})
+		return writeJSON(out, loadReport{Mode: mode, Description: describeLoad(cfg), LoadAvg: loadAvg(), Rows: rows})
 	}
-	fmt.Fprintf(out, "rtcd bench %s: %s\n", mode, describeLoad(cfg))
+	fmt.Fprintf(out, "rtcd bench %s: %s (load average %s, %d CPUs)\n", mode, describeLoad(cfg), loadAvg(), runtime.NumCPU())
 	return writeLoadTable(out, rows)
 }
 

@@ -243,7 +243,7 @@ func runCompareMode(ctx context.Context, args []string, out io.Writer) error {
 		return writeJSON(out, struct {
 			loadReport
 			Ratios []CompareRatio `json:"ratios"`
-		}{loadReport{Mode: "compare", Description: describeLoad(cfg), Rows: rows}, ratios})
+		}{loadReport{Mode: "compare", Description: describeLoad(cfg), LoadAvg: loadAvg(), Rows: rows}, ratios})
 	}
 	if err := emitLoad(out, false, "compare", cfg, rows); err != nil {
 		return err

@@ -89,3 +89,18 @@ func parseStatusRSS(status []byte) (int64, error) {
 	}
 	return 0, fmt.Errorf("status: no VmRSS line")
 }
+
+// loadAvg returns the 1-minute load average, or "" where /proc/loadavg is not
+// readable. Reports print it because the load client, echo peer and server
+// share the machine: a busy neighbour moves every number.
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return ""
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return ""
+	}
+	return f[0]
+}

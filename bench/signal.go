@@ -686,8 +686,8 @@ func runSignalMode(ctx context.Context, args []string, out io.Writer) error {
 			Rows []SignalResult `json:"rows"`
 		}{"signal", rows})
 	}
-	fmt.Fprintf(out, "rtcd bench signal: %s, %s messages/s total, %d-byte padding, %s measured after %s warm-up\n",
-		u.Redacted(), fnum(*rate), *size, *duration, *warmup)
+	fmt.Fprintf(out, "rtcd bench signal: %s, %s messages/s total, %d-byte padding, %s measured after %s warm-up (load average %s)\n",
+		u.Redacted(), fnum(*rate), *size, *duration, *warmup, loadAvg())
 	return writeSignalTable(out, rows)
 }
 
