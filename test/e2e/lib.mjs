@@ -3,6 +3,7 @@
 // media, and read the call page's state. Every process started here is
 // tracked by PID and killed in cleanup, also when a test fails.
 import { spawn, execFileSync } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
 import dgram from 'node:dgram';
@@ -68,8 +69,9 @@ export function removeTemp() {
 // Daemon runs the rtcd binary with a generated config on fixed (chosen free)
 // ports, so that it can be restarted on the same addresses mid-call.
 export class Daemon {
-  constructor({ httpPort, turnPort, relayMin, relayMax, secret, dir, extra = '' }) {
-    Object.assign(this, { httpPort, turnPort, relayMin, relayMax, secret, dir, extra });
+  // signal: extra Signal keys (e.g. {Mode: 'token', RoomSize: 2}); tokenSecret: Auth.TokenSecret.
+  constructor({ httpPort, turnPort, relayMin, relayMax, secret, dir, signal = {}, tokenSecret = '' }) {
+    Object.assign(this, { httpPort, turnPort, relayMin, relayMax, secret, dir, signal, tokenSecret });
     this.proc = null;
     this.url = `http://127.0.0.1:${httpPort}`;
     this.cfgPath = path.join(dir, `rtcd-${httpPort}.yaml`);
@@ -98,15 +100,15 @@ Log:
 Auth:
   Secrets: ["${this.secret}"]
   TTL: 1h
-Turn:
+${this.tokenSecret ? `  TokenSecret: "${this.tokenSecret}"\n` : ''}Turn:
   Listen: 127.0.0.1:${this.turnPort}
   PublicIP: 127.0.0.1
   Realm: rtcd
   MinPort: ${this.relayMin}
   MaxPort: ${this.relayMax}
 Signal:
-  Mode: open
-${this.extra}`;
+${Object.entries({ Mode: 'open', ...this.signal }).map(([k, v]) => `  ${k}: ${v}`).join('\n')}
+`;
   }
 
   async start() {
@@ -282,4 +284,12 @@ export async function shot(page, name) {
   const file = path.join(artifacts, `${name}.png`);
   await page.screenshot({ path: file });
   return file;
+}
+
+// jwtHS256 mints a join token the way an operator's app would (docs/protocol.md §6).
+export function jwtHS256(secret, claims) {
+  const b64 = (o) => Buffer.from(JSON.stringify(o)).toString('base64url');
+  const body = `${b64({ alg: 'HS256', typ: 'JWT' })}.${b64(claims)}`;
+  const sig = crypto.createHmac('sha256', secret).update(body).digest('base64url');
+  return `${body}.${sig}`;
 }

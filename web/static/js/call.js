@@ -35,7 +35,6 @@ class Call {
     this.sig = new Signaling({ name: myName, token });
     this.self = makeTile({ self: true, name: `${myName} (you)` });
     this.self.tile.dataset.self = 'true';
-    this.self.video.srcObject = this.stream;
     this.levels = new Map();     // tile -> analyser
     this.audioCtx = null;
   }
@@ -134,11 +133,12 @@ class Call {
         const s = await navigator.mediaDevices.getUserMedia(this.constraints(true, true));
         this.setMic(s.getAudioTracks()[0] || null);
         this.setCam(s.getVideoTracks()[0] || null);
-        this.hideNotice();
+        this.hideNoticeIf('media');
         break;
       } catch (err) {
         const choice = await this.askMediaFallback(err);
         if (choice === 'retry') continue;
+        this.hideNoticeIf('media');
         if (choice === 'audio') {
           try {
             const s = await navigator.mediaDevices.getUserMedia(this.constraints(true, false));
@@ -165,6 +165,7 @@ class Call {
     else if (name === 'NotReadableError' || name === 'AbortError') text = 'The camera is in use by another program or could not start.';
     else text = `The camera could not start (${name || err}).`;
     return new Promise((resolve) => {
+      this.noticeKind = 'media';
       this.notice(text, [
         ['Try again', () => resolve('retry')],
         ['Microphone only', () => resolve('audio')],
@@ -202,6 +203,10 @@ class Call {
 
   pushTrack(kind) {
     const track = this.sendTrack(kind);
+    // An element fed an empty stream would delay the page's load event forever.
+    const v = this.self.video;
+    const want = this.stream.getVideoTracks().length ? this.stream : null;
+    if (v.srcObject !== want) v.srcObject = want;
     for (const p of this.peers.values()) {
       if (!p.pc) continue;
       for (const tr of p.pc.getTransceivers()) {
@@ -231,13 +236,14 @@ class Call {
   onSigStatus({ state, delay, reason }) {
     document.body.dataset.signal = state;
     const c = $('conn');
-    if (state === 'connected') { c.textContent = 'Connected'; if (this.unreachable) { this.unreachable = false; this.hideNotice(); } }
+    if (state === 'connected') { c.textContent = 'Connected'; if (this.unreachable) { this.unreachable = false; this.hideNoticeIf('unreachable'); } }
     else if (state === 'connecting') c.textContent = 'Connecting…';
     else if (state === 'reconnecting') {
       c.textContent = delay ? `Reconnecting in ${Math.ceil(delay / 1000)} s…` : 'Reconnecting…';
       this.inRoom = '';
       if (delay && this.sig.attempt >= 3) {
         this.unreachable = true;
+        this.noticeKind = 'unreachable';
         this.notice(`Cannot reach the rtcd server (${reason || 'no answer'}). Calls already running keep going; retrying by itself.`, [
           ['Retry now', () => this.sig.retryNow()],
         ], 'info');

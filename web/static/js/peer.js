@@ -65,7 +65,6 @@ export class Peer {
     this.nameEl = nameEl;
     this.audio = el('audio', { autoplay: true });
     this.tile.append(this.audio);
-    this.video.srcObject = this.remote;
     this.tile.dataset.state = 'connecting';
     this.render();
   }
@@ -122,6 +121,7 @@ export class Peer {
         this.audio.srcObject = new MediaStream([track]);
         this.audio.play().catch(() => this.app.needAudioUnlock());
       }
+      if (this.video.srcObject !== this.remote) this.video.srcObject = this.remote; // set late: see Call.pushTrack
       this.video.play().catch(() => { /* muted autoplay: starts when frames come */ });
       this.app.onTrack(this, track);
     };
