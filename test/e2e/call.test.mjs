@@ -176,6 +176,17 @@ test('relay=1: both ends use a relay candidate through rtcd\'s TURN', async () =
     assert.match(ta.transport, /^(udp|tcp|tls)$/);
     const label = await a.page.$eval('[data-peer-id] .path', (e) => e.textContent);
     assert.match(label, /relayed \((UDP|TCP|TLS)\)/);
+
+    // Fresh TURN credentials (an 'ice' message) are applied to the running connection.
+    const user = () => a.page.evaluate(() => {
+      const pc = [...window.rtcd.peers.values()][0].pc;
+      return pc.getConfiguration().iceServers.find((s) => s.username)?.username;
+    });
+    const before = await user();
+    await L.sleep(1100); // usernames carry the expiry in seconds
+    await a.page.evaluate(() => window.rtcd.sig.request({ type: 'ice' }));
+    await L.waitFor('new credentials applied', async () => (await user()) !== before, 3000);
+    assert.equal((await L.tiles(a.page))[0].state, 'connected');
   });
   await closeAll(a, b);
 });
@@ -214,6 +225,33 @@ test('the daemon restarts mid-call and the pages reconnect by themselves', async
     await b.page.click('#btn-mic');
     await L.waitFor('mute after restart seen', async () => (await L.tiles(a.page))[0].audio === 'false', 5000);
     timings.restartTotal = Date.now() - down;
+  });
+  await closeAll(a, b);
+});
+
+test('relayed call across a graceful daemon restart: full rejoin and a new relayed path', async () => {
+  let a, b;
+  await step('restart-relay', async () => {
+    const r = room('restart-relay');
+    a = await L.openCall(browser, daemon.url, r, { name: 'Alice', relay: true });
+    b = await L.openCall(browser, daemon.url, r, { name: 'Bob', relay: true });
+    await L.waitConnected(a.page, 1);
+    await L.waitConnected(b.page, 1);
+    const idBefore = (await L.tiles(a.page))[0].id;
+    await daemon.stop(); // SIGTERM: bye + 1001, and the relay's allocations end with it
+    const down = Date.now();
+    await daemon.start();
+    // The relay is gone with the old process, so the call must be rebuilt on new allocations.
+    const [t] = await L.waitFor('a new relayed call', async () => {
+      const ts = await L.tiles(a.page);
+      return ts.length === 1 && ts[0].id !== idBefore && !ts[0].id.startsWith('old:') && ts[0].state === 'connected' && ts[0].path === 'relay' ? ts : false;
+    }, 30000);
+    await L.waitConnected(b.page, 1, 10000);
+    await L.waitVideo(a.page, 1);
+    const [m] = await L.media(a.page);
+    assert.equal(m.local.type, 'relay');
+    assert.equal(t.name, 'Bob');
+    timings.relayRestartToNewCall = Date.now() - down;
   });
   await closeAll(a, b);
 });

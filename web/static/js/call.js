@@ -35,6 +35,7 @@ class Call {
     this.sig = new Signaling({ name: myName, token });
     this.self = makeTile({ self: true, name: `${myName} (you)` });
     this.self.tile.dataset.self = 'true';
+    this.self.tile.dataset.video = 'false'; // avatar until the camera starts
     this.levels = new Map();     // tile -> analyser
     this.audioCtx = null;
   }
@@ -58,7 +59,9 @@ class Call {
     if (peer.tile.dataset.state === 'connected' && !this.metrics.firstConnectedMs) {
       this.metrics.firstConnectedMs = Math.round(performance.now() - this.t0);
     }
-    if (peer.orphan && peer.pc && (peer.pc.connectionState === 'failed' || peer.pc.connectionState === 'closed')) this.removePeer(peer);
+    // An orphan can only be matched again over its data channel, so once its
+    // connection is not up any more it is gone for good.
+    if (peer.orphan && peer.pc && peer.pc.connectionState !== 'connected') this.removePeer(peer);
   }
   needAudioUnlock() {
     if (this.unlockShown) return;
@@ -277,7 +280,8 @@ class Call {
     if (this.hadSession && this.peers.size) {
       // A new session after a lost one: keep connections that still carry media and
       // tell those peers our new id, so they can match us when we join again.
-      for (const p of this.peers.values()) {
+      for (const p of [...this.peers.values()]) {
+        if (!p.pc || p.pc.connectionState !== 'connected') { this.removePeer(p); continue; }
         if (!p.orphan) {
           this.peers.delete(p.id);
           p.orphan = true;
@@ -367,7 +371,7 @@ class Call {
     const known = this.peers.get(info.id);
     if (known) { known.update(info); return; }
     if (this.aliases.has(info.id)) { this.adopt(info); return; }
-    const waiting = [...this.peers.values()].some((p) => p.orphan && p.dc?.readyState === 'open');
+    const waiting = [...this.peers.values()].some((p) => p.orphan && p.dc?.readyState === 'open' && p.pc?.connectionState === 'connected');
     if (waiting) {
       // An orphan may still announce this id over its data channel; wait briefly.
       const timer = setTimeout(() => this.resolveDeferred(info.id), 1500);

@@ -57,10 +57,12 @@ async function probe(url, entry) {
       else if (res.errors.length) res.detail = res.errors[0];
       else if (how === 'timeout') res.detail = 'no answer (blocked or not listening)';
       else if (d.kind === 'STUN' && hostSeen) {
-        // Chrome drops a server-reflexive candidate equal to a host one: no NAT between us.
+        // Gathering finished quickly without a server-reflexive candidate: the server
+        // answered with an address equal to a local one (Chrome drops such duplicates),
+        // so there is no NAT in between. A dead server leaves gathering running instead.
         res.ok = true;
-        res.warn = true;
-        res.detail = 'answered; your address is not translated (no NAT), or no answer';
+        res.ms = Math.round(performance.now() - start);
+        res.detail = 'answers; it sees your own address (no NAT in between)';
       } else res.detail = 'no candidate';
     }
   } catch (err) {
