@@ -17,6 +17,7 @@ import (
 	"github.com/pion/logging"
 	pionturn "github.com/pion/turn/v4"
 	"github.com/rtcd/rtcd/portmux"
+	"github.com/rtcd/rtcd/tlsconf"
 	"github.com/rtcd/rtcd/tlsconf/tlstest"
 	"github.com/zeromicro/go-zero/core/logx"
 	"go.uber.org/goleak"
@@ -43,7 +44,8 @@ type env struct {
 }
 
 type envOpts struct {
-	plain            bool // no TLS: split plain TCP
+	plain            bool        // no TLS: split plain TCP
+	tlsConfig        *tls.Config // instead of a fixed certificate
 	handshakeTimeout time.Duration
 	maxPending       int
 	nextProtos       []string
@@ -58,7 +60,9 @@ func newEnv(t *testing.T, o envOpts) *env {
 		t.Fatal(err)
 	}
 	var cfg *tls.Config
-	if !o.plain {
+	if o.tlsConfig != nil {
+		cfg = o.tlsConfig
+	} else if !o.plain {
 		protos := o.nextProtos
 		if protos == nil {
 			protos = []string{"h2", "http/1.1"}
@@ -550,5 +554,43 @@ func TestConcurrentMixedClients(t *testing.T) {
 				_ = e.get(t, i%4 == 1)
 			}
 		})
+	}
+}
+
+// With tlsconf as the certificate source, a renewed certificate is served on
+// the shared port to HTTPS and TURN clients alike, without a restart.
+func TestCertificateReloadOnSharedPort(t *testing.T) {
+	ca := tlstest.NewCA(t)
+	dir := t.TempDir()
+	certFile, keyFile := ca.Issue(t, "before", time.Hour, "rtc.test").Write(t, dir)
+	src, err := tlsconf.New(tlsconf.Config{CertFile: certFile, KeyFile: keyFile, ReloadInterval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Stop()
+	e := newEnv(t, envOpts{tlsConfig: src.TLSConfig(portmux.ProtoH2, portmux.ProtoHTTP11)})
+	e.ca = ca
+
+	cn := func(protos []string) string {
+		c := e.dialTLS(t, protos)
+		defer c.Close()
+		return c.ConnectionState().PeerCertificates[0].Subject.CommonName
+	}
+	if got := cn([]string{"stun.turn"}); got != "before" {
+		t.Fatalf("served %q", got)
+	}
+	ca.Issue(t, "after", time.Hour, "rtc.test").Write(t, dir)
+	if changed, err := src.Reload(); err != nil || !changed {
+		t.Fatalf("Reload = %v, %v", changed, err)
+	}
+	if got := cn([]string{"stun.turn"}); got != "after" {
+		t.Errorf("TURN client got %q after renewal", got)
+	}
+	if got := cn([]string{"h2"}); got != "after" {
+		t.Errorf("HTTPS client got %q after renewal", got)
+	}
+	allocateAndRelay(t, e.dialTLS(t, nil), e.addr)
+	if got := e.get(t, true); got != "HTTP/2.0 tls=true" {
+		t.Errorf("HTTPS: %q", got)
 	}
 }
