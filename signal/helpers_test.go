@@ -18,7 +18,15 @@ import (
 
 func TestMain(m *testing.M) {
 	logx.SetLevel(logx.ErrorLevel)
-	goleak.VerifyTestMain(m)
+	goleak.VerifyTestMain(m,
+		// Process-wide go-zero goroutines that TestBehindGoZeroRestServer
+		// starts (signal handling, CPU stats, shedding stats, log flush);
+		// they live for the process, not for a server.
+		goleak.IgnoreAnyFunction("github.com/zeromicro/go-zero/core/proc.init.1.func1"),
+		goleak.IgnoreAnyFunction("github.com/zeromicro/go-zero/core/stat.init.1.func1"),
+		goleak.IgnoreAnyFunction("github.com/zeromicro/go-zero/core/load.(*SheddingStat).loop"),
+		goleak.IgnoreAnyFunction("github.com/zeromicro/go-zero/core/executors.(*PeriodicalExecutor).backgroundFlush.func1"),
+	)
 }
 
 const (

@@ -1,7 +1,6 @@
 package signal
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -151,7 +150,8 @@ func decode(b []byte) (inMsg, *protoError) {
 		if len(m.V) == 0 {
 			return m, perr(codeMissingField, "missing field v")
 		}
-		if string(bytes.TrimSpace(m.V)) != "1" {
+		var v float64
+		if json.Unmarshal(m.V, &v) != nil || v != Version {
 			return m, perr(codeUnsupportedVersion, "protocol version %s is not supported; this server speaks 1", clip(string(m.V), 16))
 		}
 		if m.Name != nil {

@@ -1,0 +1,410 @@
+package signal
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestSlowReaderIsDisconnected(t *testing.T) {
+	e := newEnv(t, Config{QueueSize: 16, WriteTimeout: 300 * time.Millisecond, MessagesPerSecond: 100000})
+	a, slow, fast := e.peer("a"), e.peer("slow"), e.peer("fast")
+	a.join("r")
+	slow.join("r")
+	fast.join("r")
+	a.expect(typePeerJoined)
+	a.expect(typePeerJoined)
+	slow.expect(typePeerJoined)
+	// slow stops reading. a keeps signalling both; fast must keep getting
+	// every message in order while slow's queue and socket fill up.
+	pad := strings.Repeat("s", 32<<10)
+	sent := 0
+	gone, fastSawLeft := false, false
+	for i := 0; i < 2000 && !gone; i++ {
+		a.send(msg{"v": 1, "type": "signal", "to": slow.id, "kind": "offer", "data": msg{"sdp": pad}})
+		a.send(msg{"v": 1, "type": "signal", "to": fast.id, "kind": "candidate", "data": msg{"n": sent}})
+		m := fast.read()
+		if m.str("type") == typePeerLeft && m.obj("peer").str("id") == slow.id && !fastSawLeft {
+			fastSawLeft = true
+			m = fast.read()
+		}
+		if m.str("type") != typeSignal || m.obj("data")["n"] != float64(sent) {
+			t.Fatalf("fast got %v, want signal %d", m, sent)
+		}
+		sent++
+		if e.hub.Stats().SlowConsumers > 0 {
+			gone = true
+		}
+	}
+	if !gone {
+		t.Fatalf("slow consumer still connected after %d messages", sent)
+	}
+	t.Logf("slow consumer cut after %d messages", sent)
+	// a learns that slow is gone (possibly after a few unknown_peer errors
+	// for signals sent in between); fast is still served.
+	for {
+		m := a.read()
+		if m.str("type") == typePeerLeft {
+			if m.obj("peer").str("id") != slow.id {
+				t.Fatalf("peer-left %v", m)
+			}
+			break
+		}
+		if m.str("type") != typeError || m.str("code") != codeUnknownPeer {
+			t.Fatalf("got %v", m)
+		}
+	}
+	a.send(msg{"v": 1, "type": "signal", "to": fast.id, "kind": "offer", "data": msg{}})
+	if !fastSawLeft {
+		fast.expect(typePeerLeft)
+	}
+	fast.expect(typeSignal)
+	waitFor(t, "slow socket closed", func() bool { return e.hub.Stats().Connections == 2 })
+}
+
+func TestResume(t *testing.T) {
+	e := newEnv(t, Config{})
+	a, b := e.peer("a"), e.peer("b")
+	a.join("r")
+	b.join("r")
+	a.expect(typePeerJoined)
+	// a's network drops: no close frame.
+	a.ws.NetConn().Close()
+	waitFor(t, "a detached", func() bool { return e.hub.Stats().Connections == 1 })
+	// b signals a while it is away, and changes state (presence is not queued).
+	b.send(msg{"v": 1, "type": "signal", "to": a.id, "kind": "offer", "data": msg{"n": 1}})
+	b.send(msg{"v": 1, "type": "update", "state": msg{"video": true}})
+	b.send(msg{"v": 1, "type": "signal", "to": a.id, "kind": "candidate", "data": msg{"n": 2}})
+	b.sync()
+
+	a2 := e.dial(nil)
+	a2.send(msg{"v": 1, "type": "hello", "id": "r", "resume": a.resume})
+	h := a2.expect(typeHello)
+	if h["resumed"] != true || h.str("peerId") != a.id || h.str("room") != "r" || h.str("id") != "r" {
+		t.Fatalf("resume reply %v", h)
+	}
+	if h.str("resume") == a.resume || h.str("resume") == "" {
+		t.Fatal("resume token not rotated")
+	}
+	peers := h.list("peers")
+	if len(peers) != 1 || peers[0].str("id") != b.id || peers[0].obj("state")["video"] != true || peers[0]["polite"] != politeFor(a.id, b.id) {
+		t.Fatalf("peers %v", peers)
+	}
+	if len(h.list("iceServers")) != 2 {
+		t.Fatalf("no fresh ice servers: %v", h)
+	}
+	for n := 1; n <= 2; n++ {
+		if s := a2.expect(typeSignal); s.obj("data")["n"] != float64(n) || s.str("from") != b.id {
+			t.Fatalf("queued signal %v", s)
+		}
+	}
+	a2.sync()
+	// b saw no leave or join.
+	b.sync()
+	// The resumed session works both ways.
+	a2.send(msg{"v": 1, "type": "signal", "to": b.id, "kind": "answer", "data": msg{}})
+	if s := b.expect(typeSignal); s.str("from") != a.id {
+		t.Fatalf("signal %v", s)
+	}
+	// The old token is spent.
+	x := e.dial(nil)
+	x.send(msg{"v": 1, "type": "hello", "id": "o", "resume": a.resume})
+	x.expectError(codeNoSuchSession, "o")
+	x.hello("fresh") // a plain hello still works on that socket
+}
+
+func TestResumeReplacesOpenSocket(t *testing.T) {
+	e := newEnv(t, Config{})
+	a, b := e.peer("a"), e.peer("b")
+	a.join("r")
+	b.join("r")
+	a.expect(typePeerJoined)
+	a2 := e.dial(nil)
+	a2.send(msg{"v": 1, "type": "hello", "resume": a.resume})
+	if h := a2.expect(typeHello); h.str("peerId") != a.id {
+		t.Fatalf("reply %v", h)
+	}
+	if ce := a.expectClose(1008); ce.Text != "replaced" {
+		t.Fatalf("reason %q", ce.Text)
+	}
+	b.sync()
+	b.send(msg{"v": 1, "type": "signal", "to": a.id, "kind": "offer", "data": msg{}})
+	a2.expect(typeSignal)
+}
+
+func TestResumeWindowExpires(t *testing.T) {
+	e := newEnv(t, Config{ResumeWindow: 150 * time.Millisecond})
+	a, b := e.peer("a"), e.peer("b")
+	a.join("r")
+	b.join("r")
+	a.expect(typePeerJoined)
+	a.ws.NetConn().Close()
+	start := time.Now()
+	if pl := b.expect(typePeerLeft).obj("peer"); pl.str("id") != a.id {
+		t.Fatalf("peer-left %v", pl)
+	}
+	if time.Since(start) < 100*time.Millisecond {
+		t.Fatal("peer-left before the resume window")
+	}
+	c := e.dial(nil)
+	c.send(msg{"v": 1, "type": "hello", "id": "1", "resume": a.resume})
+	c.expectError(codeNoSuchSession, "1")
+	if e.hub.Stats().Sessions != 1 {
+		t.Fatalf("stats %+v", e.hub.Stats())
+	}
+}
+
+func TestNormalCloseEndsSessionAtOnce(t *testing.T) {
+	e := newEnv(t, Config{})
+	a, b := e.peer("a"), e.peer("b")
+	a.join("r")
+	b.join("r")
+	a.expect(typePeerJoined)
+	_ = a.ws.WriteControl(8, []byte{0x03, 0xe8}, time.Now().Add(time.Second)) // 1000
+	if pl := b.expect(typePeerLeft).obj("peer"); pl.str("id") != a.id {
+		t.Fatalf("peer-left %v", pl)
+	}
+}
+
+func TestTwoTabsSameUser(t *testing.T) {
+	e := newEnv(t, Config{Mode: ModeToken})
+	tok := e.token("r", "alice", time.Hour)
+	var tabs []*peer
+	for range 2 {
+		c := e.dial(nil)
+		c.send(msg{"v": 1, "type": "hello", "id": "h", "token": tok})
+		h := c.expect(typeHello)
+		if u := h.list("iceServers")[1].str("username"); !strings.HasSuffix(u, ":alice") {
+			t.Fatalf("TURN username %q is not for the token's user", u)
+		}
+		tabs = append(tabs, &peer{client: c, id: h.str("peerId")})
+	}
+	if tabs[0].id == tabs[1].id {
+		t.Fatal("two tabs share a peer id")
+	}
+	tabs[0].join("r")
+	tabs[1].join("r")
+	tabs[0].expect(typePeerJoined)
+	tabs[0].send(msg{"v": 1, "type": "signal", "to": tabs[1].id, "kind": "offer", "data": msg{}})
+	tabs[1].expect(typeSignal)
+	tabs[1].send(msg{"v": 1, "type": "signal", "to": tabs[0].id, "kind": "answer", "data": msg{}})
+	tabs[0].expect(typeSignal)
+}
+
+func TestTokenMode(t *testing.T) {
+	e := newEnv(t, Config{Mode: ModeToken})
+	otherKey := func() string {
+		s := e.token("r", "mallory", time.Hour)
+		i := strings.LastIndexByte(s, '.')
+		return s[:i+1] + strings.Repeat("A", len(s)-i-1) // wrong signature
+	}()
+	tests := []struct {
+		name     string
+		token    string
+		helloErr string
+		room     string
+		joinErr  string
+	}{
+		{"valid", e.token("r", "u1", time.Hour), "", "r", ""},
+		{"wildcard room", e.token("*", "u2", time.Hour), "", "any-room", ""},
+		{"wrong room", e.token("r", "u3", time.Hour), "", "other", codeForbidden},
+		{"expired", e.token("r", "u4", -time.Minute), codeTokenExpired, "", ""},
+		{"wrong signature", otherKey, codeUnauthorized, "", ""},
+		{"garbage", "not.a.jwt", codeUnauthorized, "", ""},
+		{"missing", "", codeUnauthorized, "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e.t = t
+			c := e.dial(nil)
+			c.send(msg{"v": 1, "type": "hello", "id": "h", "token": tt.token})
+			if tt.helloErr != "" {
+				c.expectError(tt.helloErr, "h")
+				// Still open: may retry.
+				c.send(msg{"v": 1, "type": "join", "id": "j", "room": "r"})
+				c.expectError(codeHelloRequired, "j")
+				return
+			}
+			c.expect(typeHello)
+			c.send(msg{"v": 1, "type": "join", "id": "j", "room": tt.room})
+			if tt.joinErr != "" {
+				c.expectError(tt.joinErr, "j")
+				return
+			}
+			c.expect(typeJoined)
+		})
+	}
+	e.t = t
+	if st := e.hub.Stats(); st.AuthFailures != 4 || st.Errors[codeForbidden] != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+func TestAuthThrottle(t *testing.T) {
+	e := newEnv(t, Config{Mode: ModeToken})
+	c := e.dial(nil)
+	for range authFailMax + 1 {
+		c.send(msg{"v": 1, "type": "hello", "token": "bad"})
+		c.expectError(codeUnauthorized, "")
+	}
+	// Now even a good token is refused, and the socket closed.
+	c.send(msg{"v": 1, "type": "hello", "id": "t", "token": e.token("r", "u", time.Hour)})
+	c.expectError(codeThrottled, "t")
+	c.expectClose(1008)
+	// New sockets from the same IP too, and the HTTP API.
+	d := e.dial(nil)
+	d.send(msg{"v": 1, "type": "hello", "token": e.token("r", "u", time.Hour)})
+	d.expectError(codeThrottled, "")
+	d.expectClose(1008)
+	req, _ := http.NewRequest("GET", e.srv.URL+PathICEServers, nil)
+	req.Header.Set("Authorization", "Bearer "+e.token("r", "u", time.Hour))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 429 {
+		t.Fatalf("API status %d, want 429", resp.StatusCode)
+	}
+	// Guessing resume tokens counts too (open mode).
+	o := newEnv(t, Config{})
+	g := o.dial(nil)
+	for range authFailMax + 1 {
+		g.send(msg{"v": 1, "type": "hello", "resume": "r_guess"})
+		g.expectError(codeNoSuchSession, "")
+	}
+	g.send(msg{"v": 1, "type": "hello"})
+	g.expectError(codeThrottled, "")
+}
+
+func TestThrottleWindowAndIPv6(t *testing.T) {
+	now := time.Unix(1000, 0)
+	th := newThrottle(2, time.Minute)
+	th.now = func() time.Time { return now }
+	for range 3 {
+		th.fail("k")
+	}
+	if !th.blocked("k") || th.blocked("other") {
+		t.Fatal("blocked")
+	}
+	now = now.Add(2 * time.Minute)
+	if th.blocked("k") {
+		t.Fatal("still blocked after the window")
+	}
+}
+
+func TestOrigin(t *testing.T) {
+	e := newEnv(t, Config{AllowOrigins: []string{"https://app.example.com"}})
+	host := strings.TrimPrefix(e.srv.URL, "http://")
+	tests := []struct {
+		name   string
+		origin string
+		ok     bool
+	}{
+		{"no origin (non-browser)", "", true},
+		{"same host", "http://" + host, true},
+		{"same host other case", "http://" + strings.ToUpper(host[:1]) + host[1:], true},
+		{"allow-listed", "https://app.example.com", true},
+		{"allow-listed with slash", "https://APP.example.com/", true},
+		{"other site", "https://evil.example", false},
+		{"same host other port", "http://127.0.0.1:1", false},
+		{"scheme-confused allow-list", "http://app.example.com", false},
+		{"null", "null", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e.t = t
+			hdr := http.Header{}
+			if tt.origin != "" {
+				hdr.Set("Origin", tt.origin)
+			}
+			c, resp, err := e.tryDial(hdr)
+			if tt.ok {
+				if err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+				c.hello("x")
+				c.ws.Close()
+				return
+			}
+			if err == nil || resp == nil || resp.StatusCode != 403 {
+				t.Fatalf("err %v resp %v, want 403", err, resp)
+			}
+		})
+	}
+}
+
+func TestCredentialRefresh(t *testing.T) {
+	e := newEnv(t, Config{}, withTTL(time.Second))
+	c := e.dial(nil)
+	start := time.Now()
+	h := c.hello("x")
+	first := h.list("iceServers")[1].str("username")
+	// Pushed at 80 % of the TTL.
+	m := c.expect(typeICE)
+	if el := time.Since(start); el < 500*time.Millisecond {
+		t.Fatalf("pushed after %v, want about 800ms", el)
+	}
+	if m["id"] != nil || m["iceTTL"] != float64(1) || len(m.list("iceServers")) != 2 {
+		t.Fatalf("ice %v", m)
+	}
+	u, p := m.list("iceServers")[1].str("username"), m.list("iceServers")[1].str("credential")
+	if err := e.issuer.Verify(u, p); err != nil {
+		t.Fatalf("refreshed credential: %v", err)
+	}
+	_ = first
+	// On request, with the id echoed.
+	c.send(msg{"v": 1, "type": "ice", "id": "9"})
+	if m := c.expect(typeICE); m.str("id") != "9" || m["iceExpires"] == nil {
+		t.Fatalf("ice %v", m)
+	}
+	// And again at the next 80 %.
+	c.expect(typeICE)
+}
+
+func TestShutdown(t *testing.T) {
+	e := newEnv(t, Config{})
+	a, b := e.peer("a"), e.peer("b")
+	a.join("r")
+	b.join("r")
+	a.expect(typePeerJoined)
+	pre := e.dial(nil) // has not said hello
+	waitFor(t, "3 sockets", func() bool { return e.hub.Stats().Connections == 3 })
+	done := make(chan struct{})
+	start := time.Now()
+	go func() {
+		e.hub.Stop()
+		close(done)
+	}()
+	for _, p := range []*peer{a, b} {
+		bye := p.expect(typeBye)
+		if bye.str("reason") != "server-restart" || bye["reconnect"] != true || bye["retryAfterMs"] != float64(1000) {
+			t.Fatalf("bye %v", bye)
+		}
+		p.expectClose(1001)
+	}
+	pre.expectClose(1001)
+	<-done
+	if el := time.Since(start); el > 5*time.Second {
+		t.Fatalf("Stop took %v", el)
+	}
+	if st := e.hub.Stats(); st.Connections != 0 || st.Sessions != 0 || st.Rooms != 0 {
+		t.Fatalf("after Stop: %+v", st)
+	}
+	// New sockets are refused while stopped.
+	if _, resp, err := e.tryDial(nil); err == nil || resp == nil || resp.StatusCode != 503 {
+		t.Fatalf("dial after stop: %v %v", err, resp)
+	}
+}
+
+func TestShutdownCutsUnresponsiveClients(t *testing.T) {
+	e := newEnv(t, Config{})
+	a := e.peer("a") // never reads again: it will not answer the close
+	_ = a
+	start := time.Now()
+	e.hub.Stop()
+	if el := time.Since(start); el > 5*time.Second {
+		t.Fatalf("Stop took %v", el)
+	}
+}
