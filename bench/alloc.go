@@ -121,7 +121,12 @@ var requestedUDP = stun.RawAttribute{Type: stun.AttrRequestedTransport, Value: [
 
 // allocCycle runs one RFC 8656 allocation lifetime on a new 5-tuple: the 401
 // challenge, the authenticated Allocate, and Refresh with LIFETIME 0 (§7).
-func allocCycle(ctx context.Context, t relayTarget, user string, timeout time.Duration) error {
+//
+// Against a loopback server the client address rotates through 127.2.0.0/16 by
+// cycle number, so a 5-tuple is not reused while the server still holds its
+// released allocation (coturn answers that with 437), and 100k TCP cycles do
+// not run one source address out of ephemeral ports in TIME_WAIT.
+func allocCycle(ctx context.Context, t relayTarget, cycle uint64, user string, timeout time.Duration) error {
 	d := net.Dialer{Timeout: timeout}
 	network := "udp4"
 	if t.transport == "tcp" {
@@ -129,9 +134,10 @@ func allocCycle(ctx context.Context, t relayTarget, user string, timeout time.Du
 	}
 	host, _, _ := net.SplitHostPort(t.server)
 	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
-		d.LocalAddr = &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)}
+		src := cycleSource(cycle)
+		d.LocalAddr = &net.UDPAddr{IP: src}
 		if t.transport == "tcp" {
-			d.LocalAddr = &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)}
+			d.LocalAddr = &net.TCPAddr{IP: src}
 		}
 	}
 	conn, err := d.DialContext(ctx, network, t.server)
@@ -210,6 +216,13 @@ func allocCycle(ctx context.Context, t relayTarget, user string, timeout time.Du
 	}
 }
 
+// cycleSource is the loopback client address of alloc cycle i: 62,500 distinct
+// addresses in 127.2.0.0/16, skipping .0 and .255.
+func cycleSource(i uint64) net.IP {
+	n := i % 62500
+	return net.IPv4(127, 2, byte(n/250), byte(n%250+1))
+}
+
 // isStale reports a 438 Stale Nonce and adopts the new nonce.
 func isStale(res *stun.Message, nonce *stun.Nonce) bool {
 	var code stun.ErrorCodeAttribute
@@ -265,7 +278,7 @@ func runAllocRow(ctx context.Context, t relayTarget, n int, cfg allocConfig) (Al
 					return
 				}
 				t0 := time.Now()
-				err := allocCycle(ctx, t, t.user+strconv.Itoa(c), cfg.timeout)
+				err := allocCycle(ctx, t, i, t.user+strconv.Itoa(c), cfg.timeout)
 				if ctx.Err() != nil {
 					return // cut off by the duration bound: neither success nor failure
 				}

@@ -181,13 +181,18 @@ func TestCompareWithCoturn(t *testing.T) {
 	addr := startPion(t)
 	var rep struct {
 		Rows   []LoadResult
+		Alloc  []AllocResult
 		Ratios []CompareRatio
 	}
 	runJSON(t, &rep, append([]string{"compare", "--rtcd-server", addr, "--rtcd-secret", testSecret,
-		"--rtcd-label", "pion", "--clients", "1"}, shortRun...)...)
+		"--rtcd-label", "pion", "--clients", "1", "--alloc-cycles", "100", "--alloc-duration", "3s"}, shortRun...)...)
 	checkEchoes(t, rep.Rows, 3)
-	if len(rep.Ratios) != 1 || rep.Ratios[0].RtcdVsCoturn == nil || rep.Ratios[0].CoturnVsRaw == nil {
+	if len(rep.Ratios) != 1 || rep.Ratios[0].RtcdVsCoturn == nil || rep.Ratios[0].CoturnVsRaw == nil ||
+		rep.Ratios[0].AllocRtcdVsCoturn == nil {
 		t.Fatalf("ratios %+v", rep.Ratios)
+	}
+	if len(rep.Alloc) != 2 {
+		t.Fatalf("alloc rows %+v", rep.Alloc)
 	}
 	for _, r := range rep.Rows {
 		if r.Target == "coturn" {

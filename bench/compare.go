@@ -186,6 +186,8 @@ func runCompareMode(ctx context.Context, args []string, out io.Writer) error {
 	noCoturn := fs.Bool("no-coturn", false, "skip coturn")
 	minPort := fs.Int("coturn-min-port", 49152, "coturn relay port range start")
 	maxPort := fs.Int("coturn-max-port", 49999, "coturn relay port range end")
+	allocCycles := fs.Uint64("alloc-cycles", 0, "also run alloc rows (this many cycles each) against both relays; 0 = skip")
+	allocDuration := fs.Duration("alloc-duration", 20*time.Second, "time bound per alloc row")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -198,6 +200,9 @@ func runCompareMode(ctx context.Context, args []string, out io.Writer) error {
 	cfg, counts, err := lf.config(fs)
 	if err != nil {
 		return err
+	}
+	if *allocCycles > 100_000_000 || *allocDuration <= 0 || *allocDuration > maxDuration {
+		return errors.New("bench: --alloc-cycles/--alloc-duration out of range")
 	}
 	if *minPort < 1024 || *maxPort > 65535 || *minPort > *maxPort {
 		return fmt.Errorf("bench: --coturn-min-port/--coturn-max-port %d-%d: want 1024 <= min <= max <= 65535", *minPort, *maxPort)
@@ -238,18 +243,61 @@ func runCompareMode(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
+	var allocRows []AllocResult
+	if *allocCycles > 0 {
+		acfg := allocConfig{cycles: *allocCycles, duration: *allocDuration, timeout: 3 * time.Second}
+		for _, n := range counts {
+			for _, t := range targets {
+				if t.server == "" {
+					continue
+				}
+				r, err := runAllocRow(ctx, t, n, acfg)
+				if err != nil {
+					return fmt.Errorf("bench: alloc on %s with %d clients: %w", t.label, n, err)
+				}
+				allocRows = append(allocRows, r)
+			}
+		}
+	}
 	ratios := compareRatios(rows, counts, *rtcdLabel)
+	addAllocRatios(ratios, allocRows, *rtcdLabel)
 	if lf.json {
 		return writeJSON(out, struct {
 			loadReport
+			Alloc  []AllocResult  `json:"alloc,omitempty"`
 			Ratios []CompareRatio `json:"ratios"`
-		}{loadReport{Mode: "compare", Description: describeLoad(cfg), LoadAvg: loadAvg(), Rows: rows}, ratios})
+		}{loadReport{Mode: "compare", Description: describeLoad(cfg), LoadAvg: loadAvg(), Rows: rows}, allocRows, ratios})
 	}
 	if err := emitLoad(out, false, "compare", cfg, rows); err != nil {
 		return err
 	}
+	if len(allocRows) > 0 {
+		fmt.Fprintln(out)
+		if err := writeAllocTable(out, allocRows); err != nil {
+			return err
+		}
+	}
 	fmt.Fprintln(out)
 	return writeRatioTable(out, ratios, *rtcdLabel)
+}
+
+// addAllocRatios fills the allocation-rate ratio of each client count.
+func addAllocRatios(ratios []CompareRatio, rows []AllocResult, label string) {
+	for i := range ratios {
+		var r, c float64 = math.NaN(), math.NaN()
+		for _, a := range rows {
+			if a.Clients != ratios[i].Clients {
+				continue
+			}
+			switch a.Target {
+			case label:
+				r = a.AllocsPerSec
+			case "coturn":
+				c = a.AllocsPerSec
+			}
+		}
+		ratios[i].AllocRtcdVsCoturn = opt(ratio(r, c))
+	}
 }
 
 // CompareRatio sets one client count's relays against each other and against raw
@@ -263,6 +311,8 @@ type CompareRatio struct {
 	CPURtcdVsCoturn *float64 `json:"rtcd_vs_coturn_cpu_per_datagram,omitempty"`
 	LossRtcdPct     *float64 `json:"rtcd_loss_pct,omitempty"`
 	LossCoturnPct   *float64 `json:"coturn_loss_pct,omitempty"`
+	// AllocRtcdVsCoturn compares allocations/s when --alloc-cycles is set.
+	AllocRtcdVsCoturn *float64 `json:"rtcd_vs_coturn_allocs,omitempty"`
 }
 
 // opt turns NaN into "absent" for JSON.
@@ -336,11 +386,11 @@ func compareRatios(rows []LoadResult, counts []int, rtcdLabel string) []CompareR
 
 func writeRatioTable(out io.Writer, ratios []CompareRatio, label string) error {
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "clients\t%[1]s/coturn echoes\t%[1]s/raw\tcoturn/raw\t%[1]s/coturn p99\t%[1]s/coturn µs/dgram\t%[1]s loss %%\tcoturn loss %%\t\n", label)
+	fmt.Fprintf(tw, "clients\t%[1]s/coturn echoes\t%[1]s/raw\tcoturn/raw\t%[1]s/coturn p99\t%[1]s/coturn µs/dgram\t%[1]s loss %%\tcoturn loss %%\t%[1]s/coturn allocs\t\n", label)
 	for _, r := range ratios {
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.Clients, fopt(r.RtcdVsCoturn), fopt(r.RtcdVsRaw),
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.Clients, fopt(r.RtcdVsCoturn), fopt(r.RtcdVsRaw),
 			fopt(r.CoturnVsRaw), fopt(r.P99RtcdVsCoturn), fopt(r.CPURtcdVsCoturn), fopt(r.LossRtcdPct),
-			fopt(r.LossCoturnPct))
+			fopt(r.LossCoturnPct), fopt(r.AllocRtcdVsCoturn))
 	}
 	if err := tw.Flush(); err != nil {
 		return fmt.Errorf("bench: write report: %w", err)

@@ -169,3 +169,17 @@ func TestFnum(t *testing.T) {
 		t.Error("NaN")
 	}
 }
+
+func TestCycleSourceRotates(t *testing.T) {
+	seen := map[string]bool{}
+	for i := uint64(0); i < 62500; i++ {
+		ip := cycleSource(i)
+		if !ip.IsLoopback() || ip[15] == 0 || ip[15] == 255 {
+			t.Fatalf("cycle %d: source %v", i, ip)
+		}
+		seen[ip.String()] = true
+	}
+	if len(seen) != 62500 || !cycleSource(62500).Equal(cycleSource(0)) {
+		t.Fatalf("%d distinct sources", len(seen))
+	}
+}
