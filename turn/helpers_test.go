@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
+	"net/netip"
 	"os"
 	"sync"
 	"testing"
@@ -90,7 +91,12 @@ func newTestServer(t *testing.T, c Config, iss *auth.Issuer) *Server {
 	if err := s.Start(); err != nil {
 		t.Fatalf("Start: %v", err)
 	}
-	t.Cleanup(s.Stop)
+	t.Cleanup(func() {
+		s.Stop()
+		if s.stuck.Load() {
+			t.Error("Stop timed out waiting for relay goroutines")
+		}
+	})
 	return s
 }
 
@@ -406,4 +412,14 @@ func coturnPassword(secret, username string) string {
 	m := hmac.New(sha1.New, []byte(secret))
 	m.Write([]byte(username))
 	return base64.StdEncoding.EncodeToString(m.Sum(nil))
+}
+
+type netipAddr = netip.Addr
+
+func parseAddrs(ss ...string) []netip.Addr {
+	var out []netip.Addr
+	for _, s := range ss {
+		out = append(out, netip.MustParseAddr(s))
+	}
+	return out
 }

@@ -67,6 +67,7 @@ type Server struct {
 	readers  *group
 	stats    counters
 	stopping atomic.Bool
+	stuck    atomic.Bool // Stop timed out waiting for goroutines (tests assert it stays false)
 
 	mu       sync.Mutex // guards the following fields
 	started  bool
@@ -347,6 +348,7 @@ func (s *Server) Stop() {
 		_ = r.Close()
 	}
 	if !s.readers.wait(stopTimeout) {
+		s.stuck.Store(true)
 		logx.Errorw("turn: stop: relay goroutines did not exit in time", logx.Field("timeout", stopTimeout.String()))
 	}
 	logx.Infow("turn: relay stopped")

@@ -386,6 +386,9 @@ func TestStopLeavesNoGoroutines(t *testing.T) {
 	}
 	s.Stop()
 	s.Stop() // idempotent
+	if s.stuck.Load() {
+		t.Fatal("Stop timed out")
+	}
 	for _, c := range conns {
 		_ = c.Close()
 	}

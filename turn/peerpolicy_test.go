@@ -1,0 +1,299 @@
+package turn
+
+import (
+	"net"
+	"net/netip"
+	"strings"
+	"testing"
+)
+
+func mustPolicy(t testing.TB, allow, deny []string, own string) *PeerPolicy {
+	t.Helper()
+	var o netip.Addr
+	if own != "" {
+		o = netip.MustParseAddr(own)
+	}
+	p, err := NewPeerPolicy(allow, deny, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// teredo builds a Teredo address whose obfuscated client address is v4.
+func teredo(v4 string) string {
+	a := netip.MustParseAddr(v4).As4()
+	b := [16]byte{0x20, 0x01, 0, 0, 0x41, 0x37, 0x9e, 0x50, 0x80, 0, 0xf2, 0x27}
+	for i := range a {
+		b[12+i] = a[i] ^ 0xff
+	}
+	return netip.AddrFrom16(b).String()
+}
+
+func TestDefaultDenyTable(t *testing.T) {
+	p := mustPolicy(t, nil, nil, "")
+	tests := []struct {
+		ip   string
+		want Reason
+	}{
+		// unspecified (CVE-2020-26262)
+		{"0.0.0.0", ReasonUnspecified},
+		{"0.1.2.3", ReasonUnspecified},
+		{"::", ReasonUnspecified},
+		{"::ffff:0.0.0.0", ReasonUnspecified},
+		// loopback, every encoding
+		{"127.0.0.1", ReasonLoopback},
+		{"127.0.0.8", ReasonLoopback},
+		{"127.255.255.254", ReasonLoopback},
+		{"::1", ReasonLoopback},
+		{"::ffff:127.0.0.1", ReasonLoopback},      // IPv4-mapped (CVE-2026-27624)
+		{"::ffff:127.0.0.2", ReasonLoopback},      // IPv4-mapped
+		{"::127.0.0.1", ReasonLoopback},           // IPv4-compatible
+		{"::ffff:0:127.0.0.1", ReasonLoopback},    // IPv4-translated (SIIT)
+		{"64:ff9b::7f00:1", ReasonLoopback},       // NAT64 well-known prefix
+		{"64:ff9b:1::7f00:1", ReasonLoopback},     // NAT64 local-use
+		{"2002:7f00:1::1", ReasonLoopback},        // 6to4
+		{teredo("127.0.0.1"), ReasonLoopback},     // Teredo
+		{"::ffff:127.0.0.1%eth0", ReasonLoopback}, // zone ignored
+		// private
+		{"10.0.0.1", ReasonPrivate},
+		{"10.255.255.254", ReasonPrivate},
+		{"172.16.0.1", ReasonPrivate},
+		{"172.31.255.254", ReasonPrivate},
+		{"192.168.0.1", ReasonPrivate},
+		{"192.168.255.254", ReasonPrivate},
+		{"::ffff:10.0.0.1", ReasonPrivate},
+		{"::10.0.0.1", ReasonPrivate},
+		{"64:ff9b::a00:1", ReasonPrivate},
+		{"2002:c0a8:101::1", ReasonPrivate},
+		{teredo("192.168.1.1"), ReasonPrivate},
+		{"fc00::1", ReasonPrivate},
+		{"fd12:3456::1", ReasonPrivate},
+		{"100.64.0.0", ReasonShared},
+		{"100.127.255.254", ReasonShared},
+		{"::ffff:100.64.0.1", ReasonShared},
+		// link-local, cloud metadata
+		{"169.254.169.254", ReasonLinkLocal},
+		{"169.254.0.1", ReasonLinkLocal},
+		{"169.254.254.255", ReasonLinkLocal},
+		{"::ffff:169.254.169.254", ReasonLinkLocal},
+		{"64:ff9b::a9fe:a9fe", ReasonLinkLocal},
+		{"2002:a9fe:a9fe::", ReasonLinkLocal},
+		{teredo("169.254.169.254"), ReasonLinkLocal},
+		{"fe80::1", ReasonLinkLocal},
+		{"fe80::1%eth0", ReasonLinkLocal},
+		// multicast, broadcast
+		{"224.0.0.1", ReasonMulticast},
+		{"239.255.255.254", ReasonMulticast},
+		{"::ffff:224.0.0.1", ReasonMulticast},
+		{"ff02::1", ReasonMulticast},
+		{"ff0e::1", ReasonMulticast},
+		{"255.255.255.255", ReasonBroadcast},
+		{"::ffff:255.255.255.255", ReasonBroadcast},
+		// reserved / special purpose
+		{"240.0.0.1", ReasonReserved},
+		{"192.0.0.1", ReasonReserved},
+		{"192.0.2.1", ReasonReserved},
+		{"198.18.0.1", ReasonReserved},
+		{"198.19.255.254", ReasonReserved},
+		{"198.51.100.7", ReasonReserved},
+		{"203.0.113.9", ReasonReserved},
+		{"192.88.99.1", ReasonReserved},
+		{"192.31.196.1", ReasonReserved},
+		{"192.52.193.1", ReasonReserved},
+		{"192.175.48.1", ReasonReserved},
+		{"::ffff:198.51.100.7", ReasonReserved},
+		{"2001:db8::1", ReasonReserved},
+		{"2001:2::1", ReasonReserved},
+		{"2001:10::1", ReasonReserved},
+		{"100::1", ReasonReserved},
+		{"3fff::1", ReasonReserved},
+		{"2620:4f:8000::1", ReasonReserved},
+		{"fec0::1", ReasonReserved},
+		{"5f00::1", ReasonReserved},
+		{"4000::1", ReasonReserved},
+		// public
+		{"8.8.8.8", ReasonPublic},
+		{"1.1.1.1", ReasonPublic},
+		{"100.63.255.255", ReasonPublic},
+		{"100.128.0.0", ReasonPublic},
+		{"172.15.255.255", ReasonPublic},
+		{"172.32.0.0", ReasonPublic},
+		{"169.253.255.255", ReasonPublic},
+		{"198.17.255.255", ReasonPublic},
+		{"223.255.255.255", ReasonPublic},
+		{"::ffff:8.8.8.8", ReasonPublic},
+		{"64:ff9b::808:808", ReasonPublic},
+		{"2002:808:808::1", ReasonPublic},
+		{teredo("8.8.8.8"), ReasonPublic},
+		{"2606:4700:4700::1111", ReasonPublic},
+		{"2a00:1450:4001::1", ReasonPublic},
+	}
+	for _, tt := range tests {
+		t.Run(tt.ip, func(t *testing.T) {
+			a := netip.MustParseAddr(tt.ip)
+			if got := p.Classify(a); got != tt.want {
+				t.Fatalf("Classify(%s) = %v, want %v (canonical %v)", tt.ip, got, tt.want, Canonical(a))
+			}
+			if got := p.Allowed(net.IP(a.AsSlice())); got != tt.want.Allowed() {
+				t.Fatalf("Allowed(%s) = %v", tt.ip, got)
+			}
+		})
+	}
+	if p.ClassifyIP(net.IP{1, 2, 3}) != ReasonInvalid || p.Allowed(nil) {
+		t.Fatal("malformed net.IP allowed")
+	}
+}
+
+func TestPolicyOverrides(t *testing.T) {
+	p := mustPolicy(t,
+		[]string{"10.0.0.0/8", "127.0.0.1", "fd00::/8", "198.51.100.0/24", "0.0.0.0/0"},
+		[]string{"10.0.0.1/32", "8.8.4.4", "2001:4860::/32"},
+		"203.0.113.5")
+	tests := []struct {
+		ip   string
+		want Reason
+	}{
+		{"10.1.2.3", ReasonAllowList},
+		{"::ffff:10.1.2.3", ReasonAllowList}, // allow matches the canonical form
+		{"10.0.0.1", ReasonDenyList},         // explicit deny wins over allow
+		{"::ffff:10.0.0.1", ReasonDenyList},  // deny matches the canonical form
+		{"64:ff9b::a00:1", ReasonDenyList},
+		{"127.0.0.1", ReasonAllowList},
+		{"fd00::1", ReasonAllowList},
+		{"198.51.100.1", ReasonAllowList},
+		{"8.8.4.4", ReasonDenyList},
+		{"2001:4860::8888", ReasonDenyList},
+		{"203.0.113.5", ReasonOwnRelay}, // own relay address (documentation range, allowed)
+		{"::ffff:203.0.113.5", ReasonOwnRelay},
+		{"203.0.113.6", ReasonAllowList}, // via 0.0.0.0/0
+		// never re-opened, even by 0.0.0.0/0
+		{"0.0.0.0", ReasonUnspecified},
+		{"::ffff:0.0.0.0", ReasonUnspecified},
+		{"255.255.255.255", ReasonBroadcast},
+		{"224.0.0.1", ReasonMulticast},
+	}
+	for _, tt := range tests {
+		if got := p.Classify(netip.MustParseAddr(tt.ip)); got != tt.want {
+			t.Errorf("Classify(%s) = %v, want %v", tt.ip, got, tt.want)
+		}
+	}
+	// Own relay address loses to an explicit deny.
+	p2 := mustPolicy(t, nil, []string{"203.0.113.5"}, "203.0.113.5")
+	if got := p2.Classify(netip.MustParseAddr("203.0.113.5")); got != ReasonDenyList {
+		t.Errorf("own relay explicitly denied: %v", got)
+	}
+}
+
+func TestPolicyBadCIDR(t *testing.T) {
+	for _, tt := range []struct {
+		allow, deny []string
+		want        string
+	}{
+		{allow: []string{"10.0.0.0/33"}, want: "Turn.AllowPeers[0]"},
+		{allow: []string{"ok/8"}, want: "Turn.AllowPeers[0]"},
+		{deny: []string{"1.2.3.4", "nonsense"}, want: "Turn.DenyPeers[1]"},
+		{deny: []string{"fe80::/10%eth0"}, want: "Turn.DenyPeers[0]"},
+	} {
+		_, err := NewPeerPolicy(tt.allow, tt.deny, netip.Addr{})
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("NewPeerPolicy(%v, %v) = %v, want %q", tt.allow, tt.deny, err, tt.want)
+		}
+	}
+}
+
+// TestClassifyAllocs: the permission path and the relay send check do not allocate.
+func TestClassifyAllocs(t *testing.T) {
+	p := mustPolicy(t, []string{"192.0.2.0/24"}, []string{"8.8.4.4"}, "203.0.113.5")
+	ips := []net.IP{
+		net.ParseIP("::ffff:127.0.0.1"), net.ParseIP("8.8.8.8").To4(), net.ParseIP("2002:7f00:1::1"),
+		net.ParseIP(teredo("10.0.0.1")), net.ParseIP("2606:4700::1"),
+	}
+	if n := testing.AllocsPerRun(1000, func() {
+		for _, ip := range ips {
+			_ = p.Allowed(ip)
+		}
+	}); n != 0 {
+		t.Fatalf("Allowed allocates %v times per run", n)
+	}
+	s := &Server{own4: [4]byte{127, 0, 0, 1}, ownPorts: true, cfg: Config{MinPort: 1000, MaxPort: 2000}}
+	addrs := []net.IP{net.IPv4(127, 0, 0, 1), net.ParseIP("::ffff:127.0.0.1"), net.IPv4(8, 8, 8, 8).To4(), net.ParseIP("2001:db8::1")}
+	if n := testing.AllocsPerRun(1000, func() {
+		for _, ip := range addrs {
+			_ = s.ownPortOK(ip, 1500)
+			_ = s.ownPortOK(ip, 80)
+		}
+	}); n != 0 {
+		t.Fatalf("ownPortOK allocates %v times per run", n)
+	}
+	if s.ownPortOK(net.IPv4(127, 0, 0, 1), 80) || s.ownPortOK(net.ParseIP("::ffff:127.0.0.1"), 2001) ||
+		!s.ownPortOK(net.IPv4(127, 0, 0, 1), 1000) || !s.ownPortOK(net.IPv4(127, 0, 0, 2), 80) ||
+		s.ownPortOK(net.ParseIP("64:ff9b::7f00:1"), 80) {
+		t.Fatal("ownPortOK verdicts wrong")
+	}
+}
+
+func BenchmarkClassify(b *testing.B) {
+	p := mustPolicy(b, nil, nil, "203.0.113.5")
+	ip := net.ParseIP("2606:4700:4700::1111")
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = p.Allowed(ip)
+	}
+}
+
+// FuzzClassify: every IPv4-in-IPv6 encoding of an address gets the verdict
+// of the address itself, and Classify never panics.
+func FuzzClassify(f *testing.F) {
+	for _, s := range [][]byte{
+		{127, 0, 0, 1}, {10, 0, 0, 1}, {8, 8, 8, 8}, {169, 254, 169, 254}, {0, 0, 0, 0}, {255, 255, 255, 255},
+		netip.MustParseAddr("::ffff:127.0.0.1").AsSlice(), netip.MustParseAddr("2001:db8::1").AsSlice(),
+		netip.MustParseAddr("64:ff9b::7f00:1").AsSlice(), netip.MustParseAddr(teredo("10.1.1.1")).AsSlice(),
+	} {
+		f.Add(s)
+	}
+	p := mustPolicy(f, nil, nil, "")
+	pa := mustPolicy(f, []string{"127.0.0.0/8", "fd00::/8"}, []string{"8.8.8.0/24"}, "192.0.2.1")
+	f.Fuzz(func(t *testing.T, b []byte) {
+		a, ok := netip.AddrFromSlice(b)
+		_ = p.ClassifyIP(net.IP(b))
+		if !ok {
+			return
+		}
+		for _, pol := range []*PeerPolicy{p, pa} {
+			r := pol.Classify(a)
+			c := Canonical(a)
+			if Canonical(c) != c {
+				t.Fatalf("Canonical not idempotent: %v -> %v -> %v", a, c, Canonical(c))
+			}
+			if rc := pol.Classify(c); rc.Allowed() != r.Allowed() {
+				t.Fatalf("%v (%v) and canonical %v (%v) disagree", a, r, c, rc)
+			}
+			if !c.Is4() {
+				continue
+			}
+			v4 := c.As4()
+			forms := []netip.Addr{netip.AddrFrom16(netip.AddrFrom4(v4).As16())} // mapped
+			var nat64, sixto4, ter, compat [16]byte
+			copy(nat64[:], []byte{0, 0x64, 0xff, 0x9b})
+			copy(nat64[12:], v4[:])
+			sixto4[0], sixto4[1] = 0x20, 0x02
+			copy(sixto4[2:], v4[:])
+			ter[0], ter[1] = 0x20, 0x01
+			for i := range v4 {
+				ter[12+i] = v4[i] ^ 0xff
+			}
+			copy(compat[12:], v4[:])
+			forms = append(forms, netip.AddrFrom16(nat64), netip.AddrFrom16(sixto4), netip.AddrFrom16(ter))
+			if v4 != [4]byte{} && v4 != [4]byte{0, 0, 0, 1} {
+				forms = append(forms, netip.AddrFrom16(compat))
+			}
+			want := pol.Classify(netip.AddrFrom4(v4))
+			for _, fa := range forms {
+				if got := pol.Classify(fa); got.Allowed() != want.Allowed() {
+					t.Fatalf("%v judged %v, but its IPv4 %v is %v", fa, got, netip.AddrFrom4(v4), want)
+				}
+			}
+		}
+	})
+}
