@@ -63,6 +63,15 @@ test('two users each decode the other\'s video over a direct path', async () => 
     assert.ok(mb.framesDecoded > 0 && mb.videoWidth > 0, `Bob decodes Alice: ${JSON.stringify(mb)}`);
     assert.notEqual(ma.local.type, 'relay');
     assert.notEqual(mb.local.type, 'relay');
+    // Audio flows too, and the fake microphone's beeps light the speaking indicator.
+    const audioBytes = await a.page.evaluate(async () => {
+      const pc = [...window.rtcd.peers.values()][0].pc;
+      let n = 0;
+      (await pc.getStats()).forEach((r) => { if (r.type === 'inbound-rtp' && r.kind === 'audio') n += r.bytesReceived; });
+      return n;
+    });
+    assert.ok(audioBytes > 0, 'audio received');
+    await L.waitFor('speaking indicator on Bob\'s tile', () => a.page.$eval('[data-peer-id]', (e) => e.dataset.speaking === 'true'), 8000, 50);
     // The page's own metric: navigation start to first connected peer.
     timings.bobFirstConnectedMetric = await b.page.evaluate(() => window.rtcd.metrics.firstConnectedMs);
 
@@ -149,6 +158,26 @@ test('a third user joins and leaves', async () => {
     assert.equal((await L.tiles(a.page))[0].state, 'connected', 'Alice–Bob call unaffected');
   });
   await closeAll(a, b, c);
+});
+
+test('a dropped signaling socket resumes the same session without touching the call', async () => {
+  let a, b;
+  await step('resume', async () => {
+    const r = room('resume');
+    a = await L.openCall(browser, daemon.url, r, { name: 'Alice' });
+    b = await L.openCall(browser, daemon.url, r, { name: 'Bob' });
+    await L.waitConnected(a.page, 1);
+    const [tb] = await L.waitConnected(b.page, 1);
+    const selfBefore = await a.page.$eval('body', (e) => e.dataset.selfId);
+    await a.page.evaluate(() => window.rtcd.sig.ws.close(4000, 'test drop'));
+    await L.waitFor('Alice back', () => a.page.evaluate(() => document.body.dataset.signal === 'connected' && window.rtcd.sig.hello?.resumed === true), 10000);
+    assert.equal(await a.page.$eval('body', (e) => e.dataset.selfId), selfBefore, 'same peer id after resume');
+    assert.equal((await L.tiles(b.page))[0].id, tb.id);
+    assert.equal((await L.tiles(b.page))[0].state, 'connected');
+    await a.page.click('#btn-cam');
+    await L.waitFor('camera off after resume seen', async () => (await L.tiles(b.page))[0].video === 'false', 5000);
+  });
+  await closeAll(a, b);
 });
 
 test('relay=1: both ends use a relay candidate through rtcd\'s TURN', async () => {

@@ -70,7 +70,12 @@ export class Signaling extends EventTarget {
       for (const p of this.pending.values()) p.reject(new Error('signaling closed'));
       this.pending.clear();
       if (this.closed) return;
-      if (ev.code === 1008 && ev.reason !== 'replaced' && ev.reason !== 'hello timeout') {
+      if (ev.code === 1008 && ev.reason === 'replaced') {
+        // Another page resumed this session: fighting over it would ping-pong forever.
+        this.fail({ code: 'replaced', message: 'this call was taken over by another window' });
+        return;
+      }
+      if (ev.code === 1008 && ev.reason !== 'hello timeout') {
         // Policy close (flood, throttled, bad version): retrying blindly would repeat it.
         this.fail({ code: 'policy', message: ev.reason || 'the server closed the connection' });
         return;
