@@ -2,6 +2,7 @@ package turn
 
 import (
 	"encoding/binary"
+	"errors"
 	"math/rand/v2"
 	"net"
 	"runtime"
@@ -221,5 +222,49 @@ func TestDefaultsAndDetection(t *testing.T) {
 		if got := detectPublicIP(tt.in).String(); got != tt.want {
 			t.Errorf("detectPublicIP(%v) = %s, want %s", tt.in, got, tt.want)
 		}
+	}
+}
+
+// TestTCPLimits: connections past MaxTCPConnections are closed on accept, and
+// an idle connection is closed after the idle timeout.
+func TestTCPLimits(t *testing.T) {
+	iss := newIssuer(t, []string{testSecret})
+	c := testConfig()
+	c.MaxTCPConnections = 2
+	s, err := New(c, iss)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.tcpIdle = 300 * time.Millisecond
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Stop()
+	closedByServer := func(conn net.Conn, within time.Duration) bool {
+		_ = conn.SetReadDeadline(time.Now().Add(within))
+		_, err := conn.Read(make([]byte, 1))
+		var ne net.Error
+		return err != nil && !(errors.As(err, &ne) && ne.Timeout())
+	}
+	var conns []net.Conn
+	for i := 0; i < 3; i++ {
+		conn, err := net.Dial("tcp", s.TCPAddr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		conns = append(conns, conn)
+	}
+	if !closedByServer(conns[2], 2*time.Second) {
+		t.Fatal("connection past MaxTCPConnections was not closed")
+	}
+	// Both admitted connections go idle and are closed by the idle timeout.
+	if !closedByServer(conns[0], 5*time.Second) || !closedByServer(conns[1], 5*time.Second) {
+		t.Fatal("idle TCP connection not closed")
+	}
+	// Slots are free again: a new connection is served.
+	cl := newRawClient(t, s, true, "", "")
+	if a := cl.binding(); a == nil {
+		t.Fatal("no binding over TCP after idle close")
 	}
 }

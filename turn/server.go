@@ -269,8 +269,17 @@ func (s *Server) listen() ([]*listenerConn, *trackedListener, error) {
 }
 
 func (s *Server) listenOnce(host, port string) ([]*listenerConn, *trackedListener, error) {
-	lc := net.ListenConfig{Control: reusePort}
 	ctx := context.Background()
+	addr := net.JoinHostPort(host, port)
+	// Probe without SO_REUSEPORT first: with it, a second rtcd (same user)
+	// would silently share the port instead of failing with "in use".
+	probe, err := net.ListenPacket("udp", addr)
+	if err != nil {
+		return nil, nil, fmt.Errorf("Turn.Listen: listen udp %s: %w", addr, err)
+	}
+	addr = net.JoinHostPort(host, strconv.Itoa(probe.LocalAddr().(*net.UDPAddr).Port))
+	_ = probe.Close()
+
 	var udp []*listenerConn
 	cleanup := func() {
 		for _, pc := range udp {
@@ -278,7 +287,10 @@ func (s *Server) listenOnce(host, port string) ([]*listenerConn, *trackedListene
 			pc.exited()
 		}
 	}
-	addr := net.JoinHostPort(host, port)
+	lc := net.ListenConfig{}
+	if s.cfg.UDPSockets > 1 {
+		lc.Control = reusePort
+	}
 	for i := 0; i < s.cfg.UDPSockets; i++ {
 		pc, err := lc.ListenPacket(ctx, "udp", addr)
 		if err != nil {
@@ -295,10 +307,6 @@ func (s *Server) listenOnce(host, port string) ([]*listenerConn, *trackedListene
 			return nil, nil, errStopped
 		}
 		udp = append(udp, &listenerConn{PacketConn: pc, member: member{g: s.readers}})
-		if i == 0 {
-			// Later sockets (and TCP) share the port actually bound.
-			addr = net.JoinHostPort(host, strconv.Itoa(pc.LocalAddr().(*net.UDPAddr).Port))
-		}
 	}
 	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", addr)
 	if err != nil {

@@ -1,6 +1,7 @@
 package turn
 
 import (
+	"context"
 	"net"
 	"strconv"
 	"strings"
@@ -430,6 +431,22 @@ func TestStartErrors(t *testing.T) {
 	}
 	if err := s.Start(); err == nil || !strings.Contains(err.Error(), busyTCP.Addr().String()) {
 		t.Fatalf("Start on a busy TCP port: %v", err)
+	}
+	s.Stop()
+	// A port held by another SO_REUSEPORT user (e.g. a second rtcd) is "in use" too.
+	rp, err := (&net.ListenConfig{Control: reusePort}).ListenPacket(context.Background(), "udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rp.Close()
+	c.Listen = rp.LocalAddr().String()
+	c.UDPSockets = 2
+	s, err = New(c, iss)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(); err == nil || !strings.Contains(err.Error(), rp.LocalAddr().String()) {
+		t.Fatalf("Start on a port shared via SO_REUSEPORT: %v", err)
 	}
 	s.Stop()
 	if _, err := New(c, nil); err == nil {
