@@ -36,6 +36,7 @@ type SignalResult struct {
 	Seconds     float64 `json:"seconds"`
 	Sent        uint64  `json:"sent"`
 	Received    uint64  `json:"received"`
+	SentPerSec  float64 `json:"sent_per_sec"` // below TargetRate when the load client could not keep up
 	MsgsPerSec  float64 `json:"msgs_per_sec"`
 	LossPct     float64 `json:"loss_pct"`
 	LatP50us    float64 `json:"latency_p50_us"`
@@ -555,6 +556,7 @@ func runSignalMessages(ctx context.Context, cfg signalConfig, clients []*wsClien
 	}
 	res.Sent, res.Received = sent.Load(), stats.received()
 	res.MsgsPerSec = float64(res.Received) / cfg.duration.Seconds()
+	res.SentPerSec = float64(res.Sent) / cfg.duration.Seconds()
 	res.LossPct = lossPct(res.Sent, res.Received)
 	res.LatP50us, res.LatP99us, res.LatMaxus = us(hist.Quantile(0.5)), us(hist.Quantile(0.99)), us(hist.Max())
 	if res.Server != nil {
@@ -693,7 +695,7 @@ func runSignalMode(ctx context.Context, args []string, out io.Writer) error {
 
 func writeSignalTable(out io.Writer, rows []SignalResult) error {
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "clients\trooms\tconnected\tjoins/s\tjoin p99 µs\tmsgs/s\tloss %\tp50 µs\tp99 µs\tmax µs\tdisconn\tKiB/idle conn\tsrv CPU %\tsrv µs/msg\t")
+	fmt.Fprintln(tw, "clients\trooms\tconnected\tjoins/s\tjoin p99 µs\tsent/s\tmsgs/s\tloss %\tp50 µs\tp99 µs\tmax µs\tdisconn\tKiB/idle conn\tsrv CPU %\tsrv µs/msg\t")
 	for _, r := range rows {
 		kib, cpu, per := "-", "-", "-"
 		if r.Server != nil {
@@ -701,8 +703,8 @@ func writeSignalTable(out io.Writer, rows []SignalResult) error {
 			cpu = fmt.Sprintf("%.0f", r.Server.CPUPercent)
 			per = fmt.Sprintf("%.1f", r.Server.CPUMicrosPerMsg)
 		}
-		fmt.Fprintf(tw, "%d\t%d\t%d\t%s\t%.0f\t%s\t%.2f\t%.0f\t%.0f\t%.0f\t%d\t%s\t%s\t%s\t\n", r.Clients, r.Rooms,
-			r.Connected, fnum(r.ConnectsPerSec), r.ConnectP99us, fnum(r.MsgsPerSec), r.LossPct, r.LatP50us,
+		fmt.Fprintf(tw, "%d\t%d\t%d\t%s\t%.0f\t%s\t%s\t%.2f\t%.0f\t%.0f\t%.0f\t%d\t%s\t%s\t%s\t\n", r.Clients, r.Rooms,
+			r.Connected, fnum(r.ConnectsPerSec), r.ConnectP99us, fnum(r.SentPerSec), fnum(r.MsgsPerSec), r.LossPct, r.LatP50us,
 			r.LatP99us, r.LatMaxus, r.Disconnects, kib, cpu, per)
 	}
 	if err := tw.Flush(); err != nil {
