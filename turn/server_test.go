@@ -303,20 +303,28 @@ func TestQuota(t *testing.T) {
 	c.MaxAllocationsPerUser = 2
 	c.MaxAllocations = 3
 	s := newTestServer(t, c, iss)
-	alloc := func(user string) (*rawClient, int) {
-		cred := iss.Issue(user)
-		cl := newRawClient(t, s, false, cred.Username, cred.Password)
+	allocAs := func(user, pass string) (*rawClient, int) {
+		cl := newRawClient(t, s, false, user, pass)
 		code, _ := cl.allocate()
 		return cl, code
+	}
+	alloc := func(user string) (*rawClient, int) {
+		cred := iss.Issue(user)
+		return allocAs(cred.Username, cred.Password)
+	}
+	// Quotas count the user part: three different usernames, all "alice".
+	plain := func(d time.Duration) (string, string) {
+		u := strconv.FormatInt(time.Now().Add(d).Unix(), 10) + ":alice"
+		return u, coturnPassword(testSecret, u)
 	}
 	a1, code := alloc("alice")
 	if code != 0 {
 		t.Fatalf("alice 1: %d", code)
 	}
-	if _, code := alloc("alice"); code != 0 {
+	if _, code := allocAs(plain(time.Hour)); code != 0 {
 		t.Fatalf("alice 2: %d", code)
 	}
-	if _, code := alloc("alice"); code != 486 {
+	if _, code := allocAs(plain(2 * time.Hour)); code != 486 {
 		t.Fatalf("alice 3: %d, want 486", code)
 	}
 	if _, code := alloc("bob"); code != 0 {
@@ -328,7 +336,7 @@ func TestQuota(t *testing.T) {
 	if n := s.Stats().QuotaRefusals; n != 2 {
 		t.Fatalf("QuotaRefusals = %d", n)
 	}
-	// Per user means the user part: a fresh credential for alice counts as alice.
+	// Releasing an allocation frees its slot.
 	if code := a1.refresh(0); code != 0 {
 		t.Fatalf("delete: %d", code)
 	}
@@ -337,6 +345,31 @@ func TestQuota(t *testing.T) {
 	}
 	if s.AllocationCount() != 3 {
 		t.Fatalf("AllocationCount = %d", s.AllocationCount())
+	}
+}
+
+// TestEvenPort: pion probes EVEN-PORT with relay sockets it never reads; they
+// must be in range and must not hold up Stop.
+func TestEvenPort(t *testing.T) {
+	iss := newIssuer(t, []string{testSecret})
+	c := testConfig()
+	s := newTestServer(t, c, iss)
+	cred := iss.Issue("even")
+	cl := newRawClient(t, s, false, cred.Username, cred.Password)
+	evenPort := setterFunc(func(m *stun.Message) error {
+		m.Add(stun.AttrEvenPort, []byte{0x80})
+		return nil
+	})
+	m := cl.do(stun.MethodAllocate, true, requestedTransportUDP(), evenPort)
+	if code := errorCode(m); code != 0 {
+		t.Fatalf("Allocate with EVEN-PORT = %d", code)
+	}
+	var ra stun.XORMappedAddress
+	if err := ra.GetFromAs(m, stun.AttrXORRelayedAddress); err != nil {
+		t.Fatal(err)
+	}
+	if ra.Port%2 != 0 || ra.Port < c.MinPort || ra.Port > c.MaxPort {
+		t.Fatalf("relay port %d: want even, in %d-%d", ra.Port, c.MinPort, c.MaxPort)
 	}
 }
 
