@@ -15,6 +15,7 @@ type Config struct {
 	// credentials; all of them verify, so a rotation adds the new secret in
 	// front and removes the old one after the longest TTL has passed.
 	// Empty means a random secret is generated at start (fine for one node).
+	// Empty strings are ignored: an unset ${RTCD_TURN_SECRET} leaves one behind.
 	Secrets []string `json:",optional"`
 	// TTL is the lifetime of issued TURN credentials. Defaults to 6h.
 	TTL time.Duration `json:",default=6h"`
@@ -48,12 +49,24 @@ func validateTTL(ttl time.Duration) error {
 	return nil
 }
 
+// nonEmpty drops empty entries (unset environment references).
+func nonEmpty(secrets []string) []string {
+	out := make([]string, 0, len(secrets))
+	for _, s := range secrets {
+		if s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
 func validateSecrets(secrets []string) error {
 	seen := make(map[string]int, len(secrets))
 	for i, s := range secrets {
+		if s == "" {
+			continue
+		}
 		switch {
-		case s == "":
-			return fmt.Errorf("Auth.Secrets[%d]: empty secret", i)
 		case strings.TrimSpace(s) != s:
 			// A secret read from a file with its trailing newline silently
 			// breaks interop with every other issuer; refuse it loudly.

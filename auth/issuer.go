@@ -69,7 +69,8 @@ type Issuer struct {
 	generated bool
 }
 
-// NewIssuer builds an Issuer. With no secrets it generates a random 32-byte one,
+// NewIssuer builds an Issuer. Empty strings in secrets are ignored. With no
+// secrets it generates a random 32-byte one,
 // which works for a single node because it mints and verifies in one process;
 // Generated reports that so the caller can say so (without printing it).
 func NewIssuer(secrets []string, ttl time.Duration, opts ...Option) (*Issuer, error) {
@@ -79,6 +80,7 @@ func NewIssuer(secrets []string, ttl time.Duration, opts ...Option) (*Issuer, er
 	if err := validateSecrets(secrets); err != nil {
 		return nil, err
 	}
+	secrets = nonEmpty(secrets)
 	o := buildOptions(opts)
 	iss := &Issuer{ttl: ttl, now: o.now}
 	if len(secrets) == 0 {

@@ -185,6 +185,27 @@ func TestExpiryAndIgnoringExpiry(t *testing.T) {
 	}
 }
 
+func TestEmptySecretsIgnored(t *testing.T) {
+	iss, err := NewIssuer([]string{"", "real-secret-1", ""}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if iss.Generated() {
+		t.Fatal("generated although a secret was configured")
+	}
+	c := iss.Issue("u")
+	if c.Password != coturnPassword("real-secret-1", c.Username) {
+		t.Fatal("did not mint with the configured secret")
+	}
+	only, err := NewIssuer([]string{""}, time.Hour)
+	if err != nil || !only.Generated() {
+		t.Fatalf("only empty secrets: generated=%v err=%v", only != nil && only.Generated(), err)
+	}
+	if err := (Config{Secrets: []string{""}, TTL: time.Hour}).Validate(); err != nil {
+		t.Fatalf("Validate with an unset env secret: %v", err)
+	}
+}
+
 func TestGeneratedSecret(t *testing.T) {
 	a, err := NewIssuer(nil, time.Hour)
 	if err != nil {
@@ -213,7 +234,6 @@ func TestNewIssuerErrors(t *testing.T) {
 		ttl     time.Duration
 		want    string
 	}{
-		{"empty secret", []string{"ok-secret", ""}, time.Hour, "Auth.Secrets[1]: empty"},
 		{"trailing newline", []string{"secret\n"}, time.Hour, "Auth.Secrets[0]: leading or trailing whitespace"},
 		{"duplicate", []string{"abc", "abc"}, time.Hour, "Auth.Secrets[1]: duplicates Auth.Secrets[0]"},
 		{"zero ttl", nil, 0, "TTL"},

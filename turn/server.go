@@ -177,8 +177,8 @@ func containsAddr(list []netip.Addr, a netip.Addr) bool {
 func (s *Server) Start() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.started {
-		return errors.New("turn: already started")
+	if s.started || s.stopped {
+		return errors.New("turn: Start called twice or after Stop")
 	}
 	s.started = true
 	udp, tcp, err := s.listen()
