@@ -100,7 +100,7 @@ func startCoturn(ctx context.Context, o coturnOpts) (*coturn, error) {
 	}
 	cmd := exec.Command(bin, "-c", conf)
 	cmd.Dir = dir
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // a ^C to bench must not race our own stop
+	cmd.SysProcAttr = childAttr()
 	if err := cmd.Start(); err != nil {
 		_ = os.RemoveAll(dir)
 		return nil, fmt.Errorf("bench: start coturn: %w", err)

@@ -20,3 +20,10 @@ func reusePort(_, _ string, c syscall.RawConn) error {
 }
 
 const haveReusePort = true
+
+// childAttr puts a child server in its own process group (a ^C to bench must not
+// race bench's own orderly stop) and has the kernel SIGTERM it if bench dies
+// without stopping it.
+func childAttr() *syscall.SysProcAttr {
+	return &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
+}
