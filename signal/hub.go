@@ -142,6 +142,7 @@ func (h *Hub) serveWS(w http.ResponseWriter, r *http.Request) {
 	}
 	key := ipKey(h.clientIP(r))
 	if !h.ips.acquire(key) {
+		h.st.ipLimited.Add(1)
 		http.Error(w, "too many connections from your address", http.StatusTooManyRequests)
 		return
 	}
@@ -199,13 +200,20 @@ func (h *Hub) Stop() {
 	for c := range h.conns {
 		conns = append(conns, c)
 	}
+	var waiting []*session
 	for _, s := range h.sessions {
 		if s.timer != nil && s.timer.Stop() {
 			h.wg.Done() // the timer will not run
 		}
 		s.timer = nil
+		if s.conn == nil {
+			waiting = append(waiting, s)
+		}
 	}
 	h.mu.Unlock()
+	for _, s := range waiting {
+		h.endSession(s) // silent: everyone is being closed
+	}
 
 	bye := mustJSON(out{V: Version, Type: typeBye, Reason: "server-restart", Reconnect: boolp(true), RetryAfterMs: retryAfterMs})
 	for _, c := range conns {
@@ -239,6 +247,7 @@ type Stats struct {
 	Errors        map[string]uint64 // error replies and refusals by code
 	AuthFailures  uint64            // bad tokens and unknown resume tokens
 	SlowConsumers uint64            // sessions ended because their queue overflowed
+	IPLimited     uint64            // upgrades refused with 429 (MaxConnsPerIP)
 	Relayed       uint64            // signals delivered to an outbox
 }
 
@@ -253,6 +262,7 @@ func (h *Hub) Stats() Stats {
 		Errors:        make(map[string]uint64),
 		AuthFailures:  h.st.authFailures.Load(),
 		SlowConsumers: h.st.slowConsumers.Load(),
+		IPLimited:     h.st.ipLimited.Load(),
 		Relayed:       h.st.relayed.Load(),
 	}
 	for i, t := range inTypes {

@@ -1,9 +1,13 @@
 package signal
 
 import (
+	"encoding/json"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/gorilla/websocket"
 )
 
 func TestHelloReply(t *testing.T) {
@@ -297,35 +301,48 @@ func TestHelloTimeout(t *testing.T) {
 
 func TestPingAndIdleTimeout(t *testing.T) {
 	e := newEnv(t, Config{PingInterval: 50 * time.Millisecond, IdleTimeout: 300 * time.Millisecond})
-	// A client that answers pings (gorilla does while reading) outlives the idle timeout.
-	live := e.peer("live")
-	pings := make(chan struct{}, 100)
-	live.ws.SetPingHandler(func(data string) error {
-		select {
-		case pings <- struct{}{}:
-		default:
-		}
-		return live.ws.WriteControl(10, []byte(data), time.Now().Add(time.Second))
-	})
 	// A client that ignores pings is closed.
 	deaf := e.peer("deaf")
 	deaf.ws.SetPingHandler(func(string) error { return nil })
-	ce := deaf.expectClose(1001)
-	if ce.Text != "idle timeout" {
+	if ce := deaf.expectClose(1001); ce.Text != "idle timeout" {
 		t.Fatalf("reason %q", ce.Text)
 	}
-	// Meanwhile live kept reading; it got pings and is still up.
-	_ = live.ws.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
-	_, _, _ = live.ws.ReadMessage() // times out after serving pings; gorilla then refuses reads
-	if len(pings) == 0 {
-		t.Fatal("no pings")
+	// A client that only answers pings (gorilla does while reading) and
+	// sends nothing outlives the idle timeout several times over.
+	live := e.peer("live")
+	var pings atomic.Int32
+	live.ws.SetPingHandler(func(data string) error {
+		pings.Add(1)
+		return live.ws.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(time.Second))
+	})
+	got := make(chan msg, 1)
+	go func() {
+		defer close(got)
+		for {
+			_, b, err := live.ws.ReadMessage()
+			if err != nil {
+				return
+			}
+			var m msg
+			_ = json.Unmarshal(b, &m)
+			got <- m
+		}
+	}()
+	time.Sleep(1200 * time.Millisecond)
+	live.send(msg{"v": 1, "type": "ping", "id": "still-there"})
+	select {
+	case m := <-got:
+		if m.str("type") != typePong || m.str("id") != "still-there" {
+			t.Fatalf("got %v", m)
+		}
+	case <-time.After(readTimeout):
+		t.Fatal("no pong: the live client was dropped")
 	}
-	live2 := e.peer("live2")
-	deadline := time.Now().Add(700 * time.Millisecond)
-	for time.Now().Before(deadline) {
-		live2.sync() // client messages also count as traffic
-		time.Sleep(50 * time.Millisecond)
+	if pings.Load() < 5 {
+		t.Fatalf("only %d pings", pings.Load())
 	}
+	live.ws.Close()
+	<-got
 }
 
 func TestMessageTooBig(t *testing.T) {
@@ -403,6 +420,9 @@ func TestConnsPerIP(t *testing.T) {
 	_, resp, err := e.tryDial(nil)
 	if err == nil || resp == nil || resp.StatusCode != 429 {
 		t.Fatalf("third socket: err %v resp %v, want HTTP 429", err, resp)
+	}
+	if e.hub.Stats().IPLimited != 1 {
+		t.Fatalf("stats %+v", e.hub.Stats())
 	}
 	a.ws.Close()
 	waitFor(t, "slot freed", func() bool {

@@ -230,6 +230,7 @@ type stats struct {
 	msgs                          [8]atomic.Uint64 // by inTypes index; last = other
 	errs                          [20]atomic.Uint64
 	authFailures, slowConsumers   atomic.Uint64
+	ipLimited                     atomic.Uint64
 	relayed                       atomic.Uint64
 }
 
