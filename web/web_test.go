@@ -7,6 +7,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"path"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -236,5 +238,37 @@ func TestHandlerDirect(t *testing.T) {
 		if rec.Code != http.StatusNotFound {
 			t.Errorf("path %q: status %d, want 404", p, rec.Code)
 		}
+	}
+}
+
+// TestReferencedAssetsExist follows every /static/ reference in the pages and
+// every relative import in the scripts, so a renamed file fails here rather
+// than as a blank page in a browser.
+func TestReferencedAssetsExist(t *testing.T) {
+	h := Handler().(*handler)
+	ref := regexp.MustCompile(`(?:src|href)="(/static/[^"]+)"`)
+	imp := regexp.MustCompile(`(?m)^import [^;]*? from '\./([^']+)';`)
+	seen := 0
+	for name, a := range h.assets {
+		switch path.Ext(name) {
+		case ".html":
+			for _, m := range ref.FindAllStringSubmatch(string(a.body), -1) {
+				seen++
+				if _, ok := h.assets[strings.TrimPrefix(m[1], "/static/")]; !ok {
+					t.Errorf("%s references missing %s", name, m[1])
+				}
+			}
+		case ".js":
+			for _, m := range imp.FindAllStringSubmatch(string(a.body), -1) {
+				seen++
+				target := path.Join(path.Dir(name), m[1])
+				if _, ok := h.assets[target]; !ok {
+					t.Errorf("%s imports missing %s", name, target)
+				}
+			}
+		}
+	}
+	if seen < 8 {
+		t.Fatalf("found only %d references; is the pattern still right?", seen)
 	}
 }

@@ -110,6 +110,17 @@ test('mute, camera off and screen share are seen on the other side', async () =>
     const before = (await L.media(a.page))[0].framesDecoded;
     await L.waitFor('frames after camera back on', async () => (await L.media(a.page))[0].framesDecoded > before + 5, 8000);
 
+    // Device selection lists the (fake) devices and switching re-acquires the camera.
+    await b.page.click('#btn-settings');
+    const cams = await b.page.$$eval('#cam-select option', (os) => os.map((o) => ({ v: o.value, t: o.textContent })));
+    assert.ok(cams.length >= 1 && cams[0].v, `cameras listed: ${JSON.stringify(cams)}`);
+    const oldTrack = await b.page.evaluate(() => window.rtcd.cam.id);
+    await b.page.selectOption('#cam-select', cams[cams.length - 1].v);
+    await L.waitFor('camera re-acquired', () => b.page.evaluate((id) => window.rtcd.cam && window.rtcd.cam.id !== id, oldTrack), 5000);
+    const f1 = (await L.media(a.page))[0].framesDecoded;
+    await L.waitFor('frames after device switch', async () => (await L.media(a.page))[0].framesDecoded > f1 + 5, 8000);
+    await b.page.click('#btn-settings');
+
     // Screen share replaces the video track and goes back to the camera after.
     await b.page.click('#btn-screen');
     const shared = await L.waitFor('screen share state', () => a.page.$eval('[data-peer-id]', (e) => e.dataset.screen === 'true').catch(() => false), 5000).catch(() => false);
@@ -216,6 +227,23 @@ test('relay=1: both ends use a relay candidate through rtcd\'s TURN', async () =
     await a.page.evaluate(() => window.rtcd.sig.request({ type: 'ice' }));
     await L.waitFor('new credentials applied', async () => (await user()) !== before, 3000);
     assert.equal((await L.tiles(a.page))[0].state, 'connected');
+  });
+  await closeAll(a, b);
+});
+
+test('relay=1&transport=tcp: the path indicator shows TURN over TCP', async () => {
+  let a, b;
+  await step('relay-tcp', async () => {
+    const r = room('relay-tcp');
+    a = await L.openCall(browser, daemon.url, r, { name: 'Alice', relay: true, transport: 'tcp' });
+    b = await L.openCall(browser, daemon.url, r, { name: 'Bob', relay: true, transport: 'tcp' });
+    const [ta] = await L.waitConnected(a.page, 1);
+    await L.waitConnected(b.page, 1);
+    const [m] = await L.waitVideo(a.page, 1);
+    assert.equal(m.local.type, 'relay');
+    assert.equal(m.local.relayProtocol, 'tcp');
+    assert.equal(ta.transport, 'tcp');
+    assert.match(await a.page.$eval('[data-peer-id] .path', (e) => e.textContent), /relayed \(TCP\)/);
   });
   await closeAll(a, b);
 });

@@ -180,13 +180,14 @@ const PLAYWRIGHT_DISABLED_FEATURES = [
 ].join(',');
 
 // openCall opens /r/<room> in a fresh context (a separate user).
-export async function openCall(browser, base, room, { name, relay = false, viewport } = {}) {
+export async function openCall(browser, base, room, { name, relay = false, transport = '', viewport } = {}) {
   const ctx = await browser.newContext({ viewport: viewport || { width: 960, height: 640 } });
   const page = await ctx.newPage();
   page.on('pageerror', (e) => log(`[${name}] pageerror: ${e.message}`));
   page.on('console', (m) => { if (process.env.E2E_CONSOLE || m.type() === 'error') log(`[${name}] ${m.type()}: ${m.text()}`); });
   const q = new URLSearchParams({ name });
   if (relay) q.set('relay', '1');
+  if (transport) q.set('transport', transport);
   const opened = Date.now();
   await page.goto(`${base}/r/${room}?${q}`);
   return { ctx, page, name, opened };

@@ -8,6 +8,9 @@ const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
 const room = decodeURIComponent(location.pathname.replace(/^\/r\//, '').replace(/\/$/, ''));
 const forceRelay = params.get('relay') === '1';
+// ?transport=udp|tcp|tls keeps only the TURN URLs of that transport (to test
+// or work around a network that breaks one of them).
+const onlyTransport = (params.get('transport') || '').toLowerCase();
 const token = params.get('token') || '';
 const myName = displayName(params.get('name'));
 rememberName(myName);
@@ -44,7 +47,7 @@ class Call {
 
   // --- hooks used by Peer ---
   rtcConfig() {
-    const cfg = { iceServers: this.iceServers, bundlePolicy: 'max-bundle' };
+    const cfg = { iceServers: this.servers(), bundlePolicy: 'max-bundle' };
     if (forceRelay) cfg.iceTransportPolicy = 'relay';
     return cfg;
   }
@@ -106,7 +109,8 @@ class Call {
     new ResizeObserver(() => this.layout()).observe($('grid'));
     this.layout();
     this.bindControls();
-    $('policy').textContent = forceRelay ? 'relay only (TURN), your address stays hidden' : 'direct when possible, relay otherwise';
+    $('policy').textContent = (forceRelay ? 'relay only (TURN), your address stays hidden' : 'direct when possible, relay otherwise') +
+      (onlyTransport ? `; relay over ${onlyTransport.toUpperCase()} only` : '');
     if (!ROOM_RE.test(room)) {
       this.notice('This room name is not valid. Use letters, digits, dot, dash and underscore.', [['Go to start', () => { location.href = '/'; }]], 'error');
       return;
@@ -443,10 +447,23 @@ class Call {
     }
   }
 
+  servers() {
+    if (!['udp', 'tcp', 'tls'].includes(onlyTransport)) return this.iceServers;
+    const keep = (u) => {
+      if (/^turns:/i.test(u)) return onlyTransport === 'tls';
+      if (!/^turn:/i.test(u)) return false;
+      const t = (/[?&]transport=(\w+)/i.exec(u)?.[1] || 'udp').toLowerCase();
+      return t === onlyTransport;
+    };
+    return this.iceServers
+      .map((s) => ({ ...s, urls: [].concat(s.urls).filter(keep) }))
+      .filter((s) => s.urls.length);
+  }
+
   applyIce() {
     for (const p of this.peers.values()) {
       if (!p.pc) continue;
-      try { p.pc.setConfiguration({ ...p.pc.getConfiguration(), iceServers: this.iceServers }); } catch (e) { this.log('setConfiguration', e); }
+      try { p.pc.setConfiguration({ ...p.pc.getConfiguration(), iceServers: this.servers() }); } catch (e) { this.log('setConfiguration', e); }
     }
   }
 
