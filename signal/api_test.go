@@ -5,9 +5,12 @@ import (
 	"io"
 	"net/http"
 	"net/netip"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/zeromicro/go-zero/core/conf"
 )
 
 func (e *env) get(path string, hdr map[string]string) (int, msg, http.Header) {
@@ -210,5 +213,27 @@ func TestConfigValidate(t *testing.T) {
 	}
 	if _, err := NewHub(Config{}, nil, nil, testURLs); err == nil {
 		t.Fatal("nil issuer accepted")
+	}
+}
+
+// TestConfigLoadsWithGoZero checks the struct tags: an empty Signal section
+// loaded by go-zero's conf gets exactly the protocol.md §5 defaults.
+func TestConfigLoadsWithGoZero(t *testing.T) {
+	var c struct{ Signal Config }
+	if err := conf.LoadFromYamlBytes([]byte("Signal:\n  Mode: open\n"), &c); err != nil {
+		t.Fatal(err)
+	}
+	if want := (Config{}).withDefaults(); !reflect.DeepEqual(c.Signal, want) {
+		t.Fatalf("loaded %+v\nwant   %+v", c.Signal, want)
+	}
+	yaml := "Signal:\n  Mode: token\n  AllowOrigins: [\"https://a.example\"]\n  TrustedProxies: [\"10.0.0.0/8\"]\n  ResumeWindow: 1m\n"
+	if err := conf.LoadFromYamlBytes([]byte(yaml), &c); err != nil {
+		t.Fatal(err)
+	}
+	if c.Signal.Mode != ModeToken || c.Signal.ResumeWindow != time.Minute || c.Signal.RoomSize != 6 || c.Signal.Validate() != nil {
+		t.Fatalf("loaded %+v", c.Signal)
+	}
+	if err := conf.LoadFromYamlBytes([]byte("Signal:\n  Mode: closed\n"), &c); err == nil {
+		t.Fatal("Mode: closed accepted")
 	}
 }
