@@ -104,9 +104,9 @@ func (c *conn) readFailed(err error) {
 		// We closed; the client did not answer in time or cut the socket.
 	case errors.As(err, &ne) && ne.Timeout():
 		if c.sess == nil {
-			c.requestClose(websocket.ClosePolicyViolation, "hello timeout", nil)
+			c.requestClose(closeHelloTimeout, nil)
 		} else {
-			c.requestClose(websocket.CloseGoingAway, "idle timeout", nil)
+			c.requestClose(closeIdle, nil)
 		}
 		c.closeNow()
 	default:
@@ -123,12 +123,29 @@ func (c *conn) isClosing() bool {
 	}
 }
 
-// requestClose closes the socket with code after flushing what is queued
-// and final. Only the first call counts.
-func (c *conn) requestClose(code int, reason string, final []byte) {
+// closeSpec is a close code with its reason text.
+type closeSpec struct {
+	code   int
+	reason string
+}
+
+// Every close the server initiates, in one place (protocol.md §3.9 and Changes).
+var (
+	closeHelloTimeout = closeSpec{websocket.ClosePolicyViolation, "hello timeout"}
+	closeVersion      = closeSpec{websocket.ClosePolicyViolation, "unsupported version"}
+	closeFlood        = closeSpec{websocket.ClosePolicyViolation, "message flood"}
+	closeThrottled    = closeSpec{websocket.ClosePolicyViolation, "auth throttled"}
+	closeReplaced     = closeSpec{websocket.ClosePolicyViolation, "replaced"}
+	closeIdle         = closeSpec{websocket.CloseGoingAway, "idle timeout"}
+	closeShutdown     = closeSpec{websocket.CloseGoingAway, "server shutting down"}
+)
+
+// requestClose closes the socket with cs after flushing what is queued and
+// final. Only the first call counts.
+func (c *conn) requestClose(cs closeSpec, final []byte) {
 	c.closeOnce.Do(func() {
 		c.mu.Lock()
-		c.closeCode, c.closeReason, c.final = code, reason, final
+		c.closeCode, c.closeReason, c.final = cs.code, cs.reason, final
 		close(c.closing)
 		writer := c.writerOn
 		c.mu.Unlock()
@@ -281,7 +298,7 @@ func (c *conn) allow(b []byte) bool {
 	c.lastDenied = now
 	if now.Sub(c.floodStart) >= c.h.floodWindow {
 		c.sendErr("", perr(codeRateLimited, "message flood; closing"))
-		c.requestClose(websocket.ClosePolicyViolation, "message flood", nil)
+		c.requestClose(closeFlood, nil)
 		return false
 	}
 	c.sendErr(recoverID(b), perr(codeRateLimited, "more than %d messages per second; message dropped", c.h.cfg.MessagesPerSecond))
@@ -303,7 +320,7 @@ func (c *conn) handle(mt int, b []byte) {
 	if perr0 != nil {
 		c.sendErr(m.ID, perr0)
 		if perr0.code == codeUnsupportedVersion {
-			c.requestClose(websocket.ClosePolicyViolation, "unsupported version", nil)
+			c.requestClose(closeVersion, nil)
 		}
 		return
 	}
@@ -355,7 +372,7 @@ func (c *conn) hello(m inMsg) {
 	h := c.h
 	if h.fails.blocked(c.ipKey) {
 		c.sendErr(m.ID, perr(codeThrottled, "too many failed authentications; retry later"))
-		c.requestClose(websocket.ClosePolicyViolation, "auth throttled", nil)
+		c.requestClose(closeThrottled, nil)
 		return
 	}
 	if m.Resume != "" {
@@ -409,7 +426,7 @@ func (c *conn) resume(m inMsg) {
 		return
 	}
 	if old != nil {
-		old.requestClose(websocket.ClosePolicyViolation, "replaced", nil)
+		old.requestClose(closeReplaced, nil)
 	}
 	c.sess = s
 	h.router.attach(s, c, func(room string, peers []peerInfo) []byte {

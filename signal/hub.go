@@ -168,7 +168,7 @@ func (h *Hub) serveWS(w http.ResponseWriter, r *http.Request) {
 	h.mu.Lock()
 	if h.stopping {
 		h.mu.Unlock()
-		_ = ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseGoingAway, "server shutting down"), time.Now().Add(closeFlush))
+		_ = ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(closeShutdown.code, closeShutdown.reason), time.Now().Add(closeFlush))
 		_ = ws.Close()
 		return
 	}
@@ -217,7 +217,7 @@ func (h *Hub) Stop() {
 
 	bye := mustJSON(out{V: Version, Type: typeBye, Reason: "server-restart", Reconnect: boolp(true), RetryAfterMs: retryAfterMs})
 	for _, c := range conns {
-		c.requestClose(websocket.CloseGoingAway, "server shutting down", bye)
+		c.requestClose(closeShutdown, bye)
 	}
 	done := make(chan struct{})
 	go func() {
