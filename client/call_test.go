@@ -1,0 +1,178 @@
+package client
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// callPair puts two relay-only peers with video in one room on url and runs
+// a call between them, returning both sides' results.
+func callPair(t *testing.T, url string, transports []string, messages int) [2]CallResult {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	room := fmt.Sprintf("call-%d", time.Now().UnixNano())
+	var clients [2]*Client
+	for i := range clients {
+		c, err := Dial(ctx, Config{
+			URL: url, Name: fmt.Sprintf("go-%d", i), RelayOnly: true, TURNTransports: transports, Video: true,
+		})
+		if err != nil {
+			t.Fatalf("dial %d: %v", i, err)
+		}
+		t.Cleanup(func() { _ = c.Close() })
+		clients[i] = c
+	}
+	if _, err := clients[0].Join(ctx, room); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := clients[1].Join(ctx, room); err != nil {
+		t.Fatal(err)
+	}
+	var res [2]CallResult
+	var errs [2]error
+	var wg sync.WaitGroup
+	for i := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			res[i], errs[i] = RunCall(ctx, clients[i], CallOptions{Messages: messages, Size: 1000, MinRTP: 60,
+				Logf: func(f string, a ...any) { t.Logf("peer %d: "+f, append([]any{i}, a...)...) }})
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("peer %d: %v", i, err)
+		}
+	}
+	for i, r := range res {
+		t.Logf("peer %d: path %s; data %d sent/%d received (sha256 ok), data RTT %s; RTP %d packets, %d lost (%.2f%%), connected after %s",
+			i, r.Path, r.Sent, r.Received, r.DataRTT, r.Media.PacketsReceived, r.Media.PacketsLost,
+			100*r.Media.LossRatio(), r.Connected.Round(time.Millisecond))
+		if r.Path.LocalType != "relay" {
+			t.Errorf("peer %d: local candidate %q, want relay", i, r.Path.LocalType)
+		}
+		if len(transports) == 1 && r.Path.RelayProtocol != transports[0] {
+			t.Errorf("peer %d: relay protocol %q, want %q", i, r.Path.RelayProtocol, transports[0])
+		}
+		if r.Received != messages {
+			t.Errorf("peer %d: received %d messages, want %d", i, r.Received, messages)
+		}
+	}
+	return res
+}
+
+func TestCallFakeHub(t *testing.T) {
+	hub := newFakeHub(t)
+	for _, tr := range []string{TransportUDP, TransportTCP} {
+		t.Run("turn-"+tr, func(t *testing.T) {
+			callPair(t, hub.URL(), []string{tr}, 200)
+		})
+	}
+}
+
+func TestDialBadInput(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := Dial(ctx, Config{URL: "ftp://x"}); err == nil {
+		t.Fatal("want error for bad scheme")
+	}
+	// Nothing listens here: the dial fails fast with a clear error.
+	if _, err := Dial(ctx, Config{URL: "http://127.0.0.1:1", DialTimeout: time.Second}); err == nil {
+		t.Fatal("want error for closed port")
+	}
+}
+
+// TestGlareAndResume makes both sides offer at once when the second peer
+// joins (the collision perfect negotiation must settle), then has both sides
+// start an ICE restart at the same time, then drops one side's WebSocket and
+// checks that the session resumes and data still flows.
+func TestGlareAndResume(t *testing.T) {
+	hub := newFakeHub(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var cs [2]*Client
+	for i := range cs {
+		c, err := Dial(ctx, Config{URL: hub.URL(), RelayOnly: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = c.Close() })
+		cs[i] = c
+	}
+	if _, err := cs[0].Join(ctx, "glare"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cs[1].Join(ctx, "glare"); err != nil {
+		t.Fatal(err)
+	}
+	// cs[0] normally waits for cs[1]'s offer; make it offer too.
+	cs[0].getPeer(cs[1].PeerID(), true)
+	waitFor := func(c *Client, kind EventKind) Event {
+		t.Helper()
+		for {
+			select {
+			case ev := <-c.Events():
+				t.Logf("%s: event %s peer=%s state=%s err=%v", c.PeerID(), ev.Kind, ev.Peer, ev.State, ev.Err)
+				if ev.Kind == kind {
+					return ev
+				}
+			case <-ctx.Done():
+				t.Fatalf("timeout waiting for %s", kind)
+			}
+		}
+	}
+	a, b := cs[0], cs[1]
+	waitFor(a, EventDataOpen)
+	waitFor(b, EventDataOpen)
+	bID, aID := b.PeerID(), a.PeerID()
+	if err := a.RestartICE(bID); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.RestartICE(aID); err != nil {
+		t.Fatal(err)
+	}
+	// Both come back to connected (pion reports connecting while the
+	// restarted ICE checks run), and data flows.
+	waitFor(a, EventConnected)
+	waitFor(b, EventConnected)
+	exchange := func() {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for time.Now().Before(deadline) {
+			if a.Send(bID, []byte("x")) == nil {
+				select {
+				case ev := <-b.Events():
+					t.Logf("b: event %s peer=%s state=%s err=%v", ev.Kind, ev.Peer, ev.State, ev.Err)
+					if ev.Kind == EventData && string(ev.Data) == "x" {
+						return
+					}
+				case <-time.After(200 * time.Millisecond):
+				}
+			} else {
+				time.Sleep(100 * time.Millisecond)
+			}
+		}
+		t.Fatal("no data from a to b")
+	}
+	exchange()
+	t.Log("glare + restart ok")
+	hub.drop(aID)
+	waitFor(a, EventSignalingLost)
+	waitFor(a, EventResumed)
+	if a.PeerID() != aID {
+		t.Fatalf("peer id changed on resume: %s -> %s", aID, a.PeerID())
+	}
+	if _, err := a.Ping(ctx); err != nil {
+		t.Fatalf("ping after resume: %v", err)
+	}
+	exchange()
+}

@@ -1,0 +1,506 @@
+package client
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/pion/webrtc/v4"
+)
+
+// peer is the PeerConnection with one remote peer. Negotiation runs as tasks
+// on one goroutine per peer, which gives the run-to-completion ordering that
+// MDN's perfect negotiation pattern assumes from JavaScript.
+//
+// pion (v4) has no SDP rollback, so when the polite side meets an offer
+// collision it cannot roll its own offer back as MDN's recipe says. It
+// replaces its PeerConnection with a fresh one that takes the remote offer
+// instead; collisions happen during setup, before media flows, so nothing of
+// value is lost.
+type peer struct {
+	c         *Client
+	id        string
+	polite    bool
+	initiator bool // we send the first offer
+	tasks     *fifo[func()]
+	done      chan struct{} // closed by close
+	wg        sync.WaitGroup
+
+	// Owned by the task goroutine.
+	makingOffer  bool
+	ignoreOffer  bool
+	pendingCands []webrtc.ICECandidateInit
+	tracksAdded  bool
+
+	mu          sync.Mutex // guards the following fields
+	closed      bool
+	pc          *webrtc.PeerConnection
+	cfg         webrtc.Configuration
+	created     time.Time
+	connectedAt time.Time
+	sendDC      *webrtc.DataChannel
+	counters    []*rtpCounter
+}
+
+func newPeer(c *Client, info PeerInfo, cfg webrtc.Configuration, initiator bool) (*peer, error) {
+	p := &peer{
+		c: c, id: info.ID, polite: info.Polite, initiator: initiator, cfg: cfg,
+		tasks: newFIFO[func()](), done: make(chan struct{}), created: time.Now(),
+	}
+	pc, err := p.newPC()
+	if err != nil {
+		return nil, err
+	}
+	p.pc = pc
+	return p, nil
+}
+
+// newPC builds a PeerConnection whose callbacks act only while it is the
+// peer's current one.
+func (p *peer) newPC() (*webrtc.PeerConnection, error) {
+	p.mu.Lock()
+	cfg := p.cfg
+	p.mu.Unlock()
+	pc, err := p.c.api.NewPeerConnection(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("client: peer %s: new PeerConnection: %w", p.id, err)
+	}
+	pc.OnNegotiationNeeded(func() { p.do(func() { p.negotiate(pc) }) })
+	pc.OnICECandidate(func(cand *webrtc.ICECandidate) {
+		if !p.current(pc) {
+			return
+		}
+		if cand == nil {
+			p.signal("candidate", nil)
+			return
+		}
+		p.signal("candidate", cand.ToJSON())
+	})
+	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
+		if p.current(pc) {
+			p.onState(s)
+		}
+	})
+	pc.OnTrack(p.onTrack)
+	if !p.c.cfg.NoDataChannel {
+		negotiated, id := true, DataChannelID
+		dc, err := pc.CreateDataChannel(DataChannelLabel, &webrtc.DataChannelInit{Negotiated: &negotiated, ID: &id})
+		if err != nil {
+			_ = pc.Close()
+			return nil, fmt.Errorf("client: peer %s: data channel: %w", p.id, err)
+		}
+		p.attachDC(pc, dc)
+	}
+	return pc, nil
+}
+
+func (p *peer) current(pc *webrtc.PeerConnection) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.pc == pc && !p.closed
+}
+
+func (p *peer) getPC() *webrtc.PeerConnection {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.pc
+}
+
+// reset replaces the PeerConnection (polite side of a collision). Task
+// goroutine only.
+func (p *peer) reset() error {
+	pc, err := p.newPC()
+	if err != nil {
+		return err
+	}
+	p.mu.Lock()
+	old := p.pc
+	p.pc = pc
+	p.sendDC = nil
+	p.created = time.Now()
+	p.connectedAt = time.Time{}
+	p.mu.Unlock()
+	p.initiator = false
+	p.makingOffer = false
+	p.tracksAdded = false
+	p.pendingCands = nil
+	p.wg.Add(1)
+	go func() { defer p.wg.Done(); _ = old.Close() }()
+	return nil
+}
+
+// start launches the task goroutine. The initiator adds its media now,
+// which fires negotiationneeded and sends the offer; the other side adds it
+// when the first offer arrives, so the two do not collide.
+func (p *peer) start() {
+	p.wg.Add(1)
+	go p.run()
+	if !p.initiator {
+		return
+	}
+	p.do(func() {
+		pc := p.getPC()
+		p.addMedia(pc)
+		// Offer to receive audio too, so a browser peer can send its mic.
+		if _, err := pc.AddTransceiverFromKind(webrtc.RTPCodecTypeAudio,
+			webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
+			p.fail(fmt.Errorf("add audio transceiver: %w", err))
+		}
+		if p.c.video == nil {
+			if _, err := pc.AddTransceiverFromKind(webrtc.RTPCodecTypeVideo,
+				webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
+				p.fail(fmt.Errorf("add video transceiver: %w", err))
+			}
+		}
+	})
+}
+
+func (p *peer) run() {
+	defer p.wg.Done()
+	for {
+		task, ok := p.tasks.pop(p.done)
+		if !ok {
+			return
+		}
+		task()
+	}
+}
+
+func (p *peer) do(task func()) { p.tasks.push(task) }
+
+func (p *peer) fail(err error) {
+	p.c.emit(Event{Kind: EventError, Peer: p.id, Err: fmt.Errorf("client: peer %s: %w", p.id, err)})
+}
+
+// addMedia adds our tracks once per PeerConnection. Task goroutine only.
+func (p *peer) addMedia(pc *webrtc.PeerConnection) {
+	if p.tracksAdded || p.c.video == nil {
+		return
+	}
+	p.tracksAdded = true
+	sender, err := pc.AddTrack(p.c.video)
+	if err != nil {
+		p.fail(fmt.Errorf("add video track: %w", err))
+		return
+	}
+	// Read RTCP so that the interceptors (NACK, reports) keep working.
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		buf := make([]byte, 1500)
+		for {
+			if _, _, err := sender.Read(buf); err != nil {
+				return
+			}
+		}
+	}()
+}
+
+func (p *peer) signal(kind string, data any) {
+	raw, err := json.Marshal(data)
+	if err != nil {
+		p.fail(fmt.Errorf("encode %s: %w", kind, err))
+		return
+	}
+	if err := p.c.send(message{Type: "signal", To: p.id, Kind: kind, Data: raw}); err != nil && !errors.Is(err, ErrClosed) {
+		p.fail(fmt.Errorf("send %s: %w", kind, err))
+	}
+}
+
+// negotiate is onnegotiationneeded: make and send an offer. Task goroutine.
+func (p *peer) negotiate(pc *webrtc.PeerConnection) {
+	if !p.current(pc) {
+		return
+	}
+	if !p.initiator {
+		// The answering side never offers on its own: its answer carries our
+		// media and data channel, and the client does not change media
+		// mid-call. pion also fires negotiationneeded after some answers
+		// (a recvonly transceiver answered inactive); offering then would
+		// only collide with the other side. ICE restarts still offer.
+		return
+	}
+	p.offer(pc, false)
+}
+
+func (p *peer) offer(pc *webrtc.PeerConnection, iceRestart bool) {
+	if !p.current(pc) {
+		return
+	}
+	if pc.SignalingState() != webrtc.SignalingStateStable {
+		// An answer is pending; pion fires negotiationneeded again once
+		// stable if still needed. An ICE restart is retried the same way.
+		if iceRestart {
+			p.do(func() { p.offer(p.getPC(), true) })
+		}
+		return
+	}
+	p.makingOffer = true
+	defer func() { p.makingOffer = false }()
+	var opts *webrtc.OfferOptions
+	if iceRestart {
+		opts = &webrtc.OfferOptions{ICERestart: true}
+	}
+	offer, err := pc.CreateOffer(opts)
+	if err != nil {
+		p.fail(fmt.Errorf("create offer: %w", err))
+		return
+	}
+	if err := pc.SetLocalDescription(offer); err != nil {
+		p.fail(fmt.Errorf("set local offer: %w", err))
+		return
+	}
+	p.signal("offer", pc.LocalDescription())
+}
+
+// onSignal queues one incoming signal message, keeping arrival order.
+func (p *peer) onSignal(kind string, data json.RawMessage) {
+	p.do(func() {
+		if p.isClosed() {
+			return
+		}
+		var err error
+		switch kind {
+		case "offer", "answer":
+			var desc webrtc.SessionDescription
+			if err = json.Unmarshal(data, &desc); err == nil {
+				err = p.onDescription(desc)
+			}
+		case "candidate":
+			err = p.onCandidate(data)
+		case "restart":
+			p.offer(p.getPC(), true)
+		default:
+			// Unknown kinds are for newer clients; ignore them.
+		}
+		if err != nil {
+			p.fail(fmt.Errorf("handle %s: %w", kind, err))
+		}
+	})
+}
+
+// onDescription is MDN's perfect negotiation, receiving side.
+func (p *peer) onDescription(desc webrtc.SessionDescription) error {
+	pc := p.getPC()
+	state := pc.SignalingState()
+	collision := desc.Type == webrtc.SDPTypeOffer && (p.makingOffer || state != webrtc.SignalingStateStable)
+	p.ignoreOffer = !p.polite && collision
+	if p.ignoreOffer {
+		return nil
+	}
+	if desc.Type == webrtc.SDPTypeAnswer && state != webrtc.SignalingStateHaveLocalOffer {
+		// A stale answer (e.g. to an offer we dropped); nothing to apply.
+		return nil
+	}
+	if collision {
+		// Polite side: drop our offer and take theirs (see the type comment).
+		if err := p.reset(); err != nil {
+			return err
+		}
+		pc = p.getPC()
+	}
+	if err := pc.SetRemoteDescription(desc); err != nil {
+		return fmt.Errorf("set remote %s: %w", desc.Type, err)
+	}
+	for _, cand := range p.pendingCands {
+		if err := pc.AddICECandidate(cand); err != nil {
+			p.fail(fmt.Errorf("add queued candidate: %w", err))
+		}
+	}
+	p.pendingCands = nil
+	if desc.Type != webrtc.SDPTypeOffer {
+		return nil
+	}
+	// Our media rides in the answer (AddTrack reuses the offered transceiver).
+	p.addMedia(pc)
+	answer, err := pc.CreateAnswer(nil)
+	if err != nil {
+		return fmt.Errorf("create answer: %w", err)
+	}
+	if err := pc.SetLocalDescription(answer); err != nil {
+		return fmt.Errorf("set local answer: %w", err)
+	}
+	p.signal("answer", pc.LocalDescription())
+	return nil
+}
+
+func (p *peer) onCandidate(data json.RawMessage) error {
+	if len(data) == 0 || string(data) == "null" {
+		return nil // end of candidates
+	}
+	var cand webrtc.ICECandidateInit
+	if err := json.Unmarshal(data, &cand); err != nil {
+		return fmt.Errorf("decode candidate: %w", err)
+	}
+	if cand.Candidate == "" {
+		return nil // browsers signal end-of-candidates this way too
+	}
+	pc := p.getPC()
+	if pc.RemoteDescription() == nil {
+		p.pendingCands = append(p.pendingCands, cand)
+		return nil
+	}
+	if err := pc.AddICECandidate(cand); err != nil && !p.ignoreOffer {
+		return fmt.Errorf("add candidate: %w", err)
+	}
+	return nil
+}
+
+// restartICE runs an ICE restart. As in the web app, the impolite side offers
+// at once and the polite side asks the other to do it, so a restart from
+// both ends at the same time does not collide (a mid-call collision would
+// cost the polite pion side its whole connection, see the type comment).
+func (p *peer) restartICE() {
+	if p.polite {
+		p.signal("restart", struct{}{})
+		return
+	}
+	p.do(func() { p.offer(p.getPC(), true) })
+}
+
+func (p *peer) setICEServers(cfg webrtc.Configuration) {
+	p.mu.Lock()
+	p.cfg = cfg
+	pc := p.pc
+	p.mu.Unlock()
+	if err := pc.SetConfiguration(cfg); err != nil {
+		p.fail(fmt.Errorf("apply new ICE servers: %w", err))
+	}
+}
+
+func (p *peer) onState(s webrtc.PeerConnectionState) {
+	if s == webrtc.PeerConnectionStateFailed {
+		p.restartICE()
+	}
+	if s == webrtc.PeerConnectionStateConnected {
+		p.mu.Lock()
+		first := p.connectedAt.IsZero()
+		if first {
+			p.connectedAt = time.Now()
+		}
+		p.mu.Unlock()
+		p.c.emit(Event{Kind: EventConnected, Peer: p.id, State: s})
+		return
+	}
+	p.c.emit(Event{Kind: EventConnState, Peer: p.id, State: s})
+}
+
+// attachDC wires the peer's data channel.
+func (p *peer) attachDC(pc *webrtc.PeerConnection, dc *webrtc.DataChannel) {
+	dc.OnOpen(func() {
+		p.mu.Lock()
+		if p.pc != pc {
+			p.mu.Unlock()
+			return
+		}
+		first := p.sendDC == nil
+		if first {
+			p.sendDC = dc
+		}
+		p.mu.Unlock()
+		if first {
+			p.c.emit(Event{Kind: EventDataOpen, Peer: p.id})
+		}
+	})
+	dc.OnMessage(func(msg webrtc.DataChannelMessage) {
+		p.c.emit(Event{Kind: EventData, Peer: p.id, Data: msg.Data})
+	})
+	dc.OnClose(func() {
+		p.mu.Lock()
+		if p.sendDC == dc {
+			p.sendDC = nil
+		}
+		p.mu.Unlock()
+	})
+}
+
+func (p *peer) send(data []byte, text bool) error {
+	p.mu.Lock()
+	dc := p.sendDC
+	p.mu.Unlock()
+	if dc == nil {
+		return fmt.Errorf("%w: %s", ErrNoChannel, p.id)
+	}
+	var err error
+	if text {
+		err = dc.SendText(string(data))
+	} else {
+		err = dc.Send(data)
+	}
+	if err != nil {
+		return fmt.Errorf("client: send to %s: %w", p.id, err)
+	}
+	return nil
+}
+
+func (p *peer) onTrack(track *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+	ctr := &rtpCounter{}
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return
+	}
+	p.counters = append(p.counters, ctr)
+	p.wg.Add(1)
+	p.mu.Unlock()
+	p.c.emit(Event{Kind: EventTrack, Peer: p.id, Data: []byte(track.Codec().MimeType)})
+	go func() {
+		defer p.wg.Done()
+		buf := make([]byte, 1600)
+		for {
+			n, _, err := track.Read(buf)
+			if err != nil {
+				if !errors.Is(err, io.EOF) && !p.isClosed() {
+					p.fail(fmt.Errorf("read track: %w", err))
+				}
+				return
+			}
+			pkt := rtpPacketPool.Get().(*rtpPacket)
+			if err := pkt.Unmarshal(buf[:n]); err == nil {
+				ctr.add(&pkt.Packet, n)
+			}
+			rtpPacketPool.Put(pkt)
+		}
+	}()
+}
+
+func (p *peer) media() MediaStats {
+	p.mu.Lock()
+	counters := append([]*rtpCounter(nil), p.counters...)
+	p.mu.Unlock()
+	var m MediaStats
+	m.Tracks = len(counters)
+	for _, ctr := range counters {
+		rx, b, lost, last := ctr.stats()
+		m.PacketsReceived += rx
+		m.BytesReceived += b
+		m.PacketsLost += lost
+		if last.After(m.LastPacket) {
+			m.LastPacket = last
+		}
+	}
+	return m
+}
+
+func (p *peer) isClosed() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.closed
+}
+
+func (p *peer) close() {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return
+	}
+	p.closed = true
+	p.mu.Unlock()
+	close(p.done)
+	p.tasks.close()
+	_ = p.getPC().GracefulClose()
+	p.wg.Wait()
+}
