@@ -97,7 +97,7 @@ func (k EventKind) String() string {
 type Event struct {
 	Kind  EventKind
 	Peer  string
-	Info  PeerInfo                    // for presence events
+	Info  PeerInfo                   // for presence events
 	State webrtc.PeerConnectionState // for EventConnected / EventConnState
 	Data  []byte
 	Err   error

@@ -49,11 +49,11 @@ type message struct {
 	ID   string `json:"id,omitempty"`
 
 	// hello
-	Name    string `json:"name,omitempty"`
-	Token   string `json:"token,omitempty"`
-	Resume  string `json:"resume,omitempty"`
-	PeerID  string `json:"peerId,omitempty"`
-	Resumed bool   `json:"resumed,omitempty"`
+	Name    string  `json:"name,omitempty"`
+	Token   string  `json:"token,omitempty"`
+	Resume  string  `json:"resume,omitempty"`
+	PeerID  string  `json:"peerId,omitempty"`
+	Resumed bool    `json:"resumed,omitempty"`
 	Limits  *Limits `json:"limits,omitempty"`
 
 	// hello / ice
