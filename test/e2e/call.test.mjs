@@ -312,3 +312,30 @@ test('relayed call across a graceful daemon restart: full rejoin and a new relay
   });
   await closeAll(a, b);
 });
+
+test('a full mesh of six (one camera, five viewers) and the seventh is refused', async () => {
+  const users = [];
+  await step('six', async () => {
+    const r = room('six');
+    const started = Date.now();
+    users.push(await L.openCall(browser, daemon.url, r, { name: 'Cam', viewport: { width: 800, height: 600 } }));
+    for (const n of ['V1', 'V2', 'V3', 'V4', 'V5']) {
+      users.push(await L.openCall(browser, daemon.url, r, { name: n, viewer: true, viewport: { width: 480, height: 360 } }));
+    }
+    for (const u of users) await L.waitConnected(u.page, 5, 30000);
+    timings.sixPeerMeshConnected = Date.now() - started;
+    // Every viewer decodes the camera; the camera's page shows five viewer tiles.
+    for (const u of users.slice(1)) {
+      await L.waitFor(`${u.name} decodes Cam`, async () => (await L.media(u.page)).some((m) => m.framesDecoded > 0 && m.videoWidth > 0), 20000);
+    }
+    const camTiles = await L.tiles(users[0].page);
+    assert.equal(camTiles.length, 5);
+    assert.ok(camTiles.every((t) => t.video === 'false' && t.audio === 'false'), 'viewers announce no media');
+    assert.equal(await users[0].page.$eval('#grid', (g) => g.dataset.count), '6');
+    await L.shot(users[0].page, 'six-peers');
+    const seventh = await L.openCall(browser, daemon.url, r, { name: 'Late', viewer: true });
+    users.push(seventh);
+    await L.waitFor('room full notice', () => seventh.page.$eval('#notice', (n) => !n.hidden && n.dataset.kind === 'room_full'), 5000);
+  });
+  await closeAll(...users);
+});

@@ -180,7 +180,7 @@ const PLAYWRIGHT_DISABLED_FEATURES = [
 ].join(',');
 
 // openCall opens /r/<room> in a fresh context (a separate user).
-export async function openCall(browser, base, room, { name, relay = false, transport = '', viewport } = {}) {
+export async function openCall(browser, base, room, { name, relay = false, transport = '', viewer = false, viewport } = {}) {
   const ctx = await browser.newContext({ viewport: viewport || { width: 960, height: 640 } });
   const page = await ctx.newPage();
   page.on('pageerror', (e) => log(`[${name}] pageerror: ${e.message}`));
@@ -188,6 +188,7 @@ export async function openCall(browser, base, room, { name, relay = false, trans
   const q = new URLSearchParams({ name });
   if (relay) q.set('relay', '1');
   if (transport) q.set('transport', transport);
+  if (viewer) q.set('viewer', '1');
   const opened = Date.now();
   await page.goto(`${base}/r/${room}?${q}`);
   return { ctx, page, name, opened };

@@ -59,6 +59,7 @@ class Call {
   signal(peer, kind, data) { this.sig.send({ type: 'signal', to: peer.id, kind, data }); }
   onTrack(peer, track) { if (track.kind === 'audio') this.watchLevel(peer.tile, track); }
   onState(peer) {
+    if (peer.tile.dataset.state === 'connected') this.tuneSenders();
     if (peer.tile.dataset.state === 'connected' && !this.metrics.firstConnectedMs) {
       this.metrics.firstConnectedMs = Math.round(performance.now() - this.t0);
     }
@@ -130,6 +131,12 @@ class Call {
   // acquireMedia gets camera and microphone; on failure it asks the user what to do
   // and resolves once there is an answer (audio only, viewer, or a retry that works).
   async acquireMedia() {
+    if (params.get('viewer') === '1') { // join without camera or microphone
+      this.state.audio = false;
+      this.state.video = false;
+      this.applyMediaState();
+      return;
+    }
     if (!navigator.mediaDevices?.getUserMedia) {
       this.notice('This page needs a secure (https) address to use the camera and microphone. You joined as a viewer.', [], 'error');
       this.applyMediaState();
@@ -218,7 +225,7 @@ class Call {
       if (!p.pc) continue;
       for (const tr of p.pc.getTransceivers()) {
         if (tr.receiver.track.kind === kind && !tr.stopped && tr.sender.track !== track) {
-          tr.sender.replaceTrack(track).catch((e) => this.log('replaceTrack', e));
+          tr.sender.replaceTrack(track).then(() => this.tuneSenders()).catch((e) => this.log('replaceTrack', e));
         }
       }
     }
@@ -423,6 +430,28 @@ class Call {
     return p;
   }
 
+  // tuneSenders shares our upstream between the mesh's connections: every peer
+  // gets its own encode, so with more peers each one is smaller and cheaper.
+  tuneSenders() {
+    const n = [...this.peers.values()].filter((p) => !p.orphan).length;
+    const screen = !!this.screen;
+    const scale = screen || n < 3 ? 1 : n < 5 ? 1.5 : 2;
+    const maxBitrate = screen ? 1_500_000 : n <= 1 ? 1_200_000 : n === 2 ? 800_000 : n <= 4 ? 450_000 : 300_000;
+    for (const p of this.peers.values()) {
+      if (!p.pc) continue;
+      for (const sender of p.pc.getSenders()) {
+        if (!sender.track || sender.track.kind !== 'video') continue;
+        const params = sender.getParameters();
+        if (!params.encodings || !params.encodings.length) continue;
+        const e = params.encodings[0];
+        if (e.maxBitrate === maxBitrate && (e.scaleResolutionDownBy || 1) === scale) continue;
+        e.maxBitrate = maxBitrate;
+        e.scaleResolutionDownBy = scale;
+        sender.setParameters(params).catch((err) => this.log('setParameters', err));
+      }
+    }
+  }
+
   removePeer(p) {
     if (this.peers.get(p.id) !== p) return;
     this.peers.delete(p.id);
@@ -430,6 +459,7 @@ class Call {
     this.levels.delete(p.tile);
     p.close();
     this.layout();
+    this.tuneSenders();
     this.addChatSys(`${p.name} left`);
   }
 

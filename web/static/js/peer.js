@@ -119,7 +119,7 @@ export class Peer {
       if (!this.remote.getTracks().includes(track)) this.remote.addTrack(track);
       if (track.kind === 'audio') {
         this.audio.srcObject = new MediaStream([track]);
-        this.audio.play().catch(() => this.app.needAudioUnlock());
+        this.audio.play().catch((e) => { if (e.name === 'NotAllowedError') this.app.needAudioUnlock(); });
       }
       if (this.video.srcObject !== this.remote) this.video.srcObject = this.remote; // set late: see Call.pushTrack
       this.video.play().catch(() => { /* muted autoplay: starts when frames come */ });
