@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"runtime"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -119,6 +120,7 @@ type loadFlags struct {
 	warmup       time.Duration
 	drain        time.Duration
 	setupTimeout time.Duration
+	repeat       int
 	json         bool
 	smoke        bool
 }
@@ -132,6 +134,7 @@ func (l *loadFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&l.warmup, "warmup", time.Second, "traffic before the measured window")
 	fs.DurationVar(&l.drain, "drain", 500*time.Millisecond, "wait for late echoes after the window")
 	fs.DurationVar(&l.setupTimeout, "setup-timeout", 10*time.Second, "per-client allocation and first-echo timeout")
+	fs.IntVar(&l.repeat, "repeat", 1, "run the whole sequence this many times; rows show the median run")
 	fs.BoolVar(&l.json, "json", false, "write JSON instead of a table")
 	fs.BoolVar(&l.smoke, "smoke", false, "seconds-long run for CI (shortens unset durations)")
 }
@@ -168,6 +171,8 @@ func (l *loadFlags) config(fs *flag.FlagSet) (loadConfig, []int, error) {
 		return loadConfig{}, nil, fmt.Errorf("bench: --warmup %s: want 0..%s", l.warmup, maxDuration)
 	case l.drain < 0 || l.drain > time.Minute:
 		return loadConfig{}, nil, fmt.Errorf("bench: --drain %s: want 0..1m", l.drain)
+	case l.repeat < 1 || l.repeat > 20:
+		return loadConfig{}, nil, fmt.Errorf("bench: --repeat %d: want 1..20", l.repeat)
 	case l.setupTimeout <= 0 || l.setupTimeout > 5*time.Minute:
 		return loadConfig{}, nil, fmt.Errorf("bench: --setup-timeout %s: want >0 and <= 5m", l.setupTimeout)
 	}
@@ -236,25 +241,49 @@ type loadReport struct {
 }
 
 // runRows runs every client count against each target, in order.
+// With repeat > 1 the whole sequence runs repeat times, so every target sees the
+// same spread of machine noise, and each row reports the run with the median
+// echoes/s plus the min and max.
 func runRows(ctx context.Context, targets []relayTarget, counts []int, cfg loadConfig,
-	setupTimeout time.Duration,
+	setupTimeout time.Duration, repeat int,
 ) ([]LoadResult, error) {
 	peer, err := startEchoPeer("127.0.0.1", 0)
 	if err != nil {
 		return nil, err
 	}
 	defer peer.Close()
-	var rows []LoadResult
-	for _, n := range counts {
-		for _, t := range targets {
-			r, err := runLoad(ctx, t, n, peer.Addr(), cfg, setupTimeout)
-			if err != nil {
-				return rows, fmt.Errorf("bench: %s with %d clients: %w", t.label, n, err)
+	runs := make([][]LoadResult, len(counts)*len(targets))
+	for rep := 0; rep < max(repeat, 1); rep++ {
+		for i, n := range counts {
+			for j, t := range targets {
+				r, err := runLoad(ctx, t, n, peer.Addr(), cfg, setupTimeout)
+				if err != nil {
+					return nil, fmt.Errorf("bench: %s with %d clients: %w", t.label, n, err)
+				}
+				k := i*len(targets) + j
+				runs[k] = append(runs[k], r)
 			}
-			rows = append(rows, r)
 		}
 	}
+	rows := make([]LoadResult, 0, len(runs))
+	for _, rs := range runs {
+		rows = append(rows, medianRow(rs))
+	}
 	return rows, nil
+}
+
+// medianRow picks the run with the median echoes/s (the lower middle for an
+// even count) and records how many runs there were and their spread.
+func medianRow(rs []LoadResult) LoadResult {
+	sorted := append([]LoadResult(nil), rs...)
+	sort.SliceStable(sorted, func(a, b int) bool { return sorted[a].EchoesPerSec < sorted[b].EchoesPerSec })
+	r := sorted[(len(sorted)-1)/2]
+	if len(rs) > 1 {
+		r.Runs = len(rs)
+		r.EchoesPerSecMin = sorted[0].EchoesPerSec
+		r.EchoesPerSecMax = sorted[len(sorted)-1].EchoesPerSec
+	}
+	return r
 }
 
 func emitLoad(out io.Writer, asJSON bool, mode string, cfg loadConfig, rows []LoadResult) error {
@@ -282,7 +311,7 @@ func runRelayMode(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	rows, err := runRows(ctx, []relayTarget{t}, counts, cfg, lf.setupTimeout)
+	rows, err := runRows(ctx, []relayTarget{t}, counts, cfg, lf.setupTimeout, lf.repeat)
 	if err != nil {
 		return err
 	}
@@ -300,7 +329,7 @@ func runUDPMode(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	rows, err := runRows(ctx, []relayTarget{{label: "udp"}}, counts, cfg, lf.setupTimeout)
+	rows, err := runRows(ctx, []relayTarget{{label: "udp"}}, counts, cfg, lf.setupTimeout, lf.repeat)
 	if err != nil {
 		return err
 	}

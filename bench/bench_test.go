@@ -102,8 +102,13 @@ var shortRun = []string{"--smoke", "--duration", "1s", "--warmup", "100ms", "--j
 
 func TestUDPMode(t *testing.T) {
 	var rep loadReport
-	runJSON(t, &rep, append([]string{"udp", "--clients", "1,2"}, shortRun...)...)
+	runJSON(t, &rep, append([]string{"udp", "--clients", "1,2", "--repeat", "2"}, shortRun...)...)
 	checkEchoes(t, rep.Rows, 2)
+	for _, r := range rep.Rows {
+		if r.Runs != 2 {
+			t.Errorf("runs = %d, want 2", r.Runs)
+		}
+	}
 }
 
 func TestUDPModePaced(t *testing.T) {
@@ -233,6 +238,7 @@ func TestBadInput(t *testing.T) {
 		{"negative rate", []string{"udp", "--rate", "-1"}, "--rate"},
 		{"zero window", []string{"udp", "--window", "0"}, "--window 0"},
 		{"zero duration", []string{"udp", "--duration", "0s"}, "--duration"},
+		{"zero repeat", []string{"udp", "--repeat", "0"}, "--repeat 0"},
 		{"endless duration", []string{"udp", "--duration", "100h"}, "--duration"},
 		{"relay without server", []string{"relay", "--secret", "x"}, "--server is required"},
 		{"relay without secret", []string{"relay", "--server", pion}, "--secret is required"},

@@ -239,7 +239,7 @@ func runCompareMode(ctx context.Context, args []string, out io.Writer) error {
 		targets = append(targets, t)
 	}
 	targets = append(targets, relayTarget{label: "udp"})
-	rows, err := runRows(ctx, targets, counts, cfg, lf.setupTimeout)
+	rows, err := runRows(ctx, targets, counts, cfg, lf.setupTimeout, lf.repeat)
 	if err != nil {
 		return err
 	}

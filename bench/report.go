@@ -33,6 +33,11 @@ type LoadResult struct {
 	WriteErrors uint64       `json:"write_errors"`
 	Stalls      uint64       `json:"stalls"`
 	Server      *ServerUsage `json:"server,omitempty"`
+	// Runs, EchoesPerSecMin and EchoesPerSecMax are set with --repeat > 1: this
+	// row is the median run of Runs.
+	Runs            int     `json:"runs,omitempty"`
+	EchoesPerSecMin float64 `json:"echoes_per_sec_min,omitempty"`
+	EchoesPerSecMax float64 `json:"echoes_per_sec_max,omitempty"`
 }
 
 // ServerUsage is the monitored server's cost over the measured window. A relayed
@@ -104,7 +109,15 @@ func mib(kib int64) string { return fmt.Sprintf("%.1f", float64(kib)/1024) }
 // writeLoadTable prints rows as an aligned table.
 func writeLoadTable(out io.Writer, rows []LoadResult) error {
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "target\tclients\techoes/s\tloss %\tMbit/s\tp50 µs\tp99 µs\tmax µs\tstalls\tsrv µs/dgram\tsrv CPU %\tsrv RSS MiB\t")
+	spread := false
+	for _, r := range rows {
+		spread = spread || r.Runs > 1
+	}
+	fmt.Fprint(tw, "target\tclients\techoes/s\tloss %\tMbit/s\tp50 µs\tp99 µs\tmax µs\tstalls\tsrv µs/dgram\tsrv CPU %\tsrv RSS MiB\t")
+	if spread {
+		fmt.Fprint(tw, "runs\tmin..max echoes/s\t")
+	}
+	fmt.Fprintln(tw)
 	for _, r := range rows {
 		srv, cpu, rss := "-", "-", "-"
 		if r.Server != nil {
@@ -116,9 +129,13 @@ func writeLoadTable(out io.Writer, rows []LoadResult) error {
 		if r.Transport != "" {
 			label += "/" + r.Transport
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%.2f\t%.1f\t%.0f\t%.0f\t%.0f\t%d\t%s\t%s\t%s\t\n",
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%.2f\t%.1f\t%.0f\t%.0f\t%.0f\t%d\t%s\t%s\t%s\t",
 			label, r.Clients, fnum(r.EchoesPerSec), r.LossPct, r.Mbps, r.RTTP50us, r.RTTP99us,
 			r.RTTMaxus, r.Stalls, srv, cpu, rss)
+		if spread {
+			fmt.Fprintf(tw, "%d\t%s..%s\t", r.Runs, fnum(r.EchoesPerSecMin), fnum(r.EchoesPerSecMax))
+		}
+		fmt.Fprintln(tw)
 	}
 	if err := tw.Flush(); err != nil {
 		return fmt.Errorf("bench: write report: %w", err)

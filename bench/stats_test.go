@@ -183,3 +183,20 @@ func TestCycleSourceRotates(t *testing.T) {
 		t.Fatalf("%d distinct sources", len(seen))
 	}
 }
+
+func TestMedianRow(t *testing.T) {
+	rs := []LoadResult{{EchoesPerSec: 30, Sent: 3}, {EchoesPerSec: 10, Sent: 1}, {EchoesPerSec: 20, Sent: 2}}
+	m := medianRow(rs)
+	if m.Sent != 2 || m.Runs != 3 || m.EchoesPerSecMin != 10 || m.EchoesPerSecMax != 30 {
+		t.Fatalf("median of 3: %+v", m)
+	}
+	if m := medianRow(rs[:2]); m.Sent != 1 { // lower middle of an even count
+		t.Fatalf("median of 2: %+v", m)
+	}
+	if m := medianRow(rs[:1]); m.Runs != 0 || m.Sent != 3 {
+		t.Fatalf("single run must not claim a spread: %+v", m)
+	}
+	if rs[0].Sent != 3 {
+		t.Fatal("medianRow reordered its input")
+	}
+}
