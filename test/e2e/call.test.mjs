@@ -4,6 +4,7 @@
 // when the daemon is killed and started again on the same ports.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import * as L from './lib.mjs';
 
 let daemon;
@@ -189,6 +190,48 @@ test('a dropped signaling socket resumes the same session without touching the c
     await L.waitFor('camera off after resume seen', async () => (await L.tiles(b.page))[0].video === 'false', 5000);
   });
   await closeAll(a, b);
+});
+
+// Only inside run.sh's private network namespace: the firewall rule must never touch the host.
+const netns = process.env.E2E_NETNS === '1';
+
+test('a connection that fails comes back by ICE restart, on the same RTCPeerConnection', { skip: !netns && 'needs the network namespace of run.sh' }, async () => {
+  let a, b;
+  const nft = (script) => execFileSync('nft', ['-f', '-'], { input: script });
+  let blocked = false;
+  try {
+    await step('ice-restart', async () => {
+      const r = room('icerestart');
+      a = await L.openCall(browser, daemon.url, r, { name: 'Alice' });
+      b = await L.openCall(browser, daemon.url, r, { name: 'Bob' });
+      await L.waitConnected(a.page, 1);
+      await L.waitConnected(b.page, 1);
+      const created = await a.page.evaluate(() => [...window.rtcd.peers.values()][0].createdAt);
+      const ufrag = () => a.page.evaluate(() => /a=ice-ufrag:(\S+)/.exec([...window.rtcd.peers.values()][0].pc.localDescription.sdp)[1]);
+      const ufrag0 = await ufrag();
+      // Drop every UDP packet: media, ICE checks and TURN over UDP all stop.
+      nft('table inet e2e {\n chain out {\n  type filter hook output priority 0; policy accept;\n  meta l4proto udp drop\n }\n}\n');
+      blocked = true;
+      const cut = Date.now();
+      await L.waitFor('Alice sees the call drop', async () => (await L.tiles(a.page))[0].state !== 'connected', 20000);
+      timings.iceDropDetected = Date.now() - cut;
+      await L.waitFor('an ICE restart', async () =>
+        (await a.page.evaluate(() => window.rtcd.metrics.iceRestarts)) + (await b.page.evaluate(() => window.rtcd.metrics.iceRestarts)) > 0, 20000);
+      nft('delete table inet e2e');
+      blocked = false;
+      const healed = Date.now();
+      await L.waitConnected(a.page, 1, 30000);
+      await L.waitConnected(b.page, 1, 30000);
+      timings.iceRestartRecovered = Date.now() - healed;
+      assert.equal(await a.page.evaluate(() => [...window.rtcd.peers.values()][0].createdAt), created, 'same connection, restarted');
+      assert.notEqual(await ufrag(), ufrag0, 'new ICE credentials: the restart was negotiated');
+      const f0 = (await L.media(a.page))[0].framesDecoded;
+      await L.waitFor('video flows again', async () => (await L.media(a.page))[0].framesDecoded > f0 + 5, 10000);
+    });
+  } finally {
+    if (blocked) { try { nft('delete table inet e2e'); } catch { /* already gone */ } }
+    await closeAll(a, b);
+  }
 });
 
 test('relay=1: both ends use a relay candidate through rtcd\'s TURN', async () => {

@@ -34,7 +34,7 @@ cmd=(node --test --test-concurrency=1 --test-timeout=120000 "${files[@]}")
 
 if [[ -z "${E2E_NO_NETNS:-}" && $(id -u) == 0 ]] && command -v unshare >/dev/null && command -v ip >/dev/null; then
   exec unshare --net --pid --fork --kill-child --mount-proc \
-    bash -c 'ip link set lo up && exec "$@"' e2e "${cmd[@]}"
+    bash -c 'ip link set lo up && E2E_NETNS=1 exec "$@"' e2e "${cmd[@]}"
 fi
 echo "e2e: running without a network namespace" >&2
 exec "${cmd[@]}"

@@ -34,7 +34,7 @@ class Call {
     this.hadSession = false;
     this.left = false;
     this.t0 = performance.now();
-    this.metrics = { firstConnectedMs: 0 };
+    this.metrics = { firstConnectedMs: 0, iceRestarts: 0 };
     this.sig = new Signaling({ name: myName, token });
     this.self = makeTile({ self: true, name: `${myName} (you)` });
     this.self.tile.dataset.self = 'true';
@@ -498,7 +498,12 @@ class Call {
   }
 
   // --- stats and levels ---
-  async statsTick() { for (const p of this.peers.values()) this.refreshStats(p); }
+  async statsTick() {
+    for (const p of this.peers.values()) {
+      p.watchdog();
+      this.refreshStats(p);
+    }
+  }
 
   async refreshStats(p) {
     let s;

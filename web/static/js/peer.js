@@ -138,9 +138,6 @@ export class Peer {
       }
     };
     pc.onconnectionstatechange = () => this.onConnState();
-    pc.oniceconnectionstatechange = () => {
-      if (pc.iceConnectionState === 'failed') this.restart('ice failed');
-    };
     this.onConnState();
     return pc;
   }
@@ -208,18 +205,25 @@ export class Peer {
     if (this.tile.dataset.state !== s) this.tile.dataset.state = s;
     if (cs === 'connected') {
       if (!this.connectedAt) this.connectedAt = performance.now();
-      clearTimeout(this.discTimer);
-      clearTimeout(this.restartTimer);
+      this.downSince = 0;
+      this.backoff = 0;
       this.app.refreshStats(this);
-    }
-    if (cs === 'disconnected') {
-      clearTimeout(this.discTimer);
-      this.discTimer = setTimeout(() => {
-        if (this.pc === pc && pc.connectionState === 'disconnected') this.restart('disconnected for 5 s');
-      }, 5000);
+    } else if ((cs === 'disconnected' || cs === 'failed') && !this.downSince) {
+      this.downSince = performance.now();
     }
     if (cs === 'failed') this.restart('connection failed');
     this.app.onState(this);
+  }
+
+  // watchdog runs every second: a connection down for 5 s (disconnected) or
+  // failed gets ICE restarts, spaced 4, 8, 16, 20, 20... s apart until it is
+  // back, so a network that comes back later is picked up too.
+  watchdog() {
+    const pc = this.pc;
+    if (!pc || !this.downSince) return;
+    const cs = pc.connectionState;
+    if (cs === 'connected' || cs === 'closed') return;
+    if (cs === 'failed' || performance.now() - this.downSince > 5000) this.restart(`${cs}`);
   }
 
   // restart runs an ICE restart. The impolite side offers at once; the polite side
@@ -227,14 +231,22 @@ export class Peer {
   restart(why) {
     const pc = this.pc;
     if (!pc || pc.connectionState === 'closed' || this.orphan) return;
-    if (this.restartTimer) return;
+    const now = performance.now();
+    if (this.lastRestart && now - this.lastRestart < this.backoff) return;
+    this.lastRestart = now;
+    this.backoff = Math.min(20000, Math.max(4000, (this.backoff || 2000) * 2));
+    this.restarts = (this.restarts || 0) + 1;
+    this.app.metrics.iceRestarts = (this.app.metrics.iceRestarts || 0) + 1;
     this.app.log('ice restart', this.id, why);
-    if (!this.polite) pc.restartIce();
-    else this.send('restart', {});
+    if (!this.polite) {
+      pc.restartIce();
+      return;
+    }
+    this.send('restart', {});
+    clearTimeout(this.restartTimer);
     this.restartTimer = setTimeout(() => {
-      this.restartTimer = 0;
       if (this.pc === pc && pc.connectionState !== 'connected' && pc.connectionState !== 'closed') pc.restartIce();
-    }, this.polite ? 3000 : 8000);
+    }, 2000);
   }
 
   sendData(msg) {
@@ -272,12 +284,10 @@ export class Peer {
   }
 
   close() {
-    clearTimeout(this.discTimer);
     clearTimeout(this.restartTimer);
     clearTimeout(this.offerTimer);
     if (this.pc) {
       this.pc.onconnectionstatechange = null;
-      this.pc.oniceconnectionstatechange = null;
       this.pc.onnegotiationneeded = null;
       this.pc.close();
     }
