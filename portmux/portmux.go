@@ -197,15 +197,16 @@ func (m *Mux) route(raw net.Conn) {
 		return
 	}
 	_ = raw.SetDeadline(time.Time{})
+	// Counted before the hand-over, which the consumer may act on at once.
+	counter := &m.stats.TURN
+	if to == m.http {
+		counter = &m.stats.HTTP
+	}
+	counter.Add(1)
 	if !to.deliver(conn, deadline) {
+		counter.Add(^uint64(0)) // not handed over after all
 		m.stats.Dropped.Add(1)
 		_ = conn.Close()
-		return
-	}
-	if to == m.http {
-		m.stats.HTTP.Add(1)
-	} else {
-		m.stats.TURN.Add(1)
 	}
 }
 
