@@ -19,7 +19,7 @@ if [ "$(id -u)" != 0 ] || ! unshare -n -m true 2>/dev/null; then
   echo "smoke: needs root and unshare (network + mount namespaces); skipped" >&2
   exit 77
 fi
-for tool in setpriv ip curl; do
+for tool in setpriv ip curl openssl ss; do
   command -v "$tool" >/dev/null || { echo "smoke: $tool missing; skipped" >&2; exit 77; }
 done
 
@@ -48,6 +48,14 @@ if ! grep -q '^rtcd:' "$tmp/passwd"; then
   echo 'rtcd:x:64999:' >>"$tmp/group"
 fi
 chown 64999:64999 "$tmp/var/lib/rtcd" "$tmp/var/cache/rtcd"
+# §6 B: certificate files readable by group rtcd (self-signed here).
+mkdir -p "$tmp/etc/rtcd/tls"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+  -subj /CN=rtc.example.com -addext subjectAltName=DNS:rtc.example.com \
+  -keyout "$tmp/etc/rtcd/tls/privkey.pem" -out "$tmp/etc/rtcd/tls/fullchain.pem" 2>/dev/null
+chown -R 0:64999 "$tmp/etc/rtcd/tls"
+chmod 750 "$tmp/etc/rtcd/tls"
+chmod 640 "$tmp/etc/rtcd/tls/privkey.pem" "$tmp/etc/rtcd/tls/fullchain.pem"
 
 cat >"$tmp/inside.sh" <<'EOF'
 set -euo pipefail
@@ -87,6 +95,17 @@ echo "smoke: running as $user, effective capabilities $caps (0x400 = CAP_NET_BIN
 [ "$caps" = 0000000000000400 ] || { echo "smoke: capabilities are not just CAP_NET_BIND_SERVICE" >&2; exit 1; }
 grep -qE '(^|[^0-9])3478' <(ss -lunp) || { echo "smoke: nothing on udp 3478" >&2; ss -lunp >&2; exit 1; }
 echo "smoke: relay on udp/tcp 3478"
+if [ "$ok" = https ]; then
+  # What the example config asks for once TLS is wired (deploy.md §1).
+  grep -qE ':5349\b' <(ss -ltn) || { echo "smoke: nothing on tcp 5349 (Turn.TLSListen)" >&2; exit 1; }
+  loc=$(curl -sS --max-time 2 -o /dev/null -w '%{redirect_url}' -H 'Host: rtc.example.com' http://127.0.0.1:80/r/x)
+  [ "$loc" = https://rtc.example.com/r/x ] || { echo "smoke: :80 redirects to '$loc'" >&2; exit 1; }
+  ice=$(curl -fsS --max-time 2 -k -H 'Host: rtc.example.com' https://127.0.0.1:443/api/v1/ice-servers)
+  for u in turns:rtc.example.com:443 turns:rtc.example.com:5349; do
+    case "$ice" in *"$u"*) ;; *) echo "smoke: ice-servers lacks $u: $ice" >&2; exit 1;; esac
+  done
+  echo "smoke: turns on 5349 and 443 advertised, :80 redirects to https"
+fi
 
 start=$(date +%s%N)
 kill -TERM "$pid"
