@@ -238,14 +238,6 @@ func (s *Server) logStart() {
 		logx.Field("publicIPSource", src),
 		logx.Field("relayBind", s.bindIP.String()),
 		logx.Field("relayPorts", strconv.Itoa(s.cfg.MinPort)+"-"+strconv.Itoa(s.cfg.MaxPort)))
-	if s.detected {
-		logx.Infow("turn: WARNING: Turn.PublicIP not configured; advertising the detected address. "+
-			"A VPS behind 1:1 NAT (AWS, GCP, ...) must set Turn.PublicIP to its public address.",
-			logx.Field("publicIP", s.publicIP.String()))
-	}
-	if s.issuer.Generated() {
-		logx.Infow("turn: no Auth.Secrets configured; using a random secret generated at start (single node only)")
-	}
 }
 
 // listen binds UDPSockets UDP sockets (SO_REUSEPORT) and one TCP listener on

@@ -1,0 +1,99 @@
+// Package config composes the configuration of every rtcd service into the
+// one file the daemon reads (etc/rtcd.yaml), and checks it as a whole before
+// anything listens, so that a mistake names its field instead of surfacing
+// later as a half-started daemon.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/rtcd/rtcd/auth"
+	"github.com/rtcd/rtcd/etc"
+	"github.com/rtcd/rtcd/signal"
+	"github.com/rtcd/rtcd/turn"
+	"github.com/zeromicro/go-zero/core/conf"
+	"github.com/zeromicro/go-zero/rest"
+)
+
+// Config is the whole daemon configuration. RestConf is embedded because
+// go-zero's rest server is configured from it directly (Name, Host, Port,
+// Log, Timeout...); the other sections are owned by their packages.
+type Config struct {
+	rest.RestConf
+	Auth   auth.Config
+	Turn   turn.Config
+	Signal signal.Config
+}
+
+// Validate checks the sections against each other and names the field at
+// fault. go-zero calls it when the file is loaded.
+func (c Config) Validate() error {
+	if c.Port < 0 || c.Port > 65535 {
+		return fmt.Errorf("Port: %d is not a TCP port", c.Port)
+	}
+	// Each section's errors already name their field (e.g. "Turn.MinPort: ...").
+	if err := c.Auth.Validate(); err != nil {
+		return err
+	}
+	if err := c.Turn.Validate(); err != nil {
+		return err
+	}
+	if err := c.Signal.Validate(); err != nil {
+		return err
+	}
+	if c.Signal.Mode == "token" && len(c.Auth.TokenSecret) < 16 {
+		return errors.New("Auth.TokenSecret: Signal.Mode is token, so a secret of at least 16 bytes is required (set RTCD_TOKEN_SECRET)")
+	}
+	return nil
+}
+
+// TURNSecrets returns the configured TURN secrets without the empty entries
+// that an unset ${RTCD_TURN_SECRET} leaves behind.
+func (c Config) TURNSecrets() []string {
+	var out []string
+	for _, s := range c.Auth.Secrets {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// Load reads path, expanding ${ENV} references, fills defaults and validates.
+// An empty path means the embedded etc/rtcd.yaml.
+func Load(path string) (Config, error) {
+	var c Config
+	if path == "" {
+		if err := conf.LoadFromYamlBytes([]byte(os.ExpandEnv(string(etc.DefaultYAML))), &c); err != nil {
+			return c, fmt.Errorf("embedded etc/rtcd.yaml: %w", err)
+		}
+		return c, nil
+	}
+	if _, err := os.Stat(path); err != nil {
+		return c, fmt.Errorf("config file: %w", err)
+	}
+	if err := conf.Load(path, &c, conf.UseEnv()); err != nil {
+		return c, fmt.Errorf("config file %s: %w", path, err)
+	}
+	return c, nil
+}
+
+// Default returns the embedded defaults with the listeners moved to free
+// loopback ports, loopback as the advertised relay address and a fixed
+// secret: the shape tests and local tools need.
+func Default() Config {
+	c, err := Load("")
+	if err != nil {
+		panic(fmt.Sprintf("config: embedded defaults are invalid: %v", err)) // a build defect, caught by tests
+	}
+	c.Host = "127.0.0.1"
+	c.Port = 0
+	c.Turn.Listen = "127.0.0.1:0"
+	c.Turn.PublicIP = "127.0.0.1"
+	c.Turn.RelayIP = "127.0.0.1"
+	c.Log.Level = "error"
+	return c
+}

@@ -1,0 +1,287 @@
+// Package daemon assembles one rtcd node from its configuration: the
+// STUN/TURN relay, the signaling hub, the web app and the JSON API behind
+// go-zero's rest router. It exists apart from cmd/rtcd so that tests and
+// tools can run a whole node in-process on free loopback ports.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/rtcd/rtcd/auth"
+	"github.com/rtcd/rtcd/internal/config"
+	"github.com/rtcd/rtcd/signal"
+	"github.com/rtcd/rtcd/turn"
+	"github.com/rtcd/rtcd/web"
+	"github.com/zeromicro/go-zero/core/logx"
+	"github.com/zeromicro/go-zero/core/service"
+	"github.com/zeromicro/go-zero/rest"
+)
+
+// httpDrainTimeout bounds how long plain HTTP requests may take to finish at
+// shutdown; it keeps the whole stop inside go-zero's 5.5 s wait window.
+const httpDrainTimeout = 2 * time.Second
+
+// Daemon is one running rtcd node. Create it with New, then Start; Stop
+// drains signaling first and closes the relay last, so that calls that are
+// reconnecting keep their TURN allocations as long as possible.
+type Daemon struct {
+	cfg    config.Config
+	issuer *auth.Issuer
+	tokens *auth.Tokens
+	relay  *turn.Server
+
+	httpLn  net.Listener
+	httpSrv *http.Server
+	hub     *signal.Hub
+
+	served   chan struct{} // closed when the HTTP server has stopped serving
+	httpDown chan struct{} // closed when signaling and HTTP are drained
+	stopped  chan struct{} // closed when everything is down
+	httpOnce sync.Once
+	stopOnce sync.Once
+}
+
+// New checks the configuration and builds the services without opening any
+// socket, so that every configuration mistake is reported before anything
+// listens.
+func New(c config.Config) (*Daemon, error) {
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	issuer, err := auth.NewIssuer(c.TURNSecrets(), c.Auth.TTL)
+	if err != nil {
+		return nil, fmt.Errorf("Auth.Secrets: %w", err)
+	}
+	var tokens *auth.Tokens
+	if c.Auth.TokenSecret != "" {
+		if tokens, err = auth.NewTokens(c.Auth.TokenSecret); err != nil {
+			return nil, fmt.Errorf("Auth.TokenSecret: %w", err)
+		}
+	}
+	relay, err := turn.New(c.Turn, issuer)
+	if err != nil {
+		return nil, err
+	}
+	return &Daemon{
+		cfg:      c,
+		issuer:   issuer,
+		tokens:   tokens,
+		relay:    relay,
+		served:   make(chan struct{}),
+		httpDown: make(chan struct{}),
+		stopped:  make(chan struct{}),
+	}, nil
+}
+
+// Start binds every listener and starts serving. If any bind fails, what
+// was bound is closed again and the error names the configuration field.
+func (d *Daemon) Start() error {
+	addr := net.JoinHostPort(d.cfg.Host, strconv.Itoa(d.cfg.Port))
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("Host/Port: cannot listen on %s: %w", addr, err)
+	}
+	if err := d.relay.Start(); err != nil {
+		_ = ln.Close()
+		return err
+	}
+	urls := d.iceURLs()
+	hub, err := signal.NewHub(d.cfg.Signal, d.issuer, d.tokens, urls)
+	if err != nil {
+		_ = ln.Close()
+		d.relay.Stop()
+		return err
+	}
+	handler, err := d.router(hub)
+	if err != nil {
+		_ = ln.Close()
+		hub.Stop()
+		d.relay.Stop()
+		return fmt.Errorf("http router: %w", err)
+	}
+	d.httpLn, d.hub = ln, hub
+	d.httpSrv = &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+	}
+	go func() {
+		defer close(d.served)
+		if err := d.httpSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			logx.Errorw("http server stopped", logx.Field("err", err.Error()))
+		}
+	}()
+	d.logStartup(urls)
+	return nil
+}
+
+// router builds go-zero's rest router: the WebSocket hub, the JSON API and
+// health endpoints as routes, and the web app for every other path.
+func (d *Daemon) router(hub *signal.Hub) (http.Handler, error) {
+	server, err := rest.NewServer(d.cfg.RestConf, rest.WithNotFoundHandler(web.Handler()))
+	if err != nil {
+		return nil, err
+	}
+	api := hub.APIHandler()
+	server.AddRoutes([]rest.Route{
+		{Method: http.MethodGet, Path: "/ws", Handler: hub.Handler().ServeHTTP},
+		{Method: http.MethodGet, Path: "/api/v1/ice-servers", Handler: api.ServeHTTP},
+		{Method: http.MethodGet, Path: "/api/v1/turn", Handler: api.ServeHTTP},
+		{Method: http.MethodGet, Path: "/healthz", Handler: d.healthz},
+	})
+	serverless, err := rest.NewServerless(server)
+	if err != nil {
+		return nil, err
+	}
+	return http.HandlerFunc(serverless.Serve), nil
+}
+
+// healthz answers 200 while the node serves; it is what a load balancer polls.
+func (d *Daemon) healthz(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	_, _ = w.Write([]byte("ok\n"))
+}
+
+// iceURLs are the STUN and TURN URLs handed to clients, built from the
+// address the relay believes it is reachable at and the port it bound.
+func (d *Daemon) iceURLs() signal.ICEURLs {
+	host := d.relay.PublicIP().String()
+	port := strconv.Itoa(addrPort(d.relay.UDPAddr()))
+	tcpPort := strconv.Itoa(addrPort(d.relay.TCPAddr()))
+	hostPort := net.JoinHostPort(host, port)
+	return signal.ICEURLs{
+		STUN: []string{"stun:" + hostPort},
+		TURN: []string{
+			"turn:" + hostPort + "?transport=udp",
+			"turn:" + net.JoinHostPort(host, tcpPort) + "?transport=tcp",
+		},
+	}
+}
+
+func addrPort(a net.Addr) int {
+	switch a := a.(type) {
+	case *net.UDPAddr:
+		return a.Port
+	case *net.TCPAddr:
+		return a.Port
+	}
+	return 0
+}
+
+// logStartup writes the one readable block an operator needs: where the
+// app is, which URLs clients get, and where the relay thinks it is reachable.
+func (d *Daemon) logStartup(urls signal.ICEURLs) {
+	var b strings.Builder
+	fmt.Fprintf(&b, "rtcd is up\n")
+	fmt.Fprintf(&b, "  web app, signaling:  %s  (WebSocket /ws, API /api/v1)\n", d.displayURL())
+	fmt.Fprintf(&b, "  relay listens on:    udp %s, tcp %s\n", d.relay.UDPAddr(), d.relay.TCPAddr())
+	fmt.Fprintf(&b, "  relay reachable at:  %s (%s)\n", d.relay.PublicIP(), d.publicIPSource())
+	fmt.Fprintf(&b, "  clients are given:   %s\n", strings.Join(append(append([]string{}, urls.STUN...), urls.TURN...), " "))
+	fmt.Fprintf(&b, "  signaling mode:      %s", d.cfg.Signal.Mode)
+	if d.issuer.Generated() {
+		fmt.Fprintf(&b, "\n  TURN secret:         generated at start (not shown; set RTCD_TURN_SECRET to share it between nodes or restarts)")
+	}
+	if d.relay.PublicIPDetected() {
+		fmt.Fprintf(&b, "\n  WARNING: Turn.PublicIP is not set, so the relay advertises %s, detected from the local interfaces."+
+			"\n           A VPS behind a cloud's 1:1 NAT must set Turn.PublicIP to its public address.", d.relay.PublicIP())
+	}
+	logx.Info(b.String())
+}
+
+// displayURL is the app URL to show a person: a wildcard listener is shown
+// as localhost, since that is what they can open on this machine.
+func (d *Daemon) displayURL() string {
+	tcp, ok := d.httpLn.Addr().(*net.TCPAddr)
+	if !ok || !tcp.IP.IsUnspecified() {
+		return d.HTTPURL()
+	}
+	return fmt.Sprintf("http://localhost:%d (all interfaces)", tcp.Port)
+}
+
+func (d *Daemon) publicIPSource() string {
+	if d.relay.PublicIPDetected() {
+		return "detected from interfaces"
+	}
+	return "configured"
+}
+
+// HTTPAddr is the bound address of the HTTP server (useful with port 0).
+func (d *Daemon) HTTPAddr() net.Addr { return d.httpLn.Addr() }
+
+// HTTPURL is the base URL of the web app and API, e.g. http://127.0.0.1:8080.
+func (d *Daemon) HTTPURL() string { return "http://" + d.httpLn.Addr().String() }
+
+// WSURL is the signaling endpoint, e.g. ws://127.0.0.1:8080/ws.
+func (d *Daemon) WSURL() string { return "ws://" + d.httpLn.Addr().String() + "/ws" }
+
+// TURNAddr is the relay's bound UDP address (TCP uses the same port unless
+// configured otherwise).
+func (d *Daemon) TURNAddr() net.Addr { return d.relay.UDPAddr() }
+
+// Relay exposes the relay, for tests and metrics.
+func (d *Daemon) Relay() *turn.Server { return d.relay }
+
+// Hub exposes the signaling hub, for tests and metrics.
+func (d *Daemon) Hub() *signal.Hub { return d.hub }
+
+// Issuer is the TURN credential issuer of this node.
+func (d *Daemon) Issuer() *auth.Issuer { return d.issuer }
+
+// Stop drains signaling (clients are told to reconnect), stops HTTP, then
+// closes the relay. It is safe to call more than once.
+func (d *Daemon) Stop() {
+	d.stopOnce.Do(func() {
+		d.stopHTTP()
+		d.relay.Stop()
+		close(d.stopped)
+	})
+	<-d.stopped
+}
+
+// stopHTTP drains signaling and then plain HTTP, once.
+func (d *Daemon) stopHTTP() {
+	d.httpOnce.Do(d.drainHTTP)
+}
+
+func (d *Daemon) drainHTTP() {
+	defer close(d.httpDown)
+	if d.hub != nil {
+		d.hub.Stop()
+	}
+	if d.httpSrv != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), httpDrainTimeout)
+		defer cancel()
+		if err := d.httpSrv.Shutdown(ctx); err != nil {
+			logx.Errorw("http shutdown", logx.Field("err", err.Error()))
+		}
+		<-d.served
+	}
+}
+
+// Services returns the node as go-zero services, for a ServiceGroup: the
+// HTTP side and the relay. go-zero stops services concurrently, so the relay
+// service waits for the HTTP side to drain before it closes.
+func (d *Daemon) Services() []service.Service {
+	return []service.Service{httpService{d}, relayService{d}}
+}
+
+type httpService struct{ d *Daemon }
+
+func (s httpService) Start() { <-s.d.served }
+func (s httpService) Stop()  { s.d.stopHTTP() }
+
+type relayService struct{ d *Daemon }
+
+func (s relayService) Start() { <-s.d.stopped }
+func (s relayService) Stop() {
+	<-s.d.httpDown
+	s.d.Stop()
+}
