@@ -365,7 +365,7 @@ test('a full mesh of six (one camera, five viewers) and the seventh is refused',
     for (const n of ['V1', 'V2', 'V3', 'V4', 'V5']) {
       users.push(await L.openCall(browser, daemon.url, r, { name: n, viewer: true, viewport: { width: 480, height: 360 } }));
     }
-    for (const u of users) await L.waitConnected(u.page, 5, 30000);
+    for (const u of users) await L.waitConnected(u.page, 5, 45000);
     timings.sixPeerMeshConnected = Date.now() - started;
     // Every viewer decodes the camera; the camera's page shows five viewer tiles.
     for (const u of users.slice(1)) {

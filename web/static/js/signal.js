@@ -31,6 +31,7 @@ export class Signaling extends EventTarget {
     this.retryAfter = 0;    // from bye.retryAfterMs
     this.nextId = 1;
     this.pending = new Map(); // id -> {resolve, reject}
+    this.outbox = [];         // signal/update messages held while reconnecting
     this.lastClose = null;
   }
 
@@ -92,6 +93,9 @@ export class Signaling extends EventTarget {
       this.peerId = msg.peerId;
       if (msg.resume) this.resumeToken = msg.resume;
       this.hello = msg;
+      const held = this.outbox;
+      this.outbox = [];
+      if (msg.resumed) for (const m of held) this.raw(m);
       this.emit('status', { state: 'connected' });
       this.emit('open', msg);
       return;
@@ -123,9 +127,17 @@ export class Signaling extends EventTarget {
     this.emit('message', msg);
   }
 
-  // send queues nothing: callers resend state after 'open' (signaling is stateless across sockets).
+  // send delivers a message now, or, for signal/update while the socket is
+  // down, keeps it until the session is resumed (a fresh session drops them:
+  // they were addressed to peer ids of the old one).
   send(msg) {
-    if (!this.ready) return false;
+    if (!this.ready) {
+      if ((msg.type === 'signal' || msg.type === 'update') && this.resumeToken && this.outbox.length < 500) {
+        this.outbox.push({ v: 1, ...msg });
+        return true;
+      }
+      return false;
+    }
     return this.raw({ v: 1, ...msg });
   }
 
