@@ -10,7 +10,16 @@ import (
 	"go.uber.org/goleak"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+// TestMain checks for leaked goroutines, except go-zero's process-wide ones
+// (started by the in-process daemon's packages, never stopped).
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m,
+		goleak.IgnoreAnyFunction("github.com/zeromicro/go-zero/core/proc.init.1.func1"),
+		goleak.IgnoreAnyFunction("github.com/zeromicro/go-zero/core/stat.init.1.func1"),
+		goleak.IgnoreAnyFunction("github.com/zeromicro/go-zero/core/load.(*SheddingStat).loop"),
+		goleak.IgnoreAnyFunction("github.com/zeromicro/go-zero/core/executors.(*PeriodicalExecutor).backgroundFlush.func1"),
+	)
+}
 
 // callPair puts two relay-only peers with video in one room on url and runs
 // a call between them, returning both sides' results.
