@@ -41,6 +41,16 @@ type Config struct {
 	// MaxTCPConnections caps concurrent TURN-over-TCP connections; more are
 	// closed on accept. Defaults to 4096.
 	MaxTCPConnections int `json:",default=4096"`
+
+	// TLSListen is the TURN-over-TLS (turns:) listen address, e.g.
+	// ":5349". Empty means off. Needs the TLS section.
+	TLSListen string `json:",optional"`
+	// OnePort also serves TURN over TLS on the main HTTPS port (443), split
+	// from HTTPS per connection. Needs the TLS section.
+	OnePort bool `json:",optional"`
+	// PublicHost is the DNS name in turns: URLs; it must match the
+	// certificate. Empty means the certificate's first DNS name.
+	PublicHost string `json:",optional"`
 }
 
 // Defaults for zero Config fields.
@@ -124,6 +134,13 @@ func (c Config) Validate() error {
 		return fmt.Errorf("Turn.UDPSockets: %d out of range 0-%d", c.UDPSockets, maxUDPSockets)
 	case c.MaxTCPConnections < 0:
 		return fmt.Errorf("Turn.MaxTCPConnections: %d is negative", c.MaxTCPConnections)
+	}
+	if c.TLSListen != "" {
+		if _, p, err := net.SplitHostPort(c.TLSListen); err != nil {
+			return fmt.Errorf("Turn.TLSListen: bad address %q: %w", c.TLSListen, err)
+		} else if _, err := strconv.ParseUint(p, 10, 16); err != nil {
+			return fmt.Errorf("Turn.TLSListen: bad port %q", p)
+		}
 	}
 	if _, err := NewPeerPolicy(c.AllowPeers, c.DenyPeers, netip.Addr{}); err != nil {
 		return err

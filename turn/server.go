@@ -75,6 +75,7 @@ type Server struct {
 	pion     *pionturn.Server
 	udp      []*listenerConn
 	tcp      *trackedListener
+	extra    []net.Listener // AddListener, before Start
 	tcpConns map[*tcpConn]struct{}
 	relays   map[*relayConn]struct{}
 }
@@ -183,6 +184,9 @@ func (s *Server) Start() error {
 	s.started = true
 	udp, tcp, err := s.listen()
 	if err != nil {
+		for _, ln := range s.extra {
+			_ = ln.Close()
+		}
 		s.stopped = true
 		s.readers.close()
 		return err
@@ -195,18 +199,32 @@ func (s *Server) Start() error {
 			PermissionHandler:     s.permissionHandler,
 		}
 	}
-	srv, err := pionturn.NewServer(pionturn.ServerConfig{
-		PacketConnConfigs: pcs,
-		ListenerConfigs: []pionturn.ListenerConfig{{
-			Listener:              tcp,
+	lcs := []pionturn.ListenerConfig{{
+		Listener:              tcp,
+		RelayAddressGenerator: relayGen{s},
+		PermissionHandler:     s.permissionHandler,
+	}}
+	var extra []*trackedListener
+	for _, ln := range s.extra {
+		if !s.readers.add() {
+			break
+		}
+		tl := &trackedListener{Listener: ln, member: member{g: s.readers}, s: s}
+		extra = append(extra, tl)
+		lcs = append(lcs, pionturn.ListenerConfig{
+			Listener:              tl,
 			RelayAddressGenerator: relayGen{s},
 			PermissionHandler:     s.permissionHandler,
-		}},
-		LoggerFactory: logFactory{},
-		Realm:         s.cfg.Realm,
-		AuthHandler:   s.authHandler,
-		QuotaHandler:  s.quotaHandler,
-		EventHandler:  s.eventHandler(),
+		})
+	}
+	srv, err := pionturn.NewServer(pionturn.ServerConfig{
+		PacketConnConfigs: pcs,
+		ListenerConfigs:   lcs,
+		LoggerFactory:     logFactory{},
+		Realm:             s.cfg.Realm,
+		AuthHandler:       s.authHandler,
+		QuotaHandler:      s.quotaHandler,
+		EventHandler:      s.eventHandler(),
 	})
 	if err != nil {
 		for _, pc := range udp {
@@ -215,6 +233,10 @@ func (s *Server) Start() error {
 		}
 		_ = tcp.Close()
 		tcp.exited()
+		for _, tl := range extra {
+			_ = tl.Close()
+			tl.exited()
+		}
 		s.stopped = true
 		s.readers.close()
 		return fmt.Errorf("turn: start: %w", err)
@@ -311,6 +333,20 @@ func (s *Server) listenOnce(host, port string) ([]*listenerConn, *trackedListene
 		return nil, nil, errStopped
 	}
 	return udp, &trackedListener{Listener: ln, member: member{g: s.readers}, s: s}, nil
+}
+
+// AddListener makes the relay also accept TURN connections from ln, such
+// as TURN over TLS on 5349 or portmux's TURN side of port 443, with the same
+// credentials, peer policy, quotas and connection cap as the TCP listener.
+// It must be called before Start; Stop closes ln.
+func (s *Server) AddListener(ln net.Listener) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.started {
+		return errors.New("turn: AddListener after Start")
+	}
+	s.extra = append(s.extra, ln)
+	return nil
 }
 
 // Stop closes the listeners, every TCP connection and every relay socket and

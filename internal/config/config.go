@@ -13,6 +13,7 @@ import (
 	"github.com/rtcd/rtcd/auth"
 	"github.com/rtcd/rtcd/etc"
 	"github.com/rtcd/rtcd/signal"
+	"github.com/rtcd/rtcd/tlsconf"
 	"github.com/rtcd/rtcd/turn"
 	"github.com/zeromicro/go-zero/core/conf"
 	"github.com/zeromicro/go-zero/rest"
@@ -26,6 +27,8 @@ type Config struct {
 	Auth   auth.Config
 	Turn   turn.Config
 	Signal signal.Config
+	// TLS turns the main port into HTTPS/WSS and enables TURN over TLS.
+	TLS tlsconf.Config `json:",optional"`
 }
 
 // Validate checks the sections against each other and names the field at
@@ -43,6 +46,15 @@ func (c Config) Validate() error {
 	}
 	if err := c.Signal.Validate(); err != nil {
 		return err
+	}
+	if err := c.TLS.Validate(); err != nil {
+		return fmt.Errorf("TLS.%w", err)
+	}
+	if c.CertFile != "" || c.KeyFile != "" {
+		return errors.New("CertFile/KeyFile: use TLS.CertFile and TLS.KeyFile (the top-level keys are go-zero's and unused)")
+	}
+	if !c.TLS.Enabled() && (c.Turn.OnePort || c.Turn.TLSListen != "") {
+		return errors.New("Turn.OnePort/Turn.TLSListen: TURN over TLS needs the TLS section (TLS.CertFile/KeyFile or TLS.ACMEDomains)")
 	}
 	if c.Signal.Mode == "token" && len(c.Auth.TokenSecret) < 16 {
 		return errors.New("Auth.TokenSecret: Signal.Mode is token, so a secret of at least 16 bytes is required (set RTCD_TOKEN_SECRET)")

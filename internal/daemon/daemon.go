@@ -17,7 +17,9 @@ import (
 
 	"github.com/rtcd/rtcd/auth"
 	"github.com/rtcd/rtcd/internal/config"
+	"github.com/rtcd/rtcd/portmux"
 	"github.com/rtcd/rtcd/signal"
+	"github.com/rtcd/rtcd/tlsconf"
 	"github.com/rtcd/rtcd/turn"
 	"github.com/rtcd/rtcd/web"
 	"github.com/zeromicro/go-zero/core/logx"
@@ -41,6 +43,13 @@ type Daemon struct {
 	httpLn  net.Listener
 	httpSrv *http.Server
 	hub     *signal.Hub
+
+	tls        *tlsconf.Source // nil without a TLS section
+	mux        *portmux.Mux    // the main port when TLS is on
+	turnsMux   *portmux.Mux    // Turn.TLSListen
+	redirect   *http.Server    // TLS.RedirectHTTP
+	redirectLn net.Listener
+	muxWG      sync.WaitGroup // the Serve loops of mux, turnsMux, redirect
 
 	served   chan struct{} // closed when the HTTP server has stopped serving
 	httpDown chan struct{} // closed when signaling and HTTP are drained
@@ -70,7 +79,14 @@ func New(c config.Config) (*Daemon, error) {
 	if err != nil {
 		return nil, err
 	}
+	var src *tlsconf.Source
+	if c.TLS.Enabled() {
+		if src, err = tlsconf.New(c.TLS); err != nil {
+			return nil, fmt.Errorf("TLS.%w", err)
+		}
+	}
 	return &Daemon{
+		tls:      src,
 		cfg:      c,
 		issuer:   issuer,
 		tokens:   tokens,
@@ -89,25 +105,28 @@ func (d *Daemon) Start() error {
 	if err != nil {
 		return fmt.Errorf("Host/Port: cannot listen on %s: %w", addr, err)
 	}
-	if err := d.relay.Start(); err != nil {
-		_ = ln.Close()
+	httpLn, closeListeners, err := d.listenTLS(ln)
+	if err != nil {
 		return err
 	}
+	if err := d.relay.Start(); err != nil {
+		closeListeners()
+		return err
+	}
+	d.serveTLS()
 	urls := d.iceURLs()
 	hub, err := signal.NewHub(d.cfg.Signal, d.issuer, d.tokens, urls)
 	if err != nil {
-		_ = ln.Close()
-		d.relay.Stop()
+		d.abortStart(closeListeners)
 		return err
 	}
 	handler, err := d.router(hub)
 	if err != nil {
-		_ = ln.Close()
 		hub.Stop()
-		d.relay.Stop()
+		d.abortStart(closeListeners)
 		return fmt.Errorf("http router: %w", err)
 	}
-	d.httpLn, d.hub = ln, hub
+	d.httpLn, d.hub = httpLn, hub
 	d.httpSrv = &http.Server{
 		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -115,12 +134,127 @@ func (d *Daemon) Start() error {
 	}
 	go func() {
 		defer close(d.served)
-		if err := d.httpSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := d.httpSrv.Serve(httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			logx.Errorw("http server stopped", logx.Field("err", err.Error()))
 		}
 	}()
 	d.logStartup(urls)
 	return nil
+}
+
+// abortStart undoes a Start that failed after the relay started.
+func (d *Daemon) abortStart(closeListeners func()) {
+	d.relay.Stop()
+	d.closeTLS()
+	closeListeners()
+}
+
+// listenTLS puts portmux on the main port when TLS is configured (HTTPS, and
+// TURN over TLS with Turn.OnePort) and opens Turn.TLSListen and
+// TLS.RedirectHTTP. The relay is given its TURN listeners; it must not have
+// started. It returns the listener HTTP is served on and a function closing
+// everything opened, for errors before serving starts.
+func (d *Daemon) listenTLS(ln net.Listener) (net.Listener, func(), error) {
+	closers := []func(){func() { _ = ln.Close() }}
+	closeAll := func() {
+		for _, c := range closers {
+			c()
+		}
+	}
+	if d.tls == nil {
+		return ln, closeAll, nil
+	}
+	d.mux = portmux.New(ln, d.tls.TLSConfig(portmux.ProtoH2, portmux.ProtoHTTP11))
+	if d.cfg.Turn.OnePort {
+		if err := d.relay.AddListener(d.mux.TURN()); err != nil {
+			closeAll()
+			return nil, nil, fmt.Errorf("Turn.OnePort: %w", err)
+		}
+	} else {
+		_ = d.mux.TURN().Close() // TURN-looking connections on 443 are closed
+	}
+	if a := d.cfg.Turn.TLSListen; a != "" {
+		tln, err := net.Listen("tcp", a)
+		if err != nil {
+			closeAll()
+			return nil, nil, fmt.Errorf("Turn.TLSListen: cannot listen on %s: %w", a, err)
+		}
+		closers = append(closers, func() { _ = tln.Close() })
+		d.turnsMux = portmux.New(tln, d.tls.TLSConfig(portmux.ProtoTURN))
+		_ = d.turnsMux.HTTP().Close() // TURN only on this port
+		if err := d.relay.AddListener(d.turnsMux.TURN()); err != nil {
+			closeAll()
+			return nil, nil, fmt.Errorf("Turn.TLSListen: %w", err)
+		}
+	}
+	if a := d.cfg.TLS.RedirectHTTP; a != "" {
+		rln, err := net.Listen("tcp", a)
+		if err != nil {
+			closeAll()
+			return nil, nil, fmt.Errorf("TLS.RedirectHTTP: cannot listen on %s: %w", a, err)
+		}
+		closers = append(closers, func() { _ = rln.Close() })
+		d.redirect = d.tls.RedirectServer(addrPort(ln.Addr()))
+		d.redirect.Addr = rln.Addr().String()
+		d.redirectLn = rln
+	}
+	return d.mux.HTTP(), closeAll, nil
+}
+
+// serveTLS starts the accept loops opened by listenTLS.
+func (d *Daemon) serveTLS() {
+	for _, m := range []*portmux.Mux{d.mux, d.turnsMux} {
+		if m == nil {
+			continue
+		}
+		d.muxWG.Add(1)
+		go func() {
+			defer d.muxWG.Done()
+			if err := m.Serve(); err != nil {
+				logx.Errorw("portmux stopped", logx.Field("addr", m.Addr().String()), logx.Field("err", err.Error()))
+			}
+		}()
+	}
+	if d.redirect != nil {
+		d.muxWG.Add(1)
+		go func() {
+			defer d.muxWG.Done()
+			if err := d.redirect.Serve(d.redirectLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				logx.Errorw("http redirect server stopped", logx.Field("err", err.Error()))
+			}
+		}()
+	}
+}
+
+// closeTLS closes the shared ports after the relay has stopped.
+func (d *Daemon) closeTLS() {
+	if d.redirect != nil {
+		_ = d.redirect.Close()
+	}
+	for _, m := range []*portmux.Mux{d.mux, d.turnsMux} {
+		if m != nil {
+			_ = m.Close()
+		}
+	}
+	d.muxWG.Wait()
+	if d.tls != nil {
+		d.tls.Stop()
+	}
+}
+
+// tlsHost is the name in turns: URLs: Turn.PublicHost, else the first ACME
+// domain or the certificate's first DNS name.
+func (d *Daemon) tlsHost() string {
+	switch {
+	case d.cfg.Turn.PublicHost != "":
+		return d.cfg.Turn.PublicHost
+	case d.cfg.TLS.ACME():
+		return d.cfg.TLS.ACMEDomains[0]
+	}
+	if c := d.tls.Certificate(); c != nil && c.Leaf != nil && len(c.Leaf.DNSNames) > 0 {
+		return c.Leaf.DNSNames[0]
+	}
+	return d.relay.PublicIP().String()
 }
 
 // router builds go-zero's rest router: the WebSocket hub, the JSON API and
@@ -157,13 +291,21 @@ func (d *Daemon) iceURLs() signal.ICEURLs {
 	port := strconv.Itoa(addrPort(d.relay.UDPAddr()))
 	tcpPort := strconv.Itoa(addrPort(d.relay.TCPAddr()))
 	hostPort := net.JoinHostPort(host, port)
-	return signal.ICEURLs{
+	urls := signal.ICEURLs{
 		STUN: []string{"stun:" + hostPort},
 		TURN: []string{
 			"turn:" + hostPort + "?transport=udp",
 			"turn:" + net.JoinHostPort(host, tcpPort) + "?transport=tcp",
 		},
 	}
+	// turns: by name, since browsers check the certificate against it.
+	if d.turnsMux != nil {
+		urls.TURN = append(urls.TURN, "turns:"+net.JoinHostPort(d.tlsHost(), strconv.Itoa(addrPort(d.turnsMux.Addr())))+"?transport=tcp")
+	}
+	if d.mux != nil && d.cfg.Turn.OnePort {
+		urls.TURN = append(urls.TURN, "turns:"+net.JoinHostPort(d.tlsHost(), strconv.Itoa(addrPort(d.mux.Addr())))+"?transport=tcp")
+	}
+	return urls
 }
 
 func addrPort(a net.Addr) int {
@@ -203,7 +345,11 @@ func (d *Daemon) displayURL() string {
 	if !ok || !tcp.IP.IsUnspecified() {
 		return d.HTTPURL()
 	}
-	return fmt.Sprintf("http://localhost:%d (all interfaces)", tcp.Port)
+	scheme := "http"
+	if d.tls != nil {
+		scheme = "https"
+	}
+	return fmt.Sprintf("%s://localhost:%d (all interfaces)", scheme, tcp.Port)
 }
 
 func (d *Daemon) publicIPSource() string {
@@ -216,11 +362,30 @@ func (d *Daemon) publicIPSource() string {
 // HTTPAddr is the bound address of the HTTP server (useful with port 0).
 func (d *Daemon) HTTPAddr() net.Addr { return d.httpLn.Addr() }
 
-// HTTPURL is the base URL of the web app and API, e.g. http://127.0.0.1:8080.
-func (d *Daemon) HTTPURL() string { return "http://" + d.httpLn.Addr().String() }
+// HTTPURL is the base URL of the web app and API, e.g. http://127.0.0.1:8080
+// (https:// with TLS).
+func (d *Daemon) HTTPURL() string {
+	if d.tls != nil {
+		return "https://" + d.httpLn.Addr().String()
+	}
+	return "http://" + d.httpLn.Addr().String()
+}
 
-// WSURL is the signaling endpoint, e.g. ws://127.0.0.1:8080/ws.
-func (d *Daemon) WSURL() string { return "ws://" + d.httpLn.Addr().String() + "/ws" }
+// WSURL is the signaling endpoint, e.g. ws://127.0.0.1:8080/ws (wss:// with TLS).
+func (d *Daemon) WSURL() string {
+	if d.tls != nil {
+		return "wss://" + d.httpLn.Addr().String() + "/ws"
+	}
+	return "ws://" + d.httpLn.Addr().String() + "/ws"
+}
+
+// TURNSAddr is the bound Turn.TLSListen address, nil when off.
+func (d *Daemon) TURNSAddr() net.Addr {
+	if d.turnsMux == nil {
+		return nil
+	}
+	return d.turnsMux.Addr()
+}
 
 // TURNAddr is the relay's bound UDP address (TCP uses the same port unless
 // configured otherwise).
@@ -241,6 +406,7 @@ func (d *Daemon) Stop() {
 	d.stopOnce.Do(func() {
 		d.stopHTTP()
 		d.relay.Stop()
+		d.closeTLS()
 		close(d.stopped)
 	})
 	<-d.stopped

@@ -1,0 +1,146 @@
+package daemon_test
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pion/logging"
+	pionturn "github.com/pion/turn/v4"
+	"github.com/rtcd/rtcd/internal/config"
+	"github.com/rtcd/rtcd/internal/daemon"
+	"github.com/rtcd/rtcd/tlsconf/tlstest"
+	"go.uber.org/goleak"
+)
+
+const ioTimeout = 10 * time.Second
+
+func TestTLSOnePortAndTURNS(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent(),
+		// go-zero starts these once per process and never stops them.
+		goleak.IgnoreTopFunction("github.com/zeromicro/go-zero/core/load.(*SheddingStat).loop"),
+		goleak.IgnoreTopFunction("github.com/zeromicro/go-zero/core/executors.(*PeriodicalExecutor).backgroundFlush.func1"))
+	ca := tlstest.NewCA(t)
+	certFile, keyFile := ca.Issue(t, "rtc.test", time.Hour, "rtc.test", "127.0.0.1").Write(t, t.TempDir())
+	c := config.Default()
+	c.TLS.CertFile, c.TLS.KeyFile = certFile, keyFile
+	c.TLS.RedirectHTTP = "127.0.0.1:0"
+	c.Turn.OnePort = true
+	c.Turn.TLSListen = "127.0.0.1:0"
+	c.Turn.PublicHost = "rtc.test"
+	c.Turn.AllowPeers = []string{"127.0.0.1/32"}
+	d, err := daemon.New(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer d.Stop()
+
+	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.Pool(), ServerName: "rtc.test"}, ForceAttemptHTTP2: true}
+	defer tr.CloseIdleConnections()
+	hc := &http.Client{Transport: tr, Timeout: ioTimeout}
+	if !strings.HasPrefix(d.HTTPURL(), "https://") {
+		t.Fatalf("HTTPURL %s", d.HTTPURL())
+	}
+	resp, err := hc.Get(d.HTTPURL() + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	if resp.StatusCode != 200 || resp.ProtoMajor != 2 {
+		t.Fatalf("healthz: %d %s %q", resp.StatusCode, resp.Proto, body)
+	}
+
+	resp, err = hc.Get(d.HTTPURL() + "/api/v1/ice-servers")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ = io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	mainPort := strconv.Itoa(d.HTTPAddr().(*net.TCPAddr).Port)
+	turnsPort := strconv.Itoa(d.TURNSAddr().(*net.TCPAddr).Port)
+	for _, want := range []string{"turns:rtc.test:" + mainPort + "?transport=tcp", "turns:rtc.test:" + turnsPort + "?transport=tcp"} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("ice-servers lacks %s: %s", want, body)
+		}
+	}
+	var ice struct {
+		IceServers []struct {
+			Username   string `json:"username"`
+			Credential string `json:"credential"`
+		} `json:"iceServers"`
+	}
+	_ = json.Unmarshal(body, &ice)
+	t.Logf("ice-servers: %s", body)
+
+	cred := d.Issuer().Issue("alice")
+	for name, addr := range map[string]string{"one-port 443": d.HTTPAddr().String(), "turns 5349": d.TURNSAddr().String()} {
+		t.Run(name, func(t *testing.T) {
+			for _, alpn := range [][]string{nil, {"stun.turn"}} {
+				dialer := &tls.Dialer{NetDialer: &net.Dialer{Timeout: ioTimeout},
+					Config: &tls.Config{RootCAs: ca.Pool(), ServerName: "rtc.test", NextProtos: alpn}}
+				ctx, cancel := context.WithTimeout(context.Background(), ioTimeout)
+				conn, err := dialer.DialContext(ctx, "tcp", addr)
+				cancel()
+				if err != nil {
+					t.Fatal(err)
+				}
+				allocate(t, conn, addr, cred.Username, cred.Password, d.Relay().Realm())
+			}
+		})
+	}
+}
+
+func allocate(t *testing.T, conn net.Conn, addr, user, pass, realm string) {
+	t.Helper()
+	defer conn.Close()
+	lf := logging.NewDefaultLoggerFactory()
+	lf.DefaultLogLevel = logging.LogLevelDisabled
+	client, err := pionturn.NewClient(&pionturn.ClientConfig{STUNServerAddr: addr, TURNServerAddr: addr,
+		Conn: pionturn.NewSTUNConn(conn), Username: user, Password: pass, Realm: realm, LoggerFactory: lf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	if err := client.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	relay, err := client.Allocate()
+	if err != nil {
+		t.Fatalf("Allocate: %v", err)
+	}
+	defer relay.Close()
+	peer, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer peer.Close()
+	_ = peer.SetDeadline(time.Now().Add(ioTimeout))
+	_ = relay.SetDeadline(time.Now().Add(ioTimeout))
+	msg := "relayed over TURN over TLS through the daemon"
+	if _, err := relay.WriteTo([]byte(msg), peer.LocalAddr()); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 128)
+	n, from, err := peer.ReadFrom(buf)
+	if err != nil || string(buf[:n]) != msg {
+		t.Fatalf("peer got %q %v", buf[:n], err)
+	}
+	if _, err := peer.WriteTo([]byte(msg+" and back"), from); err != nil {
+		t.Fatal(err)
+	}
+	n, _, err = relay.ReadFrom(buf)
+	if err != nil || string(buf[:n]) != msg+" and back" {
+		t.Fatalf("relay got %q %v", buf[:n], err)
+	}
+}
