@@ -382,3 +382,7 @@ test('a full mesh of six (one camera, five viewers) and the seventh is refused',
   });
   await closeAll(...users);
 });
+
+test('no page threw an uncaught error or hit the Content-Security-Policy', () => {
+  assert.deepEqual(L.problems, []);
+});

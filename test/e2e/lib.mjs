@@ -179,12 +179,24 @@ const PLAYWRIGHT_DISABLED_FEATURES = [
   'TcpPortRandomizationWin', 'NetworkTimeServiceQuerying', 'AimEnabled', 'PreconnectToSearch',
 ].join(',');
 
+// problems collects uncaught page errors and CSP violations from every watched
+// page; the suites assert it stays empty.
+export const problems = [];
+
+export function watchPage(page, name) {
+  page.on('pageerror', (e) => { problems.push(`[${name}] ${e.message}`); log(`[${name}] pageerror: ${e.message}`); });
+  page.on('console', (m) => {
+    const text = m.text();
+    if (/Content.Security.Policy/i.test(text)) problems.push(`[${name}] ${text}`);
+    if (process.env.E2E_CONSOLE || m.type() === 'error') log(`[${name}] ${m.type()}: ${text}`);
+  });
+}
+
 // openCall opens /r/<room> in a fresh context (a separate user).
 export async function openCall(browser, base, room, { name, relay = false, transport = '', viewer = false, viewport } = {}) {
   const ctx = await browser.newContext({ viewport: viewport || { width: 960, height: 640 } });
   const page = await ctx.newPage();
-  page.on('pageerror', (e) => log(`[${name}] pageerror: ${e.message}`));
-  page.on('console', (m) => { if (process.env.E2E_CONSOLE || m.type() === 'error') log(`[${name}] ${m.type()}: ${m.text()}`); });
+  watchPage(page, name);
   const q = new URLSearchParams({ name });
   if (relay) q.set('relay', '1');
   if (transport) q.set('transport', transport);

@@ -37,7 +37,7 @@ async function step(label, fn) {
 async function newPage(viewport = { width: 960, height: 640 }) {
   const ctx = await browser.newContext({ viewport });
   const page = await ctx.newPage();
-  page.on('pageerror', (e) => L.log(`pageerror: ${e.message}`));
+  L.watchPage(page, 'ui');
   return { ctx, page };
 }
 
@@ -164,4 +164,8 @@ test('an unreachable daemon is reported and the page comes back by itself', asyn
     assert.equal(await page.$eval('#notice', (n) => n.hidden), true, 'notice cleared');
   });
   await ctx.close();
+});
+
+test('no page threw an uncaught error or hit the Content-Security-Policy', () => {
+  assert.deepEqual(L.problems, []);
 });

@@ -756,7 +756,12 @@ class Call {
     }
   }
 
-  addChatSys(text) { $('chat-log').append(el('li', { class: 'sys', text })); }
+  // addChatSys notes presence in the chat log and tells screen readers, which
+  // would not hear the log while the chat panel is closed.
+  addChatSys(text) {
+    $('chat-log').append(el('li', { class: 'sys', text }));
+    $('announce').textContent = text;
+  }
 
   notice(text, actions = [], kind = 'info') {
     const n = $('notice');
