@@ -107,6 +107,22 @@ type relayConn struct {
 	s           *Server
 	readStarted atomic.Bool
 	closeOnce   sync.Once
+	// Traffic through this allocation. Per relay, not per server, so the
+	// per-packet cost is an uncontended atomic add; Stats sums them.
+	traffic relayTraffic
+}
+
+// relayTraffic counts datagrams and bytes a relay exchanged with peers.
+type relayTraffic struct {
+	packetsIn, bytesIn   atomic.Uint64 // from peers, towards the client
+	packetsOut, bytesOut atomic.Uint64 // from the client, towards peers
+}
+
+func (t *relayTraffic) addTo(dst *relayTraffic) {
+	dst.packetsIn.Add(t.packetsIn.Load())
+	dst.bytesIn.Add(t.bytesIn.Load())
+	dst.packetsOut.Add(t.packetsOut.Load())
+	dst.bytesOut.Add(t.bytesOut.Load())
 }
 
 func (c *relayConn) ReadFrom(b []byte) (int, net.Addr, error) {
@@ -114,7 +130,10 @@ func (c *relayConn) ReadFrom(b []byte) (int, net.Addr, error) {
 	n, a, err := c.UDPConn.ReadFrom(b)
 	if err != nil {
 		c.exited() // pion's packetHandler returns on any error
+		return n, a, err
 	}
+	c.traffic.packetsIn.Add(1)
+	c.traffic.bytesIn.Add(uint64(n))
 	return n, a, err
 }
 
@@ -124,7 +143,12 @@ func (c *relayConn) WriteTo(b []byte, addr net.Addr) (int, error) {
 		c.s.stats.ownPortDrops.Add(1)
 		return 0, errOwnPortDenied
 	}
-	return c.UDPConn.WriteTo(b, addr)
+	n, err := c.UDPConn.WriteTo(b, addr)
+	if err == nil {
+		c.traffic.packetsOut.Add(1)
+		c.traffic.bytesOut.Add(uint64(n))
+	}
+	return n, err
 }
 
 // Close is idempotent: pion and Stop may both close a relay.

@@ -36,6 +36,10 @@ type Stats struct {
 	QuotaRefusals      uint64 // Allocate refused with 486
 	AuthFailures       uint64 // malformed, expired, forged or wrong-realm credentials
 	ExpiredAccepted    uint64 // requests on a live allocation whose credential had expired
+	PacketsFromPeers   uint64 // datagrams relayed from peers to clients
+	BytesFromPeers     uint64
+	PacketsToPeers     uint64 // datagrams relayed from clients to peers
+	BytesToPeers       uint64
 }
 
 type counters struct {
@@ -78,6 +82,8 @@ type Server struct {
 	extra    []net.Listener // AddListener, before Start
 	tcpConns map[*tcpConn]struct{}
 	relays   map[*relayConn]struct{}
+	// closedTraffic accumulates the counters of relays that have closed.
+	closedTraffic relayTraffic
 }
 
 // New validates c and prepares a Server; it does not listen (see Start).
@@ -403,6 +409,7 @@ func (s *Server) trackRelay(r *relayConn) bool {
 func (s *Server) forgetRelay(r *relayConn) {
 	s.mu.Lock()
 	delete(s.relays, r)
+	r.traffic.addTo(&s.closedTraffic)
 	s.mu.Unlock()
 }
 
@@ -461,7 +468,18 @@ func (s *Server) AllocationCount() int { return int(s.stats.allocationsActive.Lo
 
 // Stats returns a snapshot of the counters.
 func (s *Server) Stats() Stats {
+	var t relayTraffic
+	s.mu.Lock()
+	s.closedTraffic.addTo(&t)
+	for r := range s.relays {
+		r.traffic.addTo(&t)
+	}
+	s.mu.Unlock()
 	return Stats{
+		PacketsFromPeers:   t.packetsIn.Load(),
+		BytesFromPeers:     t.bytesIn.Load(),
+		PacketsToPeers:     t.packetsOut.Load(),
+		BytesToPeers:       t.bytesOut.Load(),
 		AllocationsActive:  s.stats.allocationsActive.Load(),
 		AllocationsCreated: s.stats.allocationsCreated.Load(),
 		PermissionDenials:  s.stats.permissionDenials.Load(),

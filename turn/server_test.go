@@ -37,8 +37,13 @@ func TestRelayEcho(t *testing.T) {
 				t.Fatalf("relay address %v outside 127.0.0.1:%d-%d", ra, c.MinPort, c.MaxPort)
 			}
 			echoRoundTrip(t, relay, peer, 20)
-			if st := s.Stats(); st.AllocationsCreated != 1 || st.AllocationsActive != 1 {
+			st := s.Stats()
+			if st.AllocationsCreated != 1 || st.AllocationsActive != 1 {
 				t.Fatalf("stats %+v", st)
+			}
+			// 20 echoes of "hello N" (7–8 bytes), at least once each way.
+			if st.PacketsToPeers < 20 || st.PacketsFromPeers < 20 || st.BytesToPeers < 140 || st.BytesFromPeers < 140 {
+				t.Fatalf("traffic counters %+v", st)
 			}
 			// A STUN binding request is answered too.
 			if m, err := cl.SendBindingRequest(); err != nil || m == nil {
