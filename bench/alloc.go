@@ -216,6 +216,10 @@ func allocCycle(ctx context.Context, t relayTarget, cycle uint64, user string, t
 	}
 }
 
+// sourceSeq numbers alloc cycles process-wide, so consecutive rows and runs keep
+// walking through the source addresses instead of starting over.
+var sourceSeq atomic.Uint64
+
 // cycleSource is the loopback client address of alloc cycle i: 62,500 distinct
 // addresses in 127.2.0.0/16, skipping .0 and .255.
 func cycleSource(i uint64) net.IP {
@@ -278,7 +282,7 @@ func runAllocRow(ctx context.Context, t relayTarget, n int, cfg allocConfig) (Al
 					return
 				}
 				t0 := time.Now()
-				err := allocCycle(ctx, t, i, t.user+strconv.Itoa(c), cfg.timeout)
+				err := allocCycle(ctx, t, sourceSeq.Add(1), t.user+strconv.Itoa(c), cfg.timeout)
 				if ctx.Err() != nil {
 					return // cut off by the duration bound: neither success nor failure
 				}

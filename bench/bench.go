@@ -272,16 +272,26 @@ func runRows(ctx context.Context, targets []relayTarget, counts []int, cfg loadC
 	return rows, nil
 }
 
-// medianRow picks the run with the median echoes/s (the lower middle for an
-// even count) and records how many runs there were and their spread.
+// medianRow picks the median run (the lower middle for an even count) and
+// records how many runs there were and their spread. Closed-loop runs are ranked
+// by echoes/s; paced runs all carry the same traffic, so they are ranked by p99
+// round trip instead.
 func medianRow(rs []LoadResult) LoadResult {
+	key := func(r LoadResult) float64 { return r.EchoesPerSec }
+	if len(rs) > 0 && rs[0].Rate > 0 {
+		key = func(r LoadResult) float64 { return r.RTTP99us }
+	}
 	sorted := append([]LoadResult(nil), rs...)
-	sort.SliceStable(sorted, func(a, b int) bool { return sorted[a].EchoesPerSec < sorted[b].EchoesPerSec })
+	sort.SliceStable(sorted, func(a, b int) bool { return key(sorted[a]) < key(sorted[b]) })
 	r := sorted[(len(sorted)-1)/2]
 	if len(rs) > 1 {
 		r.Runs = len(rs)
-		r.EchoesPerSecMin = sorted[0].EchoesPerSec
-		r.EchoesPerSecMax = sorted[len(sorted)-1].EchoesPerSec
+		r.EchoesPerSecMin, r.EchoesPerSecMax = sorted[0].EchoesPerSec, sorted[0].EchoesPerSec
+		r.RTTP99usMin, r.RTTP99usMax = sorted[0].RTTP99us, sorted[0].RTTP99us
+		for _, x := range sorted {
+			r.EchoesPerSecMin, r.EchoesPerSecMax = min(r.EchoesPerSecMin, x.EchoesPerSec), max(r.EchoesPerSecMax, x.EchoesPerSec)
+			r.RTTP99usMin, r.RTTP99usMax = min(r.RTTP99usMin, x.RTTP99us), max(r.RTTP99usMax, x.RTTP99us)
+		}
 	}
 	return r
 }

@@ -33,11 +33,13 @@ type LoadResult struct {
 	WriteErrors uint64       `json:"write_errors"`
 	Stalls      uint64       `json:"stalls"`
 	Server      *ServerUsage `json:"server,omitempty"`
-	// Runs, EchoesPerSecMin and EchoesPerSecMax are set with --repeat > 1: this
-	// row is the median run of Runs.
+	// Runs and the min/max fields are set with --repeat > 1: this row is the
+	// median run of Runs (by echoes/s closed-loop, by p99 when paced).
 	Runs            int     `json:"runs,omitempty"`
 	EchoesPerSecMin float64 `json:"echoes_per_sec_min,omitempty"`
 	EchoesPerSecMax float64 `json:"echoes_per_sec_max,omitempty"`
+	RTTP99usMin     float64 `json:"rtt_p99_us_min,omitempty"`
+	RTTP99usMax     float64 `json:"rtt_p99_us_max,omitempty"`
 }
 
 // ServerUsage is the monitored server's cost over the measured window. A relayed
@@ -115,7 +117,7 @@ func writeLoadTable(out io.Writer, rows []LoadResult) error {
 	}
 	fmt.Fprint(tw, "target\tclients\techoes/s\tloss %\tMbit/s\tp50 µs\tp99 µs\tmax µs\tstalls\tsrv µs/dgram\tsrv CPU %\tsrv RSS MiB\t")
 	if spread {
-		fmt.Fprint(tw, "runs\tmin..max echoes/s\t")
+		fmt.Fprint(tw, "runs\tmin..max echoes/s\tmin..max p99 µs\t")
 	}
 	fmt.Fprintln(tw)
 	for _, r := range rows {
@@ -133,7 +135,8 @@ func writeLoadTable(out io.Writer, rows []LoadResult) error {
 			label, r.Clients, fnum(r.EchoesPerSec), r.LossPct, r.Mbps, r.RTTP50us, r.RTTP99us,
 			r.RTTMaxus, r.Stalls, srv, cpu, rss)
 		if spread {
-			fmt.Fprintf(tw, "%d\t%s..%s\t", r.Runs, fnum(r.EchoesPerSecMin), fnum(r.EchoesPerSecMax))
+			fmt.Fprintf(tw, "%d\t%s..%s\t%s..%s\t", r.Runs, fnum(r.EchoesPerSecMin), fnum(r.EchoesPerSecMax),
+				fnum(r.RTTP99usMin), fnum(r.RTTP99usMax))
 		}
 		fmt.Fprintln(tw)
 	}

@@ -199,4 +199,8 @@ func TestMedianRow(t *testing.T) {
 	if rs[0].Sent != 3 {
 		t.Fatal("medianRow reordered its input")
 	}
+	paced := []LoadResult{{Rate: 500, RTTP99us: 900, Sent: 9}, {Rate: 500, RTTP99us: 100, Sent: 1}, {Rate: 500, RTTP99us: 400, Sent: 4}}
+	if m := medianRow(paced); m.Sent != 4 || m.RTTP99usMin != 100 || m.RTTP99usMax != 900 {
+		t.Fatalf("paced runs rank by p99: %+v", m)
+	}
 }
