@@ -25,14 +25,18 @@ export function log(...a) {
 
 export function sleep(ms) { return new Promise((r) => setTimeout(r, ms)); }
 
-// freePort finds a port free on 127.0.0.1 for both TCP and UDP (TURN uses both).
+// freePort finds a port free on 127.0.0.1 for both TCP and UDP (TURN uses
+// both). It picks from 20000-31999, below Linux's ephemeral range, so that no
+// browser socket takes the port while the daemon is down for a restart test.
 export async function freePort() {
-  for (let i = 0; i < 50; i++) {
-    const port = await new Promise((resolve, reject) => {
+  for (let i = 0; i < 200; i++) {
+    const port = 20000 + Math.floor(Math.random() * 12000);
+    const tcpOK = await new Promise((resolve) => {
       const s = net.createServer();
-      s.once('error', reject);
-      s.listen(0, '127.0.0.1', () => { const p = s.address().port; s.close(() => resolve(p)); });
+      s.once('error', () => resolve(false));
+      s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
     });
+    if (!tcpOK) continue;
     const udpOK = await new Promise((resolve) => {
       const u = dgram.createSocket('udp4');
       u.once('error', () => resolve(false));
@@ -83,8 +87,8 @@ export class Daemon {
     const httpPort = await freePort();
     let turnPort = await freePort();
     while (turnPort === httpPort) turnPort = await freePort();
-    // A small relay port range well away from the ephemeral ports used above.
-    const base = 40000 + Math.floor(Math.random() * 200) * 100;
+    // A small relay port range, also below the ephemeral range.
+    const base = 12000 + Math.floor(Math.random() * 80) * 100;
     return new Daemon({ httpPort, turnPort, relayMin: base, relayMax: base + 99, secret: `e2e-${process.pid}-${Date.now()}`, dir, ...opts });
   }
 

@@ -21,7 +21,7 @@ export function el(tag, attrs = {}, ...children) {
 }
 
 export function initials(name) {
-  const parts = String(name || '?').trim().split(/\s+/).filter(Boolean);
+  const parts = String(name || '?').replace(/\(.*?\)/g, '').trim().split(/\s+/).filter((w) => /[\p{L}\p{N}]/u.test(w[0]));
   return ((parts[0]?.[0] || '?') + (parts.length > 1 ? parts[parts.length - 1][0] : '')).toUpperCase();
 }
 
