@@ -5,6 +5,7 @@
 //	rtcd [-f etc/rtcd.yaml]            run the daemon
 //	rtcd check-config -f FILE          validate a configuration and exit
 //	rtcd token --room R --user U       mint a join token (Signal.Mode=token)
+//	rtcd bench MODE [flags]            load-test a TURN server or the hub
 //	rtcd version                       print build information
 package main
 
@@ -47,6 +48,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = checkConfig(args, stdout, stderr)
 	case "token":
 		err = token(args, stdout, stderr)
+	case "bench":
+		err = runBench(args, stdout)
 	case "version":
 		printVersion(stdout)
 	case "help":
@@ -75,6 +78,7 @@ func usage(w io.Writer) {
   rtcd [-f etc/rtcd.yaml]                   run the daemon (relay + signaling + web app)
   rtcd check-config -f FILE                 validate a configuration without starting
   rtcd token --room R --user U [--ttl 1h]   mint a join token for Signal.Mode=token
+  rtcd bench relay|udp|alloc|signal|compare  benchmark a TURN server or the hub (rtcd bench help)
   rtcd version                              print build information
 `)
 }

@@ -7,6 +7,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"strings"
 
@@ -50,6 +51,9 @@ func (c Config) Validate() error {
 	if err := c.TLS.Validate(); err != nil {
 		return fmt.Errorf("TLS.%w", err)
 	}
+	if c.DevServer.Enabled && !isLoopbackHost(c.DevServer.Host) {
+		return fmt.Errorf("DevServer.Host: %q is not a loopback address; metrics and pprof must not be public", c.DevServer.Host)
+	}
 	if c.CertFile != "" || c.KeyFile != "" {
 		return errors.New("CertFile/KeyFile: use TLS.CertFile and TLS.KeyFile (the top-level keys are go-zero's and unused)")
 	}
@@ -60,6 +64,15 @@ func (c Config) Validate() error {
 		return errors.New("Auth.TokenSecret: Signal.Mode is token, so a secret of at least 16 bytes is required (set RTCD_TOKEN_SECRET)")
 	}
 	return nil
+}
+
+// isLoopbackHost reports whether host is localhost or a loopback IP.
+func isLoopbackHost(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
 }
 
 // TURNSecrets returns the configured TURN secrets without the empty entries
@@ -107,5 +120,6 @@ func Default() Config {
 	c.Turn.PublicIP = "127.0.0.1"
 	c.Turn.RelayIP = "127.0.0.1"
 	c.Log.Level = "error"
+	c.DevServer.Enabled = false // one per process, on a fixed port
 	return c
 }

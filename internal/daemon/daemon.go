@@ -13,10 +13,13 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rtcd/rtcd/auth"
 	"github.com/rtcd/rtcd/internal/config"
+	"github.com/rtcd/rtcd/metrics"
 	"github.com/rtcd/rtcd/portmux"
 	"github.com/rtcd/rtcd/signal"
 	"github.com/rtcd/rtcd/tlsconf"
@@ -54,6 +57,9 @@ type Daemon struct {
 	served   chan struct{} // closed when the HTTP server has stopped serving
 	httpDown chan struct{} // closed when signaling and HTTP are drained
 	stopped  chan struct{} // closed when everything is down
+	draining atomic.Bool   // set when Stop begins; /readyz turns 503
+	metrics  *metrics.Collector
+
 	httpOnce sync.Once
 	stopOnce sync.Once
 }
@@ -138,8 +144,21 @@ func (d *Daemon) Start() error {
 			logx.Errorw("http server stopped", logx.Field("err", err.Error()))
 		}
 	}()
+	d.registerMetrics()
 	d.logStartup(urls)
 	return nil
+}
+
+// registerMetrics exports the node's counters to Prometheus' default
+// registry, which go-zero's loopback DevServer serves at /metrics. A second
+// node in the same process (tests) is not exported.
+func (d *Daemon) registerMetrics() {
+	m := metrics.New(metrics.Source{Relay: d.Relay, Hub: d.Hub})
+	if err := prometheus.Register(m); err != nil {
+		logx.Infow("metrics: not exported, another node in this process is", logx.Field("err", err.Error()))
+		return
+	}
+	d.metrics = m
 }
 
 // abortStart undoes a Start that failed after the relay started.
@@ -257,8 +276,9 @@ func (d *Daemon) tlsHost() string {
 	return d.relay.PublicIP().String()
 }
 
-// router builds go-zero's rest router: the WebSocket hub, the JSON API and
-// health endpoints as routes, and the web app for every other path.
+// router builds the HTTP handler: go-zero's rest router with the JSON API
+// and health endpoints as routes and the web app for every other path, and
+// the WebSocket hub at /ws beside it.
 func (d *Daemon) router(hub *signal.Hub) (http.Handler, error) {
 	server, err := rest.NewServer(d.cfg.RestConf, rest.WithNotFoundHandler(web.Handler()))
 	if err != nil {
@@ -266,22 +286,52 @@ func (d *Daemon) router(hub *signal.Hub) (http.Handler, error) {
 	}
 	api := hub.APIHandler()
 	server.AddRoutes([]rest.Route{
-		{Method: http.MethodGet, Path: "/ws", Handler: hub.Handler().ServeHTTP},
 		{Method: http.MethodGet, Path: "/api/v1/ice-servers", Handler: api.ServeHTTP},
 		{Method: http.MethodGet, Path: "/api/v1/turn", Handler: api.ServeHTTP},
 		{Method: http.MethodGet, Path: "/healthz", Handler: d.healthz},
+		{Method: http.MethodGet, Path: "/readyz", Handler: d.readyz},
 	})
 	serverless, err := rest.NewServerless(server)
 	if err != nil {
 		return nil, err
 	}
-	return http.HandlerFunc(serverless.Serve), nil
+	ws := hub.Handler()
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// A WebSocket lives as long as the call: go-zero's per-request
+		// middlewares would log each one as a slow call and count it against
+		// MaxConns for hours. The hub has its own limits, logs and metrics.
+		if r.URL.Path == "/ws" {
+			ws.ServeHTTP(w, r)
+			return
+		}
+		serverless.Serve(w, r)
+	}), nil
 }
 
-// healthz answers 200 while the node serves; it is what a load balancer polls.
+// healthz answers 200 while the process serves HTTP at all: liveness.
 func (d *Daemon) healthz(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	_, _ = w.Write([]byte("ok\n"))
+}
+
+// readyz answers 200 when the node should get new clients, and 503 with the
+// reason while it drains for a restart: what a load balancer polls.
+func (d *Daemon) readyz(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	if err := d.Ready(); err != nil {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = w.Write([]byte("not ready: " + err.Error() + "\n"))
+		return
+	}
+	_, _ = w.Write([]byte("ready\n"))
+}
+
+// Ready reports why the node should not take new clients, or nil.
+func (d *Daemon) Ready() error {
+	if d.draining.Load() {
+		return errors.New("shutting down")
+	}
+	return nil
 }
 
 // iceURLs are the STUN and TURN URLs handed to clients, built from the
@@ -419,6 +469,10 @@ func (d *Daemon) stopHTTP() {
 
 func (d *Daemon) drainHTTP() {
 	defer close(d.httpDown)
+	d.draining.Store(true)
+	if d.metrics != nil {
+		prometheus.Unregister(d.metrics)
+	}
 	if d.hub != nil {
 		d.hub.Stop()
 	}

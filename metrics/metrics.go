@@ -1,0 +1,123 @@
+// Package metrics exports rtcd's counters in Prometheus format. Collectors
+// read the relay's and the hub's Stats when scraped, so metrics cost nothing
+// on the packet and message paths. Labels are only message types and error
+// codes: never user names, room names, addresses or secrets.
+package metrics
+
+import (
+	"sort"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rtcd/rtcd/signal"
+	"github.com/rtcd/rtcd/turn"
+)
+
+// Source is what a collector reads: the relay and the hub of one node.
+// Either may be nil (for example before the hub exists).
+type Source struct {
+	Relay func() *turn.Server
+	Hub   func() *signal.Hub
+}
+
+// Collector is a prometheus.Collector over one node's counters.
+type Collector struct {
+	src   Source
+	descs map[string]*prometheus.Desc
+}
+
+type metricDef struct {
+	name, help string
+	labels     []string
+}
+
+var defs = []metricDef{
+	{"rtcd_ws_connections", "Open signaling WebSockets.", nil},
+	{"rtcd_signal_sessions", "Live signaling sessions, including those waiting for a resume.", nil},
+	{"rtcd_rooms", "Rooms with at least one peer.", nil},
+	{"rtcd_peers", "Sessions in a room.", nil},
+	{"rtcd_signal_messages_total", "Signaling messages received, by type.", []string{"type"}},
+	{"rtcd_signal_errors_total", "Signaling error replies and refusals, by code.", []string{"code"}},
+	{"rtcd_signal_auth_failures_total", "Bad join tokens and unknown resume tokens.", nil},
+	{"rtcd_signal_slow_consumers_total", "Sessions ended because their outgoing queue overflowed.", nil},
+	{"rtcd_signal_ip_limited_total", "WebSocket upgrades refused by the per-IP connection limit.", nil},
+	{"rtcd_signal_relayed_total", "Signals delivered to their addressee.", nil},
+	{"rtcd_turn_allocations_active", "Live TURN allocations.", nil},
+	{"rtcd_turn_allocations_created_total", "TURN allocations created.", nil},
+	{"rtcd_turn_relayed_packets_total", "Datagrams relayed, by direction (to_peer, from_peer).", []string{"direction"}},
+	{"rtcd_turn_relayed_bytes_total", "Bytes relayed, by direction (to_peer, from_peer).", []string{"direction"}},
+	{"rtcd_turn_permission_denials_total", "Peers refused by the peer policy (CreatePermission, ChannelBind).", nil},
+	{"rtcd_turn_own_port_drops_total", "Datagrams to the relay's own address outside the relay ports, dropped.", nil},
+	{"rtcd_turn_quota_refusals_total", "Allocations refused with 486 (quota).", nil},
+	{"rtcd_turn_auth_failures_total", "Malformed, expired, forged or wrong-realm TURN credentials.", nil},
+	{"rtcd_turn_expired_accepted_total", "Requests on a live allocation whose credential had expired (allowed, like coturn).", nil},
+}
+
+// New returns a collector over src.
+func New(src Source) *Collector {
+	c := &Collector{src: src, descs: make(map[string]*prometheus.Desc, len(defs))}
+	for _, d := range defs {
+		c.descs[d.name] = prometheus.NewDesc(d.name, d.help, d.labels, nil)
+	}
+	return c
+}
+
+// Describe implements prometheus.Collector.
+func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range c.descs {
+		ch <- d
+	}
+}
+
+// Collect implements prometheus.Collector.
+func (c *Collector) Collect(ch chan<- prometheus.Metric) {
+	gauge := func(name string, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(c.descs[name], prometheus.GaugeValue, v, labels...)
+	}
+	counter := func(name string, v uint64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(c.descs[name], prometheus.CounterValue, float64(v), labels...)
+	}
+	if c.src.Hub != nil {
+		if h := c.src.Hub(); h != nil {
+			s := h.Stats()
+			gauge("rtcd_ws_connections", float64(s.Connections))
+			gauge("rtcd_signal_sessions", float64(s.Sessions))
+			gauge("rtcd_rooms", float64(s.Rooms))
+			gauge("rtcd_peers", float64(s.Peers))
+			for _, k := range sortedKeys(s.Messages) {
+				counter("rtcd_signal_messages_total", s.Messages[k], k)
+			}
+			for _, k := range sortedKeys(s.Errors) {
+				counter("rtcd_signal_errors_total", s.Errors[k], k)
+			}
+			counter("rtcd_signal_auth_failures_total", s.AuthFailures)
+			counter("rtcd_signal_slow_consumers_total", s.SlowConsumers)
+			counter("rtcd_signal_ip_limited_total", s.IPLimited)
+			counter("rtcd_signal_relayed_total", s.Relayed)
+		}
+	}
+	if c.src.Relay != nil {
+		if r := c.src.Relay(); r != nil {
+			s := r.Stats()
+			gauge("rtcd_turn_allocations_active", float64(s.AllocationsActive))
+			counter("rtcd_turn_allocations_created_total", s.AllocationsCreated)
+			counter("rtcd_turn_relayed_packets_total", s.PacketsToPeers, "to_peer")
+			counter("rtcd_turn_relayed_packets_total", s.PacketsFromPeers, "from_peer")
+			counter("rtcd_turn_relayed_bytes_total", s.BytesToPeers, "to_peer")
+			counter("rtcd_turn_relayed_bytes_total", s.BytesFromPeers, "from_peer")
+			counter("rtcd_turn_permission_denials_total", s.PermissionDenials)
+			counter("rtcd_turn_own_port_drops_total", s.OwnPortDrops)
+			counter("rtcd_turn_quota_refusals_total", s.QuotaRefusals)
+			counter("rtcd_turn_auth_failures_total", s.AuthFailures)
+			counter("rtcd_turn_expired_accepted_total", s.ExpiredAccepted)
+		}
+	}
+}
+
+func sortedKeys(m map[string]uint64) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
