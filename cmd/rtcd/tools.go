@@ -1,0 +1,32 @@
+package main
+
+import (
+	"context"
+	"io"
+	"os"
+	ossignal "os/signal"
+	"syscall"
+
+	"github.com/rtcd/rtcd/bench"
+	"github.com/rtcd/rtcd/probe"
+)
+
+// interruptible returns a context cancelled by SIGINT/SIGTERM.
+func interruptible() (context.Context, context.CancelFunc) {
+	return ossignal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+}
+
+// runProbe runs `rtcd probe URL`, returning its exit status (0 all green).
+func runProbe(args []string, stdout, stderr io.Writer) int {
+	ctx, stop := interruptible()
+	defer stop()
+	return probe.Main(ctx, args, stdout, stderr)
+}
+
+// runBench runs `rtcd bench ...`, cancelled by SIGINT/SIGTERM so that a
+// benchmark interrupted by hand still stops the servers it started.
+func runBench(args []string, stdout io.Writer) error {
+	ctx, stop := interruptible()
+	defer stop()
+	return bench.Run(ctx, args, stdout)
+}
