@@ -456,7 +456,7 @@ class Call {
     if (this.peers.get(p.id) !== p) return;
     this.peers.delete(p.id);
     for (const [k, v] of this.aliases) if (v === p) this.aliases.delete(k);
-    this.levels.delete(p.tile);
+    this.unwatchLevel(p.tile);
     p.close();
     this.layout();
     this.tuneSenders();
@@ -532,17 +532,25 @@ class Call {
   watchLevel(tile, track) {
     try {
       if (!this.audioCtx) this.audioCtx = new AudioContext();
+      this.unwatchLevel(tile);
       const src = this.audioCtx.createMediaStreamSource(new MediaStream([track]));
       const an = this.audioCtx.createAnalyser();
       an.fftSize = 512;
       src.connect(an);
-      this.levels.set(tile, { an, buf: new Float32Array(an.fftSize), track, hold: 0 });
+      this.levels.set(tile, { src, an, buf: new Float32Array(an.fftSize), track, hold: 0 });
     } catch (e) { this.log('level meter', e); }
+  }
+
+  unwatchLevel(tile) {
+    const m = this.levels.get(tile);
+    if (!m) return;
+    this.levels.delete(tile);
+    try { m.src.disconnect(); } catch { /* already disconnected */ }
   }
 
   levelTick() {
     for (const [tile, m] of this.levels) {
-      if (!tile.isConnected) { this.levels.delete(tile); continue; }
+      if (!tile.isConnected) { this.unwatchLevel(tile); continue; }
       m.an.getFloatTimeDomainData(m.buf);
       let sum = 0;
       for (const v of m.buf) sum += v * v;
