@@ -398,6 +398,12 @@ class Call {
     clearTimeout(d.timer);
     this.deferred.delete(id);
     if (this.aliases.has(id)) return this.adopt(d.info);
+    // No rebind arrived over a data channel that claims to be open: an orphan of
+    // the same name is most likely this very person on a dead path (its relay
+    // went away with the old daemon), so replace it now rather than when it times out.
+    for (const p of [...this.peers.values()]) {
+      if (p.orphan && p.name === d.info.name) this.removePeer(p);
+    }
     return this.addPeer(d.info, d.initiator);
   }
 
