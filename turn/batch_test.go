@@ -1,0 +1,136 @@
+package turn
+
+import (
+	"bytes"
+	"net"
+	"net/netip"
+	"testing"
+	"time"
+)
+
+// TestBatchReader sends datagrams from two sources and reads them through
+// a listen socket's batched ReadFrom: every datagram arrives once, in order
+// per source, with its source address; a datagram longer than the read
+// buffer is truncated to it.
+func TestBatchReader(t *testing.T) {
+	pc, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lc := &listenerConn{PacketConn: pc, member: member{g: newGroup()}}
+	lc.g.add()
+	defer pc.Close()
+	var srcs []*net.UDPConn
+	for i := 0; i < 2; i++ {
+		c, err := net.DialUDP("udp4", nil, pc.LocalAddr().(*net.UDPAddr))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		srcs = append(srcs, c)
+	}
+	const per = 40
+	for i := 0; i < per; i++ {
+		for s, c := range srcs {
+			if _, err := c.Write(bytes.Repeat([]byte{byte(s), byte(i)}, 300)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if _, err := srcs[0].Write(make([]byte, 3000)); err != nil {
+		t.Fatal(err)
+	}
+	_ = pc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	buf := make([]byte, 1600)
+	next := make([]int, len(srcs))
+	for got := 0; got < per*len(srcs); got++ {
+		n, a, err := lc.ReadFrom(buf)
+		if err != nil {
+			t.Fatalf("read %d: %v", got, err)
+		}
+		s := -1
+		for i, c := range srcs {
+			if a.(*net.UDPAddr).AddrPort() == c.LocalAddr().(*net.UDPAddr).AddrPort() {
+				s = i
+			}
+		}
+		if s < 0 || n != 600 || buf[0] != byte(s) || int(buf[1]) != next[s] {
+			t.Fatalf("read %d: %d bytes from %v (source %d) starting %v, want source's datagram %d", got, n, a, s, buf[:2], next[s])
+		}
+		next[s]++
+	}
+	if n, _, err := lc.ReadFrom(buf); err != nil || n != len(buf) {
+		t.Fatalf("long datagram: n=%d err=%v, want %d (truncated)", n, err, len(buf))
+	}
+	if lc.batch == nil && listenBatch > 1 {
+		t.Log("no batch reader on this platform")
+	}
+	_ = pc.Close()
+	if _, _, err := lc.ReadFrom(buf); err == nil {
+		t.Fatal("read after close succeeded")
+	}
+}
+
+func TestAddrCache(t *testing.T) {
+	var c addrCache
+	a := netip.MustParseAddrPort("127.0.0.1:5000")
+	b := netip.MustParseAddrPort("127.0.0.1:5001")
+	m := netip.MustParseAddrPort("[::ffff:127.0.0.1]:5000")
+	pa, pb, pm := c.get(a), c.get(b), c.get(m)
+	if pa.AddrPort() != a || pb.AddrPort() != b || pm.AddrPort() != m {
+		t.Fatalf("got %v %v %v", pa, pb, pm)
+	}
+	if c.get(a) != pa && c.get(a).AddrPort() != a {
+		t.Fatal("cached address changed")
+	}
+	if allocs := testing.AllocsPerRun(100, func() { c.get(a) }); allocs != 0 && c.get(a) == pa {
+		t.Fatalf("%v allocations per cached lookup", allocs)
+	}
+}
+
+// TestRelayTurnsBatched echoes through one allocation past relayBusyAfter,
+// so the relay socket switches to batched reads mid-stream, over UDP and TCP.
+func TestRelayTurnsBatched(t *testing.T) {
+	for _, tcp := range []bool{false, true} {
+		name := "udp"
+		if tcp {
+			name = "tcp"
+		}
+		t.Run(name, func(t *testing.T) {
+			iss := newIssuer(t, []string{testSecret})
+			c := testConfig()
+			c.AllowPeers = []string{"127.0.0.1/32"}
+			s := newTestServer(t, c, iss)
+			peer := echoPeer(t)
+			cred := iss.Issue("alice")
+			cl := pionClient(t, s, tcp, cred.Username, cred.Password, "rtcd")
+			relay, err := cl.Allocate()
+			if err != nil {
+				t.Fatalf("Allocate: %v", err)
+			}
+			defer relay.Close()
+			echoRoundTrip(t, relay, peer, relayBusyAfter+50)
+			s.mu.Lock()
+			batched := 0
+			for r := range s.relays {
+				if r.batching.Load() {
+					batched++
+				}
+			}
+			s.mu.Unlock()
+			if batched != 1 && relayBatch > 1 && newBatchReader(peerConn(t), 1, 64) != nil {
+				t.Fatalf("%d relays read in batches, want 1", batched)
+			}
+		})
+	}
+}
+
+func peerConn(t *testing.T) *net.UDPConn {
+	t.Helper()
+	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
