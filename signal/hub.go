@@ -43,10 +43,16 @@ type session struct {
 	claims *auth.Claims // immutable; nil in open mode
 	out    *outbox      // immutable pointer
 
+	// node is the cluster node holding the session; "" for this node. A
+	// session with node set is a placeholder in a room: no outbox, no conn.
+	node string // immutable
+
 	// Guarded by router.mu.
-	name  string
-	state State
-	room  *room
+	name    string
+	state   State
+	room    *room
+	joining string // room of a cluster join in flight
+	closed  bool   // ended: a join in flight must not add it
 
 	// Guarded by Hub.mu.
 	conn   *conn // attached connection; nil while waiting for a resume
@@ -69,6 +75,7 @@ type Hub struct {
 	ips      *ipLimiter
 	fails    *throttle
 	st       stats
+	cl       *cluster // nil on a single node
 
 	// Test hooks, fixed in production.
 	floodWindow time.Duration
@@ -210,7 +217,15 @@ func (h *Hub) Stop() {
 			waiting = append(waiting, s)
 		}
 	}
+	byTok := make(map[string]*session, len(h.byResume))
+	for tok, s := range h.byResume {
+		byTok[tok] = s
+	}
 	h.mu.Unlock()
+	if h.cl != nil {
+		// Clients are told to reconnect: let them resume on another node.
+		h.cl.saveSessions(h.router.records(byTok), h.cfg.ResumeWindow)
+	}
 	for _, s := range waiting {
 		h.endSession(s) // silent: everyone is being closed
 	}
@@ -233,6 +248,9 @@ func (h *Hub) Stop() {
 		}
 		h.mu.Unlock()
 		<-done
+	}
+	if h.cl != nil {
+		h.cl.stop()
 	}
 	logx.Infow("signal: hub stopped", logx.Field("connections", len(conns)))
 }
@@ -291,7 +309,7 @@ func (h *Hub) newSession(c *conn, name string, claims *auth.Claims) *session {
 	if claims != nil {
 		s.user = strings.ReplaceAll(claims.User, ":", "_")
 	}
-	s.resume = "r_" + randomToken()
+	s.resume = h.newResumeToken()
 	h.sessions[s.id] = s
 	h.byResume[s.resume] = s
 	h.st.sessions.Add(1)
@@ -302,13 +320,17 @@ func (h *Hub) newSession(c *conn, name string, claims *auth.Claims) *session {
 // token. It returns the session, its new token and the connection it had.
 func (h *Hub) takeOver(tok string, c *conn) (s *session, newTok string, old *conn) {
 	h.mu.Lock()
-	defer h.mu.Unlock()
 	s = h.byResume[tok]
+	if s == nil && h.cl != nil && !h.stopping {
+		h.mu.Unlock()
+		return h.takeOverRemote(tok, c)
+	}
+	defer h.mu.Unlock()
 	if s == nil || s.ended || h.stopping {
 		return nil, "", nil
 	}
 	delete(h.byResume, tok)
-	s.resume = "r_" + randomToken()
+	s.resume = h.newResumeToken()
 	h.byResume[s.resume] = s
 	old, s.conn = s.conn, c
 	if s.timer != nil && s.timer.Stop() {
@@ -370,6 +392,7 @@ func (h *Hub) endSession(s *session) {
 	silent := h.stopping
 	h.mu.Unlock()
 	h.st.sessions.Add(-1)
+	h.router.forget(s)
 	h.router.leave(s, nil, silent)
 }
 
@@ -390,12 +413,16 @@ func (h *Hub) overflow(s *session) {
 // iceServers mints fresh credentials for s.
 func (h *Hub) iceServers(s *session) ([]iceServer, auth.Credential) {
 	cred := h.issuer.Issue(s.user)
-	var servers []iceServer
-	if len(h.urls.STUN) > 0 {
-		servers = append(servers, iceServer{URLs: h.urls.STUN})
+	urls := h.urls
+	if h.cl != nil {
+		urls = h.cl.iceURLs(urls)
 	}
-	if len(h.urls.TURN) > 0 {
-		servers = append(servers, iceServer{URLs: h.urls.TURN, Username: cred.Username, Credential: cred.Password})
+	var servers []iceServer
+	if len(urls.STUN) > 0 {
+		servers = append(servers, iceServer{URLs: urls.STUN})
+	}
+	if len(urls.TURN) > 0 {
+		servers = append(servers, iceServer{URLs: urls.TURN, Username: cred.Username, Credential: cred.Password})
 	}
 	if servers == nil {
 		servers = []iceServer{}
@@ -450,4 +477,122 @@ func (h *Hub) authFailed(key, why string) {
 	h.st.authFailures.Add(1)
 	h.fails.fail(key)
 	logx.Debugw("signal: authentication failed", logx.Field("ip", key), logx.Field("why", why))
+}
+
+// newResumeToken returns a fresh resume token. In cluster mode it ends with
+// ".<node id>", so that any node can find the session's node.
+func (h *Hub) newResumeToken() string {
+	if h.cl != nil {
+		return "r_" + randomToken() + "." + h.cl.self
+	}
+	return "r_" + randomToken()
+}
+
+// StartCluster joins the hub to the nodes sharing cfg's Redis (cluster mode,
+// docs/cluster.md). Call it after NewHub and before serving. An unreachable
+// Redis is not an error: the hub then serves its rooms alone, says so in
+// the log and in Ready, and joins the cluster when Redis answers.
+func (h *Hub) StartCluster(cfg ClusterConfig) error {
+	if !cfg.Enabled {
+		return nil
+	}
+	if h.cl != nil {
+		return errors.New("signal: StartCluster called twice")
+	}
+	cl, err := newCluster(h, cfg)
+	if err != nil {
+		return err
+	}
+	h.cl = cl
+	h.router.cl = cl
+	cl.start()
+	return nil
+}
+
+// NodeID is this node's id in the cluster ("" on a single node).
+func (h *Hub) NodeID() string {
+	if h.cl == nil {
+		return ""
+	}
+	return h.cl.self
+}
+
+// Ready reports whether the hub serves as configured: nil on a single node
+// and on a cluster node connected to Redis; otherwise why not (the node
+// still serves its own rooms). It backs /readyz.
+func (h *Hub) Ready() error {
+	h.mu.Lock()
+	stopping := h.stopping
+	h.mu.Unlock()
+	if stopping {
+		return errors.New("signal: shutting down")
+	}
+	if h.cl == nil {
+		return nil
+	}
+	return h.cl.health()
+}
+
+// takeOverRemote resumes on this node a session of another node.
+func (h *Hub) takeOverRemote(tok string, c *conn) (*session, string, *conn) {
+	rec, items := h.cl.takeOver(tok)
+	if rec == nil {
+		return nil, "", nil
+	}
+	s := &session{id: rec.Peer, user: rec.User, claims: rec.Claims, name: rec.Name, state: rec.State,
+		out: newOutbox(h.cfg.QueueSize), conn: c}
+	for _, b := range items {
+		s.out.push(b, true)
+	}
+	h.mu.Lock()
+	if h.stopping || h.sessions[s.id] != nil {
+		h.mu.Unlock()
+		h.cl.dropIncoming(s.id)
+		return nil, "", nil
+	}
+	s.resume = h.newResumeToken()
+	h.sessions[s.id] = s
+	h.byResume[s.resume] = s
+	h.mu.Unlock()
+	h.st.sessions.Add(1)
+	if rec.Room != "" {
+		switch h.cl.join(s, rec.Room, "", true) {
+		case joinFallback:
+			h.router.completeJoin(s, rec.Room, "", nil, true, h.cl.drain)
+		case joinFull:
+			logx.Infow("signal: resumed session could not re-enter its full room", logx.Field("peer", s.id), logx.Field("room", rec.Room))
+		}
+	}
+	h.cl.dropIncoming(s.id)
+	logx.Debugw("signal: session taken over from another node", logx.Field("peer", s.id))
+	return s, s.resume, nil
+}
+
+// handOff gives the session of resume token tok to node, which a client
+// resumed on: the session ends here without peer-left, its old socket (if
+// any) is closed as replaced, and the signals queued for it travel along.
+func (h *Hub) handOff(tok, node string) (*sessionRec, [][]byte, bool) {
+	h.mu.Lock()
+	s := h.byResume[tok]
+	if s == nil || s.ended || h.stopping {
+		h.mu.Unlock()
+		return nil, nil, false
+	}
+	s.ended = true
+	delete(h.sessions, s.id)
+	delete(h.byResume, tok)
+	if s.timer != nil && s.timer.Stop() {
+		h.wg.Done()
+	}
+	s.timer = nil
+	old := s.conn
+	s.conn = nil
+	h.mu.Unlock()
+	h.st.sessions.Add(-1)
+	room, m := h.router.handOff(s, node)
+	items := s.out.handOff()
+	if old != nil {
+		old.requestClose(closeReplaced, nil)
+	}
+	return &sessionRec{Peer: s.id, User: s.user, Claims: s.claims, Name: m.Name, State: m.State, Room: room}, items, true
 }

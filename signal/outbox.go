@@ -127,3 +127,21 @@ func (o *outbox) len() int {
 	defer o.mu.Unlock()
 	return len(o.items)
 }
+
+// handOff gives up the outbox when its session moves to another node: it
+// returns the messages that survive a resume and leaves the outbox without
+// an owner, so that the old connection's writer stops.
+func (o *outbox) handOff() [][]byte {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	var kept [][]byte
+	for _, it := range o.items {
+		if it.keep {
+			kept = append(kept, it.b)
+		}
+	}
+	o.items = nil
+	o.owner = nil
+	o.full = true // nothing may queue here any more
+	return kept
+}

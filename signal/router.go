@@ -17,18 +17,25 @@ type router struct {
 	size       int
 	st         *stats
 	onOverflow func(*session) // called without locks for a session whose outbox overflowed
+	cl         *cluster       // nil on a single node; set before serving
 
-	mu    sync.Mutex       // guards the following fields and session.{name,state,room}
-	rooms map[string]*room // by name; a room exists while it has members
+	mu      sync.Mutex                     // guards the following fields and session.{name,state,room,joining,closed}
+	rooms   map[string]*room               // by name; a room exists while it has local members
+	joining map[string]map[string]*session // cluster joins in flight, by room then peer id
 }
 
+// room is one room as this node sees it. In cluster mode members also holds
+// placeholders for the peers of other nodes (session.node set, no outbox):
+// they are listed and addressed like local peers, and pushes skip them.
 type room struct {
 	name    string
 	members map[string]*session // by peer id
+	local   int                 // members of this node
 }
 
 func newRouter(size int, st *stats, onOverflow func(*session)) *router {
-	return &router{size: size, st: st, onOverflow: onOverflow, rooms: make(map[string]*room)}
+	return &router{size: size, st: st, onOverflow: onOverflow, rooms: make(map[string]*room),
+		joining: make(map[string]map[string]*session)}
 }
 
 // politeFor decides who yields in MDN perfect negotiation: of each pair the
@@ -44,6 +51,9 @@ type delivery struct {
 }
 
 func (d *delivery) push(s *session, b []byte, keep bool) {
+	if s.node != "" {
+		return // a peer of another node: it learns through its own node
+	}
 	if s.out.push(b, keep) {
 		d.touched = append(d.touched, s)
 	} else {
@@ -101,8 +111,29 @@ func peersFor(s *session) []peerInfo {
 }
 
 // join puts s into the named room, replies joined to s (echoing id) and
-// tells the others.
+// tells the others. In cluster mode the room and its capacity are
+// cluster-wide; while Redis is unreachable the room works on this node only.
 func (r *router) join(s *session, name, id string) *protoError {
+	if r.cl == nil {
+		return r.joinLocal(s, name, id)
+	}
+	r.mu.Lock()
+	if s.room != nil {
+		cur := s.room.name
+		r.mu.Unlock()
+		return perr(codeAlreadyJoined, "already in room %s; leave first", cur)
+	}
+	r.mu.Unlock()
+	switch r.cl.join(s, name, id, false) {
+	case joinDone:
+		return nil
+	case joinFull:
+		return perr(codeRoomFull, "room %s is full (%d peers)", name, r.size)
+	}
+	return r.joinLocal(s, name, id) // Redis unreachable: this node only
+}
+
+func (r *router) joinLocal(s *session, name, id string) *protoError {
 	var d delivery
 	r.mu.Lock()
 	if s.room != nil {
@@ -111,33 +142,64 @@ func (r *router) join(s *session, name, id string) *protoError {
 		return perr(codeAlreadyJoined, "already in room %s; leave first", cur)
 	}
 	rm := r.rooms[name]
-	if rm == nil {
-		rm = &room{name: name, members: make(map[string]*session)}
-		r.rooms[name] = rm
-		r.st.rooms.Add(1)
-	}
-	if len(rm.members) >= r.size {
+	if rm != nil && len(rm.members)+len(r.joining[name]) >= r.size {
 		r.mu.Unlock()
 		return perr(codeRoomFull, "room %s is full (%d peers)", name, r.size)
 	}
+	rm = r.room(name)
 	peers := make([]peerInfo, 0, len(rm.members))
 	for _, m := range rm.sortedMembers() {
 		peers = append(peers, info(m, boolp(politeFor(s.id, m.id))))
 		p := info(s, boolp(politeFor(m.id, s.id)))
 		d.push(m, mustJSON(out{V: Version, Type: typePeerJoined, Peer: &p}), false)
 	}
-	rm.members[s.id] = s
-	s.room = rm
-	r.st.peers.Add(1)
+	r.add(rm, s)
 	d.push(s, mustJSON(out{V: Version, Type: typeJoined, ID: id, Room: name, Peers: peers}), false)
 	r.mu.Unlock()
 	r.flush(&d)
+	if r.cl != nil {
+		r.cl.markDirty(name) // registered in Redis when it is back
+	}
 	return nil
 }
 
+// room returns the named room, creating it. Called with mu held.
+func (r *router) room(name string) *room {
+	rm := r.rooms[name]
+	if rm == nil {
+		rm = &room{name: name, members: make(map[string]*session)}
+		r.rooms[name] = rm
+		r.st.rooms.Add(1)
+	}
+	return rm
+}
+
+// add makes local session s a member of rm. Called with mu held.
+func (r *router) add(rm *room, s *session) {
+	rm.members[s.id] = s
+	rm.local++
+	s.room = rm
+	r.st.peers.Add(1)
+}
+
+// remove takes local session s out of its room, dropping the room with its
+// last local member. Called with mu held.
+func (r *router) remove(s *session) {
+	rm := s.room
+	delete(rm.members, s.id)
+	rm.local--
+	s.room = nil
+	r.st.peers.Add(-1)
+	if rm.local == 0 {
+		delete(r.rooms, rm.name)
+		r.st.rooms.Add(-1)
+	}
+}
+
 // leave takes s out of its room. The others get peer-left unless silent
-// (shutdown). reply, if not nil, is pushed to s. It reports whether s was
-// in a room.
+// (shutdown: in cluster mode the membership then stays in Redis, so that the
+// session can resume on another node). reply, if not nil, is pushed to s. It
+// reports whether s was in a room.
 func (r *router) leave(s *session, reply []byte, silent bool) bool {
 	var d delivery
 	r.mu.Lock()
@@ -146,13 +208,8 @@ func (r *router) leave(s *session, reply []byte, silent bool) bool {
 		r.mu.Unlock()
 		return false
 	}
-	delete(rm.members, s.id)
-	s.room = nil
-	r.st.peers.Add(-1)
-	if len(rm.members) == 0 {
-		delete(r.rooms, rm.name)
-		r.st.rooms.Add(-1)
-	} else if !silent {
+	r.remove(s)
+	if rm.local > 0 && !silent {
 		b := mustJSON(out{V: Version, Type: typePeerLeft, Peer: &peerInfo{ID: s.id}})
 		for _, m := range rm.members {
 			d.push(m, b, false)
@@ -163,7 +220,18 @@ func (r *router) leave(s *session, reply []byte, silent bool) bool {
 	}
 	r.mu.Unlock()
 	r.flush(&d)
+	if r.cl != nil && !silent {
+		r.cl.leave(rm.name, s.id)
+	}
 	return true
+}
+
+// forget marks s as ended, so that a cluster join still in flight does not
+// put it into a room afterwards.
+func (r *router) forget(s *session) {
+	r.mu.Lock()
+	s.closed = true
+	r.mu.Unlock()
 }
 
 // relay delivers a signal from s to the member of its room with id to, and
@@ -179,6 +247,16 @@ func (r *router) relay(s *session, to string, msg []byte) *protoError {
 	if t == nil || t == s {
 		r.mu.Unlock()
 		return perr(codeUnknownPeer, "no peer %s in room %s", clip(to, 64), s.room.name)
+	}
+	if t.node != "" {
+		node, room := t.node, s.room.name
+		r.mu.Unlock()
+		// Published synchronously from the sender's reader: that keeps the
+		// order of one sender's messages to one addressee across nodes.
+		if err := r.cl.signal(node, s.id, to, room, msg); err != nil {
+			return perr(codeInternal, "peer %s is on another node, which cannot be reached right now", clip(to, 64))
+		}
+		return nil
 	}
 	d.push(t, msg, true)
 	r.mu.Unlock()
@@ -205,8 +283,12 @@ func (r *router) update(s *session, name *string, st *stateIn) *protoError {
 			d.push(m, b, false)
 		}
 	}
+	room, mem := s.room.name, memberOf(s, "")
 	r.mu.Unlock()
 	r.flush(&d)
+	if r.cl != nil {
+		r.cl.update(room, mem)
+	}
 	return nil
 }
 

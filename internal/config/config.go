@@ -30,6 +30,8 @@ type Config struct {
 	Signal signal.Config
 	// TLS turns the main port into HTTPS/WSS and enables TURN over TLS.
 	TLS tlsconf.Config `json:",optional"`
+	// Cluster lets several nodes share rooms through Redis (docs/cluster.md).
+	Cluster signal.ClusterConfig `json:",optional"`
 }
 
 // Validate checks the sections against each other and names the field at
@@ -50,6 +52,12 @@ func (c Config) Validate() error {
 	}
 	if err := c.TLS.Validate(); err != nil {
 		return fmt.Errorf("TLS.%w", err)
+	}
+	if err := c.Cluster.Validate(); err != nil {
+		return err
+	}
+	if c.Cluster.Enabled && len(c.TURNSecrets()) == 0 {
+		return errors.New("Auth.Secrets: Cluster.Enabled needs a TURN secret shared by every node (set RTCD_TURN_SECRET), or credentials from one node fail on the others")
 	}
 	if c.DevServer.Enabled && !isLoopbackHost(c.DevServer.Host) {
 		return fmt.Errorf("DevServer.Host: %q is not a loopback address; metrics and pprof must not be public", c.DevServer.Host)

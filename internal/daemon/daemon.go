@@ -126,6 +126,10 @@ func (d *Daemon) Start() error {
 		d.abortStart(closeListeners)
 		return err
 	}
+	if err := hub.StartCluster(d.cfg.Cluster); err != nil {
+		d.abortStart(closeListeners)
+		return err
+	}
 	handler, err := d.router(hub)
 	if err != nil {
 		hub.Stop()
@@ -330,6 +334,9 @@ func (d *Daemon) readyz(w http.ResponseWriter, _ *http.Request) {
 func (d *Daemon) Ready() error {
 	if d.draining.Load() {
 		return errors.New("shutting down")
+	}
+	if d.hub != nil {
+		return d.hub.Ready() // cluster mode: nil only while Redis is reachable
 	}
 	return nil
 }
