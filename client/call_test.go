@@ -2,10 +2,15 @@ package client
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/gorilla/websocket"
 
 	"go.uber.org/goleak"
 )
@@ -183,5 +188,68 @@ func TestGlareAndResume(t *testing.T) {
 	if _, err := a.Ping(ctx); err != nil {
 		t.Fatalf("ping after resume: %v", err)
 	}
+	if err := a.RefreshICE(ctx); err != nil {
+		t.Fatalf("ice refresh after resume: %v", err)
+	}
 	exchange()
+}
+
+// TestBadServerMessages: garbage from the server is reported as an event and
+// the client keeps working.
+func TestBadServerMessages(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		up := websocket.Upgrader{}
+		ws, err := up.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer ws.Close()
+		var m map[string]any
+		if ws.ReadJSON(&m) != nil {
+			return
+		}
+		_ = ws.WriteJSON(map[string]any{"v": 1, "type": "hello", "id": m["id"], "peerId": "p_1", "resume": "r",
+			"iceServers": []map[string]any{{"urls": "stun:127.0.0.1:9"}}})
+		_ = ws.WriteMessage(websocket.TextMessage, []byte("{not json"))
+		_ = ws.WriteJSON(map[string]any{"v": 1, "type": "no-such-type"})
+		_ = ws.WriteJSON(map[string]any{"v": 1, "type": "signal", "from": "p_x", "kind": "offer", "data": "garbage"})
+		for {
+			if ws.ReadJSON(&m) != nil {
+				return
+			}
+			if m["type"] == "ping" {
+				_ = ws.WriteJSON(map[string]any{"v": 1, "type": "pong", "id": m["id"]})
+			}
+			if m["type"] == "join" {
+				_ = ws.WriteJSON(map[string]any{"v": 1, "type": "error", "id": m["id"], "code": "room_full", "message": "full"})
+			}
+		}
+	}))
+	defer srv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := Dial(ctx, Config{URL: srv.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	errs := 0
+	for errs < 2 {
+		select {
+		case ev := <-c.Events():
+			if ev.Kind == EventError {
+				t.Logf("reported: %v", ev.Err)
+				errs++
+			}
+		case <-ctx.Done():
+			t.Fatalf("want errors for the bad message and the bad offer, got %d", errs)
+		}
+	}
+	if _, err := c.Ping(ctx); err != nil {
+		t.Fatalf("ping after garbage: %v", err)
+	}
+	var se *ServerError
+	if _, err := c.Join(ctx, "r"); !errors.As(err, &se) || se.Code != "room_full" {
+		t.Fatalf("join: want room_full server error, got %v", err)
+	}
 }
