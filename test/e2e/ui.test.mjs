@@ -151,6 +151,33 @@ test('a denied camera offers audio-only or viewer, and a viewer still sees the c
   for (const c of ctxs) await c.close();
 });
 
+test('no camera: the page joins with the microphone alone and says so', async () => {
+  const ctxs = [];
+  await step('nocam', async () => {
+    const a = await newPage();
+    ctxs.push(a.ctx);
+    await a.page.goto(`${open.url}/r/nocam?name=Cam`);
+    const m = await newPage();
+    ctxs.push(m.ctx);
+    await m.page.addInitScript(() => {
+      const real = navigator.mediaDevices.getUserMedia.bind(navigator.mediaDevices);
+      navigator.mediaDevices.getUserMedia = async (c) => {
+        if (c && c.video) throw new DOMException('Requested device not found', 'NotFoundError');
+        return real(c);
+      };
+    });
+    await m.page.goto(`${open.url}/r/nocam?name=MicOnly`);
+    await L.waitFor('no-camera notice', () => m.page.$eval('#notice', (n) => !n.hidden && /microphone only/.test(n.textContent)), 5000);
+    await L.waitConnected(a.page, 1);
+    await L.waitFor('mic-only state seen', async () => {
+      const [t] = await L.tiles(a.page);
+      return t && t.audio === 'true' && t.video === 'false';
+    }, 5000);
+    await L.waitVideo(m.page, 1);
+  });
+  for (const c of ctxs) await c.close();
+});
+
 test('an unreachable daemon is reported and the page comes back by itself', async () => {
   const { ctx, page } = await newPage();
   await step('unreachable', async () => {

@@ -17,6 +17,9 @@ rememberName(myName);
 
 const STORE_CAM = 'rtcd.camera';
 const STORE_MIC = 'rtcd.microphone';
+function stored(key) {
+  try { return localStorage.getItem(key); } catch { return null; }
+}
 
 class Call {
   constructor() {
@@ -29,11 +32,9 @@ class Call {
     this.mic = null;
     this.cam = null;
     this.screen = null;
-    this.joined = false;
     this.inRoom = '';            // room we are in on the current session
     this.hadSession = false;
     this.left = false;
-    this.t0 = performance.now();
     this.metrics = { firstConnectedMs: 0, iceRestarts: 0 };
     this.sig = new Signaling({ name: myName, token });
     this.self = makeTile({ self: true, name: `${myName} (you)` });
@@ -61,7 +62,7 @@ class Call {
   onState(peer) {
     if (peer.tile.dataset.state === 'connected') this.tuneSenders();
     if (peer.tile.dataset.state === 'connected' && !this.metrics.firstConnectedMs) {
-      this.metrics.firstConnectedMs = Math.round(performance.now() - this.t0);
+      this.metrics.firstConnectedMs = Math.round(performance.now()); // since navigation start
     }
     // An orphan can only be matched again over its data channel, so once its
     // connection is not up any more it is gone for good.
@@ -150,6 +151,17 @@ class Call {
         this.hideNoticeIf('media');
         break;
       } catch (err) {
+        if (err && (err.name === 'NotFoundError' || err.name === 'OverconstrainedError')) {
+          // No camera (or none that fits): go on with the microphone alone if there is one.
+          try {
+            const s = await navigator.mediaDevices.getUserMedia(this.constraints(true, false));
+            this.setMic(s.getAudioTracks()[0] || null);
+            this.notice('No camera was found: you joined with your microphone only.', [['Dismiss', () => this.hideNotice()]], 'info');
+            break;
+          } catch (e2) {
+            this.log('microphone alone failed too', e2);
+          }
+        }
         const choice = await this.askMediaFallback(err);
         if (choice === 'retry') continue;
         this.hideNoticeIf('media');
@@ -175,7 +187,7 @@ class Call {
     const name = err && err.name;
     let text;
     if (name === 'NotAllowedError' || name === 'SecurityError') text = 'Camera and microphone access was denied. Allow it in the browser\'s address bar and try again, or join without them.';
-    else if (name === 'NotFoundError' || name === 'OverconstrainedError') text = 'No camera was found. Join with the microphone only, or as a viewer.';
+    else if (name === 'NotFoundError' || name === 'OverconstrainedError') text = 'No camera or microphone was found. Plug one in and try again, or join as a viewer.';
     else if (name === 'NotReadableError' || name === 'AbortError') text = 'The camera is in use by another program or could not start.';
     else text = `The camera could not start (${name || err}).`;
     return new Promise((resolve) => {
@@ -189,8 +201,8 @@ class Call {
   }
 
   constraints(audio, video) {
-    const mic = localStorage.getItem(STORE_MIC);
-    const cam = localStorage.getItem(STORE_CAM);
+    const mic = stored(STORE_MIC);
+    const cam = stored(STORE_CAM);
     return {
       audio: audio ? (mic ? { deviceId: { ideal: mic }, echoCancellation: true, noiseSuppression: true } : { echoCancellation: true, noiseSuppression: true }) : false,
       video: video ? { ...(cam ? { deviceId: { ideal: cam } } : {}), width: { ideal: 640 }, height: { ideal: 480 }, frameRate: { ideal: 24, max: 30 } } : false,
@@ -725,7 +737,7 @@ class Call {
   }
 
   async switchDevice(kind, deviceId) {
-    localStorage.setItem(kind === 'video' ? STORE_CAM : STORE_MIC, deviceId);
+    try { localStorage.setItem(kind === 'video' ? STORE_CAM : STORE_MIC, deviceId); } catch { /* storage off */ }
     if (kind === 'video' && !this.state.video) return; // used when the camera is turned on again
     try {
       const c = kind === 'video'
