@@ -443,3 +443,39 @@ func startPlain(t *testing.T, c config.Config) string {
 	t.Cleanup(d.Stop)
 	return d.HTTPURL()
 }
+
+// waitAnyFor is waitAny with its own timeout; nil if nothing came.
+func (c *wsc) waitAnyFor(d time.Duration, types ...string) msg {
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	for {
+		select {
+		case m, ok := <-c.in:
+			if !ok {
+				return nil
+			}
+			if slices.Contains(types, m.str("type")) {
+				return m
+			}
+		case <-timer.C:
+			return nil
+		}
+	}
+}
+
+// nodeDown starts a cluster node whose Redis is not running.
+func nodeDown(t *testing.T, redisAddr, id string) *daemon.Daemon {
+	t.Helper()
+	d, err := daemon.New(nodeConfig(redisAddr, id))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(d.Stop)
+	if code, _ := readyz(t, d.HTTPURL()); code != http.StatusServiceUnavailable {
+		t.Fatalf("readyz %d with Redis down", code)
+	}
+	return d
+}
