@@ -168,6 +168,15 @@ test('a third user joins and leaves', async () => {
     await L.waitFor('Cy gone at Bob', async () => (await L.tiles(b.page)).length === 1, 5000);
     timings.leaveSeenByOthers = Date.now() - left;
     assert.equal((await L.tiles(a.page))[0].state, 'connected', 'Alice–Bob call unaffected');
+
+    // A tab that just goes away (no Leave click) disappears quickly too.
+    const d = await L.openCall(browser, daemon.url, r, { name: 'Dee', viewer: true });
+    await L.waitConnected(d.page, 2);
+    await L.waitFor('Dee seen at Alice', async () => (await L.tiles(a.page)).length === 2, 10000);
+    const closed = Date.now();
+    await d.ctx.close();
+    await L.waitFor('Dee gone at Alice', async () => (await L.tiles(a.page)).length === 1, 10000);
+    timings.closedTabSeenByOthers = Date.now() - closed;
   });
   await closeAll(a, b, c);
 });

@@ -98,7 +98,10 @@ class Call {
         }
         break;
       case 'closed':
-        if (peer.orphan || peer.bye) this.removePeer(peer);
+        // Nothing here closes the channel but closing the connection, so the other
+        // side closed its page or call: do not wait for the server's peer-left (it
+        // comes only after the resume window).
+        this.removePeer(peer);
         break;
     }
   }
