@@ -78,13 +78,13 @@ func (r *router) completeJoin(s *session, name, id string, remotes []member, res
 		return false
 	}
 	rm := r.room(name)
-	if remotes != nil { // nil: Redis unreachable, keep what is known
-		r.replaceRemote(rm, func(*session) bool { return true }, remotes, &d)
-	}
 	known := false
 	if old := rm.members[s.id]; old != nil && old.node != "" {
 		delete(rm.members, s.id) // s itself, as another node saw it before the take-over
 		known = true
+	}
+	if remotes != nil { // nil: Redis unreachable, keep what is known
+		r.replaceRemote(rm, func(*session) bool { return true }, remotes, &d)
 	}
 	peers := make([]peerInfo, 0, len(rm.members))
 	for _, m := range rm.sortedMembers() {

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -269,6 +270,7 @@ type wsc struct {
 	hello  msg
 	peerID string
 	resume string
+	err    error // why the reader stopped; read after done
 }
 
 func dial(t *testing.T, url, name string) *wsc {
@@ -293,6 +295,7 @@ func connect(t *testing.T, url, name string) *wsc {
 		for {
 			_, b, err := ws.ReadMessage()
 			if err != nil {
+				c.err = err
 				return
 			}
 			var m msg
@@ -478,4 +481,32 @@ func nodeDown(t *testing.T, redisAddr, id string) *daemon.Daemon {
 		t.Fatalf("readyz %d with Redis down", code)
 	}
 	return d
+}
+
+// resumeOn opens a new socket to url and resumes the session of old.
+func resumeOn(t *testing.T, url string, old *wsc) *wsc {
+	t.Helper()
+	c := connect(t, url, old.name+"'")
+	c.send(msg{"v": 1, "type": "hello", "resume": old.resume})
+	c.hello = c.wait("hello")
+	c.peerID, c.resume = c.hello.str("peerId"), c.hello.str("resume")
+	if c.hello["resumed"] != true || c.peerID != old.peerID {
+		t.Fatalf("resume on %s: %v, want resumed as %s", url, c.hello, old.peerID)
+	}
+	return c
+}
+
+// closedWith waits for c's socket to close and returns the close code.
+func (c *wsc) closedWith() int {
+	c.t.Helper()
+	select {
+	case <-c.done:
+	case <-time.After(msgWait):
+		c.t.Fatalf("%s: socket still open", c.name)
+	}
+	var ce *websocket.CloseError
+	if errors.As(c.err, &ce) {
+		return ce.Code
+	}
+	return 0
 }
