@@ -13,9 +13,12 @@ import (
 	"github.com/rtcd/rtcd/auth"
 )
 
-// conn is one WebSocket. The handler goroutine reads (run); after hello a
-// writer goroutine (writeLoop) owns all data writes. Before hello there is
-// no writer and the reader writes its own replies.
+// conn is one WebSocket. The handler goroutine reads (run). After hello all
+// data writes go through writer runs (writeRun): a goroutine started when
+// the outbox has something to send, which exits once it is empty, so an idle
+// connection costs one goroutine, not two. Pings and credential refreshes
+// are runtime timers (time.AfterFunc), not a goroutine with a ticker. Before
+// hello there is no writer and the reader writes its own replies.
 type conn struct {
 	h     *Hub
 	ws    *websocket.Conn
@@ -28,13 +31,19 @@ type conn struct {
 	sess       *session // set once at hello, before the writer starts
 	endSession bool     // the client closed with 1000: no resume
 
-	done       chan struct{} // closed when the reader has finished
-	writerDone chan struct{} // closed when the writer has finished
-	closing    chan struct{} // closed by requestClose
-	closeOnce  sync.Once
+	done      chan struct{} // closed when the reader has finished
+	closing   chan struct{} // closed by requestClose
+	closeOnce sync.Once
+	writers   sync.WaitGroup // writer runs; run waits for them before closing
 
 	mu          sync.Mutex // guards the following fields
-	writerOn    bool
+	writerOn    bool       // a session is attached: data writes go through writer runs
+	writing     bool       // a writer run is active
+	again       bool       // kicked while writing: look at the outbox once more
+	writerDead  bool       // a write failed or the close was flushed: no more runs
+	timersOff   bool       // the reader has finished: timers must not re-arm
+	ping        *time.Timer
+	refresh     *time.Timer
 	closeCode   int
 	closeReason string
 	final       []byte // last data message before the close frame (bye)
@@ -43,13 +52,12 @@ type conn struct {
 func newConn(h *Hub, ws *websocket.Conn, key string) *conn {
 	mps := h.cfg.MessagesPerSecond
 	return &conn{
-		h:          h,
-		ws:         ws,
-		ipKey:      key,
-		lim:        rate.NewLimiter(rate.Limit(mps), 2*mps),
-		done:       make(chan struct{}),
-		writerDone: make(chan struct{}),
-		closing:    make(chan struct{}),
+		h:       h,
+		ws:      ws,
+		ipKey:   key,
+		lim:     rate.NewLimiter(rate.Limit(mps), 2*mps),
+		done:    make(chan struct{}),
+		closing: make(chan struct{}),
 	}
 }
 
@@ -78,11 +86,15 @@ func (c *conn) run() {
 	}
 	close(c.done)
 	c.mu.Lock()
-	writer := c.writerOn
-	c.mu.Unlock()
-	if writer {
-		<-c.writerDone
+	c.writerOn, c.timersOff = false, true
+	if c.ping != nil {
+		c.ping.Stop()
 	}
+	if c.refresh != nil {
+		c.refresh.Stop()
+	}
+	c.mu.Unlock()
+	c.writers.Wait()
 	_ = ws.Close()
 	if c.sess != nil {
 		c.h.detach(c.sess, c, c.endSession)
@@ -123,6 +135,15 @@ func (c *conn) isClosing() bool {
 	}
 }
 
+func (c *conn) isDone() bool {
+	select {
+	case <-c.done:
+		return true
+	default:
+		return false
+	}
+}
+
 // closeSpec is a close code with its reason text.
 type closeSpec struct {
 	code   int
@@ -147,9 +168,8 @@ func (c *conn) requestClose(cs closeSpec, final []byte) {
 		c.mu.Lock()
 		c.closeCode, c.closeReason, c.final = cs.code, cs.reason, final
 		close(c.closing)
-		writer := c.writerOn
 		c.mu.Unlock()
-		if !writer {
+		if !c.kick() {
 			c.closeNow()
 		}
 	})
@@ -168,65 +188,117 @@ func (c *conn) closeNow() {
 // kill cuts the TCP connection; both loops then fail and clean up.
 func (c *conn) kill() { _ = c.ws.NetConn().Close() }
 
-// startWriter hands writes to a writer goroutine once the session is known.
+// startWriter hands writes to writer runs once the session is known, arms
+// the ping and credential-refresh timers and sends what is already queued
+// (the hello reply).
 func (c *conn) startWriter() bool {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	if c.isClosing() {
+		c.mu.Unlock()
 		return false
 	}
 	c.writerOn = true
-	go c.writeLoop()
+	c.ping = time.AfterFunc(c.h.cfg.PingInterval, c.pingNow)
+	c.refresh = time.AfterFunc(c.h.refreshAfter(), c.refreshNow)
+	c.mu.Unlock()
+	c.kick()
 	return true
 }
 
-func (c *conn) writeLoop() {
-	defer close(c.writerDone)
-	cfg := c.h.cfg
-	s := c.sess
-	o := s.out
-	ping := time.NewTicker(cfg.PingInterval)
-	defer ping.Stop()
-	refresh := time.NewTimer(c.h.refreshAfter())
-	defer refresh.Stop()
-	for {
-		select {
-		case <-c.done:
-			return
-		case <-c.closing:
-			c.flushAndClose(o)
-			return
-		case <-o.wake:
-			items, ok := o.take(c)
-			if !ok {
-				// Resumed on another socket: the wake-up was for its
-				// writer, and a close of this one is on its way.
-				o.notify()
-				select {
-				case <-c.done:
-				case <-c.closing:
-					c.closeNow()
-				}
-				return
-			}
-			if err := c.write(o, items, cfg.WriteTimeout); err != nil {
-				c.kill()
-				return
-			}
-		case <-ping.C:
-			if err := c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(cfg.WriteTimeout)); err != nil {
-				c.kill()
-				return
-			}
-		case <-refresh.C:
-			b := c.h.iceMessage(s, "")
-			if err := c.write(o, []item{{b: b}}, cfg.WriteTimeout); err != nil {
-				c.kill()
-				return
-			}
-			refresh.Reset(c.h.refreshAfter())
-		}
+// kick makes sure a writer run will look at the outbox (and at a requested
+// close). It reports false when there is no writer: before hello, after the
+// reader finished, or after a failed write.
+func (c *conn) kick() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.writerOn || c.writerDead {
+		return false
 	}
+	if c.writing {
+		c.again = true
+		return true
+	}
+	c.writing = true
+	c.writers.Add(1)
+	go c.writeRun()
+	return true
+}
+
+// writeRun writes what is queued, then exits; kick starts the next one.
+// At most one runs at a time, so it owns all data writes to ws.
+func (c *conn) writeRun() {
+	defer c.writers.Done()
+	o := c.sess.out
+	for {
+		switch {
+		case c.isDone():
+			c.endRun(false)
+			return
+		case c.isClosing():
+			c.flushAndClose(o)
+			c.endRun(true)
+			return
+		}
+		items, ok := o.take(c)
+		if ok && len(items) > 0 {
+			if err := c.write(o, items, c.h.cfg.WriteTimeout); err != nil {
+				c.kill()
+				c.endRun(true)
+				return
+			}
+			continue
+		}
+		// Empty, or resumed on another socket (the close of this one is
+		// on its way and will kick a run that sends it).
+		c.mu.Lock()
+		if c.again {
+			c.again = false
+			c.mu.Unlock()
+			continue
+		}
+		c.writing = false
+		c.mu.Unlock()
+		return
+	}
+}
+
+func (c *conn) endRun(dead bool) {
+	c.mu.Lock()
+	c.writing, c.again = false, false
+	if dead {
+		c.writerDead = true
+	}
+	c.mu.Unlock()
+}
+
+// pingNow runs on the ping timer. WriteControl may run next to a writer run.
+func (c *conn) pingNow() {
+	if c.isDone() || c.isClosing() {
+		return
+	}
+	if err := c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(c.h.cfg.WriteTimeout)); err != nil {
+		c.kill()
+		return
+	}
+	c.mu.Lock()
+	if !c.timersOff {
+		c.ping.Reset(c.h.cfg.PingInterval)
+	}
+	c.mu.Unlock()
+}
+
+// refreshNow runs on the refresh timer: fresh TURN credentials before the
+// current ones expire, queued like any other message.
+func (c *conn) refreshNow() {
+	if c.isDone() || c.isClosing() {
+		return
+	}
+	c.send(c.h.iceMessage(c.sess, ""))
+	c.mu.Lock()
+	if !c.timersOff {
+		c.refresh.Reset(c.h.refreshAfter())
+	}
+	c.mu.Unlock()
 }
 
 // write sends items, each within timeout. What a failed write did not send

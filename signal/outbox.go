@@ -16,8 +16,6 @@ type item struct {
 // Producers push under the router lock (so every recipient sees events in
 // the order the state changed) and call notify after releasing it.
 type outbox struct {
-	wake chan struct{} // cap 1: "there is something to take"
-
 	mu    sync.Mutex // guards the following fields
 	items []item
 	owner *conn // the connection whose writer may take; nil while detached
@@ -26,7 +24,7 @@ type outbox struct {
 }
 
 func newOutbox(max int) *outbox {
-	return &outbox{wake: make(chan struct{}, 1), max: max}
+	return &outbox{max: max}
 }
 
 // push appends a message. It reports false when the queue is full; the
@@ -67,11 +65,15 @@ func (o *outbox) pushFor(c *conn, b []byte) (owned, ok bool) {
 	return true, true
 }
 
-// notify wakes the writer without blocking.
+// notify starts a writer run on the owning connection, if there is one and
+// none is running; it does not block. A detached outbox waits for the
+// resume, whose startWriter sends what is queued.
 func (o *outbox) notify() {
-	select {
-	case o.wake <- struct{}{}:
-	default:
+	o.mu.Lock()
+	c := o.owner
+	o.mu.Unlock()
+	if c != nil {
+		c.kick()
 	}
 }
 
