@@ -187,7 +187,15 @@ func (d *Daemon) listenTLS(ln net.Listener) (net.Listener, func(), error) {
 	if d.tls == nil {
 		return ln, closeAll, nil
 	}
-	d.mux = portmux.New(ln, d.tls.TLSConfig(portmux.ProtoH2, portmux.ProtoHTTP11))
+	protos := []string{portmux.ProtoH2, portmux.ProtoHTTP11}
+	if d.cfg.Turn.OnePort {
+		// Go picks the server's first protocol the client offers, and TURN
+		// clients such as coturn's offer http/1.1 before stun.turn: list
+		// stun.turn first, or they are handed to HTTP. Browsers opening a
+		// page never offer stun.turn.
+		protos = append([]string{portmux.ProtoTURN}, protos...)
+	}
+	d.mux = portmux.New(ln, d.tls.TLSConfig(protos...))
 	if d.cfg.Turn.OnePort {
 		if err := d.relay.AddListener(d.mux.TURN()); err != nil {
 			closeAll()

@@ -86,7 +86,8 @@ func TestTLSOnePortAndTURNS(t *testing.T) {
 	cred := d.Issuer().Issue("alice")
 	for name, addr := range map[string]string{"one-port 443": d.HTTPAddr().String(), "turns 5349": d.TURNSAddr().String()} {
 		t.Run(name, func(t *testing.T) {
-			for _, alpn := range [][]string{nil, {"stun.turn"}} {
+			// coturn's turnutils_uclient offers http/1.1 before stun.turn.
+			for _, alpn := range [][]string{nil, {"stun.turn"}, {"http/1.1", "stun.turn", "stun.nat-discovery"}} {
 				dialer := &tls.Dialer{NetDialer: &net.Dialer{Timeout: ioTimeout},
 					Config: &tls.Config{RootCAs: ca.Pool(), ServerName: "rtc.test", NextProtos: alpn}}
 				ctx, cancel := context.WithTimeout(context.Background(), ioTimeout)
