@@ -13,6 +13,10 @@ import (
 	"github.com/rtcd/rtcd/auth"
 )
 
+// wsWriteBuffers lends gorilla its write buffer for the duration of one
+// message, so idle connections hold none (Upgrader.WriteBufferPool).
+var wsWriteBuffers sync.Pool
+
 // conn is one WebSocket. The handler goroutine reads (run). After hello all
 // data writes go through writer runs (writeRun): a goroutine started when
 // the outbox has something to send, which exits once it is empty, so an idle
