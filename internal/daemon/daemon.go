@@ -26,6 +26,7 @@ import (
 	"github.com/rtcd/rtcd/turn"
 	"github.com/rtcd/rtcd/web"
 	"github.com/zeromicro/go-zero/core/logx"
+	"github.com/zeromicro/go-zero/core/proc"
 	"github.com/zeromicro/go-zero/core/service"
 	"github.com/zeromicro/go-zero/rest"
 )
@@ -505,6 +506,11 @@ func (d *Daemon) drainHTTP() {
 // HTTP side and the relay. go-zero stops services concurrently, so the relay
 // service waits for the HTTP side to drain before it closes.
 func (d *Daemon) Services() []service.Service {
+	// On SIGTERM go-zero calls wrap-up listeners, waits WrapUpTime (1 s),
+	// and only then stops the services, whose HTTP drain closes the port at
+	// once when no WebSocket is open. Turning /readyz to 503 at the signal
+	// is what lets a load balancer see the drain before the port goes away.
+	proc.AddWrapUpListener(func() { d.draining.Store(true) })
 	return []service.Service{httpService{d}, relayService{d}}
 }
 

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/rtcd/rtcd/internal/config"
 	"github.com/rtcd/rtcd/internal/daemon"
+	"github.com/zeromicro/go-zero/core/proc"
 	"go.uber.org/goleak"
 )
 
@@ -232,6 +233,20 @@ func TestHealthAndReadiness(t *testing.T) {
 	}
 	if d.Ready() != nil {
 		t.Fatal("running node not ready")
+	}
+
+	// SIGTERM: go-zero's wrap-up comes a second before the services stop,
+	// and /readyz must already say 503 then, while the port still answers.
+	d.Services()
+	proc.WrapUp()
+	resp, err := http.Get(d.HTTPURL() + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("/readyz after wrap-up: %d %s, want 503", resp.StatusCode, body)
 	}
 }
 
