@@ -958,9 +958,31 @@ func (c *cluster) buffer(to string, msg []byte) bool {
 // record it left in Redis at shutdown is used.
 func (c *cluster) takeOver(tok string) (*sessionRec, [][]byte) {
 	node := tokenNode(tok)
-	if node == "" || node == c.self || !c.linkUp() {
+	if node == "" || !c.linkUp() {
 		return nil, nil
 	}
+	if node != c.self {
+		if rec, items := c.ask(node, tok); rec != nil {
+			return rec, items
+		}
+	}
+	// The node is gone or restarted (same NodeID): the record it left at
+	// shutdown, if any. GETDEL makes sure only one node resumes it.
+	ctx, cancel := c.cmdCtx()
+	defer cancel()
+	b, err := c.rdb.GetDel(ctx, c.sessKey(tok)).Bytes()
+	if err != nil {
+		return nil, nil
+	}
+	var rec sessionRec
+	if json.Unmarshal(b, &rec) != nil || rec.Peer == "" {
+		return nil, nil
+	}
+	return &rec, nil
+}
+
+// ask requests the session of tok from node and waits for the answer.
+func (c *cluster) ask(node, tok string) (*sessionRec, [][]byte) {
 	rid := randomID(16)
 	ch := make(chan wire, 1)
 	c.mu.Lock()
@@ -983,20 +1005,9 @@ func (c *cluster) takeOver(tok string) (*sessionRec, [][]byte) {
 			}
 			return w.Sess, w.Items
 		case <-time.After(3 * c.cfg.RedisTimeout):
-			return nil, nil
 		}
 	}
-	ctx, cancel := c.cmdCtx()
-	defer cancel()
-	b, err := c.rdb.GetDel(ctx, c.sessKey(tok)).Bytes()
-	if err != nil {
-		return nil, nil
-	}
-	var rec sessionRec
-	if json.Unmarshal(b, &rec) != nil || rec.Peer == "" {
-		return nil, nil
-	}
-	return &rec, nil
+	return nil, nil
 }
 
 // dropIncoming forgets signals buffered for a peer whose take-over failed.

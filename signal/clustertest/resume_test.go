@@ -147,3 +147,28 @@ func TestResumeAfterNodeStop(t *testing.T) {
 		t.Fatalf("%v", m)
 	}
 }
+
+// TestResumeAfterRestartSameID: a node restarted with a fixed NodeID takes
+// back the sessions it left in Redis when it stopped.
+func TestResumeAfterRestartSameID(t *testing.T) {
+	r := startRedis(t)
+	n1 := startNode(t, r.addr(), "n1")
+	n2 := startNode(t, r.addr(), "n2")
+	a := dial(t, n1.WSURL(), "a")
+	b := dial(t, n2.WSURL(), "b")
+	a.join("room")
+	b.join("room")
+	a.wait("peer-joined")
+	n1.Stop()
+	a.wait("bye")
+	n1b := startNode(t, r.addr(), "n1")
+	a2 := resumeOn(t, n1b.WSURL(), a)
+	if a2.hello.str("room") != "room" || len(a2.hello.peerIDs()) != 1 {
+		t.Fatalf("resumed hello %v", a2.hello)
+	}
+	a2.signal(b.peerID, 9)
+	if m := b.wait("signal"); seqOf(m) != 9 {
+		t.Fatalf("%v", m)
+	}
+	b.quiet(nodeTTL + 3*hbInterval)
+}
