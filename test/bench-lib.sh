@@ -1,0 +1,81 @@
+# Shared by bench-smoke.sh and bench-full.sh: build rtcd and the bench runner,
+# start one rtcd node on free loopback ports and stop it by PID on exit.
+# Source it; it sets BENCH (the bench command), RTCD_PID, HTTP_URL, TURN_ADDR,
+# SECRET and WORK (a temp dir removed on exit).
+
+GO=${GO:-go}
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/rtcd-bench.XXXXXX")
+RTCD_PID=""
+
+bench_cleanup() {
+	if [ -n "$RTCD_PID" ] && kill -0 "$RTCD_PID" 2>/dev/null; then
+		kill "$RTCD_PID" 2>/dev/null || true
+		for _ in $(seq 50); do kill -0 "$RTCD_PID" 2>/dev/null || break; sleep 0.1; done
+		kill -9 "$RTCD_PID" 2>/dev/null || true
+	fi
+	RTCD_PID=""
+	rm -rf "$WORK"
+}
+trap bench_cleanup EXIT
+trap 'exit 130' INT TERM
+
+bench_build() {
+	$GO build -o bin/rtcd ./cmd/rtcd
+	if bin/rtcd bench help >/dev/null 2>&1; then
+		BENCH=(bin/rtcd bench)
+	else
+		# cmd/rtcd has no bench subcommand yet: the same library via a wrapper.
+		$GO build -o "$WORK/rtcd-bench" ./test/benchcmd
+		BENCH=("$WORK/rtcd-bench")
+	fi
+}
+
+# bench_start_node [extra Turn keys as "Key: value" lines]
+bench_start_node() {
+	SECRET=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
+	cat > "$WORK/rtcd.yaml" <<YAML
+Name: rtcd-bench
+Host: 127.0.0.1
+Port: 0
+MaxConns: 30000
+Timeout: 10000
+Log:
+  Encoding: plain
+  Level: info
+  Stat: false
+Auth:
+  Secrets: ["\${RTCD_BENCH_SECRET}"]
+  TTL: 6h
+Turn:
+  Listen: 127.0.0.1:0
+  PublicIP: 127.0.0.1
+  MinPort: 50000
+  MaxPort: 59999
+  AllowPeers: [127.0.0.1/32]
+  MaxAllocationsPerUser: 100000
+  MaxAllocations: 100000
+${1:-}
+Signal:
+  Mode: open
+  RoomSize: 6
+  MaxConnsPerIP: 20000
+  MessagesPerSecond: 50
+YAML
+	chmod 600 "$WORK/rtcd.yaml"
+	RTCD_BENCH_SECRET=$SECRET bin/rtcd -f "$WORK/rtcd.yaml" > "$WORK/rtcd.log" 2>&1 &
+	RTCD_PID=$!
+	HTTP_URL="" TURN_ADDR=""
+	for _ in $(seq 100); do
+		HTTP_URL=$(sed -n 's/.*web app, signaling: *\(http:\/\/[0-9.:]*\).*/\1/p' "$WORK/rtcd.log" | head -1)
+		TURN_ADDR=$(sed -n 's/.*relay listens on: *udp \([0-9.:]*\),.*/\1/p' "$WORK/rtcd.log" | head -1)
+		[ -n "$HTTP_URL" ] && [ -n "$TURN_ADDR" ] && break
+		kill -0 "$RTCD_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	if [ -z "$HTTP_URL" ] || [ -z "$TURN_ADDR" ]; then
+		echo "rtcd did not start; its log:" >&2
+		cat "$WORK/rtcd.log" >&2
+		return 1
+	fi
+	echo "rtcd pid $RTCD_PID: $HTTP_URL, TURN $TURN_ADDR"
+}
