@@ -479,6 +479,9 @@ func (c *conn) hello(m inMsg) {
 	if m.Name != nil {
 		name = *m.Name
 	}
+	if claims != nil && claims.Name != "" {
+		name = claims.Name // the operator's app vouches for it; the client may not pick another
+	}
 	s := h.newSession(c, name, claims)
 	if s == nil {
 		return // stopping; the close is on its way

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rtcd/rtcd/auth"
 )
 
 func TestSlowReaderIsDisconnected(t *testing.T) {
@@ -416,5 +418,33 @@ func TestShutdownCutsUnresponsiveClients(t *testing.T) {
 	e.hub.Stop()
 	if el := time.Since(start); el > 5*time.Second {
 		t.Fatalf("Stop took %v", el)
+	}
+}
+
+// TestTokenNameClaimWins: a display name in the token is the one others see,
+// whatever the client asks for in hello, so a token holder cannot pose as
+// someone else.
+func TestTokenNameClaimWins(t *testing.T) {
+	e := newEnv(t, Config{Mode: ModeToken})
+	tok, err := e.tokens.Sign(auth.Claims{Room: "r", User: "u1", Name: "Dr. Real", Expires: time.Now().Add(time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := e.dial(nil)
+	a.send(msg{"v": 1, "type": "hello", "token": tok, "name": "The CEO"})
+	a.expect(typeHello)
+	a.send(msg{"v": 1, "type": "join", "room": "r"})
+	a.expect(typeJoined)
+	b := e.dial(nil)
+	b.send(msg{"v": 1, "type": "hello", "token": e.token("r", "u2", time.Hour), "name": "Bob"})
+	b.expect(typeHello)
+	b.send(msg{"v": 1, "type": "join", "room": "r"})
+	joined := b.expect(typeJoined)
+	peers, _ := joined["peers"].([]any)
+	if len(peers) != 1 {
+		t.Fatalf("peers %v", joined["peers"])
+	}
+	if name := peers[0].(map[string]any)["name"]; name != "Dr. Real" {
+		t.Fatalf("name %v, want the token's", name)
 	}
 }
