@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -52,6 +53,10 @@ type Config struct {
 	Video bool
 	// NoDataChannel leaves out the data channel (media only).
 	NoDataChannel bool
+	// TLSConfig, when set, is used for wss:// (e.g. RootCAs for a private
+	// CA). pion's TURN-over-TLS connections always use the system roots
+	// (SSL_CERT_FILE can point them elsewhere).
+	TLSConfig *tls.Config
 	// DialTimeout bounds the WebSocket handshake and the hello exchange.
 	// Defaults to 10 seconds.
 	DialTimeout time.Duration
@@ -145,6 +150,11 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 		// a direct one; with relay-only there is nothing to wait for.
 		se.SetRelayAcceptanceMinWait(0)
 	}
+	bn, err := newBoundedNet()
+	if err != nil {
+		return nil, err
+	}
+	se.SetNet(bn)
 	if cfg.SettingEngine != nil {
 		cfg.SettingEngine(&se)
 	}
@@ -222,7 +232,7 @@ func (c *Client) connect(ctx context.Context, resume string) (*websocket.Conn, m
 	if c.cfg.Origin != "" {
 		hdr.Set("Origin", c.cfg.Origin)
 	}
-	d := websocket.Dialer{HandshakeTimeout: c.cfg.DialTimeout}
+	d := websocket.Dialer{HandshakeTimeout: c.cfg.DialTimeout, TLSClientConfig: c.cfg.TLSConfig}
 	ws, resp, err := d.DialContext(ctx, wsURL, hdr)
 	if err != nil {
 		if resp != nil {

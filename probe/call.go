@@ -16,7 +16,7 @@ func (r *runner) checkCall(ctx context.Context) (string, error) {
 	for i := range peers {
 		c, err := client.Dial(ctx, client.Config{
 			URL: r.tg.wsURL, Name: fmt.Sprintf("rtcd-probe-%d", i), Token: r.opts.Token, Origin: r.opts.Origin,
-			RelayOnly: true, DialTimeout: r.opts.CheckTimeout,
+			RelayOnly: true, DialTimeout: r.opts.CheckTimeout, TLSConfig: r.tlsConfig(),
 		})
 		if err != nil {
 			return "", fmt.Errorf("probe peer %d: %w", i, err)

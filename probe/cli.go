@@ -2,9 +2,11 @@ package probe
 
 import (
 	"context"
+	"crypto/x509"
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"time"
 )
 
@@ -21,8 +23,9 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&opts.Origin, "origin", "", "Origin header for the WebSocket (test the origin policy)")
 	fs.StringVar(&opts.Token, "token", "", "join token, for servers in token mode")
 	fs.StringVar(&opts.Room, "room", "", "room for the test call (default: random)")
+	caFile := fs.String("ca", "", "PEM file of CA certificates to trust instead of the system roots (private CA)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: rtcd probe <url> [--json] [--timeout 45s] [--check-timeout 5s] [--origin O] [--token T] [--room R]")
+		fmt.Fprintln(stderr, "usage: rtcd probe <url> [--json] [--timeout 45s] [--check-timeout 5s] [--origin O] [--token T] [--room R] [--ca FILE]")
 		fs.PrintDefaults()
 	}
 	// Accept the URL before or after the flags.
@@ -41,6 +44,18 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	opts.URL = url
+	if *caFile != "" {
+		pem, err := os.ReadFile(*caFile)
+		if err != nil {
+			fmt.Fprintln(stderr, "rtcd probe: --ca:", err)
+			return 2
+		}
+		opts.RootCAs = x509.NewCertPool()
+		if !opts.RootCAs.AppendCertsFromPEM(pem) {
+			fmt.Fprintln(stderr, "rtcd probe: --ca: no PEM certificate in", *caFile)
+			return 2
+		}
+	}
 	rep, err := Run(ctx, opts)
 	if err != nil {
 		fmt.Fprintln(stderr, err)

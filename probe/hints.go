@@ -17,9 +17,12 @@ func hintHTTP(err error) string {
 			"(Port, default 8080) open in the firewall? Behind a reverse proxy, check that the proxy is up."
 	case strings.Contains(msg, "no such host"):
 		return "The host name does not resolve. Check the DNS record for the deployment."
+	case strings.Contains(msg, "unknown authority"):
+		return "The HTTPS certificate is not from a CA this machine trusts (self-signed, or a private CA). Browsers " +
+			"will refuse the page: use a public CA (TLS.ACMEDomains), or for a private CA run the probe with --ca."
 	case strings.Contains(msg, "x509") || strings.Contains(msg, "certificate") || strings.Contains(msg, "tls:"):
 		return "The HTTPS certificate is not valid for this name (or has expired). Browsers will refuse the page; " +
-			"renew or fix the certificate."
+			"renew or fix the certificate (TLS.CertFile, or TLS.ACMEDomains for automatic renewal)."
 	case isTimeout(err):
 		return "No answer in time: a firewall drops the traffic, or the address is wrong."
 	case strings.Contains(msg, "HTTP 5"):

@@ -3,6 +3,7 @@ package probe
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -117,7 +118,7 @@ func stunBinding(ctx context.Context, ep endpoint) (string, error) {
 
 // turnAllocate makes a TURN allocation over the endpoint's transport with
 // the credentials from hello, and reports the relay address.
-func turnAllocate(ctx context.Context, ep endpoint, user, pass, serverName string) (string, error) {
+func turnAllocate(ctx context.Context, ep endpoint, user, pass, serverName string, roots *x509.CertPool) (string, error) {
 	var conn net.PacketConn
 	var d net.Dialer
 	switch ep.transport {
@@ -138,7 +139,7 @@ func turnAllocate(ctx context.Context, ep endpoint, user, pass, serverName strin
 		if net.ParseIP(name) != nil && serverName != "" && net.ParseIP(serverName) == nil {
 			name = serverName // an IP in the URL: verify the deployment's name
 		}
-		td := tls.Dialer{NetDialer: &d, Config: &tls.Config{ServerName: name, MinVersion: tls.VersionTLS12}}
+		td := tls.Dialer{NetDialer: &d, Config: &tls.Config{ServerName: name, RootCAs: roots, MinVersion: tls.VersionTLS12}}
 		c, err := td.DialContext(ctx, "tcp", ep.addr())
 		if err != nil {
 			return "", fmt.Errorf("TLS to %s: %w", ep.addr(), err)

@@ -12,6 +12,8 @@ package probe
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -41,6 +43,10 @@ type Options struct {
 	Origin string
 	// Token is a join token for servers in token mode.
 	Token string
+	// RootCAs, when set, replaces the system roots for every TLS check
+	// (HTTPS, WSS, TURN over TLS): for deployments on a private CA, and tests.
+	// The test call's own TURN-over-TLS (pion) always uses the system roots.
+	RootCAs *x509.CertPool
 	// Room for the test call; defaults to a random "rtcd-probe-…" name.
 	// In token mode it must be a room the token allows.
 	Room string
@@ -226,7 +232,7 @@ func (r *runner) run(ctx context.Context) {
 				}
 				user, pass := s.Username, s.Credential
 				if r.check(ctx, ep.name(), to, func(ctx context.Context) (string, error) {
-					return turnAllocate(ctx, ep, user, pass, r.tg.host)
+					return turnAllocate(ctx, ep, user, pass, r.tg.host, r.opts.RootCAs)
 				}, func(err error) string { return hintTURN(ep, err) }) {
 					turnOK = true
 				}
@@ -249,7 +255,9 @@ func (r *runner) checkHTTP(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	resp, err := http.DefaultClient.Do(req)
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: r.tlsConfig(), Proxy: http.ProxyFromEnvironment}}
+	defer hc.CloseIdleConnections()
+	resp, err := hc.Do(req)
 	if err != nil {
 		return "", fmt.Errorf("GET %s: %w", r.tg.httpURL, err)
 	}
@@ -258,6 +266,11 @@ func (r *runner) checkHTTP(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("GET %s: HTTP %d", r.tg.httpURL, resp.StatusCode)
 	}
 	return fmt.Sprintf("GET %s: HTTP %d", r.tg.httpURL, resp.StatusCode), nil
+}
+
+// tlsConfig is the client TLS configuration for every check.
+func (r *runner) tlsConfig() *tls.Config {
+	return &tls.Config{RootCAs: r.opts.RootCAs, MinVersion: tls.VersionTLS12}
 }
 
 // isTimeout reports whether err is a deadline or network timeout.

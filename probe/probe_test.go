@@ -11,6 +11,7 @@ import (
 
 	"github.com/rtcd/rtcd/internal/config"
 	"github.com/rtcd/rtcd/internal/daemon"
+	"github.com/rtcd/rtcd/tlsconf/tlstest"
 	"go.uber.org/goleak"
 )
 
@@ -184,5 +185,50 @@ func TestMainUsage(t *testing.T) {
 	}
 	if code := Main(context.Background(), []string{"ftp://x"}, &out, &errb); code != 2 {
 		t.Fatalf("bad URL: exit %d", code)
+	}
+}
+
+// TestProbeGreenTLS runs the daemon with HTTPS/WSS and TURN over TLS (on its
+// own port and on the HTTPS port) from a test CA: every check, TLS included,
+// is green when the probe trusts that CA, and TLS checks fail with a
+// certificate hint when it does not.
+func TestProbeGreenTLS(t *testing.T) {
+	ca := tlstest.NewCA(t)
+	certFile, keyFile := ca.Issue(t, "rtcd", time.Hour, "localhost", "127.0.0.1").Write(t, t.TempDir())
+	c := config.Default()
+	c.TLS.CertFile, c.TLS.KeyFile = certFile, keyFile
+	c.Turn.TLSListen = "127.0.0.1:0"
+	c.Turn.OnePort = true
+	c.Turn.PublicHost = "localhost"
+	d, err := daemon.New(c)
+	if err != nil {
+		t.Fatalf("daemon.New: %v", err)
+	}
+	if err := d.Start(); err != nil {
+		t.Fatalf("daemon.Start: %v", err)
+	}
+	t.Cleanup(d.Stop)
+
+	rep := run(t, Options{URL: d.HTTPURL(), RootCAs: ca.Pool()})
+	if !rep.OK {
+		t.Fatalf("want all green over TLS, %d failed", rep.Failed())
+	}
+	tlsChecks := 0
+	for _, ch := range rep.Checks {
+		if strings.HasPrefix(ch.Name, "TURN localhost:") && strings.HasSuffix(ch.Name, " TLS") {
+			tlsChecks++
+		}
+	}
+	if tlsChecks != 2 {
+		t.Fatalf("want two TURN TLS checks (TLSListen and OnePort), got %d", tlsChecks)
+	}
+
+	// Without the CA the page itself is refused, with a certificate hint.
+	rep = run(t, Options{URL: d.HTTPURL(), CheckTimeout: time.Second})
+	if rep.OK {
+		t.Fatal("want failures without the CA")
+	}
+	if ch := rep.Checks[0]; ch.OK || !strings.Contains(ch.Hint, "certificate") {
+		t.Fatalf("HTTP without the CA: %+v", ch)
 	}
 }

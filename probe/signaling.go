@@ -46,7 +46,7 @@ func (r *runner) checkWebSocket(ctx context.Context) (string, error) {
 	if r.opts.Origin != "" {
 		hdr.Set("Origin", r.opts.Origin)
 	}
-	d := websocket.Dialer{HandshakeTimeout: r.opts.CheckTimeout}
+	d := websocket.Dialer{HandshakeTimeout: r.opts.CheckTimeout, TLSClientConfig: r.tlsConfig()}
 	ws, resp, err := d.DialContext(ctx, r.tg.wsURL, hdr)
 	if err != nil {
 		if resp != nil {

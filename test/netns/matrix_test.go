@@ -5,14 +5,18 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/rtcd/rtcd/tlsconf/tlstest"
 )
 
 func TestMain(m *testing.M) {
@@ -72,6 +76,7 @@ table inet filter {
 type matrixCase struct {
 	name       string
 	a, b       nat
+	tls        bool // daemon on 443 with HTTPS/WSS and TURN over TLS on the same port
 	check      func(t *testing.T, a, b peerResult)
 	skipReason string
 }
@@ -141,9 +146,21 @@ func TestNATMatrix(t *testing.T) {
 			},
 		},
 		{
-			name:       "d-only-tcp-443-one-side",
-			a:          nat{only443: true},
-			skipReason: "rtcd offers no TURN over TLS (no turns: URL, nothing on 443) yet; enable this case once TLS exists",
+			name: "d-only-tcp-443-one-side",
+			a:    nat{only443: true},
+			tls:  true,
+			check: func(t *testing.T, a, b peerResult) {
+				if a.NATError == "" {
+					t.Errorf("%s: only TCP 443 should pass, but STUN answered (mapped %v)", a.Name, a.MappedPorts)
+				}
+				if a.LocalType != "relay" || a.RelayProtocol != "tls" {
+					t.Errorf("%s (443 only): want a relay candidate reached over TLS on 443, got %s (%s, relay protocol %q)",
+						a.Name, a.Path, a.LocalType, a.RelayProtocol)
+				}
+				if !b.Relayed {
+					t.Errorf("%s: the other side is only reachable through its relay; got %s", b.Name, b.Path)
+				}
+			},
 		},
 	}
 	type row struct {
@@ -266,9 +283,15 @@ func buildTopo(t *testing.T, idx int, tc matrixCase) topo {
 	return tp
 }
 
-const daemonConfig = `Name: rtcd
+// tlsName is the deployment's DNS name in the TLS case; the LAN hosts
+// resolve it through /etc/netns/<ns>/hosts, which `ip netns exec` mounts
+// over /etc/hosts.
+const tlsName = "rtcd.test"
+
+func daemonConfig(port, certFile, keyFile string) string {
+	cfg := `Name: rtcd
 Host: 0.0.0.0
-Port: ` + httpPort + `
+Port: ` + port + `
 Log:
   Mode: console
   Encoding: plain
@@ -280,9 +303,19 @@ Turn:
   Listen: 0.0.0.0:` + turnPort + `
   PublicIP: ` + pubIP + `
   AllowPeers: ["` + pubNet + `", "198.51.100.0/24"]
-Signal:
+`
+	if certFile != "" {
+		cfg += `  OnePort: true
+  PublicHost: ` + tlsName + `
+TLS:
+  CertFile: ` + certFile + `
+  KeyFile: ` + keyFile + `
+`
+	}
+	return cfg + `Signal:
   Mode: open
 `
+}
 
 // proc is a process started inside a namespace; the test kills it by PID.
 type proc struct {
@@ -338,19 +371,47 @@ func runCase(t *testing.T, bin, self string, idx int, tc matrixCase) (peerResult
 	tp := buildTopo(t, idx, tc)
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "rtcd.yaml")
-	if err := os.WriteFile(cfg, []byte(daemonConfig), 0o600); err != nil {
+	url, port, certFile, keyFile := "http://"+pubIP+":"+httpPort, httpPort, "", ""
+	var extraEnv []string
+	if tc.tls {
+		ca := tlstest.NewCA(t)
+		certFile, keyFile = ca.Issue(t, "rtcd", time.Hour, tlsName).Write(t, dir)
+		caFile := filepath.Join(dir, "ca.pem")
+		if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.Cert.Raw}), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		// Go (the WebSocket) and pion (TURN over TLS) both trust the system
+		// roots, which SSL_CERT_FILE replaces.
+		extraEnv = append(extraEnv, "SSL_CERT_FILE="+caFile)
+		url, port = "https://"+tlsName, "443"
+		if _, err := os.Stat("/etc/netns"); os.IsNotExist(err) {
+			t.Cleanup(func() { _ = os.Remove("/etc/netns") }) // only if empty again
+		}
+		for _, ns := range []string{tp.hA, tp.hB} {
+			hostsDir := filepath.Join("/etc/netns", ns)
+			if err := os.MkdirAll(hostsDir, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = os.RemoveAll(hostsDir) })
+			hosts := "127.0.0.1 localhost\n" + pubIP + " " + tlsName + "\n"
+			if err := os.WriteFile(filepath.Join(hostsDir, "hosts"), []byte(hosts), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := os.WriteFile(cfg, []byte(daemonConfig(port, certFile, keyFile)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	d := start(t, tp.pub, nil, bin, "-f", cfg)
 	start(t, tp.pub, []string{"RTCD_NETNS_STUN=" + pubIP2 + ":" + stunPort}, self, "-test.run=^$")
 	room := fmt.Sprintf("matrix-%d", idx)
 	peerEnv := func(name string) []string {
-		return []string{
+		return append([]string{
 			"RTCD_NETNS_PEER=1", "RTCD_NAME=" + name, "RTCD_ROOM=" + room,
-			"RTCD_URL=http://" + pubIP + ":" + httpPort,
+			"RTCD_URL=" + url,
 			"RTCD_STUN=" + pubIP + ":" + turnPort + "," + pubIP2 + ":" + stunPort,
 			"RTCD_TIMEOUT_S=40",
-		}
+		}, extraEnv...)
 	}
 	began := time.Now()
 	pa := start(t, tp.hA, peerEnv("A"), self, "-test.run=^$")
@@ -364,7 +425,13 @@ func runCase(t *testing.T, bin, self string, idx int, tc matrixCase) (peerResult
 		case <-d.done:
 			t.Fatalf("daemon exited: %s", d.stderr.String())
 		case <-ctx.Done():
-			t.Fatalf("peer %d did not finish; stderr:\n%s", i, p.stderr.String())
+			// A Go process dumps its goroutines on SIGQUIT: show where it hangs.
+			for _, q := range []*proc{pa, pb} {
+				_ = q.cmd.Process.Signal(syscall.SIGQUIT)
+			}
+			time.Sleep(time.Second)
+			t.Fatalf("peer %d did not finish\npeer A stderr:\n%s\npeer B stderr:\n%s\ndaemon stderr:\n%s",
+				i, pa.stderr.String(), pb.stderr.String(), d.stderr.String())
 		}
 		res[i] = lastJSON(t, p)
 	}
