@@ -154,24 +154,35 @@ func (h *Hub) serveWS(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "too many connections from your address", http.StatusTooManyRequests)
 		return
 	}
-	defer h.ips.release(key)
-
 	h.mu.Lock()
 	if h.stopping {
 		h.mu.Unlock()
+		h.ips.release(key)
 		http.Error(w, "server shutting down", http.StatusServiceUnavailable)
 		return
 	}
 	h.wg.Add(1)
 	h.mu.Unlock()
-	defer h.wg.Done()
 
 	ws, err := h.upgrader.Upgrade(w, r, nil)
 	if err != nil {
 		// Upgrade has written the HTTP error.
 		logx.Debugw("signal: upgrade failed", logx.Field("err", err.Error()))
+		h.ips.release(key)
+		h.wg.Done()
 		return
 	}
+	// The socket gets a goroutine of its own and the HTTP handler returns:
+	// net/http's per-connection state (its write buffer, the request, the
+	// response and a deep handler stack) is then garbage instead of being
+	// held for the life of the WebSocket, about 8 KiB per idle client.
+	go h.serveConn(ws, key)
+}
+
+// serveConn runs one upgraded socket until it is gone.
+func (h *Hub) serveConn(ws *websocket.Conn, key string) {
+	defer h.wg.Done()
+	defer h.ips.release(key)
 	c := newConn(h, ws, key)
 	h.mu.Lock()
 	if h.stopping {
