@@ -293,6 +293,17 @@ type movedTo struct {
 	at   time.Time
 }
 
+// redisLog routes go-redis's own messages (dial failures while Redis is
+// down, repeated every retry) to logx at debug level; the cluster logs
+// the outage itself once.
+type redisLog struct{}
+
+func (redisLog) Printf(_ context.Context, format string, v ...any) {
+	logx.Debugw("signal: go-redis", logx.Field("msg", fmt.Sprintf(format, v...)))
+}
+
+var setRedisLog sync.Once
+
 // newCluster connects hub h to Redis. It does not fail when Redis is
 // unreachable: the node then serves its rooms alone and keeps retrying.
 func newCluster(h *Hub, cfg ClusterConfig) (*cluster, error) {
@@ -304,6 +315,7 @@ func newCluster(h *Hub, cfg ClusterConfig) (*cluster, error) {
 	if self == "" {
 		self = defaultNodeID()
 	}
+	setRedisLog.Do(func() { redis.SetLogger(redisLog{}) })
 	ctx, cancel := context.WithCancel(context.Background())
 	pfx := cfg.KeyPrefix + ":"
 	c := &cluster{

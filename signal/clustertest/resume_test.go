@@ -3,6 +3,7 @@ package clustertest
 import (
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/gorilla/websocket"
 )
@@ -25,6 +26,11 @@ func TestResumeOnOtherNode(t *testing.T) {
 	b.wait("peer-joined")
 
 	a.cut()
+	// Wait until n1 saw the socket go: what is written to a dying socket is
+	// lost, by design (protocol.md: only unwritten signals are replayed).
+	for n1.Hub().Stats().Connections != 1 {
+		time.Sleep(5 * time.Millisecond)
+	}
 	for i := range 5 {
 		b.signal(a.peerID, i) // queued on n1 for a
 		c.signal(a.peerID, 100+i)
