@@ -84,6 +84,10 @@ func hintHello(err error) string {
 }
 
 func hintSTUN(err error) string {
+	if isRefused(err) {
+		return "Nothing listens on the STUN port (refused): the relay is not running, or Turn.Listen binds another " +
+			"address or port than the one handed out."
+	}
 	return "The STUN server did not answer. Direct connections may still work, but open its UDP port " +
 		"(Turn.Listen, default 3478) in the server's firewall and any cloud security group."
 }
@@ -99,6 +103,10 @@ func hintTURN(ep endpoint, err error) string {
 	case strings.Contains(msg, "x509") || strings.Contains(msg, "certificate") || strings.Contains(msg, "tls:"):
 		return "TURN over TLS does not work: the certificate is not valid for this name, or TLS is not served on " +
 			"this port. Only networks that allow nothing but HTTPS need it; fix the certificate and the TLS port."
+	}
+	if isRefused(err) {
+		return fmt.Sprintf("Nothing accepts connections on %s (refused): the relay is not running, or Turn.Listen "+
+			"(Turn.TLSListen for TLS) binds another address or port than the one handed out.", ep.addr())
 	}
 	switch ep.transport {
 	case "UDP":

@@ -33,7 +33,11 @@ func WriteText(w io.Writer, r Report) error {
 		width = max(width, len(c.Name))
 	}
 	for _, c := range r.Checks {
-		status, dur := "ok  ", fmt.Sprintf("%7s", c.Duration.Round(time.Millisecond))
+		d := c.Duration.Round(time.Millisecond).String()
+		if c.Duration < time.Millisecond {
+			d = "<1ms"
+		}
+		status, dur := "ok  ", fmt.Sprintf("%7s", d)
 		switch {
 		case c.Skipped:
 			status, dur = "skip", fmt.Sprintf("%7s", "-")
@@ -54,7 +58,7 @@ func WriteText(w io.Writer, r Report) error {
 	}
 	b.WriteString("\n")
 	if failed := r.Failed(); failed > 0 {
-		fmt.Fprintf(&b, "%d of %d checks failed (%s).\n", failed, len(r.Checks), r.Duration.Round(time.Millisecond))
+		fmt.Fprintf(&b, "%d of %d checks failed (%s). Exit status 1.\n", failed, len(r.Checks), r.Duration.Round(time.Millisecond))
 	} else {
 		fmt.Fprintf(&b, "All checks passed (%s): this deployment can carry calls, also through its relay.\n",
 			r.Duration.Round(time.Millisecond))
