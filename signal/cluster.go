@@ -556,9 +556,16 @@ func (c *cluster) handle(channel, payload string) {
 		}
 		c.seen(w.Node)
 		switch w.T {
-		case wJoin, wUpdate, wMove:
-			if w.Member != nil {
-				c.r.applyJoin(w.Room, *w.Member)
+		case wJoin, wUpdate:
+			// A node speaks for its own peers only.
+			if m := w.Member; m != nil && m.ID != "" && m.Node == w.Node {
+				c.r.applyJoin(w.Room, *m)
+			}
+		case wMove:
+			// Only the owner moves a peer; one moved to this node is
+			// already here (the take-over added it).
+			if m := w.Member; m != nil && m.ID != "" && m.Node != "" && m.Node != c.self {
+				c.r.applyMove(w.Node, w.Room, *m)
 			}
 		case wLeave:
 			c.r.applyLeave(w.Node, w.Room, w.ID)

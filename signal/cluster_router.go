@@ -207,6 +207,19 @@ func (r *router) applyJoin(room string, m member) {
 	r.flush(&d)
 }
 
+// applyMove re-homes a peer that its node handed to another node.
+func (r *router) applyMove(from, room string, m member) {
+	var d delivery
+	r.mu.Lock()
+	if rm := r.rooms[room]; rm != nil {
+		if p := rm.members[m.ID]; p != nil && p.node == from {
+			r.refresh(rm, p, m, &d)
+		}
+	}
+	r.mu.Unlock()
+	r.flush(&d)
+}
+
 // applyLeave handles another node's leave event.
 func (r *router) applyLeave(node, room, id string) {
 	var d delivery
