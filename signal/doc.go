@@ -8,7 +8,11 @@
 // Each WebSocket has one reader (the HTTP handler goroutine) and one writer
 // goroutine draining a bounded per-session outbox, so a slow client is
 // disconnected instead of stalling anyone else. Room membership and delivery
-// live in one type (router) so that a multi-node backend can replace it later.
+// live in one type (router). In cluster mode (Hub.StartCluster,
+// docs/cluster.md) the router also mirrors the peers of other nodes, fed
+// through Redis pub/sub, and room capacity is checked in Redis, so that
+// several nodes serve rooms together; without it a hub needs nothing but
+// memory.
 //
 // The package imports auth for credentials and tokens, and gets the relay's
 // STUN/TURN URLs as data (ICEURLs); it never imports turn.
