@@ -69,20 +69,21 @@ func RunCall(ctx context.Context, c *Client, opts CallOptions) (CallResult, erro
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
 
-	finished := func() bool {
-		return sentDone && theirDone && (opts.MinRTP == 0 || res.Media.PacketsReceived >= opts.MinRTP)
-	}
+	enoughRTP := func() bool { return opts.MinRTP == 0 || res.Media.PacketsReceived >= opts.MinRTP }
+	finished := func() bool { return sentDone && theirDone && enoughRTP() }
 	for {
-		if open && sentAll && !sentDone && res.Received == opts.Messages && len(rtts) >= opts.Pings {
-			if err := c.Send(res.Peer, []byte{frameDone}); err != nil {
-				return res, err
-			}
-			sentDone = true
-		}
 		if open {
 			if m, err := c.Media(res.Peer); err == nil {
 				res.Media = m
 			}
+		}
+		// "Done" means everything of ours is through, RTP included: the peer
+		// leaves soon after it hears it, so nothing may still be awaited.
+		if open && sentAll && !sentDone && res.Received == opts.Messages && len(rtts) >= opts.Pings && enoughRTP() {
+			if err := c.Send(res.Peer, []byte{frameDone}); err != nil {
+				return res, err
+			}
+			sentDone = true
 		}
 		if finished() {
 			break
