@@ -11,6 +11,9 @@ const forceRelay = params.get('relay') === '1';
 // ?transport=udp|tcp|tls keeps only the TURN URLs of that transport (to test
 // or work around a network that breaks one of them).
 const onlyTransport = (params.get('transport') || '').toLowerCase();
+// ?turnport=N keeps only the TURN URLs on port N, e.g. 443 with transport=tls
+// for the one-port relay alone (to test it, or a network that lets only 443 out).
+const onlyTurnPort = /^\d{1,5}$/.test(params.get('turnport') || '') ? params.get('turnport') : '';
 const token = params.get('token') || '';
 const myName = displayName(params.get('name'));
 rememberName(myName);
@@ -499,13 +502,16 @@ class Call {
   }
 
   servers() {
-    if (!['udp', 'tcp', 'tls'].includes(onlyTransport)) return this.iceServers;
-    const keep = (u) => {
+    const byTransport = ['udp', 'tcp', 'tls'].includes(onlyTransport);
+    if (!byTransport && !onlyTurnPort) return this.iceServers;
+    const keepTransport = (u) => {
       if (/^turns:/i.test(u)) return onlyTransport === 'tls';
       if (!/^turn:/i.test(u)) return false;
       const t = (/[?&]transport=(\w+)/i.exec(u)?.[1] || 'udp').toLowerCase();
       return t === onlyTransport;
     };
+    const keepPort = (u) => /^turns?:/i.test(u) && /:(\d+)(\?|$)/.exec(u)?.[1] === onlyTurnPort;
+    const keep = (u) => (!byTransport || keepTransport(u)) && (!onlyTurnPort || keepPort(u));
     return this.iceServers
       .map((s) => ({ ...s, urls: [].concat(s.urls).filter(keep) }))
       .filter((s) => s.urls.length);
