@@ -5,6 +5,7 @@
 import { spawn, execFileSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import https from 'node:https';
 import net from 'node:net';
 import dgram from 'node:dgram';
 import os from 'node:os';
@@ -74,10 +75,14 @@ export function removeTemp() {
 // ports, so that it can be restarted on the same addresses mid-call.
 export class Daemon {
   // signal: extra Signal keys (e.g. {Mode: 'token', RoomSize: 2}); tokenSecret: Auth.TokenSecret.
-  constructor({ httpPort, turnPort, relayMin, relayMax, secret, dir, signal = {}, tokenSecret = '' }) {
-    Object.assign(this, { httpPort, turnPort, relayMin, relayMax, secret, dir, signal, tokenSecret });
+  // tls: {certFile, keyFile, caPem, host, turnsPort, onePort, metricsPort}: HTTPS/WSS on the main
+  // port (url is https://<host>:<port>), Turn.TLSListen on turnsPort when set, TURN over TLS on
+  // the main port with onePort, Turn.PublicHost = host, and go-zero's DevServer (/metrics) on
+  // 127.0.0.1:metricsPort when set.
+  constructor({ httpPort, turnPort, relayMin, relayMax, secret, dir, signal = {}, tokenSecret = '', tls = null }) {
+    Object.assign(this, { httpPort, turnPort, relayMin, relayMax, secret, dir, signal, tokenSecret, tls });
     this.proc = null;
-    this.url = `http://127.0.0.1:${httpPort}`;
+    this.url = tls ? `https://${tls.host}:${httpPort}` : `http://127.0.0.1:${httpPort}`;
     this.cfgPath = path.join(dir, `rtcd-${httpPort}.yaml`);
     this.logPath = path.join(dir, `rtcd-${httpPort}.log`);
   }
@@ -104,15 +109,52 @@ Log:
 Auth:
   Secrets: ["${this.secret}"]
   TTL: 1h
-${this.tokenSecret ? `  TokenSecret: "${this.tokenSecret}"\n` : ''}Turn:
+${this.tokenSecret ? `  TokenSecret: "${this.tokenSecret}"\n` : ''}${this.tlsConfig()}Turn:
   Listen: 127.0.0.1:${this.turnPort}
   PublicIP: 127.0.0.1
   Realm: rtcd
   MinPort: ${this.relayMin}
   MaxPort: ${this.relayMax}
-Signal:
+${this.tls ? `${this.tls.turnsPort ? `  TLSListen: 127.0.0.1:${this.tls.turnsPort}\n` : ''}  OnePort: ${!!this.tls.onePort}
+  PublicHost: ${this.tls.host}
+` : ''}Signal:
 ${Object.entries({ Mode: 'open', ...this.signal }).map(([k, v]) => `  ${k}: ${v}`).join('\n')}
 `;
+  }
+
+  tlsConfig() {
+    const t = this.tls;
+    if (!t) return '';
+    return `TLS:
+  CertFile: ${t.certFile}
+  KeyFile: ${t.keyFile}
+${t.metricsPort ? `DevServer:
+  Enabled: true
+  Host: 127.0.0.1
+  Port: ${t.metricsPort}
+  EnableMetrics: true
+  EnablePprof: false
+` : ''}`;
+  }
+
+  // get fetches a path of the daemon: over HTTPS it trusts the test CA only
+  // (node's fetch cannot be given a CA), and connects to 127.0.0.1 with the
+  // certificate's name as SNI.
+  get(pathname) {
+    if (!this.tls) return fetch(`${this.url}${pathname}`).then(async (r) => ({ status: r.status, body: await r.text() }));
+    return httpsGet({ host: '127.0.0.1', port: this.httpPort, servername: this.tls.host, ca: this.tls.caPem, path: pathname });
+  }
+
+  // metrics scrapes the DevServer's Prometheus text into {name{labels}: value}.
+  async metrics() {
+    if (!this.tls?.metricsPort) throw new Error('no metricsPort');
+    const r = await fetch(`http://127.0.0.1:${this.tls.metricsPort}/metrics`);
+    const out = {};
+    for (const line of (await r.text()).split('\n')) {
+      const m = /^(rtcd_[\w]+(?:\{[^}]*\})?) ([\d.e+-]+)$/.exec(line);
+      if (m) out[m[1]] = Number(m[2]);
+    }
+    return out;
   }
 
   async start() {
@@ -126,8 +168,8 @@ ${Object.entries({ Mode: 'open', ...this.signal }).map(([k, v]) => `  ${k}: ${v}
     for (;;) {
       if (proc.exited) throw new Error(`rtcd exited at start (${JSON.stringify(proc.exited)}): ${this.tail()}`);
       try {
-        const r = await fetch(`${this.url}/healthz`);
-        if (r.ok) break;
+        const r = await this.get('/healthz');
+        if (r.status === 200) break;
       } catch { /* not yet */ }
       if (Date.now() - started > 15000) throw new Error(`rtcd not ready after 15 s: ${this.tail()}`);
       await sleep(50);
@@ -152,22 +194,65 @@ ${Object.entries({ Mode: 'open', ...this.signal }).map(([k, v]) => `  ${k}: ${v}
   }
 }
 
+// httpsGet is a GET over TLS with its own CA (and SNI), for test servers.
+function httpsGet({ host, port, servername, ca, path: p }) {
+  return new Promise((resolve, reject) => {
+    const req = https.get({ host, port, servername, ca, path: p, headers: { host: `${servername}:${port}` }, timeout: 5000 }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d) => { body += d; });
+      res.on('end', () => resolve({ status: res.statusCode, body }));
+    });
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', reject);
+  });
+}
+
+// makeCerts writes a throw-away CA and a server certificate for name (and
+// the IP 127.0.0.1) into dir with openssl, the way deploy/smoke.sh does. It
+// returns the file names, the CA's PEM and the base64 SHA-256 of the server
+// key's SubjectPublicKeyInfo (for --ignore-certificate-errors-spki-list).
+export function makeCerts(dir, name) {
+  fs.mkdirSync(dir, { recursive: true });
+  const f = (n) => path.join(dir, n);
+  const ossl = (...args) => execFileSync('openssl', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  ossl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '2',
+    '-subj', '/CN=rtcd e2e test CA', '-addext', 'basicConstraints=critical,CA:TRUE',
+    '-addext', 'keyUsage=critical,keyCertSign,digitalSignature', '-keyout', f('ca.key'), '-out', f('ca.pem'));
+  ossl('req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', `/CN=${name}`,
+    '-keyout', f('server.key'), '-out', f('server.csr'));
+  fs.writeFileSync(f('server.ext'), `subjectAltName=DNS:${name},IP:127.0.0.1\nextendedKeyUsage=serverAuth\nkeyUsage=critical,digitalSignature\n`);
+  ossl('x509', '-req', '-in', f('server.csr'), '-CA', f('ca.pem'), '-CAkey', f('ca.key'), '-CAcreateserial',
+    '-days', '2', '-extfile', f('server.ext'), '-out', f('server.pem'));
+  fs.writeFileSync(f('fullchain.pem'), fs.readFileSync(f('server.pem'), 'utf8') + fs.readFileSync(f('ca.pem'), 'utf8'));
+  const caPem = fs.readFileSync(f('ca.pem'), 'utf8');
+  const spki = new crypto.X509Certificate(fs.readFileSync(f('server.pem'))).publicKey.export({ type: 'spki', format: 'der' });
+  const caSpki = new crypto.X509Certificate(caPem).publicKey.export({ type: 'spki', format: 'der' });
+  const b64 = (der) => crypto.createHash('sha256').update(der).digest('base64');
+  return { certFile: f('fullchain.pem'), keyFile: f('server.key'), caFile: f('ca.pem'), caPem, spkiHash: b64(spki), caSpkiHash: b64(caSpki) };
+}
+
 // launchBrowser starts headless Chromium with fake devices (browser-e2e.md).
-export async function launchBrowser() {
+// hosts maps extra names to addresses ({'rtc.test': '127.0.0.1'}), inside the
+// one --host-resolver-rules switch Chromium keeps; args are extra switches.
+// env: the browser's environment (e.g. a HOME whose NSS database trusts a test CA).
+export async function launchBrowser({ hosts = {}, args = [], env } = {}) {
   if (!fs.existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} missing: run test/e2e/run.sh (it installs chromium)`);
   const started = Date.now();
   const browser = await chromium.launch({
     executablePath: CHROMIUM,
     headless: true,
+    ...(env ? { env } : {}),
     args: [
       '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
       '--disable-background-networking', '--disable-component-update', '--disable-sync',
       '--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream',
       '--allow-loopback-in-peer-connection', '--autoplay-policy=no-user-gesture-required',
       '--auto-select-desktop-capture-source=Entire screen',
-      '--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE localhost , EXCLUDE 127.0.0.1 , EXCLUDE ::1',
+      `--host-resolver-rules=${Object.entries(hosts).map(([h, a]) => `MAP ${h} ${a} , `).join('')}MAP * ~NOTFOUND , EXCLUDE localhost , EXCLUDE 127.0.0.1 , EXCLUDE ::1`,
       // One merged --disable-features: Chromium keeps only the last one.
       `--disable-features=${PLAYWRIGHT_DISABLED_FEATURES},WebRtcHideLocalIpsWithMdns,MediaRouter,OptimizationHints`,
+      ...args,
     ],
   });
   log(`chromium ${browser.version()} launched in ${Date.now() - started} ms`);
@@ -197,7 +282,8 @@ export function watchPage(page, name) {
 }
 
 // openCall opens /r/<room> in a fresh context (a separate user).
-export async function openCall(browser, base, room, { name, relay = false, transport = '', viewer = false, viewport } = {}) {
+// query: extra query parameters (e.g. {turnport: 443}).
+export async function openCall(browser, base, room, { name, relay = false, transport = '', viewer = false, viewport, query = {} } = {}) {
   const ctx = await browser.newContext({ viewport: viewport || { width: 960, height: 640 } });
   const page = await ctx.newPage();
   watchPage(page, name);
@@ -205,6 +291,7 @@ export async function openCall(browser, base, room, { name, relay = false, trans
   if (relay) q.set('relay', '1');
   if (transport) q.set('transport', transport);
   if (viewer) q.set('viewer', '1');
+  for (const [k, v] of Object.entries(query)) q.set(k, String(v));
   const opened = Date.now();
   await page.goto(`${base}/r/${room}?${q}`);
   return { ctx, page, name, opened };
@@ -251,7 +338,7 @@ export function media(page) {
         framesDecoded: s?.framesDecoded || 0,
         bytesReceived: s?.bytesReceived || 0,
         videoWidth: p.video.videoWidth,
-        local: s?.local ? { type: s.local.candidateType, protocol: s.local.protocol, relayProtocol: s.local.relayProtocol, address: s.local.address, port: s.local.port } : null,
+        local: s?.local ? { type: s.local.candidateType, protocol: s.local.protocol, relayProtocol: s.local.relayProtocol, address: s.local.address, port: s.local.port, url: s.local.url } : null,
         remote: s?.remote ? { type: s.remote.candidateType, protocol: s.remote.protocol, address: s.remote.address, port: s.remote.port } : null,
         rtt: s?.rtt,
       });

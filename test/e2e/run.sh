@@ -16,6 +16,14 @@ if [[ ! -x /usr/bin/chromium ]]; then
   apt-get install -y --no-install-recommends chromium >/dev/null 2>&1 ||
     { apt-get update >/dev/null && apt-get install -y --no-install-recommends chromium >/dev/null; }
 fi
+if ! command -v certutil >/dev/null; then
+  # tls.test.mjs trusts its test CA through an NSS database (certutil).
+  echo "e2e: installing libnss3-tools" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y --no-install-recommends libnss3-tools >/dev/null 2>&1 ||
+    { apt-get update >/dev/null && apt-get install -y --no-install-recommends libnss3-tools >/dev/null; } ||
+    echo "e2e: no certutil; tls.test.mjs falls back to --ignore-certificate-errors-spki-list" >&2
+fi
 if [[ ! -d node_modules/playwright-core ]]; then
   echo "e2e: npm ci" >&2
   npm ci --no-audit --no-fund --loglevel=error
