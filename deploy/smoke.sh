@@ -20,6 +20,8 @@
 #   - coturn's turnutils_uclient -S allocates and relays over TLS on 5349 and
 #     443 (when installed; it does not verify the certificate);
 #   - /metrics on the loopback DevServer counts the allocations;
+#   - new certificate files, installed as the certbot hook does, are served
+#     on 443 and 5349 without a restart;
 #   - SIGTERM: /readyz says 503 while draining, the process ends cleanly
 #     within TimeoutStopSec, and no secret or credential is in the log.
 #
@@ -194,6 +196,30 @@ bytes=$(sed -n 's/^rtcd_turn_relayed_bytes_total{direction="to_peer"} \([0-9.e+]
 [ -n "$created" ] && [ "$created" -ge 4 ] || fail "rtcd_turn_allocations_created_total is '$created', want >= 4"
 [ -n "$bytes" ] && [ "$bytes" != 0 ] || fail "rtcd_turn_relayed_bytes_total{to_peer} is '$bytes'"
 echo "smoke: /metrics on 127.0.0.1:6060: rtcd_turn_allocations_created_total $created, relayed bytes to peers $bytes"
+
+# §6 B: a renewal as the certbot deploy hook does it (install over the old
+# files) is served on 443 and 5349 without a restart.
+serial() { openssl s_client -connect "127.0.0.1:$1" -servername rtc.example.com </dev/null 2>/dev/null |
+  openssl x509 -noout -serial 2>/dev/null; }
+old_serial=$(serial 443)
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=rtc.example.com \
+  -keyout "$tmp/ca/new.key" -out "$tmp/ca/new.csr" 2>/dev/null
+openssl x509 -req -in "$tmp/ca/new.csr" -CA "$tmp/ca/ca.pem" -CAkey "$tmp/ca/ca.key" -CAcreateserial \
+  -days 2 -extfile "$tmp/ca/leaf.ext" -out "$tmp/ca/new.pem" 2>/dev/null
+cat "$tmp/ca/new.pem" "$tmp/ca/ca.pem" >"$tmp/ca/new-fullchain.pem"
+new_serial=$(openssl x509 -noout -serial -in "$tmp/ca/new.pem")
+[ -n "$old_serial" ] && [ "$old_serial" != "$new_serial" ] || fail "certificate serials: served '$old_serial', new '$new_serial'"
+install -m 640 -o root -g rtcd "$tmp/ca/new-fullchain.pem" /etc/rtcd/tls/fullchain.pem
+install -m 640 -o root -g rtcd "$tmp/ca/new.key" /etc/rtcd/tls/privkey.pem
+for _ in $(seq 1 150); do  # TLS.ReloadInterval is 5 s
+  [ "$(serial 443)" = "$new_serial" ] && [ "$(serial 5349)" = "$new_serial" ] && break
+  sleep 0.1
+done
+[ "$(serial 443)" = "$new_serial" ] || fail "443 still serves $(serial 443) after the files changed, want $new_serial"
+[ "$(serial 5349)" = "$new_serial" ] || fail "5349 still serves $(serial 5349) after the files changed, want $new_serial"
+kill -0 "$pid" 2>/dev/null || fail "the daemon exited during the certificate reload"
+curl -fsS --max-time 2 "${ca[@]}" -o /dev/null https://rtc.example.com/healthz || fail "/healthz after the reload"
+echo "smoke: renewed certificate files served on 443 and 5349 without a restart ($new_serial)"
 
 start=$(date +%s%N)
 kill -TERM "$pid"
