@@ -185,9 +185,10 @@ const (
 // the snapshot reaches the joining node at its exact place among the
 // events, so no event is missed or applied twice.
 //
-// KEYS[1] room hash. ARGV: 1 peer id, 2 member JSON, 3 room size, 4 node key
-// prefix, 5 events channel, 6 join event, 7 own channel, 8 request id,
-// 9 "1" when resuming (an existing entry for the peer skips the check).
+// KEYS[1] room hash, KEYS[2] this node's set of rooms. ARGV: 1 peer id,
+// 2 member JSON, 3 room size, 4 node key prefix, 5 events channel, 6 join
+// event, 7 own channel, 8 request id, 9 "1" when resuming (an existing entry
+// for the peer skips the check), 10 room name.
 var joinScript = redis.NewScript(`
 local all = redis.call('HGETALL', KEYS[1])
 local live, n, known = {}, 0, false
@@ -209,6 +210,7 @@ if n >= tonumber(ARGV[3]) and not (ARGV[9] == '1' and known) then
   return {0, ''}
 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('SADD', KEYS[2], ARGV[10])
 redis.call('PUBLISH', ARGV[5], ARGV[6])
 local snap = '{"t":"snap","req":"' .. ARGV[8] .. '","members":[' .. table.concat(live, ',') .. ']}'
 redis.call('PUBLISH', ARGV[7], snap)
@@ -216,11 +218,17 @@ return {1, snap}
 `)
 
 // syncScript makes node ARGV[1]'s entries in room hash KEYS[1] exactly the
-// id/JSON pairs in ARGV[4...] and publishes the sync event ARGV[3] on
+// id/JSON pairs in ARGV[5...], keeps room ARGV[4] in the node's set of rooms
+// KEYS[2] while it has entries, and publishes the sync event ARGV[3] on
 // channel ARGV[2].
 var syncScript = redis.NewScript(`
 local keep = {}
-for i = 4, #ARGV, 2 do
+if #ARGV > 4 then
+  redis.call('SADD', KEYS[2], ARGV[4])
+else
+  redis.call('SREM', KEYS[2], ARGV[4])
+end
+for i = 5, #ARGV, 2 do
   keep[ARGV[i]] = true
   redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
 end
@@ -242,17 +250,18 @@ return 1
 // their rooms, fed by events on one channel. Targeted messages go to the
 // addressee's node on that node's channel. See docs/cluster.md.
 type cluster struct {
-	cfg    ClusterConfig
-	self   string
-	h      *Hub
-	r      *router
-	rdb    *redis.Client
-	pfx    string // key prefix with ":"
-	evCh   string // events channel
-	myCh   string // this node's channel
-	ctx    context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	cfg     ClusterConfig
+	self    string
+	h       *Hub
+	r       *router
+	rdb     *redis.Client
+	pfx     string // key prefix with ":"
+	evCh    string // events channel
+	myCh    string // this node's channel
+	ctx     context.Context
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	started time.Time
 
 	// pubMu serializes this node's membership writes (join, leave, update,
 	// move, sync), so that a sync never overtakes a change it did not see.
@@ -341,6 +350,7 @@ func newCluster(h *Hub, cfg ClusterConfig) (*cluster, error) {
 		myCh:     pfx + "to:" + self,
 		ctx:      ctx,
 		cancel:   cancel,
+		started:  time.Now(),
 		lastSeen: make(map[string]time.Time),
 		joins:    make(map[string]*joinReq),
 		takes:    make(map[string]chan wire),
@@ -464,7 +474,12 @@ func (c *cluster) markDirty(room string) {
 }
 
 func (c *cluster) roomKey(room string) string { return c.pfx + "room:" + room }
-func (c *cluster) nodeCh(node string) string  { return c.pfx + "to:" + node }
+
+// roomsKey is the set of rooms in which this node has entries: after a
+// crash, a node restarted with the same NodeID clears what its previous
+// run left there.
+func (c *cluster) roomsKey() string          { return c.pfx + "noderooms:" + c.self }
+func (c *cluster) nodeCh(node string) string { return c.pfx + "to:" + node }
 func (c *cluster) sessKey(tok string) string {
 	h := sha256.Sum256([]byte(tok))
 	return c.pfx + "sess:" + hex.EncodeToString(h[:])
@@ -739,6 +754,16 @@ func (c *cluster) syncAll() {
 	}
 	clear(c.dirty)
 	c.mu.Unlock()
+	if time.Since(c.started) > c.h.cfg.ResumeWindow {
+		// Rooms a previous run of this NodeID left entries in (a crash, or a
+		// stop whose sessions were not resumed within the window).
+		ctx, cancel := c.cmdCtx()
+		rooms, err := c.rdb.SMembers(ctx, c.roomsKey()).Result()
+		cancel()
+		if err == nil {
+			also = append(also, rooms...)
+		}
+	}
 	view := c.r.localView(also)
 	var failed []string
 	for room, ms := range view {
@@ -746,12 +771,12 @@ func (c *cluster) syncAll() {
 			failed = append(failed, room)
 			continue
 		}
-		args := []any{c.self, c.evCh, string(mustJSON(wire{T: wSync, Node: c.self, Room: room, Members: ms}))}
+		args := []any{c.self, c.evCh, string(mustJSON(wire{T: wSync, Node: c.self, Room: room, Members: ms})), room}
 		for _, m := range ms {
 			args = append(args, m.ID, string(mustJSON(m)))
 		}
 		ctx, cancel := c.cmdCtx()
-		err := syncScript.Run(ctx, c.rdb, []string{c.roomKey(room)}, args...).Err()
+		err := syncScript.Run(ctx, c.rdb, []string{c.roomKey(room), c.roomsKey()}, args...).Err()
 		cancel()
 		if err != nil {
 			c.fail("sync", err)
@@ -797,8 +822,8 @@ func (c *cluster) join(s *session, room, id string, resumed bool) joinResult {
 	ev := mustJSON(wire{T: wJoin, Node: c.self, Room: room, Member: &m})
 	c.pubMu.Lock()
 	ctx, cancel := c.cmdCtx()
-	res, err := joinScript.Run(ctx, c.rdb, []string{c.roomKey(room)},
-		s.id, string(mustJSON(m)), c.r.size, c.pfx+"node:", c.evCh, string(ev), c.myCh, rid, force).Slice()
+	res, err := joinScript.Run(ctx, c.rdb, []string{c.roomKey(room), c.roomsKey()},
+		s.id, string(mustJSON(m)), c.r.size, c.pfx+"node:", c.evCh, string(ev), c.myCh, rid, force, room).Slice()
 	cancel()
 	c.pubMu.Unlock()
 	if err != nil || len(res) != 2 {

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rtcd/rtcd/internal/config"
 )
 
 // TestNodeCrash: a node killed with SIGKILL disappears from the other
@@ -204,5 +206,31 @@ func TestNoRedisAtStart(t *testing.T) {
 	c := dial(t, n2.WSURL(), "c")
 	if j := c.join("x"); !slices.Equal(j.peerIDs(), sorted(a.peerID, b.peerID)) {
 		t.Fatalf("c joined %v, want the peers that joined while Redis was down", j)
+	}
+}
+
+// TestCrashRestartSameID: a node that crashed and came back under the same
+// NodeID (so its heartbeat never lapsed for the others) clears the peers its
+// previous run left, once their resume window is over.
+func TestCrashRestartSameID(t *testing.T) {
+	r := startRedis(t)
+	n2 := startNode(t, r.addr(), "n2")
+	url1, kill := startChild(t, r.addr(), "n1")
+	a := dial(t, n2.WSURL(), "a")
+	b := dial(t, url1, "b")
+	a.join("room")
+	b.join("room")
+	a.wait("peer-joined")
+	kill()
+	start := time.Now()
+	const window = time.Second
+	startNode(t, r.addr(), "n1", func(c *config.Config) { c.Signal.ResumeWindow = window })
+	if p := a.wait("peer-left"); p.peer() != b.peerID {
+		t.Fatalf("got %v", p)
+	}
+	t.Logf("the crashed run's peer left after %v (resume window %v)", time.Since(start).Round(time.Millisecond), window)
+	c := dial(t, n2.WSURL(), "c")
+	if j := c.join("room"); !slices.Equal(j.peerIDs(), []string{a.peerID}) {
+		t.Fatalf("c joined %v, want no ghost", j)
 	}
 }
