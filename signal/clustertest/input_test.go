@@ -2,6 +2,7 @@ package clustertest
 
 import (
 	"context"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -93,4 +94,44 @@ func TestBadClusterMessages(t *testing.T) {
 	}
 	a.quiet(3 * hbInterval)
 	b.quiet(3 * hbInterval)
+}
+
+// TestClusterConfigLoads: the Cluster section loads through go-zero's
+// config loader with its defaults, and the password comes from the
+// environment.
+func TestClusterConfigLoads(t *testing.T) {
+	t.Setenv("RTCD_REDIS_PASSWORD", "from-env")
+	t.Setenv("RTCD_TURN_SECRET", "shared-secret")
+	dir := t.TempDir()
+	path := dir + "/rtcd.yaml"
+	yaml := `Name: rtcd
+Port: 8080
+Auth:
+  Secrets: ["${RTCD_TURN_SECRET}"]
+Cluster:
+  Enabled: true
+  RedisAddr: 10.0.0.5:6379
+  RedisPassword: "${RTCD_REDIS_PASSWORD}"
+  NodeID: node-a
+`
+	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := config.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl := c.Cluster
+	if !cl.Enabled || cl.RedisAddr != "10.0.0.5:6379" || cl.RedisPassword != "from-env" || cl.NodeID != "node-a" ||
+		cl.HeartbeatInterval != 2*time.Second || cl.NodeTTL != 10*time.Second || cl.RedisTimeout != time.Second ||
+		cl.ICEServers != "own" || cl.KeyPrefix != "rtcd" {
+		t.Fatalf("loaded %+v", cl)
+	}
+	// Absent, the section is off.
+	if err := os.WriteFile(path, []byte("Name: rtcd\nPort: 8080\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if c, err = config.Load(path); err != nil || c.Cluster.Enabled {
+		t.Fatalf("no Cluster section: %+v %v", c.Cluster, err)
+	}
 }
