@@ -290,8 +290,8 @@ func (d *Daemon) tlsHost() string {
 }
 
 // router builds the HTTP handler: go-zero's rest router with the JSON API
-// and health endpoints as routes and the web app for every other path, and
-// the WebSocket hub at /ws beside it.
+// as routes and the web app for every other path, and beside it the
+// WebSocket hub at /ws and the health endpoints.
 func (d *Daemon) router(hub *signal.Hub) (http.Handler, error) {
 	server, err := rest.NewServer(d.cfg.RestConf, rest.WithNotFoundHandler(web.Handler()))
 	if err != nil {
@@ -301,23 +301,26 @@ func (d *Daemon) router(hub *signal.Hub) (http.Handler, error) {
 	server.AddRoutes([]rest.Route{
 		{Method: http.MethodGet, Path: "/api/v1/ice-servers", Handler: api.ServeHTTP},
 		{Method: http.MethodGet, Path: "/api/v1/turn", Handler: api.ServeHTTP},
-		{Method: http.MethodGet, Path: "/healthz", Handler: d.healthz},
-		{Method: http.MethodGet, Path: "/readyz", Handler: d.readyz},
 	})
 	serverless, err := rest.NewServerless(server)
 	if err != nil {
 		return nil, err
 	}
-	ws := hub.Handler()
+	// Beside go-zero's middlewares: a WebSocket lives as long as the call,
+	// and go-zero would log each as a slow call and count it against MaxConns
+	// for hours (the hub has its own limits, logs and metrics); health checks
+	// come every few seconds and would fill the log with one line each.
+	beside := http.NewServeMux()
+	beside.Handle("/ws", hub.Handler())
+	beside.HandleFunc("GET /healthz", d.healthz)
+	beside.HandleFunc("GET /readyz", d.readyz)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		// A WebSocket lives as long as the call: go-zero's per-request
-		// middlewares would log each one as a slow call and count it against
-		// MaxConns for hours. The hub has its own limits, logs and metrics.
-		if r.URL.Path == "/ws" {
-			ws.ServeHTTP(w, r)
-			return
+		switch r.URL.Path {
+		case "/ws", "/healthz", "/readyz":
+			beside.ServeHTTP(w, r)
+		default:
+			serverless.Serve(w, r)
 		}
-		serverless.Serve(w, r)
 	}), nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -18,6 +19,7 @@ import (
 	"github.com/rtcd/rtcd/internal/config"
 	"github.com/rtcd/rtcd/internal/daemon"
 	"github.com/zeromicro/go-zero/core/proc"
+	"github.com/zeromicro/go-zero/core/logx"
 	"go.uber.org/goleak"
 )
 
@@ -272,4 +274,54 @@ func TestICEServersAPIMatchesRelay(t *testing.T) {
 		}
 	}
 	t.Fatalf("no TURN entry: %+v", body)
+}
+
+// TestHealthChecksStayOutOfTheAccessLog: load balancers poll every few
+// seconds; one log line per poll would bury everything else.
+func TestHealthChecksStayOutOfTheAccessLog(t *testing.T) {
+	d := startDaemon(t, config.Default())
+	// After start: go-zero sets its writer up once, when the server is built.
+	var logs syncBuffer
+	logx.SetWriter(logx.NewWriter(&logs))
+	defer logx.Reset()
+	logx.SetLevel(logx.InfoLevel)
+	defer logx.SetLevel(logx.ErrorLevel)
+	for _, path := range []string{"/healthz", "/readyz", "/healthz"} {
+		resp, err := http.Get(d.HTTPURL() + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = resp.Body.Close()
+	}
+	resp, err := http.Get(d.HTTPURL() + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = resp.Body.Close()
+	time.Sleep(100 * time.Millisecond)
+	out := logs.String()
+	if strings.Contains(out, "/healthz") || strings.Contains(out, "/readyz") {
+		t.Fatalf("health checks logged:\n%s", out)
+	}
+	if !strings.Contains(out, "GET  /") {
+		t.Fatalf("the app request was not logged, so this test proves nothing:\n%s", out)
+	}
+}
+
+// syncBuffer is a strings.Builder safe for the logger's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
