@@ -18,8 +18,8 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/rtcd/rtcd/internal/config"
 	"github.com/rtcd/rtcd/internal/daemon"
-	"github.com/zeromicro/go-zero/core/proc"
 	"github.com/zeromicro/go-zero/core/logx"
+	"github.com/zeromicro/go-zero/core/proc"
 	"go.uber.org/goleak"
 )
 
