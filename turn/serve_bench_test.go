@@ -1,12 +1,16 @@
 package turn
 
 import (
+	"context"
 	"flag"
+	"net"
 	"os"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
 
+	pionturn "github.com/pion/turn/v4"
 	"github.com/rtcd/rtcd/auth"
 )
 
@@ -18,6 +22,7 @@ var (
 	benchFor     = flag.Duration("turn.for", 20*time.Second, "how long TestServeForBench serves")
 	benchSockets = flag.Int("turn.sockets", 0, "Turn.UDPSockets for TestServeForBench (0 = NumCPU)")
 	benchNoBatch = flag.Bool("turn.nobatch", false, "TestServeForBench: read one datagram per system call")
+	benchBare    = flag.Bool("turn.bare", false, "TestServeForBench: stock pion/turn without rtcd's wrappers")
 )
 
 func TestServeForBench(t *testing.T) {
@@ -30,6 +35,10 @@ func TestServeForBench(t *testing.T) {
 	secret := os.Getenv("RTCD_BENCH_SECRET")
 	if secret == "" {
 		t.Fatal("set RTCD_BENCH_SECRET")
+	}
+	if *benchBare {
+		serveBare(t, secret)
+		return
 	}
 	iss, err := auth.NewIssuer([]string{secret}, time.Hour)
 	if err != nil {
@@ -49,4 +58,48 @@ func TestServeForBench(t *testing.T) {
 	t.Logf("serving on %s for %s (pid %d)", s.UDPAddr(), *benchFor, os.Getpid())
 	time.Sleep(*benchFor)
 	s.Stop()
+}
+
+// serveBare runs pion/turn with stock pieces only: TURN REST auth, a port
+// range generator, the same number of SO_REUSEPORT sockets with the same
+// buffers, and no peer filter, quotas, counters or conn wrappers. The
+// difference to TestServeForBench is what rtcd's wrappers cost.
+func serveBare(t *testing.T, secret string) {
+	n := *benchSockets
+	if n == 0 {
+		n = runtime.NumCPU()
+	}
+	lc := net.ListenConfig{Control: reusePort}
+	var pcs []pionturn.PacketConnConfig
+	for i := 0; i < n; i++ {
+		pc, err := lc.ListenPacket(context.Background(), "udp4", *benchServe)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = pc.(*net.UDPConn).SetReadBuffer(socketBuffer)
+		_ = pc.(*net.UDPConn).SetWriteBuffer(socketBuffer)
+		pcs = append(pcs, pionturn.PacketConnConfig{PacketConn: pc, RelayAddressGenerator: &pionturn.RelayAddressGeneratorPortRange{
+			RelayAddress: net.IPv4(127, 0, 0, 1), Address: "127.0.0.1", MinPort: 50000, MaxPort: 59999,
+		}})
+	}
+	ln, err := net.Listen("tcp4", *benchServe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := pionturn.NewServer(pionturn.ServerConfig{
+		Realm:             "rtcd",
+		AuthHandler:       pionturn.LongTermTURNRESTAuthHandler(secret, logFactory{}.NewLogger("auth")),
+		PacketConnConfigs: pcs,
+		ListenerConfigs: []pionturn.ListenerConfig{{Listener: ln, RelayAddressGenerator: &pionturn.RelayAddressGeneratorPortRange{
+			RelayAddress: net.IPv4(127, 0, 0, 1), Address: "127.0.0.1", MinPort: 50000, MaxPort: 59999,
+		}}},
+		LoggerFactory: logFactory{},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("stock pion serving on %s for %s (pid %d)", *benchServe, *benchFor, os.Getpid())
+	time.Sleep(*benchFor)
+	_ = srv.Close()
+	time.Sleep(100 * time.Millisecond) // pion's Close does not wait for its goroutines
 }
