@@ -177,6 +177,8 @@ const (
 	wSignal    = "sig"     // to node: relay msg to peer to
 	wTake      = "take"    // to node: hand me the session of resume token tok
 	wHanded    = "handed"  // to node: the session (or OK=false)
+	wFlush     = "flush"   // to node: answer flushed once what came before is forwarded
+	wFlushed   = "flushed" // to node: answer to flush
 )
 
 // joinScript checks the room's capacity, counting only members of live
@@ -292,9 +294,14 @@ type joinReq struct {
 	done    chan bool // result of completeJoin
 }
 
+// inbuf holds signals for a peer this node is taking over: msgs came from
+// other nodes (forwarded by the old node), later from this node's own peers
+// once the hand-over began. Delivered in that order.
 type inbuf struct {
-	msgs [][]byte
-	at   time.Time
+	msgs     [][]byte
+	later    [][]byte
+	arriving bool // the session was handed over; local senders buffer too
+	at       time.Time
 }
 
 type movedTo struct {
@@ -598,7 +605,11 @@ func (c *cluster) handle(channel, payload string) {
 		c.onSignal(w)
 	case wTake:
 		c.onTake(w)
-	case wHanded:
+	case wFlush:
+		// Everything this node received before is delivered or forwarded
+		// by now (this loop is serial): say so.
+		_, _ = c.publish(c.nodeCh(w.Node), wire{T: wFlushed, Node: c.self, Req: w.Req})
+	case wHanded, wFlushed:
 		c.mu.Lock()
 		ch := c.takes[w.Req]
 		c.mu.Unlock()
@@ -893,7 +904,20 @@ func (c *cluster) drain(s *session) [][]byte {
 	if b == nil {
 		return nil
 	}
-	return b.msgs
+	return append(b.msgs, b.later...)
+}
+
+// hold keeps a signal from a peer of this node for a peer being handed over
+// to this node. Called with router.mu held.
+func (c *cluster) hold(to string, msg []byte) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	b := c.incoming[to]
+	if b == nil || !b.arriving {
+		return false
+	}
+	b.later = append(b.later, msg)
+	return true
 }
 
 // leave removes a peer of this node from room in Redis and tells the others.
@@ -1044,8 +1068,27 @@ func (c *cluster) ask(node, tok string) (*sessionRec, [][]byte) {
 	if n > 0 {
 		select {
 		case w := <-ch:
-			if !w.OK || w.Sess == nil {
+			if !w.OK || w.Sess == nil || w.Sess.Peer == "" {
 				return nil, nil
+			}
+			// Keep buffering signals for the peer until it is in its room
+			// here (completeJoin drains them): those the old node forwards,
+			// and from now on those of this node's own peers.
+			c.mu.Lock()
+			b := c.incoming[w.Sess.Peer]
+			if b == nil {
+				b = &inbuf{at: time.Now()}
+				c.incoming[w.Sess.Peer] = b
+			}
+			b.arriving = true
+			c.mu.Unlock()
+			// This node's peers may have sent signals to the old node just
+			// before; wait until it has forwarded them, so they come first.
+			if _, err := c.publish(c.nodeCh(node), wire{T: wFlush, Node: c.self, Req: rid}); err == nil {
+				select {
+				case <-ch:
+				case <-time.After(c.cfg.RedisTimeout):
+				}
 			}
 			return w.Sess, w.Items
 		case <-time.After(3 * c.cfg.RedisTimeout):

@@ -249,6 +249,10 @@ func (r *router) relay(s *session, to string, msg []byte) *protoError {
 		return perr(codeUnknownPeer, "no peer %s in room %s", clip(to, 64), s.room.name)
 	}
 	if t.node != "" {
+		if r.cl.hold(to, msg) {
+			r.mu.Unlock() // t is being taken over by this node
+			return nil
+		}
 		node, room := t.node, s.room.name
 		r.mu.Unlock()
 		// Published synchronously from the sender's reader: that keeps the

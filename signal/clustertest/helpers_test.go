@@ -126,10 +126,11 @@ type redisProc struct {
 	t    *testing.T
 	bin  string
 	port int
+	args []string // extra redis-server arguments
 	cmd  *exec.Cmd
 }
 
-func startRedis(t *testing.T) *redisProc {
+func startRedis(t *testing.T, args ...string) *redisProc {
 	t.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
@@ -141,7 +142,7 @@ func startRedis(t *testing.T) *redisProc {
 	}
 	port := ln.Addr().(*net.TCPAddr).Port
 	_ = ln.Close()
-	r := &redisProc{t: t, bin: bin, port: port}
+	r := &redisProc{t: t, bin: bin, port: port, args: args}
 	t.Cleanup(r.stop)
 	r.start()
 	return r
@@ -151,8 +152,8 @@ func (r *redisProc) addr() string { return "127.0.0.1:" + strconv.Itoa(r.port) }
 
 func (r *redisProc) start() {
 	r.t.Helper()
-	cmd := exec.Command(r.bin, "--port", strconv.Itoa(r.port), "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no", "--daemonize", "no", "--loglevel", "warning")
+	cmd := exec.Command(r.bin, append([]string{"--port", strconv.Itoa(r.port), "--bind", "127.0.0.1",
+		"--save", "", "--appendonly", "no", "--daemonize", "no", "--loglevel", "warning"}, r.args...)...)
 	if err := cmd.Start(); err != nil {
 		r.t.Fatalf("redis-server: %v", err)
 	}
@@ -188,7 +189,8 @@ func ping(addr string) bool {
 	}
 	b := make([]byte, 7)
 	n, _ := io.ReadFull(c, b)
-	return strings.HasPrefix(string(b[:n]), "+PONG")
+	// -NOAUTH also means it is up (a password is set).
+	return strings.HasPrefix(string(b[:n]), "+PONG") || strings.HasPrefix(string(b[:n]), "-NOAUTH")
 }
 
 // startNode runs a cluster node in-process.

@@ -135,3 +135,23 @@ Cluster:
 		t.Fatalf("no Cluster section: %+v %v", c.Cluster, err)
 	}
 }
+
+// TestRedisPassword: RedisPassword authenticates; a wrong one leaves the
+// node serving alone and not ready, without the password in what it says.
+func TestRedisPassword(t *testing.T) {
+	const pw = "s3cret-redis-pw"
+	r := startRedis(t, "--requirepass", pw)
+	good := startNode(t, r.addr(), "n1", func(c *config.Config) { c.Cluster.RedisPassword = pw })
+	if code, body := readyz(t, good.HTTPURL()); code != 200 {
+		t.Fatalf("readyz %d %q", code, body)
+	}
+	c := nodeConfig(r.addr(), "n2")
+	c.Cluster.RedisPassword = "wrong-" + pw
+	bad := startPlain(t, c)
+	time.Sleep(3 * hbInterval)
+	code, body := readyz(t, bad)
+	if code != 503 || strings.Contains(body, pw) {
+		t.Fatalf("readyz with a wrong password: %d %q", code, body)
+	}
+	t.Logf("readyz: %s", strings.TrimSpace(body))
+}
