@@ -17,6 +17,10 @@ import (
 // message, so idle connections hold none (Upgrader.WriteBufferPool).
 var wsWriteBuffers sync.Pool
 
+// wsReadBuffer is gorilla's per-socket read buffer; a socket is idle most of
+// its life, and the rare SDP larger than this is read in a few steps.
+const wsReadBuffer = 1024
+
 // conn is one WebSocket. The handler goroutine reads (run). After hello all
 // data writes go through writer runs (writeRun): a goroutine started when
 // the outbox has something to send, which exits once it is empty, so an idle
