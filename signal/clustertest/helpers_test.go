@@ -30,7 +30,7 @@ import (
 const (
 	testSecret = "cluster-test-turn-secret"
 	hbInterval = 100 * time.Millisecond
-	nodeTTL    = 800 * time.Millisecond
+	nodeTTL    = 1200 * time.Millisecond
 	msgWait    = 5 * time.Second
 	childEnv   = "RTCD_CLUSTERTEST_CHILD" // "redisAddr nodeID": run a node and block
 )
