@@ -464,13 +464,26 @@ func (c *cluster) setSubscribed(up bool, why string) {
 	}
 }
 
-// seen notes that node is alive. Called with router.mu held or not.
+// seen notes that node is alive (a message from it arrived).
 func (c *cluster) seen(node string) {
 	if node == "" || node == c.self {
 		return
 	}
 	c.mu.Lock()
 	c.lastSeen[node] = time.Now()
+	c.mu.Unlock()
+}
+
+// know starts the liveness clock of a node learned from a snapshot, without
+// refreshing it: only the node's own messages prove it alive.
+func (c *cluster) know(node string) {
+	if node == "" || node == c.self {
+		return
+	}
+	c.mu.Lock()
+	if _, ok := c.lastSeen[node]; !ok {
+		c.lastSeen[node] = time.Now()
+	}
 	c.mu.Unlock()
 }
 

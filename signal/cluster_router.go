@@ -153,7 +153,7 @@ func (r *router) addRemote(rm *room, m member, d *delivery) {
 	}
 	p := placeholder(m)
 	rm.members[m.ID] = p
-	r.cl.seen(m.Node)
+	r.cl.know(m.Node)
 	for _, l := range rm.members {
 		if l.node == "" {
 			pi := info(p, boolp(politeFor(l.id, p.id)))
@@ -239,7 +239,6 @@ func (r *router) applySync(node, room string, members []member) {
 	var d delivery
 	r.mu.Lock()
 	if rm := r.rooms[room]; rm != nil {
-		r.cl.seen(node)
 		r.replaceRemote(rm, func(m *session) bool { return m.node == node }, members, &d)
 	}
 	r.mu.Unlock()

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -232,5 +233,73 @@ func TestCrashRestartSameID(t *testing.T) {
 	c := dial(t, n2.WSURL(), "c")
 	if j := c.join("room"); !slices.Equal(j.peerIDs(), []string{a.peerID}) {
 		t.Fatalf("c joined %v, want no ghost", j)
+	}
+}
+
+// TestRedisHang: a Redis that stops answering without closing its sockets
+// (SIGSTOP: a partition, a stalled host) is detected by timeouts; rooms keep
+// working locally meanwhile and the cluster heals when it answers again.
+func TestRedisHang(t *testing.T) {
+	r := startRedis(t)
+	n1 := startNode(t, r.addr(), "n1")
+	n2 := startNode(t, r.addr(), "n2")
+	a := dial(t, n1.WSURL(), "a")
+	b := dial(t, n2.WSURL(), "b")
+	a.join("room")
+	b.join("room")
+	a.wait("peer-joined")
+
+	if err := r.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	resumed := false
+	defer func() {
+		if !resumed {
+			_ = r.cmd.Process.Signal(syscall.SIGCONT)
+		}
+	}()
+	hungAt := time.Now()
+	// A join during the hang answers within the Redis timeout, locally.
+	c := dial(t, n1.WSURL(), "c")
+	j := c.join("room")
+	t.Logf("join during the hang answered after %v", time.Since(hungAt).Round(time.Millisecond))
+	if !slices.Contains(j.peerIDs(), a.peerID) {
+		t.Fatalf("c joined %v", j)
+	}
+	a.wait("peer-joined")
+	waitReady(t, n1.HTTPURL(), false, 5*time.Second)
+	t.Logf("readyz reported the hang after %v", time.Since(hungAt).Round(time.Millisecond))
+	c.signal(a.peerID, 5)
+	if m := a.wait("signal"); seqOf(m) != 5 {
+		t.Fatalf("%v", m)
+	}
+
+	_ = r.cmd.Process.Signal(syscall.SIGCONT)
+	resumed = true
+	waitReady(t, n1.HTTPURL(), true, 10*time.Second)
+	waitReady(t, n2.HTTPURL(), true, 10*time.Second)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if m := b.waitAnyFor(100*time.Millisecond, "peer-joined"); m != nil && m.peer() == c.peerID {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("b never saw c, who joined during the hang")
+		}
+	}
+	for {
+		c.signal(b.peerID, 6)
+		if c.waitAnyFor(100*time.Millisecond, "error") == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("cross-node signaling did not come back")
+		}
+	}
+	for {
+		m := b.wait("signal")
+		if m.str("from") == c.peerID && seqOf(m) == 6 {
+			break
+		}
 	}
 }
