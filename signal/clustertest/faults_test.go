@@ -168,9 +168,15 @@ func TestRedisBlip(t *testing.T) {
 	a.wait("peer-joined")
 	r.stop()
 	waitReady(t, n1.HTTPURL(), false, 5*time.Second)
+	waitReady(t, n2.HTTPURL(), false, 5*time.Second)
+	b.send(msg{"v": 1, "type": "update", "name": "Renamed"}) // cannot reach n1 now
 	r.start()
 	waitReady(t, n1.HTTPURL(), true, 5*time.Second)
 	waitReady(t, n2.HTTPURL(), true, 5*time.Second)
+	// The rename made during the outage arrives with n2's resync.
+	if u := a.wait("peer-updated"); u.peer() != b.peerID || u["peer"].(map[string]any)["name"] != "Renamed" {
+		t.Fatalf("a got %v", u)
+	}
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		a.send(msg{"v": 1, "type": "signal", "to": b.peerID, "kind": "candidate", "data": msg{"seq": 7}})
