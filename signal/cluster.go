@@ -130,6 +130,7 @@ const (
 	joinDone     joinResult = iota // s is in the room
 	joinFull                       // the room has RoomSize peers cluster-wide
 	joinFallback                   // Redis unreachable: join on this node only
+	joinAlready                    // s is in a room already
 )
 
 // sessionRec is what a node hands to another that takes a session over
@@ -824,7 +825,7 @@ func (c *cluster) join(s *session, room, id string, resumed bool) joinResult {
 		return joinFallback
 	}
 	if e := c.r.beginJoin(s, room); e != nil {
-		return joinFull // cannot happen: the reader checked; keep the room untouched
+		return joinAlready
 	}
 	req := &joinReq{s: s, room: room, id: id, resumed: resumed, done: make(chan bool, 1)}
 	rid := randomID(16)

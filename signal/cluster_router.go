@@ -148,7 +148,7 @@ func (r *router) addRemote(rm *room, m member, d *delivery) {
 		}
 		return // a local session is authoritative here
 	}
-	if rm.members == nil || r.joiningHere(m.ID) {
+	if r.joiningHere(m.ID) {
 		return
 	}
 	p := placeholder(m)

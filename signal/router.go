@@ -129,6 +129,8 @@ func (r *router) join(s *session, name, id string) *protoError {
 		return nil
 	case joinFull:
 		return perr(codeRoomFull, "room %s is full (%d peers)", name, r.size)
+	case joinAlready:
+		return perr(codeAlreadyJoined, "already in a room; leave first")
 	}
 	return r.joinLocal(s, name, id) // Redis unreachable: this node only
 }
