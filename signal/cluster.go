@@ -1170,8 +1170,8 @@ func (c *cluster) saveSessions(recs map[string]sessionRec, ttl time.Duration) {
 // ("r_<random>.<node>"); random tokens are base64url, which has no '.'.
 func tokenNode(tok string) string {
 	i := strings.IndexByte(tok, '.')
-	if !strings.HasPrefix(tok, "r_") || i < 0 {
-		return ""
+	if !strings.HasPrefix(tok, "r_") || i < 0 || !validRoom(tok[i+1:]) {
+		return "" // not a cluster token, or not a possible NodeID
 	}
 	return tok[i+1:]
 }

@@ -51,6 +51,8 @@ func TestTokenNode(t *testing.T) {
 		{"x_abc.n1", ""},
 		{"", ""},
 		{"r_a-b_c.host.example", "host.example"},
+		{"r_abc.a:b", ""},
+		{"r_abc.", ""},
 	}
 	for _, tt := range tests {
 		if got := tokenNode(tt.tok); got != tt.node {
