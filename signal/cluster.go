@@ -191,7 +191,7 @@ const (
 // KEYS[1] room hash, KEYS[2] this node's set of rooms. ARGV: 1 peer id,
 // 2 member JSON, 3 room size, 4 node key prefix, 5 events channel, 6 join
 // event, 7 own channel, 8 request id, 9 "1" when resuming (an existing entry
-// for the peer skips the check), 10 room name.
+// for the peer skips the check), 10 room name, 11 key TTL in ms.
 var joinScript = redis.NewScript(`
 local all = redis.call('HGETALL', KEYS[1])
 local live, n, known = {}, 0, false
@@ -213,6 +213,7 @@ if n >= tonumber(ARGV[3]) and not (ARGV[9] == '1' and known) then
   return {0, ''}
 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ARGV[11])
 redis.call('SADD', KEYS[2], ARGV[10])
 redis.call('PUBLISH', ARGV[5], ARGV[6])
 local snap = '{"t":"snap","req":"' .. ARGV[8] .. '","members":[' .. table.concat(live, ',') .. ']}'
@@ -221,19 +222,22 @@ return {1, snap}
 `)
 
 // syncScript makes node ARGV[1]'s entries in room hash KEYS[1] exactly the
-// id/JSON pairs in ARGV[5...], keeps room ARGV[4] in the node's set of rooms
-// KEYS[2] while it has entries, and publishes the sync event ARGV[3] on
-// channel ARGV[2].
+// id/JSON pairs in ARGV[6...], keeps room ARGV[4] in the node's set of rooms
+// KEYS[2] while it has entries, refreshes the room's TTL (ARGV[5] ms) and
+// publishes the sync event ARGV[3] on channel ARGV[2].
 var syncScript = redis.NewScript(`
 local keep = {}
-if #ARGV > 4 then
+if #ARGV > 5 then
   redis.call('SADD', KEYS[2], ARGV[4])
 else
   redis.call('SREM', KEYS[2], ARGV[4])
 end
-for i = 5, #ARGV, 2 do
+for i = 6, #ARGV, 2 do
   keep[ARGV[i]] = true
   redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+end
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[5])
 end
 local all = redis.call('HGETALL', KEYS[1])
 for i = 1, #all, 2 do
@@ -495,6 +499,13 @@ func (c *cluster) markDirty(room string) {
 }
 
 func (c *cluster) roomKey(room string) string { return c.pfx + "room:" + room }
+
+// keyTTL (ms) lets Redis forget a room hash that no node refreshes any more
+// (every node stopped): the periodic sync renews it every NodeTTL, and a
+// stopped node's entries outlive the resume window.
+func (c *cluster) keyTTL() int64 {
+	return (3*c.cfg.NodeTTL + c.h.cfg.ResumeWindow).Milliseconds()
+}
 
 // roomsKey is the set of rooms in which this node has entries: after a
 // crash, a node restarted with the same NodeID clears what its previous
@@ -796,7 +807,7 @@ func (c *cluster) syncAll() {
 			failed = append(failed, room)
 			continue
 		}
-		args := []any{c.self, c.evCh, string(mustJSON(wire{T: wSync, Node: c.self, Room: room, Members: ms})), room}
+		args := []any{c.self, c.evCh, string(mustJSON(wire{T: wSync, Node: c.self, Room: room, Members: ms})), room, c.keyTTL()}
 		for _, m := range ms {
 			args = append(args, m.ID, string(mustJSON(m)))
 		}
@@ -848,7 +859,7 @@ func (c *cluster) join(s *session, room, id string, resumed bool) joinResult {
 	c.pubMu.Lock()
 	ctx, cancel := c.cmdCtx()
 	res, err := joinScript.Run(ctx, c.rdb, []string{c.roomKey(room), c.roomsKey()},
-		s.id, string(mustJSON(m)), c.r.size, c.pfx+"node:", c.evCh, string(ev), c.myCh, rid, force, room).Slice()
+		s.id, string(mustJSON(m)), c.r.size, c.pfx+"node:", c.evCh, string(ev), c.myCh, rid, force, room, c.keyTTL()).Slice()
 	cancel()
 	c.pubMu.Unlock()
 	if err != nil || len(res) != 2 {

@@ -78,6 +78,9 @@ func TestBadClusterMessages(t *testing.T) {
 	}
 	a.quiet(3 * hbInterval) // none of it is visible
 	b.quiet(3 * hbInterval)
+	if ttl, err := rdb.PTTL(ctx, "rtcd:room:room").Result(); err != nil || ttl <= 0 {
+		t.Fatalf("room hash TTL %v %v: Redis must forget rooms no node refreshes", ttl, err)
+	}
 	// A garbage room entry must not break joins (nor count as a member).
 	if err := rdb.HSet(ctx, "rtcd:room:room", "p_junk", "not json").Err(); err != nil {
 		t.Fatal(err)
