@@ -536,6 +536,9 @@ func (c *cluster) subscribeLoop() {
 		if c.ctx.Err() != nil {
 			return
 		}
+		if c.linkUp() {
+			backoff = 100 * time.Millisecond // it worked until now: retry soon
+		}
 		c.setSubscribed(false, err.Error())
 		select {
 		case <-c.ctx.Done():
