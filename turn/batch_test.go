@@ -134,3 +134,40 @@ func peerConn(t *testing.T) *net.UDPConn {
 	t.Cleanup(func() { _ = c.Close() })
 	return c
 }
+
+// TestRawSender sends through a listen socket's rawSender from an IPv4 and
+// a dual-stack socket, and checks the datagram, its source port and that a
+// send does not allocate.
+func TestRawSender(t *testing.T) {
+	for _, network := range []string{"udp4", "udp"} {
+		t.Run(network, func(t *testing.T) {
+			dst := peerConn(t)
+			pc, err := net.ListenPacket(network, ":0")
+			if network == "udp4" {
+				pc, err = net.ListenPacket(network, "127.0.0.1:0")
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer pc.Close()
+			lc := &listenerConn{PacketConn: pc, raw: newRawSender(pc.(*net.UDPConn))}
+			if lc.raw == nil {
+				t.Skip("no raw sender on this platform")
+			}
+			to := dst.LocalAddr().(*net.UDPAddr)
+			if n, err := lc.WriteTo([]byte("hello"), to); n != 5 || err != nil {
+				t.Fatalf("WriteTo: %d %v", n, err)
+			}
+			_ = dst.SetReadDeadline(time.Now().Add(5 * time.Second))
+			buf := make([]byte, 64)
+			n, from, err := dst.ReadFromUDP(buf)
+			if err != nil || string(buf[:n]) != "hello" || from.Port != pc.LocalAddr().(*net.UDPAddr).Port {
+				t.Fatalf("got %q from %v (%v), want hello from port %d", buf[:n], from, err, pc.LocalAddr().(*net.UDPAddr).Port)
+			}
+			x := []byte("x")
+			if a := testing.AllocsPerRun(50, func() { _, _ = lc.WriteTo(x, to) }); a > 0 && !raceEnabled {
+				t.Errorf("%v allocations per send", a) // sync.Pool drops items under -race
+			}
+		})
+	}
+}

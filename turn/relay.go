@@ -92,6 +92,8 @@ var (
 	relayBatch     = 8    // datagrams per recvmmsg on a busy relay socket
 	relayBusyAfter = 256  // datagrams a relay socket reads before it batches
 	batchSlot      = 2048 // bytes per datagram slot; pion's MTU is 1600
+
+	rawSend = true // listen sockets send without Go's write lock (rawSender)
 )
 
 // listenerConn is one UDP listen socket handed to pion.
@@ -100,6 +102,20 @@ type listenerConn struct {
 	member
 	batch   *batchReader // owned by pion's single read goroutine
 	batchOK bool         // batch was tried
+	raw     *rawSender   // set before pion starts; nil: plain WriteTo
+}
+
+// WriteTo sends to a client. Relay goroutines of many allocations call it
+// concurrently; see rawSender.
+func (c *listenerConn) WriteTo(b []byte, addr net.Addr) (int, error) {
+	if c.raw != nil {
+		if ua, ok := addr.(*net.UDPAddr); ok {
+			if n, ok := c.raw.send(b, ua); ok {
+				return n, nil
+			}
+		}
+	}
+	return c.PacketConn.WriteTo(b, addr)
 }
 
 func (c *listenerConn) ReadFrom(b []byte) (int, net.Addr, error) {

@@ -22,6 +22,7 @@ var (
 	benchFor     = flag.Duration("turn.for", 20*time.Second, "how long TestServeForBench serves")
 	benchSockets = flag.Int("turn.sockets", 0, "Turn.UDPSockets for TestServeForBench (0 = NumCPU)")
 	benchNoBatch = flag.Bool("turn.nobatch", false, "TestServeForBench: read one datagram per system call")
+	benchNoRaw   = flag.Bool("turn.noraw", false, "TestServeForBench: send with net.UDPConn.WriteTo (Go's write lock)")
 	benchBare    = flag.Bool("turn.bare", false, "TestServeForBench: stock pion/turn without rtcd's wrappers")
 )
 
@@ -31,6 +32,9 @@ func TestServeForBench(t *testing.T) {
 	}
 	if *benchNoBatch {
 		listenBatch, relayBatch = 0, 0
+	}
+	if *benchNoRaw {
+		rawSend = false
 	}
 	secret := os.Getenv("RTCD_BENCH_SECRET")
 	if secret == "" {

@@ -326,7 +326,11 @@ func (s *Server) listenOnce(host, port string) ([]*listenerConn, *trackedListene
 			cleanup()
 			return nil, nil, errStopped
 		}
-		udp = append(udp, &listenerConn{PacketConn: pc, member: member{g: s.readers}})
+		lc := &listenerConn{PacketConn: pc, member: member{g: s.readers}}
+		if uc, ok := pc.(*net.UDPConn); ok && rawSend {
+			lc.raw = newRawSender(uc)
+		}
+		udp = append(udp, lc)
 	}
 	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", addr)
 	if err != nil {

@@ -1,0 +1,112 @@
+package turn
+
+import (
+	"net"
+	"sync"
+	"syscall"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// rawSender sends datagrams on a listen socket with sendto(2) through
+// RawConn.Control, which holds a reference to the descriptor but not Go's
+// per-descriptor write lock. Every allocation's relay goroutine writes its
+// client's datagrams to the same listen socket; with net.UDPConn.WriteTo they
+// queue on that lock (a park and a wake-up each time), while the kernel
+// takes concurrent sends on a UDP socket fine. A send that would block falls
+// back to WriteTo, which waits in the poller.
+type rawSender struct {
+	rc     syscall.RawConn
+	family int
+	pool   sync.Pool // *sendOp
+}
+
+// sendOp is one send's arguments; pooled so Control's callback (a method
+// value made once per op) does not allocate per datagram.
+type sendOp struct {
+	b     []byte
+	sa    unix.RawSockaddrInet6 // big enough for either family
+	salen uintptr
+	n     int
+	ok    bool
+	fn    func(uintptr)
+}
+
+func (op *sendOp) do(fd uintptr) {
+	var p unsafe.Pointer
+	if len(op.b) > 0 {
+		p = unsafe.Pointer(&op.b[0])
+	}
+	n, _, e := unix.Syscall6(unix.SYS_SENDTO, fd, uintptr(p), uintptr(len(op.b)), unix.MSG_DONTWAIT,
+		uintptr(unsafe.Pointer(&op.sa)), op.salen)
+	op.n, op.ok = int(n), e == 0
+}
+
+func newRawSender(c *net.UDPConn) *rawSender {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return nil
+	}
+	fam := -1
+	if err := rc.Control(func(fd uintptr) {
+		fam, _ = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_DOMAIN)
+	}); err != nil || (fam != unix.AF_INET && fam != unix.AF_INET6) {
+		return nil
+	}
+	s := &rawSender{rc: rc, family: fam}
+	s.pool.New = func() any {
+		op := &sendOp{}
+		op.fn = op.do
+		return op
+	}
+	return s
+}
+
+// send reports false when the datagram was not sent and the caller should
+// use WriteTo (an address it cannot encode, a full send buffer, an error).
+func (s *rawSender) send(b []byte, ua *net.UDPAddr) (int, bool) {
+	op := s.pool.Get().(*sendOp)
+	defer s.pool.Put(op)
+	if !op.setAddr(s.family, ua) {
+		return 0, false
+	}
+	op.b, op.ok = b, false
+	err := s.rc.Control(op.fn)
+	op.b = nil
+	if err != nil || !op.ok {
+		return 0, false
+	}
+	return op.n, true
+}
+
+func (op *sendOp) setAddr(family int, ua *net.UDPAddr) bool {
+	if ua.Port < 0 || ua.Port > 0xffff || ua.Zone != "" {
+		return false
+	}
+	port := uint16(ua.Port)
+	pb := (*[2]byte)(unsafe.Pointer(&port))
+	pb[0], pb[1] = byte(ua.Port>>8), byte(ua.Port)
+	switch family {
+	case unix.AF_INET:
+		ip4 := ua.IP.To4()
+		if ip4 == nil {
+			return false
+		}
+		sa := (*unix.RawSockaddrInet4)(unsafe.Pointer(&op.sa))
+		*sa = unix.RawSockaddrInet4{Family: unix.AF_INET, Port: port}
+		copy(sa.Addr[:], ip4)
+		op.salen = unix.SizeofSockaddrInet4
+	case unix.AF_INET6:
+		ip16 := ua.IP.To16()
+		if ip16 == nil {
+			return false
+		}
+		op.sa = unix.RawSockaddrInet6{Family: unix.AF_INET6, Port: port}
+		copy(op.sa.Addr[:], ip16)
+		op.salen = unix.SizeofSockaddrInet6
+	default:
+		return false
+	}
+	return true
+}
