@@ -21,13 +21,7 @@ trap 'exit 130' INT TERM
 
 bench_build() {
 	$GO build -o bin/rtcd ./cmd/rtcd
-	if bin/rtcd bench help >/dev/null 2>&1; then
-		BENCH=(bin/rtcd bench)
-	else
-		# cmd/rtcd has no bench subcommand yet: the same library via a wrapper.
-		$GO build -o "$WORK/rtcd-bench" ./test/benchcmd
-		BENCH=("$WORK/rtcd-bench")
-	fi
+	BENCH=(bin/rtcd bench)
 }
 
 # bench_start_node [extra Turn keys as "Key: value" lines]

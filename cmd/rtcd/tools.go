@@ -9,6 +9,7 @@ import (
 
 	"github.com/rtcd/rtcd/bench"
 	"github.com/rtcd/rtcd/probe"
+	"github.com/zeromicro/go-zero/core/logx"
 )
 
 // interruptible returns a context cancelled by SIGINT/SIGTERM.
@@ -26,6 +27,8 @@ func runProbe(args []string, stdout, stderr io.Writer) int {
 // runBench runs `rtcd bench ...`, cancelled by SIGINT/SIGTERM so that a
 // benchmark interrupted by hand still stops the servers it started.
 func runBench(args []string, stdout io.Writer) error {
+	// go-zero's once-a-minute CPU/memory stat lines would land in the report.
+	logx.DisableStat()
 	ctx, stop := interruptible()
 	defer stop()
 	return bench.Run(ctx, args, stdout)
