@@ -34,6 +34,7 @@ type peer struct {
 	ignoreOffer  bool
 	pendingCands []webrtc.ICECandidateInit
 	tracksAdded  bool
+	lastRestart  time.Time // when we last offered an ICE restart
 
 	mu          sync.Mutex // guards the following fields
 	closed      bool
@@ -243,6 +244,7 @@ func (p *peer) offer(pc *webrtc.PeerConnection, iceRestart bool) {
 	var opts *webrtc.OfferOptions
 	if iceRestart {
 		opts = &webrtc.OfferOptions{ICERestart: true}
+		p.lastRestart = time.Now()
 	}
 	offer, err := pc.CreateOffer(opts)
 	if err != nil {
@@ -272,6 +274,13 @@ func (p *peer) onSignal(kind string, data json.RawMessage) {
 		case "candidate":
 			err = p.onCandidate(data)
 		case "restart":
+			// The polite side asks for a restart when it wants one. If we
+			// offered one moments ago (both ends noticed the same failure),
+			// that offer already answers the request: a second restart
+			// right behind it only discards the candidates of the first.
+			if time.Since(p.lastRestart) < restartCoalesce {
+				return
+			}
 			p.offer(p.getPC(), true)
 		default:
 			// Unknown kinds are for newer clients; ignore them.
@@ -348,6 +357,10 @@ func (p *peer) onCandidate(data json.RawMessage) error {
 	}
 	return nil
 }
+
+// restartCoalesce is how recent our own ICE restart offer must be for a
+// peer's restart request to count as already answered by it.
+const restartCoalesce = 2 * time.Second
 
 // restartICE runs an ICE restart. As in the web app, the impolite side offers
 // at once and the polite side asks the other to do it, so a restart from
