@@ -131,10 +131,10 @@ func TestGlareAndRestart(t *testing.T) {
 		t.Cleanup(func() { _ = c.Close() })
 		cs[i] = c
 	}
-	if _, err := cs[0].Join(ctx, "resume"); err != nil {
+	if _, err := cs[0].Join(ctx, "glare"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := cs[1].Join(ctx, "resume"); err != nil {
+	if _, err := cs[1].Join(ctx, "glare"); err != nil {
 		t.Fatal(err)
 	}
 	// cs[0] normally waits for cs[1]'s offer; make it offer too. First wait
