@@ -15,6 +15,9 @@ command -v turnserver >/dev/null 2>&1 || need+=(coturn)
 command -v turnutils_uclient >/dev/null 2>&1 || need+=(coturn)
 command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+command -v certutil >/dev/null 2>&1 || need+=(libnss3-tools)
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
+command -v curl >/dev/null 2>&1 || need+=(curl)
 
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
