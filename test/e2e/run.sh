@@ -33,8 +33,8 @@ fi
 # tests only start the binary.
 bindir=$(mktemp -d)
 trap 'rm -rf "$bindir"' EXIT
-(cd ../.. && go build -o "$bindir/rtcd" ./cmd/rtcd)
-export RTCD_BIN="$bindir/rtcd"
+(cd ../.. && go build -o "$bindir/rtcd" ./cmd/rtcd && go build -o "$bindir/gopeer" ./test/e2e/gopeer)
+export RTCD_BIN="$bindir/rtcd" GOPEER_BIN="$bindir/gopeer"
 
 files=("$@")
 [[ ${#files[@]} -gt 0 ]] || files=(*.test.mjs)
