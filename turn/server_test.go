@@ -41,8 +41,16 @@ func TestRelayEcho(t *testing.T) {
 			if st.AllocationsCreated != 1 || st.AllocationsActive != 1 {
 				t.Fatalf("stats %+v", st)
 			}
-			// 20 echoes of "hello N" (7–8 bytes), at least once each way.
-			if st.PacketsToPeers < 20 || st.PacketsFromPeers < 20 || st.BytesToPeers < 140 || st.BytesFromPeers < 140 {
+			// 20 echoes of "hello N" (7–8 bytes), at least once each way. A
+			// send is counted after its system call returns, so the last echo
+			// can be back before its send is counted: poll briefly.
+			counted := func(st Stats) bool {
+				return st.PacketsToPeers >= 20 && st.PacketsFromPeers >= 20 && st.BytesToPeers >= 140 && st.BytesFromPeers >= 140
+			}
+			for deadline := time.Now().Add(2 * time.Second); !counted(st) && time.Now().Before(deadline); st = s.Stats() {
+				time.Sleep(5 * time.Millisecond)
+			}
+			if !counted(st) {
 				t.Fatalf("traffic counters %+v", st)
 			}
 			// A STUN binding request is answered too.
