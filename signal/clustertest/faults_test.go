@@ -48,14 +48,7 @@ func TestNodeCrash(t *testing.T) {
 // TestNodeStop: a node stopped cleanly tells its clients to reconnect; its
 // peers leave the other rooms within the TTL unless they resume elsewhere.
 func TestNodeStop(t *testing.T) {
-	r := startRedis(t)
-	n1 := startNode(t, r.addr(), "n1")
-	n2 := startNode(t, r.addr(), "n2")
-	a := dial(t, n1.WSURL(), "a")
-	b := dial(t, n2.WSURL(), "b")
-	a.join("room")
-	b.join("room")
-	a.wait("peer-joined")
+	_, _, n2, a, b := twoNodesOneRoom(t)
 	n2.Stop()
 	if p := a.wait("peer-left"); p.peer() != b.peerID {
 		t.Fatalf("got %v", p)
@@ -67,14 +60,7 @@ func TestNodeStop(t *testing.T) {
 // the nodes re-register, see each other's peers, including those that
 // joined during the outage, and signals cross again, none duplicated.
 func TestRedisRestart(t *testing.T) {
-	r := startRedis(t)
-	n1 := startNode(t, r.addr(), "n1")
-	n2 := startNode(t, r.addr(), "n2")
-	a := dial(t, n1.WSURL(), "a")
-	b := dial(t, n2.WSURL(), "b")
-	a.join("room")
-	b.join("room")
-	a.wait("peer-joined")
+	r, n1, n2, a, b := twoNodesOneRoom(t)
 
 	r.stop()
 	downAt := time.Now()
@@ -158,14 +144,7 @@ func TestRedisRestart(t *testing.T) {
 // TestRedisBlip: an outage shorter than NodeTTL changes nothing the
 // clients can see; cross-node signaling resumes by itself.
 func TestRedisBlip(t *testing.T) {
-	r := startRedis(t)
-	n1 := startNode(t, r.addr(), "n1")
-	n2 := startNode(t, r.addr(), "n2")
-	a := dial(t, n1.WSURL(), "a")
-	b := dial(t, n2.WSURL(), "b")
-	a.join("room")
-	b.join("room")
-	a.wait("peer-joined")
+	r, n1, n2, a, b := twoNodesOneRoom(t)
 	r.stop()
 	waitReady(t, n1.HTTPURL(), false, 5*time.Second)
 	waitReady(t, n2.HTTPURL(), false, 5*time.Second)
@@ -246,14 +225,7 @@ func TestCrashRestartSameID(t *testing.T) {
 // (SIGSTOP: a partition, a stalled host) is detected by timeouts; rooms keep
 // working locally meanwhile and the cluster heals when it answers again.
 func TestRedisHang(t *testing.T) {
-	r := startRedis(t)
-	n1 := startNode(t, r.addr(), "n1")
-	n2 := startNode(t, r.addr(), "n2")
-	a := dial(t, n1.WSURL(), "a")
-	b := dial(t, n2.WSURL(), "b")
-	a.join("room")
-	b.join("room")
-	a.wait("peer-joined")
+	r, n1, n2, a, b := twoNodesOneRoom(t)
 
 	if err := r.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
 		t.Fatal(err)

@@ -512,3 +512,18 @@ func (c *wsc) closedWith() int {
 	}
 	return 0
 }
+
+// twoNodesOneRoom is the common start of the fault tests: Redis, nodes n1
+// and n2, client a on n1 and b on n2 in room "room", and a has seen b join.
+func twoNodesOneRoom(t *testing.T) (r *redisProc, n1, n2 *daemon.Daemon, a, b *wsc) {
+	t.Helper()
+	r = startRedis(t)
+	n1 = startNode(t, r.addr(), "n1")
+	n2 = startNode(t, r.addr(), "n2")
+	a = dial(t, n1.WSURL(), "a")
+	b = dial(t, n2.WSURL(), "b")
+	a.join("room")
+	b.join("room")
+	a.wait("peer-joined")
+	return r, n1, n2, a, b
+}

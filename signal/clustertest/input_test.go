@@ -41,14 +41,7 @@ func TestBadClusterConfig(t *testing.T) {
 // TestBadClusterMessages: junk on the cluster channels (a buggy or foreign
 // publisher) is logged and dropped; the nodes keep serving.
 func TestBadClusterMessages(t *testing.T) {
-	r := startRedis(t)
-	n1 := startNode(t, r.addr(), "n1")
-	n2 := startNode(t, r.addr(), "n2")
-	a := dial(t, n1.WSURL(), "a")
-	b := dial(t, n2.WSURL(), "b")
-	a.join("room")
-	b.join("room")
-	a.wait("peer-joined")
+	r, _, n2, a, b := twoNodesOneRoom(t)
 
 	rdb := redis.NewClient(&redis.Options{Addr: r.addr()})
 	defer rdb.Close()

@@ -104,14 +104,7 @@ func TestResumeOnOtherNode(t *testing.T) {
 // TestResumeReplacesOpenSocket: resuming on another node while the old
 // socket is still open closes it with 1008 "replaced".
 func TestResumeReplacesOpenSocket(t *testing.T) {
-	r := startRedis(t)
-	n1 := startNode(t, r.addr(), "n1")
-	n2 := startNode(t, r.addr(), "n2")
-	a := dial(t, n1.WSURL(), "a")
-	b := dial(t, n2.WSURL(), "b")
-	a.join("room")
-	b.join("room")
-	a.wait("peer-joined")
+	_, _, n2, a, b := twoNodesOneRoom(t)
 	a2 := resumeOn(t, n2.WSURL(), a)
 	if code := a.closedWith(); code != websocket.ClosePolicyViolation {
 		t.Fatalf("old socket closed with %d, want 1008", code)
@@ -127,14 +120,7 @@ func TestResumeReplacesOpenSocket(t *testing.T) {
 // reconnect) resume on another node within the resume window, as behind a
 // load balancer during a rolling restart.
 func TestResumeAfterNodeStop(t *testing.T) {
-	r := startRedis(t)
-	n1 := startNode(t, r.addr(), "n1")
-	n2 := startNode(t, r.addr(), "n2")
-	a := dial(t, n1.WSURL(), "a")
-	b := dial(t, n2.WSURL(), "b")
-	a.join("room")
-	b.join("room")
-	a.wait("peer-joined")
+	_, n1, n2, a, b := twoNodesOneRoom(t)
 	n1.Stop()
 	if bye := a.wait("bye"); bye["reconnect"] != true {
 		t.Fatalf("%v", bye)
@@ -157,14 +143,7 @@ func TestResumeAfterNodeStop(t *testing.T) {
 // TestResumeAfterRestartSameID: a node restarted with a fixed NodeID takes
 // back the sessions it left in Redis when it stopped.
 func TestResumeAfterRestartSameID(t *testing.T) {
-	r := startRedis(t)
-	n1 := startNode(t, r.addr(), "n1")
-	n2 := startNode(t, r.addr(), "n2")
-	a := dial(t, n1.WSURL(), "a")
-	b := dial(t, n2.WSURL(), "b")
-	a.join("room")
-	b.join("room")
-	a.wait("peer-joined")
+	r, n1, _, a, b := twoNodesOneRoom(t)
 	n1.Stop()
 	a.wait("bye")
 	n1b := startNode(t, r.addr(), "n1")
