@@ -97,18 +97,7 @@ func TestRelayTurnsBatched(t *testing.T) {
 			name = "tcp"
 		}
 		t.Run(name, func(t *testing.T) {
-			iss := newIssuer(t, []string{testSecret})
-			c := testConfig()
-			c.AllowPeers = []string{"127.0.0.1/32"}
-			s := newTestServer(t, c, iss)
-			peer := echoPeer(t)
-			cred := iss.Issue("alice")
-			cl := pionClient(t, s, tcp, cred.Username, cred.Password, "rtcd")
-			relay, err := cl.Allocate()
-			if err != nil {
-				t.Fatalf("Allocate: %v", err)
-			}
-			defer relay.Close()
+			s, _, _, relay, peer := loopbackAllocation(t, tcp)
 			echoRoundTrip(t, relay, peer, relayBusyAfter+50)
 			s.mu.Lock()
 			batched := 0

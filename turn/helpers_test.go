@@ -423,3 +423,22 @@ func parseAddrs(ss ...string) []netip.Addr {
 	}
 	return out
 }
+
+// loopbackAllocation is a server that allows the loopback echo peer, and one
+// allocation on it made by pion's client over UDP or TCP.
+func loopbackAllocation(t *testing.T, tcp bool) (s *Server, c Config, cl *pionturn.Client, relay net.PacketConn, peer *net.UDPAddr) {
+	t.Helper()
+	iss := newIssuer(t, []string{testSecret})
+	c = testConfig()
+	c.AllowPeers = []string{"127.0.0.1/32"}
+	s = newTestServer(t, c, iss)
+	peer = echoPeer(t)
+	cred := iss.Issue("alice")
+	cl = pionClient(t, s, tcp, cred.Username, cred.Password, "rtcd")
+	relay, err := cl.Allocate()
+	if err != nil {
+		t.Fatalf("Allocate: %v", err)
+	}
+	t.Cleanup(func() { _ = relay.Close() })
+	return s, c, cl, relay, peer
+}

@@ -20,18 +20,7 @@ func TestRelayEcho(t *testing.T) {
 			name = "tcp"
 		}
 		t.Run(name, func(t *testing.T) {
-			iss := newIssuer(t, []string{testSecret})
-			c := testConfig()
-			c.AllowPeers = []string{"127.0.0.1/32"}
-			s := newTestServer(t, c, iss)
-			peer := echoPeer(t)
-			cred := iss.Issue("alice")
-			cl := pionClient(t, s, tcp, cred.Username, cred.Password, "rtcd")
-			relay, err := cl.Allocate()
-			if err != nil {
-				t.Fatalf("Allocate: %v", err)
-			}
-			defer relay.Close()
+			s, c, cl, relay, peer := loopbackAllocation(t, tcp)
 			ra := relay.LocalAddr().(*net.UDPAddr)
 			if !ra.IP.Equal(net.IPv4(127, 0, 0, 1)) || ra.Port < c.MinPort || ra.Port > c.MaxPort {
 				t.Fatalf("relay address %v outside 127.0.0.1:%d-%d", ra, c.MinPort, c.MaxPort)
