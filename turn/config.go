@@ -51,6 +51,13 @@ type Config struct {
 	// PublicHost is the DNS name in turns: URLs; it must match the
 	// certificate. Empty means the certificate's first DNS name.
 	PublicHost string `json:",optional"`
+
+	// DisableFastPath relays ChannelData through pion/turn's own per-packet
+	// path instead of rtcd's fast path (docs/performance.md). Only for
+	// measuring the difference and for ruling the fast path out when
+	// debugging; the fast path follows the same bindings, permissions and
+	// peer policy.
+	DisableFastPath bool `json:",optional"`
 }
 
 // Defaults for zero Config fields.

@@ -226,6 +226,18 @@ func (s *Server) eventHandler() pionturn.EventHandler {
 			s.stats.allocationsActive.Add(1)
 			logx.Debugw("turn: allocation created", logx.Field("src", src.String()), logx.Field("relay", relay.String()))
 		},
+		OnPermissionCreated: func(_, _ net.Addr, _, _, _ string, relay net.Addr, peer net.IP) {
+			s.onPermission(relay, peer, true)
+		},
+		OnPermissionDeleted: func(_, _ net.Addr, _, _, _ string, relay net.Addr, peer net.IP) {
+			s.onPermission(relay, peer, false)
+		},
+		OnChannelCreated: func(src, dst net.Addr, _, _, _ string, relay, peer net.Addr, num uint16) {
+			s.onChannelCreated(src, dst, relay, peer, num)
+		},
+		OnChannelDeleted: func(_, _ net.Addr, _, _, _ string, relay, _ net.Addr, num uint16) {
+			s.onChannelDeleted(relay, num)
+		},
 		OnAllocationDeleted: func(src, _ net.Addr, _, username, _ string) {
 			s.allocs.deleted(src, username, s.userOf(username))
 			s.stats.allocationsActive.Add(-1)

@@ -93,7 +93,8 @@ var (
 	relayBusyAfter = 256  // datagrams a relay socket reads before it batches
 	batchSlot      = 2048 // bytes per datagram slot; pion's MTU is 1600
 
-	rawSend = true // listen sockets send without Go's write lock (rawSender)
+	rawSend  = true // listen sockets send without Go's write lock (rawSender)
+	fastPath = true // relay bound ChannelData in rtcd (fastpath.go); Config.DisableFastPath also turns it off
 )
 
 // listenerConn is one UDP listen socket handed to pion.
@@ -103,6 +104,9 @@ type listenerConn struct {
 	batch   *batchReader // owned by pion's single read goroutine
 	batchOK bool         // batch was tried
 	raw     *rawSender   // set before pion starts; nil: plain WriteTo
+	local   net.Addr     // LocalAddr, one value for the socket's lifetime
+	fast    bool         // relay bound ChannelData itself (fastpath.go)
+	tbl     chanTable    // channels bound by clients of this socket
 }
 
 // WriteTo sends to a client. Relay goroutines of many allocations call it
@@ -118,7 +122,18 @@ func (c *listenerConn) WriteTo(b []byte, addr net.Addr) (int, error) {
 	return c.PacketConn.WriteTo(b, addr)
 }
 
+// ReadFrom returns the next datagram for pion. ChannelData of a bound
+// channel is relayed here and never returned.
 func (c *listenerConn) ReadFrom(b []byte) (int, net.Addr, error) {
+	for {
+		n, a, err := c.readOne(b)
+		if err != nil || !c.fast || !c.relayChannelData(b[:n], a) {
+			return n, a, err
+		}
+	}
+}
+
+func (c *listenerConn) readOne(b []byte) (int, net.Addr, error) {
 	if !c.batchOK {
 		c.batchOK = true
 		if uc, ok := c.PacketConn.(*net.UDPConn); ok && listenBatch > 1 {
@@ -153,6 +168,9 @@ type relayConn struct {
 	// per-packet cost is an uncontended atomic add; Stats sums them.
 	traffic relayTraffic
 
+	adv  *net.UDPAddr // the relay address pion was given (fastRelay's key)
+	fast relayFast
+
 	// Owned by pion's packetHandler, the relay's only reader.
 	reads uint32
 	last  *net.UDPAddr // last source: a relay usually talks to one peer
@@ -177,7 +195,14 @@ func (t *relayTraffic) addTo(dst *relayTraffic) {
 // ReadFrom does not allocate: the source address is reused while it stays
 // the same, and busy relays read in batches.
 func (c *relayConn) ReadFrom(b []byte) (int, net.Addr, error) {
-	n, a, err := c.read(b)
+	var n int
+	var a net.Addr
+	var err error
+	if c.s.fastOn {
+		n, a, err = c.readFast(b)
+	} else {
+		n, a, err = c.read(b)
+	}
 	if err != nil {
 		c.exited() // pion's packetHandler returns on any error
 		return n, a, err
@@ -227,6 +252,7 @@ func (c *relayConn) WriteTo(b []byte, addr net.Addr) (int, error) {
 func (c *relayConn) Close() error {
 	var err error
 	c.closeOnce.Do(func() {
+		c.fast.close()
 		err = c.UDPConn.Close()
 		c.s.forgetRelay(c)
 		if !c.readStarted.Load() {
@@ -323,12 +349,13 @@ func (g relayGen) listen(port int) (net.PacketConn, net.Addr, error) {
 		s.readers.done()
 		return nil, nil, err
 	}
-	rc := &relayConn{UDPConn: pc.(*net.UDPConn), member: member{g: s.readers}, s: s}
+	rc := &relayConn{UDPConn: pc.(*net.UDPConn), member: member{g: s.readers}, s: s,
+		adv: &net.UDPAddr{IP: s.publicIP.AsSlice(), Port: port}}
 	if !s.trackRelay(rc) {
 		_ = rc.Close()
 		return nil, nil, errStopped
 	}
-	return rc, &net.UDPAddr{IP: s.publicIP.AsSlice(), Port: port}, nil
+	return rc, rc.adv, nil
 }
 
 func (g relayGen) AllocateConn(string, int) (net.Conn, net.Addr, error) {
@@ -374,12 +401,26 @@ type tcpConn struct {
 	s          *Server
 	closeOnce  sync.Once
 	deadlineAt time.Time // when Read last moved the deadline; owned by pion's reader
+
+	raddr net.Addr       // RemoteAddr, one value for the conn's lifetime
+	rap   netip.AddrPort // the same, canonical (chanTable key)
+	tbl   chanTable      // channels bound by this conn's allocation
+	fr    *frameReader   // nil: fast path off; owned by pion's reader
 }
 
-// Read moves the idle deadline at most every tcpIdle/16: setting a deadline
-// re-arms a runtime timer, which on a busy TCP relay cost more than the
-// read itself. The conn is thus closed after 15/16 to 16/16 of tcpIdle.
+// Read hands pion the conn's bytes; with the fast path on, ChannelData of a
+// bound channel is relayed on the way (tcpframe.go).
 func (c *tcpConn) Read(b []byte) (int, error) {
+	if c.fr != nil {
+		return c.fr.read(c, b)
+	}
+	return c.readConn(b)
+}
+
+// readConn moves the idle deadline at most every tcpIdle/16: setting a
+// deadline re-arms a runtime timer, which on a busy TCP relay cost more than
+// the read itself. The conn is thus closed after 15/16 to 16/16 of tcpIdle.
+func (c *tcpConn) readConn(b []byte) (int, error) {
 	now := time.Now()
 	if c.deadlineAt.IsZero() || now.Sub(c.deadlineAt) >= c.s.tcpIdle/16 {
 		_ = c.Conn.SetReadDeadline(now.Add(c.s.tcpIdle))
@@ -395,6 +436,7 @@ func (c *tcpConn) Close() error {
 	c.closeOnce.Do(func() {
 		err = c.Conn.Close()
 		c.s.forgetConn(c)
+		c.s.sides.Delete(c.raddr)
 		c.exited()
 	})
 	if errors.Is(err, net.ErrClosed) {

@@ -73,6 +73,13 @@ type Server struct {
 	stopping atomic.Bool
 	stuck    atomic.Bool // Stop timed out waiting for goroutines (tests assert it stays false)
 
+	// The ChannelData fast path (fastpath.go): relays by the address pion
+	// was given for them, client sides (listen sockets, TCP conns) by the
+	// address pion's 5-tuples hold for them.
+	fastOn      bool
+	relayByAddr sync.Map // net.Addr → *relayConn
+	sides       sync.Map // net.Addr → clientSide
+
 	mu       sync.Mutex // guards the following fields
 	started  bool
 	stopped  bool
@@ -129,6 +136,7 @@ func New(c Config, issuer *auth.Issuer) (*Server, error) {
 		return nil, err
 	}
 	s.policy = p
+	s.fastOn = fastPath && !c.DisableFastPath
 	// An operator who lists the own address in AllowPeers opened it fully.
 	s.ownPorts = !matchAny(p.allow, s.publicIP, s.publicIP)
 	return s, nil
@@ -326,7 +334,15 @@ func (s *Server) listenOnce(host, port string) ([]*listenerConn, *trackedListene
 			cleanup()
 			return nil, nil, errStopped
 		}
-		lc := &listenerConn{PacketConn: pc, member: member{g: s.readers}}
+		lc := &listenerConn{PacketConn: pc, member: member{g: s.readers}, fast: s.fastOn}
+		if ua, ok := pc.LocalAddr().(*net.UDPAddr); ok {
+			lc.local = &net.UDPAddr{IP: ua.IP, Port: ua.Port, Zone: ua.Zone} // a value of our own
+		} else {
+			lc.local, lc.fast = pc.LocalAddr(), false
+		}
+		if lc.fast {
+			s.sides.Store(lc.local, clientSide(lc))
+		}
 		if uc, ok := pc.(*net.UDPConn); ok && rawSend {
 			lc.raw = newRawSender(uc)
 		}
@@ -407,10 +423,14 @@ func (s *Server) trackRelay(r *relayConn) bool {
 		return false
 	}
 	s.relays[r] = struct{}{}
+	if s.fastOn {
+		s.relayByAddr.Store(r.adv, r)
+	}
 	return true
 }
 
 func (s *Server) forgetRelay(r *relayConn) {
+	s.relayByAddr.Delete(r.adv)
 	s.mu.Lock()
 	delete(s.relays, r)
 	r.traffic.addTo(&s.closedTraffic)
@@ -427,7 +447,13 @@ func (s *Server) trackConn(c net.Conn) (net.Conn, bool) {
 	if !s.readers.add() {
 		return nil, false
 	}
-	tc := &tcpConn{Conn: c, member: member{g: s.readers}, s: s}
+	tc := &tcpConn{Conn: c, member: member{g: s.readers}, s: s, raddr: c.RemoteAddr()}
+	if ta, ok := tc.raddr.(*net.TCPAddr); ok && s.fastOn {
+		tc.raddr = &net.TCPAddr{IP: ta.IP, Port: ta.Port, Zone: ta.Zone} // a value of our own
+		tc.rap = canonical(ta.AddrPort())
+		tc.fr = &frameReader{buf: make([]byte, tcpFrameBuffer)}
+		s.sides.Store(tc.raddr, clientSide(tc))
+	}
 	s.tcpConns[tc] = struct{}{}
 	return tc, true
 }
