@@ -64,34 +64,52 @@ func (c *relayConn) sendToPeer(payload []byte, b *binding) {
 	if err == nil {
 		c.traffic.packetsOut.Add(1)
 		c.traffic.bytesOut.Add(uint64(n))
+		c.traffic.fastOut.Add(1)
 	}
 }
 
-// readFast reads datagrams from peers while the relay has active bindings,
-// relaying those from bound peers to the client itself. It returns the
-// first datagram pion has to handle (a peer without a channel), copied into
-// b, or an error.
+// readFast reads datagrams from peers, relaying those from peers with an
+// active binding to the client itself. It returns the first datagram pion
+// has to handle (a peer without a channel), in b, or an error. While the
+// relay has no binding it reads straight into b.
 func (c *relayConn) readFast(b []byte) (int, net.Addr, error) {
 	for {
+		var frame []byte
+		var n int
+		var a net.Addr
+		var err error
 		if c.fast.peers.Load() == nil {
-			return c.read(b)
-		}
-		if len(c.fast.buf) < chanHeader+len(b)+3 {
-			c.fast.buf = make([]byte, chanHeader+len(b)+3)
-		}
-		frame := c.fast.buf
-		n, a, err := c.read(frame[chanHeader : chanHeader+len(b)])
-		if err != nil {
-			return n, a, err
-		}
-		if ua, ok := a.(*net.UDPAddr); ok {
-			if bnd := c.fast.lookup(canonical(ua.AddrPort())); bnd != nil {
-				c.traffic.packetsIn.Add(1)
-				c.traffic.bytesIn.Add(uint64(n))
-				bnd.side.sendChannelData(frame, n, bnd)
-				continue
+			if n, a, err = c.read(b); err != nil || c.fast.peers.Load() == nil {
+				return n, a, err
+			}
+			// A binding arrived while this read waited: use it.
+			frame = c.frameBuf(len(b))
+			copy(frame[chanHeader:], b[:n])
+		} else {
+			frame = c.frameBuf(len(b))
+			if n, a, err = c.read(frame[chanHeader : chanHeader+len(b)]); err != nil {
+				return n, a, err
 			}
 		}
-		return copy(b, frame[chanHeader:chanHeader+n]), a, nil
+		var bnd *binding
+		if ua, ok := a.(*net.UDPAddr); ok {
+			bnd = c.fast.lookup(canonical(ua.AddrPort()))
+		}
+		if bnd == nil {
+			return copy(b, frame[chanHeader:chanHeader+n]), a, nil
+		}
+		c.traffic.packetsIn.Add(1)
+		c.traffic.bytesIn.Add(uint64(n))
+		c.traffic.fastIn.Add(1)
+		bnd.side.sendChannelData(frame, n, bnd)
 	}
+}
+
+// frameBuf is the relay's read buffer for payloads of up to n bytes, with
+// room for the ChannelData header in front and TCP padding behind.
+func (c *relayConn) frameBuf(n int) []byte {
+	if len(c.fast.buf) < chanHeader+n+3 {
+		c.fast.buf = make([]byte, chanHeader+n+3)
+	}
+	return c.fast.buf
 }

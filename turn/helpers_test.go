@@ -131,9 +131,12 @@ type sink struct {
 	done chan struct{}
 }
 
-func newSink(t *testing.T) *sink {
+func newSink(t *testing.T) *sink { t.Helper(); return newSinkOn(t, "127.0.0.1:0") }
+
+// newSinkOn is a sink on addr (a loopback address).
+func newSinkOn(t *testing.T, addr string) *sink {
 	t.Helper()
-	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	pc, err := net.ListenPacket("udp4", addr)
 	if err != nil {
 		t.Fatal(err)
 	}

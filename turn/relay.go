@@ -183,6 +183,7 @@ type relayConn struct {
 type relayTraffic struct {
 	packetsIn, bytesIn   atomic.Uint64 // from peers, towards the client
 	packetsOut, bytesOut atomic.Uint64 // from the client, towards peers
+	fastIn, fastOut      atomic.Uint64 // of the packets, those the fast path relayed
 }
 
 func (t *relayTraffic) addTo(dst *relayTraffic) {
@@ -190,6 +191,8 @@ func (t *relayTraffic) addTo(dst *relayTraffic) {
 	dst.bytesIn.Add(t.bytesIn.Load())
 	dst.packetsOut.Add(t.packetsOut.Load())
 	dst.bytesOut.Add(t.bytesOut.Load())
+	dst.fastIn.Add(t.fastIn.Load())
+	dst.fastOut.Add(t.fastOut.Load())
 }
 
 // ReadFrom does not allocate: the source address is reused while it stays

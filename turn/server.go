@@ -40,6 +40,8 @@ type Stats struct {
 	BytesFromPeers     uint64
 	PacketsToPeers     uint64 // datagrams relayed from clients to peers
 	BytesToPeers       uint64
+	FastFromPeers      uint64 // of PacketsFromPeers, those rtcd's ChannelData fast path relayed
+	FastToPeers        uint64 // of PacketsToPeers, likewise
 }
 
 type counters struct {
@@ -65,6 +67,7 @@ type Server struct {
 	bindIP   netip.Addr // relay sockets bind here
 	detected bool       // publicIP was detected, not configured
 	tcpIdle  time.Duration
+	chanTTL  time.Duration // pion's channel binding lifetime; 0: pion's default (tests shorten it)
 	now      func() time.Time
 
 	allocs   *allocTable
@@ -239,6 +242,8 @@ func (s *Server) Start() error {
 		AuthHandler:       s.authHandler,
 		QuotaHandler:      s.quotaHandler,
 		EventHandler:      s.eventHandler(),
+		// pion's default when 0 (10 minutes, RFC 8656 §12).
+		ChannelBindTimeout: s.chanTTL,
 	})
 	if err != nil {
 		for _, pc := range udp {
@@ -510,6 +515,8 @@ func (s *Server) Stats() Stats {
 		BytesFromPeers:     t.bytesIn.Load(),
 		PacketsToPeers:     t.packetsOut.Load(),
 		BytesToPeers:       t.bytesOut.Load(),
+		FastFromPeers:      t.fastIn.Load(),
+		FastToPeers:        t.fastOut.Load(),
 		AllocationsActive:  s.stats.allocationsActive.Load(),
 		AllocationsCreated: s.stats.allocationsCreated.Load(),
 		PermissionDenials:  s.stats.permissionDenials.Load(),
