@@ -77,6 +77,10 @@ func (b *batchReader) ReadFrom(p []byte) (int, net.Addr, error) {
 	return n, b.addrs.get(b.name(i)), nil
 }
 
+// queued is the number of datagrams the next ReadFrom returns without a
+// system call.
+func (b *batchReader) queued() int { return b.n - b.next }
+
 func (b *batchReader) fill() error {
 	for i := range b.msgs {
 		b.msgs[i].hdr.Namelen = unix.SizeofSockaddrInet6

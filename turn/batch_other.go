@@ -11,3 +11,5 @@ type batchReader struct{}
 func newBatchReader(*net.UDPConn, int, int) *batchReader { return nil }
 
 func (*batchReader) ReadFrom([]byte) (int, net.Addr, error) { panic("unreachable") }
+
+func (*batchReader) queued() int { return 0 }

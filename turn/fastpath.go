@@ -28,6 +28,9 @@ import (
 // permission (expiry, allocation deleted) and when the relay socket closes.
 // Traffic is counted in the same per-relay counters as pion's path.
 
+// maxSendBatch bounds the datagrams sent with one system call.
+const maxSendBatch = 16
+
 // binding is one channel of one allocation, as pion created it.
 type binding struct {
 	num    uint16
@@ -44,10 +47,13 @@ type binding struct {
 type clientSide interface {
 	// table holds the bindings whose ChannelData this side's reader relays.
 	table() *chanTable
-	// sendChannelData sends frame[:4+n], whose payload is frame[4:4+n], to
-	// b's client after writing the header into frame[:4]; frame has 3 spare
-	// bytes for TCP padding.
-	sendChannelData(frame []byte, n int, b *binding)
+	// putFrame makes buf[4:4+n], a payload, a ChannelData message of
+	// channel num: the header into buf[:4], TCP padding after the payload
+	// (buf has room for it). It returns the message's length.
+	putFrame(buf []byte, n int, num uint16) int
+	// sendFrames sends ChannelData messages to b's client in order: frames,
+	// which lie back to back in all.
+	sendFrames(all []byte, frames [][]byte, b *binding)
 }
 
 // chanKey is a client transport address and a channel number.
@@ -86,7 +92,14 @@ type relayFast struct {
 	// peers are the active bindings by peer address, read lock-free by the
 	// relay's reader; replaced (never modified) under mu.
 	peers atomic.Pointer[map[netip.AddrPort]*binding]
-	buf   []byte // headroom read buffer; owned by the relay's reader
+
+	// Owned by the relay's reader: frames read from bound peers and not yet
+	// sent, back to back in buf, all for one client (a relay is one
+	// allocation, so every binding of it has the same client).
+	buf     []byte
+	pendLen int
+	frames  [][]byte
+	to      *binding
 }
 
 // lookup returns the active binding for datagrams from peer, if any.

@@ -8,11 +8,21 @@ import (
 
 func (c *listenerConn) table() *chanTable { return &c.tbl }
 
-// sendChannelData sends one ChannelData datagram to a UDP client. Over UDP
-// the padding is optional (RFC 8656 §12.5), so none is sent.
-func (c *listenerConn) sendChannelData(frame []byte, n int, b *binding) {
-	putChannelHeader(frame, b.num, n)
-	_, _ = c.WriteTo(frame[:chanHeader+n], b.client)
+// putFrame: over UDP the padding is optional (RFC 8656 §12.5); none is sent.
+func (c *listenerConn) putFrame(buf []byte, n int, num uint16) int {
+	putChannelHeader(buf, num, n)
+	return chanHeader + n
+}
+
+// sendFrames sends the datagrams with one sendmmsg(2) where it can.
+func (c *listenerConn) sendFrames(_ []byte, frames [][]byte, b *binding) {
+	sent := 0
+	if c.raw != nil && len(frames) > 1 {
+		sent = c.raw.sendMany(frames, b.client)
+	}
+	for _, f := range frames[sent:] {
+		_, _ = c.WriteTo(f, b.client)
+	}
 }
 
 // LocalAddr returns the same *net.UDPAddr every time; pion's 5-tuples keep
@@ -43,14 +53,19 @@ func (c *listenerConn) relayChannelData(b []byte, src net.Addr) bool {
 
 func (c *tcpConn) table() *chanTable { return &c.tbl }
 
-// sendChannelData writes one ChannelData frame, padded to 4 bytes as TCP
-// requires (RFC 8656 §12.5), with one Write so frames never interleave.
-func (c *tcpConn) sendChannelData(frame []byte, n int, b *binding) {
-	putChannelHeader(frame, b.num, n)
+// putFrame pads to 4 bytes, as TCP requires (RFC 8656 §12.5).
+func (c *tcpConn) putFrame(buf []byte, n int, num uint16) int {
+	putChannelHeader(buf, num, n)
 	end := chanHeader + n
 	p := padded(end)
-	clear(frame[end:p])
-	_, _ = c.Conn.Write(frame[:p])
+	clear(buf[end:p])
+	return p
+}
+
+// sendFrames writes all frames with one Write, so they never interleave
+// with pion's writes and cost one system call.
+func (c *tcpConn) sendFrames(all []byte, _ [][]byte, _ *binding) {
+	_, _ = c.Conn.Write(all)
 }
 
 // RemoteAddr returns the same address every time; pion's 5-tuples keep it,
@@ -69,47 +84,78 @@ func (c *relayConn) sendToPeer(payload []byte, b *binding) {
 }
 
 // readFast reads datagrams from peers, relaying those from peers with an
-// active binding to the client itself. It returns the first datagram pion
-// has to handle (a peer without a channel), in b, or an error. While the
-// relay has no binding it reads straight into b.
+// active binding to the client itself: the payload is read behind room for
+// the ChannelData header, and the datagrams a batch read already holds are
+// sent on together. It returns the first datagram pion has to handle (a
+// peer without a channel), in b, or an error. While the relay has no
+// binding it reads straight into b.
 func (c *relayConn) readFast(b []byte) (int, net.Addr, error) {
+	f := &c.fast
 	for {
-		var frame []byte
+		var buf []byte
 		var n int
 		var a net.Addr
 		var err error
-		if c.fast.peers.Load() == nil {
-			if n, a, err = c.read(b); err != nil || c.fast.peers.Load() == nil {
+		if f.peers.Load() == nil && len(f.frames) == 0 {
+			if n, a, err = c.read(b); err != nil || f.peers.Load() == nil {
 				return n, a, err
 			}
 			// A binding arrived while this read waited: use it.
-			frame = c.frameBuf(len(b))
-			copy(frame[chanHeader:], b[:n])
+			buf = c.room(len(b))
+			copy(buf[chanHeader:], b[:n])
 		} else {
-			frame = c.frameBuf(len(b))
-			if n, a, err = c.read(frame[chanHeader : chanHeader+len(b)]); err != nil {
+			buf = c.room(len(b))
+			if n, a, err = c.read(buf[chanHeader : chanHeader+len(b)]); err != nil {
+				f.flush()
 				return n, a, err
 			}
 		}
 		var bnd *binding
 		if ua, ok := a.(*net.UDPAddr); ok {
-			bnd = c.fast.lookup(canonical(ua.AddrPort()))
+			bnd = f.lookup(canonical(ua.AddrPort()))
 		}
 		if bnd == nil {
-			return copy(b, frame[chanHeader:chanHeader+n]), a, nil
+			f.flush()
+			return copy(b, buf[chanHeader:chanHeader+n]), a, nil
 		}
 		c.traffic.packetsIn.Add(1)
 		c.traffic.bytesIn.Add(uint64(n))
 		c.traffic.fastIn.Add(1)
-		bnd.side.sendChannelData(frame, n, bnd)
+		l := bnd.side.putFrame(buf, n, bnd.num)
+		f.frames = append(f.frames, f.buf[f.pendLen:f.pendLen+l])
+		f.pendLen += l
+		f.to = bnd
+		if c.batch == nil || c.batch.queued() == 0 || len(f.frames) == maxSendBatch {
+			f.flush()
+		}
 	}
 }
 
-// frameBuf is the relay's read buffer for payloads of up to n bytes, with
-// room for the ChannelData header in front and TCP padding behind.
-func (c *relayConn) frameBuf(n int) []byte {
-	if len(c.fast.buf) < chanHeader+n+3 {
-		c.fast.buf = make([]byte, chanHeader+n+3)
+// room returns where the next datagram of up to n bytes goes: after the
+// pending frames, with room for the header in front and padding behind.
+// A relay that reads in batches gets room for a batch.
+func (c *relayConn) room(n int) []byte {
+	f := &c.fast
+	slot := chanHeader + n + 3
+	if f.pendLen+slot > len(f.buf) {
+		f.flush()
+		want := slot
+		if c.batch != nil {
+			want = slot * relayBatch
+		}
+		if len(f.buf) < want {
+			f.buf = make([]byte, want)
+		}
 	}
-	return c.fast.buf
+	return f.buf[f.pendLen : f.pendLen+slot]
+}
+
+// flush sends the pending frames.
+func (f *relayFast) flush() {
+	if len(f.frames) == 0 {
+		return
+	}
+	f.to.side.sendFrames(f.buf[:f.pendLen], f.frames, f.to)
+	clear(f.frames)
+	f.frames, f.pendLen, f.to = f.frames[:0], 0, nil
 }

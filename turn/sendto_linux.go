@@ -20,6 +20,7 @@ type rawSender struct {
 	rc     syscall.RawConn
 	family int
 	pool   sync.Pool // *sendOp
+	many   sync.Pool // *sendManyOp
 }
 
 // sendOp is one send's arguments; pooled so Control's callback (a method
@@ -58,6 +59,11 @@ func newRawSender(c *net.UDPConn) *rawSender {
 	s.pool.New = func() any {
 		op := &sendOp{}
 		op.fn = op.do
+		return op
+	}
+	s.many.New = func() any {
+		op := &sendManyOp{}
+		op.fn = op.doMany
 		return op
 	}
 	return s
@@ -109,4 +115,54 @@ func (op *sendOp) setAddr(family int, ua *net.UDPAddr) bool {
 		return false
 	}
 	return true
+}
+
+// sendManyOp is one sendmmsg's arguments, pooled like sendOp.
+type sendManyOp struct {
+	sendOp
+	msgs [maxSendBatch]mmsghdr
+	iovs [maxSendBatch]unix.Iovec
+	cnt  int
+}
+
+func (op *sendManyOp) doMany(fd uintptr) {
+	n, _, e := unix.Syscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&op.msgs[0])), uintptr(op.cnt),
+		unix.MSG_DONTWAIT, 0, 0)
+	op.n, op.ok = int(n), e == 0
+}
+
+// sendMany sends frames to ua with one sendmmsg(2) and returns how many it
+// sent; the caller sends the rest (a full send buffer, an error) with
+// WriteTo. At most maxSendBatch frames are tried.
+func (s *rawSender) sendMany(frames [][]byte, ua *net.UDPAddr) int {
+	op := s.many.Get().(*sendManyOp)
+	defer s.many.Put(op)
+	if !op.setAddr(s.family, ua) {
+		return 0
+	}
+	op.cnt = min(len(frames), maxSendBatch)
+	for i := 0; i < op.cnt; i++ {
+		f := frames[i]
+		if len(f) == 0 {
+			op.cnt = i
+			break
+		}
+		op.iovs[i].Base = &f[0]
+		op.iovs[i].SetLen(len(f))
+		h := &op.msgs[i].hdr
+		*h = unix.Msghdr{Name: (*byte)(unsafe.Pointer(&op.sa)), Namelen: uint32(op.salen), Iov: &op.iovs[i]}
+		h.SetIovlen(1)
+	}
+	if op.cnt == 0 {
+		return 0
+	}
+	op.ok = false
+	err := s.rc.Control(op.fn)
+	for i := range op.iovs[:op.cnt] {
+		op.iovs[i].Base = nil // keep no reference to the caller's buffer
+	}
+	if err != nil || !op.ok {
+		return 0
+	}
+	return op.n
 }

@@ -10,3 +10,5 @@ type rawSender struct{}
 func newRawSender(*net.UDPConn) *rawSender { return nil }
 
 func (*rawSender) send([]byte, *net.UDPAddr) (int, bool) { return 0, false }
+
+func (*rawSender) sendMany([][]byte, *net.UDPAddr) int { return 0 }
