@@ -63,6 +63,10 @@ type Config struct {
 	// SettingEngine, when set, adjusts pion's SettingEngine before the API is
 	// built (e.g. to restrict ICE to loopback in tests).
 	SettingEngine func(*webrtc.SettingEngine)
+	// Logf, when set, receives the negotiation trace: every offer, answer,
+	// collision, ICE restart, candidate and state change, one line each.
+	// It is how a stalled call is debugged; `rtcd probe --trace` prints it.
+	Logf func(format string, args ...any)
 }
 
 // EventKind says what an Event reports.

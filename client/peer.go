@@ -15,11 +15,16 @@ import (
 // on one goroutine per peer, which gives the run-to-completion ordering that
 // MDN's perfect negotiation pattern assumes from JavaScript.
 //
-// pion (v4) has no SDP rollback, so when the polite side meets an offer
-// collision it cannot roll its own offer back as MDN's recipe says. It
-// replaces its PeerConnection with a fresh one that takes the remote offer
-// instead; collisions happen during setup, before media flows, so nothing of
-// value is lost.
+// pion (v4) has no SDP rollback (its state machine refuses the transition),
+// so when the polite side meets an offer collision it cannot roll its own
+// offer back as MDN's recipe says. It replaces its PeerConnection with a
+// fresh one that takes the remote offer instead. That is only sound during
+// setup, while the other side ignored our offer and uses nothing of the old
+// PeerConnection: replaced mid-call, it would never complete DTLS with a
+// peer that keeps its old association. So the client makes sure collisions
+// can only happen during setup: after the first negotiation it offers only
+// ICE restarts, and only the impolite side offers those (the polite side
+// asks for one with a "restart" signal).
 type peer struct {
 	c         *Client
 	id        string
@@ -70,17 +75,36 @@ func (p *peer) newPC() (*webrtc.PeerConnection, error) {
 		return nil, fmt.Errorf("client: peer %s: new PeerConnection: %w", p.id, err)
 	}
 	pc.OnNegotiationNeeded(func() { p.do(func() { p.negotiate(pc) }) })
+	// Candidates go out through the task queue: pion gathers them on its
+	// own goroutine as soon as SetLocalDescription starts, and sent from
+	// there they can overtake the offer or answer that the task goroutine
+	// is still sending. The other side then drops them (their ufrag is not
+	// the one it knows yet), and a relay-only call is left with no pair.
 	pc.OnICECandidate(func(cand *webrtc.ICECandidate) {
-		if !p.current(pc) {
-			return
+		var init any // nil: end of candidates
+		if cand != nil {
+			init = cand.ToJSON()
 		}
-		if cand == nil {
-			p.signal("candidate", nil)
-			return
-		}
-		p.signal("candidate", cand.ToJSON())
+		p.do(func() {
+			if p.current(pc) {
+				p.logf("send candidate %v", cand)
+				p.signal("candidate", init)
+			}
+		})
 	})
+	if p.c.cfg.Logf != nil {
+		pc.OnICEConnectionStateChange(func(s webrtc.ICEConnectionState) {
+			p.logf("ICE %s (current PeerConnection: %v)", s, p.current(pc))
+		})
+		pc.OnICEGatheringStateChange(func(s webrtc.ICEGatheringState) {
+			p.logf("ICE gathering %s (current PeerConnection: %v)", s, p.current(pc))
+		})
+		pc.OnSignalingStateChange(func(s webrtc.SignalingState) {
+			p.logf("signaling %s (current PeerConnection: %v)", s, p.current(pc))
+		})
+	}
 	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
+		p.logf("connection %s (current PeerConnection: %v)", s, p.current(pc))
 		if p.current(pc) {
 			p.onState(s)
 		}
@@ -110,8 +134,8 @@ func (p *peer) getPC() *webrtc.PeerConnection {
 	return p.pc
 }
 
-// reset replaces the PeerConnection (polite side of a collision). Task
-// goroutine only.
+// reset replaces the PeerConnection (polite side of a collision, which
+// only happens during setup). Task goroutine only.
 func (p *peer) reset() error {
 	pc, err := p.newPC()
 	if err != nil {
@@ -173,6 +197,7 @@ func (p *peer) run() {
 func (p *peer) do(task func()) { p.tasks.push(task) }
 
 func (p *peer) fail(err error) {
+	p.logf("error: %v", err)
 	p.c.emit(Event{Kind: EventError, Peer: p.id, Err: fmt.Errorf("client: peer %s: %w", p.id, err)})
 }
 
@@ -224,6 +249,14 @@ func (p *peer) negotiate(pc *webrtc.PeerConnection) {
 		// only collide with the other side. ICE restarts still offer.
 		return
 	}
+	if pc.CurrentRemoteDescription() != nil {
+		// Negotiated already. The initiator, too, offers only once on its
+		// own: pion fires negotiationneeded again after the first answer
+		// (a recvonly transceiver answered inactive), and that offer, at
+		// the moment the impolite side restarts ICE, is a mid-call
+		// collision the polite side cannot settle (see the type comment).
+		return
+	}
 	p.offer(pc, false)
 }
 
@@ -255,6 +288,7 @@ func (p *peer) offer(pc *webrtc.PeerConnection, iceRestart bool) {
 		p.fail(fmt.Errorf("set local offer: %w", err))
 		return
 	}
+	p.logf("send offer (ICE restart: %v)", iceRestart)
 	p.signal("offer", pc.LocalDescription())
 }
 
@@ -274,6 +308,7 @@ func (p *peer) onSignal(kind string, data json.RawMessage) {
 		case "candidate":
 			err = p.onCandidate(data)
 		case "restart":
+			p.logf("restart requested; our last restart offer was %v ago", time.Since(p.lastRestart).Round(time.Millisecond))
 			// The polite side asks for a restart when it wants one. If we
 			// offered one moments ago (both ends noticed the same failure),
 			// that offer already answers the request: a second restart
@@ -297,6 +332,7 @@ func (p *peer) onDescription(desc webrtc.SessionDescription) error {
 	state := pc.SignalingState()
 	collision := desc.Type == webrtc.SDPTypeOffer && (p.makingOffer || state != webrtc.SignalingStateStable)
 	p.ignoreOffer = !p.polite && collision
+	p.logf("got %s in %s (making offer: %v, collision: %v, ignored: %v)", desc.Type, state, p.makingOffer, collision, p.ignoreOffer)
 	if p.ignoreOffer {
 		return nil
 	}
@@ -332,6 +368,7 @@ func (p *peer) onDescription(desc webrtc.SessionDescription) error {
 	if err := pc.SetLocalDescription(answer); err != nil {
 		return fmt.Errorf("set local answer: %w", err)
 	}
+	p.logf("send answer")
 	p.signal("answer", pc.LocalDescription())
 	return nil
 }
@@ -347,12 +384,19 @@ func (p *peer) onCandidate(data json.RawMessage) error {
 	if cand.Candidate == "" {
 		return nil // browsers signal end-of-candidates this way too
 	}
+	if p.ignoreOffer {
+		// Candidates follow their description (both sides send them through
+		// the task queue), so these belong to the offer we ignored.
+		return nil
+	}
 	pc := p.getPC()
 	if pc.RemoteDescription() == nil {
+		p.logf("queue candidate until the description: %s", cand.Candidate)
 		p.pendingCands = append(p.pendingCands, cand)
 		return nil
 	}
-	if err := pc.AddICECandidate(cand); err != nil && !p.ignoreOffer {
+	p.logf("add candidate %s", cand.Candidate)
+	if err := pc.AddICECandidate(cand); err != nil {
 		return fmt.Errorf("add candidate: %w", err)
 	}
 	return nil
@@ -367,6 +411,7 @@ const restartCoalesce = 2 * time.Second
 // both ends at the same time does not collide (a mid-call collision would
 // cost the polite pion side its whole connection, see the type comment).
 func (p *peer) restartICE() {
+	p.logf("ICE restart")
 	if p.polite {
 		p.signal("restart", struct{}{})
 		return
@@ -516,4 +561,11 @@ func (p *peer) close() {
 	p.tasks.close()
 	_ = p.getPC().GracefulClose()
 	p.wg.Wait()
+}
+
+// logf writes one line of the negotiation trace when Config.Logf is set.
+func (p *peer) logf(format string, args ...any) {
+	if logf := p.c.cfg.Logf; logf != nil {
+		logf("peer %s (polite=%v): "+format, append([]any{p.id, p.polite}, args...)...)
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/rtcd/rtcd/client"
@@ -13,10 +14,12 @@ import (
 // and exchanges checksummed data both ways.
 func (r *runner) checkCall(ctx context.Context) (string, error) {
 	var peers [2]*client.Client
+	var traceMu sync.Mutex // both peers write to one Options.Trace
 	for i := range peers {
 		c, err := client.Dial(ctx, client.Config{
 			URL: r.tg.wsURL, Name: fmt.Sprintf("rtcd-probe-%d", i), Token: r.opts.Token, Origin: r.opts.Origin,
 			RelayOnly: true, DialTimeout: r.opts.CheckTimeout, TLSConfig: r.tlsConfig(),
+			Logf: r.traceTo(&traceMu, fmt.Sprintf("probe peer %d: ", i)),
 		})
 		if err != nil {
 			return "", fmt.Errorf("probe peer %d: %w", i, err)
@@ -54,4 +57,18 @@ func (r *runner) checkCall(ctx context.Context) (string, error) {
 	}
 	return fmt.Sprintf("connected in %s over %s; %d messages checked each way; round trip %s",
 		first.Connected.Round(time.Millisecond), first.Path.Kind(), messages, first.DataRTT.Round(100*time.Microsecond)), nil
+}
+
+// traceTo returns a client.Config.Logf writing to Options.Trace under mu,
+// or nil without a trace.
+func (r *runner) traceTo(mu *sync.Mutex, prefix string) func(string, ...any) {
+	w := r.opts.Trace
+	if w == nil {
+		return nil
+	}
+	return func(format string, args ...any) {
+		mu.Lock()
+		defer mu.Unlock()
+		fmt.Fprintf(w, "%s %s"+format+"\n", append([]any{time.Now().Format("15:04:05.000"), prefix}, args...)...)
+	}
 }

@@ -24,8 +24,9 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&opts.Token, "token", "", "join token, for servers in token mode")
 	fs.StringVar(&opts.Room, "room", "", "room for the test call (default: random)")
 	caFile := fs.String("ca", "", "PEM file of CA certificates to trust instead of the system roots (private CA)")
+	trace := fs.Bool("trace", false, "print the test call's negotiation trace (offers, answers, candidates, states) to stderr")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: rtcd probe <url> [--json] [--timeout 45s] [--check-timeout 5s] [--origin O] [--token T] [--room R] [--ca FILE]")
+		fmt.Fprintln(stderr, "usage: rtcd probe <url> [--json] [--timeout 45s] [--check-timeout 5s] [--origin O] [--token T] [--room R] [--ca FILE] [--trace]")
 		fs.PrintDefaults()
 	}
 	// Accept the URL before or after the flags.
@@ -44,6 +45,9 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	opts.URL = url
+	if *trace {
+		opts.Trace = stderr
+	}
 	if *caFile != "" {
 		pem, err := os.ReadFile(*caFile)
 		if err != nil {

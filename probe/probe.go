@@ -17,6 +17,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -50,6 +51,10 @@ type Options struct {
 	// Room for the test call; defaults to a random "rtcd-probe-…" name.
 	// In token mode it must be a room the token allows.
 	Room string
+	// Trace, when set, receives the test call's negotiation trace (offers,
+	// answers, candidates, ICE and connection states), one line each: what
+	// to look at when the call check fails. The CLI's --trace is stderr.
+	Trace io.Writer
 }
 
 // Check is the result of one check.

@@ -102,6 +102,25 @@ func TestProbeGreen(t *testing.T) {
 	}
 }
 
+// TestMainTrace runs the CLI with --trace against a live daemon: the report
+// goes to stdout, the test call's negotiation trace to stderr.
+func TestMainTrace(t *testing.T) {
+	d := startDaemon(t)
+	var out, errb bytes.Buffer
+	if code := Main(context.Background(), []string{d.HTTPURL(), "--trace"}, &out, &errb); code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, out.String(), errb.String())
+	}
+	trace := errb.String()
+	for _, want := range []string{"probe peer 0: ", "probe peer 1: ", "send offer", "send answer", "send candidate", "connection connected"} {
+		if !strings.Contains(trace, want) {
+			t.Errorf("trace lacks %q:\n%s", want, trace)
+		}
+	}
+	if strings.Contains(out.String(), "send offer") {
+		t.Error("the trace went to stdout")
+	}
+}
+
 func TestProbeTURNDown(t *testing.T) {
 	d := startDaemon(t)
 	d.Relay().Stop() // signaling still hands out the TURN URLs; nothing answers there

@@ -6,7 +6,7 @@
 //	rtcd check-config -f FILE          validate a configuration and exit
 //	rtcd token --room R --user U       mint a join token (Signal.Mode=token)
 //	rtcd bench MODE [flags]            load-test a TURN server or the hub
-//	rtcd probe URL [--json]            check a deployment end to end
+//	rtcd probe URL [--json] [--trace]  check a deployment end to end
 //	rtcd version                       print build information
 package main
 
@@ -81,7 +81,7 @@ func usage(w io.Writer) {
   rtcd [-f etc/rtcd.yaml]                   run the daemon (relay + signaling + web app)
   rtcd check-config -f FILE                 validate a configuration without starting
   rtcd token --room R --user U [--ttl 1h]   mint a join token for Signal.Mode=token
-  rtcd probe URL [--json]                   check a deployment end to end, as a user would
+  rtcd probe URL [--json] [--trace]         check a deployment end to end, as a user would
   rtcd bench relay|udp|alloc|signal|compare  benchmark a TURN server or the hub (rtcd bench help)
   rtcd version                              print build information
 `)

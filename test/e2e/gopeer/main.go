@@ -68,7 +68,7 @@ func main() {
 func run(url, room, name, chat, expectChat string, timeout time.Duration, res *result) error {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	c, err := client.Dial(ctx, client.Config{URL: url, Name: name, RelayOnly: true, Video: true})
+	c, err := client.Dial(ctx, client.Config{URL: url, Name: name, RelayOnly: true, Video: true, Logf: logf})
 	if err != nil {
 		return fmt.Errorf("dial: %w", err)
 	}
