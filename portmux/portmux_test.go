@@ -16,6 +16,7 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/pion/logging"
 	pionturn "github.com/pion/turn/v4"
+	"github.com/rtcd/rtcd/internal/turntest"
 	"github.com/rtcd/rtcd/portmux"
 	"github.com/rtcd/rtcd/tlsconf"
 	"github.com/rtcd/rtcd/tlsconf/tlstest"
@@ -185,65 +186,6 @@ func (e *env) dialTLS(t *testing.T, protos []string) *tls.Conn {
 	return c.(*tls.Conn)
 }
 
-// allocateAndRelay runs a pion TURN client over conn: Allocate, then a
-// datagram to a UDP peer on loopback through the relay, and the peer's
-// answer back. The conn is closed on return.
-func allocateAndRelay(t *testing.T, conn net.Conn, addr string) {
-	t.Helper()
-	defer conn.Close()
-	client, err := pionturn.NewClient(&pionturn.ClientConfig{
-		STUNServerAddr: addr,
-		TURNServerAddr: addr,
-		Conn:           pionturn.NewSTUNConn(conn),
-		Username:       turnUser,
-		Password:       turnPass,
-		Realm:          turnRealm,
-		LoggerFactory:  quietLogs(),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
-	if err := client.Listen(); err != nil {
-		t.Fatal(err)
-	}
-	relay, err := client.Allocate()
-	if err != nil {
-		t.Fatalf("Allocate over the shared port: %v", err)
-	}
-	defer relay.Close()
-
-	peer, err := net.ListenPacket("udp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer peer.Close()
-	_ = peer.SetDeadline(time.Now().Add(ioTimeout))
-	_ = relay.SetDeadline(time.Now().Add(ioTimeout))
-	// Payloads longer than 4 bytes: pion's STUNConn waits for at least 9
-	// bytes of a stream, so a ChannelData frame with a tiny payload would
-	// sit in its buffer (a pion quirk, not the mux's).
-	ping, pong := "ping from the client via the relay", "pong from the peer via the relay"
-	if _, err := relay.WriteTo([]byte(ping), peer.LocalAddr()); err != nil {
-		t.Fatalf("relay write: %v", err)
-	}
-	buf := make([]byte, 64)
-	n, from, err := peer.ReadFrom(buf)
-	if err != nil || string(buf[:n]) != ping {
-		t.Fatalf("peer read %q, %v", buf[:n], err)
-	}
-	if from.String() != relay.LocalAddr().String() {
-		t.Fatalf("peer got data from %s, relay is %s", from, relay.LocalAddr())
-	}
-	if _, err := peer.WriteTo([]byte(pong), from); err != nil {
-		t.Fatal(err)
-	}
-	n, _, err = relay.ReadFrom(buf)
-	if err != nil || string(buf[:n]) != pong {
-		t.Fatalf("relay read %q, %v", buf[:n], err)
-	}
-}
-
 func TestHTTPSAndTURNShareOnePort(t *testing.T) {
 	e := newEnv(t, envOpts{})
 
@@ -292,14 +234,14 @@ func TestHTTPSAndTURNShareOnePort(t *testing.T) {
 	})
 
 	t.Run("turn over tls without ALPN", func(t *testing.T) {
-		allocateAndRelay(t, e.dialTLS(t, nil), e.addr)
+		turntest.RoundTrip(t, e.dialTLS(t, nil), e.addr, turnUser, turnPass, turnRealm)
 	})
 	t.Run("turn over tls with ALPN stun.turn", func(t *testing.T) {
 		c := e.dialTLS(t, []string{"stun.turn"})
 		if p := c.ConnectionState().NegotiatedProtocol; p != "stun.turn" {
 			t.Errorf("negotiated %q, want stun.turn", p)
 		}
-		allocateAndRelay(t, c, e.addr)
+		turntest.RoundTrip(t, c, e.addr, turnUser, turnPass, turnRealm)
 	})
 
 	s := e.mux.Stats()
@@ -347,7 +289,7 @@ func TestStuckClientsDoNotBlockOthers(t *testing.T) {
 	if got := e.get(t, false); got != "HTTP/1.1 tls=true" {
 		t.Errorf("HTTPS with stuck clients around: %q", got)
 	}
-	allocateAndRelay(t, e.dialTLS(t, nil), e.addr)
+	turntest.RoundTrip(t, e.dialTLS(t, nil), e.addr, turnUser, turnPass, turnRealm)
 
 	// Garbage is refused, not parked: those connections are closed.
 	for _, c := range junk[25:30] {
@@ -539,7 +481,7 @@ func TestPlainMode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	allocateAndRelay(t, conn, e.addr)
+	turntest.RoundTrip(t, conn, e.addr, turnUser, turnPass, turnRealm)
 }
 
 // Many clients of both kinds at once, under -race.
@@ -549,7 +491,7 @@ func TestConcurrentMixedClients(t *testing.T) {
 		t.Run(fmt.Sprint(i), func(t *testing.T) {
 			t.Parallel()
 			if i%2 == 0 {
-				allocateAndRelay(t, e.dialTLS(t, nil), e.addr)
+				turntest.RoundTrip(t, e.dialTLS(t, nil), e.addr, turnUser, turnPass, turnRealm)
 			} else {
 				_ = e.get(t, i%4 == 1)
 			}
@@ -589,7 +531,7 @@ func TestCertificateReloadOnSharedPort(t *testing.T) {
 	if got := cn([]string{"h2"}); got != "after" {
 		t.Errorf("HTTPS client got %q after renewal", got)
 	}
-	allocateAndRelay(t, e.dialTLS(t, nil), e.addr)
+	turntest.RoundTrip(t, e.dialTLS(t, nil), e.addr, turnUser, turnPass, turnRealm)
 	if got := e.get(t, true); got != "HTTP/2.0 tls=true" {
 		t.Errorf("HTTPS: %q", got)
 	}

@@ -12,10 +12,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pion/logging"
-	pionturn "github.com/pion/turn/v4"
 	"github.com/rtcd/rtcd/internal/config"
 	"github.com/rtcd/rtcd/internal/daemon"
+	"github.com/rtcd/rtcd/internal/turntest"
 	"github.com/rtcd/rtcd/tlsconf/tlstest"
 	"go.uber.org/goleak"
 )
@@ -96,52 +95,8 @@ func TestTLSOnePortAndTURNS(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				allocate(t, conn, addr, cred.Username, cred.Password, d.Relay().Realm())
+				turntest.RoundTrip(t, conn, addr, cred.Username, cred.Password, d.Relay().Realm())
 			}
 		})
-	}
-}
-
-func allocate(t *testing.T, conn net.Conn, addr, user, pass, realm string) {
-	t.Helper()
-	defer conn.Close()
-	lf := logging.NewDefaultLoggerFactory()
-	lf.DefaultLogLevel = logging.LogLevelDisabled
-	client, err := pionturn.NewClient(&pionturn.ClientConfig{STUNServerAddr: addr, TURNServerAddr: addr,
-		Conn: pionturn.NewSTUNConn(conn), Username: user, Password: pass, Realm: realm, LoggerFactory: lf})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
-	if err := client.Listen(); err != nil {
-		t.Fatal(err)
-	}
-	relay, err := client.Allocate()
-	if err != nil {
-		t.Fatalf("Allocate: %v", err)
-	}
-	defer relay.Close()
-	peer, err := net.ListenPacket("udp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer peer.Close()
-	_ = peer.SetDeadline(time.Now().Add(ioTimeout))
-	_ = relay.SetDeadline(time.Now().Add(ioTimeout))
-	msg := "relayed over TURN over TLS through the daemon"
-	if _, err := relay.WriteTo([]byte(msg), peer.LocalAddr()); err != nil {
-		t.Fatal(err)
-	}
-	buf := make([]byte, 128)
-	n, from, err := peer.ReadFrom(buf)
-	if err != nil || string(buf[:n]) != msg {
-		t.Fatalf("peer got %q %v", buf[:n], err)
-	}
-	if _, err := peer.WriteTo([]byte(msg+" and back"), from); err != nil {
-		t.Fatal(err)
-	}
-	n, _, err = relay.ReadFrom(buf)
-	if err != nil || string(buf[:n]) != msg+" and back" {
-		t.Fatalf("relay got %q %v", buf[:n], err)
 	}
 }
