@@ -65,16 +65,25 @@ func newBatchReader(c *net.UDPConn, batch, slot int) *batchReader {
 // current one is used up. A datagram longer than p is truncated to len(p),
 // as net.UDPConn.ReadFrom does.
 func (b *batchReader) ReadFrom(p []byte) (int, net.Addr, error) {
+	d, a, err := b.next1()
+	if err != nil {
+		return 0, nil, err
+	}
+	return copy(p, d), a, nil
+}
+
+// next1 is ReadFrom without the copy: d is the datagram in its batch slot
+// (truncated to the slot), valid until the batch is used up.
+func (b *batchReader) next1() (d []byte, a *net.UDPAddr, err error) {
 	if b.next >= b.n {
 		if err := b.fill(); err != nil {
-			return 0, nil, err
+			return nil, nil, err
 		}
 	}
 	i := b.next
 	b.next++
 	m := &b.msgs[i]
-	n := copy(p, b.buf[i*b.slot:i*b.slot+min(int(m.n), b.slot)])
-	return n, b.addrs.get(b.name(i)), nil
+	return b.buf[i*b.slot : i*b.slot+min(int(m.n), b.slot)], b.addrs.get(b.name(i)), nil
 }
 
 // queued is the number of datagrams the next ReadFrom returns without a
@@ -91,7 +100,7 @@ func (b *batchReader) fill() error {
 	var serr error
 	err := b.rc.Read(func(fd uintptr) bool {
 		for {
-			r, _, e := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&b.msgs[0])),
+			r, _, e := unix.RawSyscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&b.msgs[0])),
 				uintptr(len(b.msgs)), unix.MSG_DONTWAIT, 0, 0)
 			switch e {
 			case 0:

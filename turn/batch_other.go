@@ -13,3 +13,5 @@ func newBatchReader(*net.UDPConn, int, int) *batchReader { return nil }
 func (*batchReader) ReadFrom([]byte) (int, net.Addr, error) { panic("unreachable") }
 
 func (*batchReader) queued() int { return 0 }
+
+func (*batchReader) next1() ([]byte, *net.UDPAddr, error) { panic("unreachable") }

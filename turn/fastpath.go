@@ -35,6 +35,7 @@ const maxSendBatch = 16
 type binding struct {
 	num    uint16
 	peer   netip.AddrPort // canonical (IPv4 unmapped)
+	peerUA *net.UDPAddr   // the same, for sends
 	relay  *relayConn
 	side   clientSide     // where the client's datagrams arrive and replies go
 	src    netip.AddrPort // the client's transport address, canonical
@@ -261,7 +262,7 @@ func (s *Server) onChannelCreated(src, dst, relayAddr, peer net.Addr, num uint16
 	if side == nil || !ok1 || !ok2 {
 		return
 	}
-	b := &binding{num: num, peer: peerAP, relay: r, side: side, src: srcAP}
+	b := &binding{num: num, peer: peerAP, peerUA: net.UDPAddrFromAddrPort(peerAP), relay: r, side: side, src: srcAP}
 	if ua, ok := src.(*net.UDPAddr); ok {
 		b.client = ua
 	}

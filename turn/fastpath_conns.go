@@ -32,23 +32,26 @@ func (c *listenerConn) LocalAddr() net.Addr { return c.local }
 // relayChannelData relays the datagram b from src if it is ChannelData of a
 // channel bound on this socket, and reports whether it did.
 func (c *listenerConn) relayChannelData(b []byte, src net.Addr) bool {
-	if len(b) < chanHeader || b[0]&0xC0 != 0x40 {
-		return false
-	}
-	num, payload, ok := parseChannelData(b)
-	if !ok {
-		return false
-	}
-	ua, ok := src.(*net.UDPAddr)
-	if !ok {
-		return false
-	}
-	bnd := c.tbl.get(canonical(ua.AddrPort()), num)
+	ua, _ := src.(*net.UDPAddr)
+	bnd, payload := c.bound(b, ua)
 	if bnd == nil {
 		return false
 	}
 	bnd.relay.sendToPeer(payload, bnd)
 	return true
+}
+
+// bound returns the binding and payload of the datagram b from src if it is
+// ChannelData of a channel bound on this socket, or nil.
+func (c *listenerConn) bound(b []byte, src *net.UDPAddr) (*binding, []byte) {
+	if len(b) < chanHeader || b[0]&0xC0 != 0x40 || src == nil {
+		return nil, nil
+	}
+	num, payload, ok := parseChannelData(b)
+	if !ok {
+		return nil, nil
+	}
+	return c.tbl.get(canonical(src.AddrPort()), num), payload
 }
 
 func (c *tcpConn) table() *chanTable { return &c.tbl }
@@ -65,6 +68,10 @@ func (c *tcpConn) putFrame(buf []byte, n int, num uint16) int {
 // sendFrames writes all frames with one Write, so they never interleave
 // with pion's writes and cost one system call.
 func (c *tcpConn) sendFrames(all []byte, _ [][]byte, _ *binding) {
+	if c.raw != nil {
+		_, _ = c.raw.Write(all)
+		return
+	}
 	_, _ = c.Conn.Write(all)
 }
 
@@ -75,12 +82,66 @@ func (c *tcpConn) RemoteAddr() net.Addr { return c.raddr }
 // sendToPeer relays a client's ChannelData payload to b's peer. Errors
 // (peer unreachable, relay closed) drop the datagram, as pion does.
 func (c *relayConn) sendToPeer(payload []byte, b *binding) {
-	n, err := c.UDPConn.WriteToUDPAddrPort(payload, b.peer)
-	if err == nil {
+	n, ok := 0, false
+	if c.raw != nil {
+		n, ok = c.raw.send(payload, b.peerUA)
+	}
+	if !ok {
+		var err error
+		n, err = c.UDPConn.WriteToUDPAddrPort(payload, b.peer)
+		ok = err == nil
+	}
+	if ok {
 		c.traffic.packetsOut.Add(1)
 		c.traffic.bytesOut.Add(uint64(n))
 		c.traffic.fastOut.Add(1)
 	}
+}
+
+// sendManyToPeer relays payloads to b's peer with one sendmmsg(2) where it
+// can.
+func (c *relayConn) sendManyToPeer(payloads [][]byte, b *binding) {
+	sent := 0
+	if c.raw != nil && len(payloads) > 1 {
+		sent = c.raw.sendMany(payloads, b.peerUA)
+		for _, p := range payloads[:sent] {
+			c.traffic.packetsOut.Add(1)
+			c.traffic.bytesOut.Add(uint64(len(p)))
+			c.traffic.fastOut.Add(1)
+		}
+	}
+	for _, p := range payloads[sent:] {
+		c.sendToPeer(p, b)
+	}
+}
+
+// peerSends collects a client's relayed payloads for one binding, so that
+// what one read brought is sent with one system call. The payloads point
+// into the reader's buffer: flush before reading into it again and before
+// handing pion anything (order).
+type peerSends struct {
+	to *binding
+	p  [][]byte
+}
+
+func (q *peerSends) add(b *binding, payload []byte) {
+	if q.to != b {
+		q.flush()
+		q.to = b
+	}
+	q.p = append(q.p, payload)
+	if len(q.p) == maxSendBatch {
+		q.flush()
+	}
+}
+
+func (q *peerSends) flush() {
+	if len(q.p) == 0 {
+		return
+	}
+	q.to.relay.sendManyToPeer(q.p, q.to)
+	clear(q.p)
+	q.p, q.to = q.p[:0], nil
 }
 
 // readFast reads datagrams from peers, relaying those from peers with an

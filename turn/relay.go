@@ -107,6 +107,7 @@ type listenerConn struct {
 	local   net.Addr     // LocalAddr, one value for the socket's lifetime
 	fast    bool         // relay bound ChannelData itself (fastpath.go)
 	tbl     chanTable    // channels bound by clients of this socket
+	out     peerSends    // relayed payloads in batch slots, not yet sent
 }
 
 // WriteTo sends to a client. Relay goroutines of many allocations call it
@@ -125,21 +126,48 @@ func (c *listenerConn) WriteTo(b []byte, addr net.Addr) (int, error) {
 // ReadFrom returns the next datagram for pion. ChannelData of a bound
 // channel is relayed here and never returned.
 func (c *listenerConn) ReadFrom(b []byte) (int, net.Addr, error) {
+	c.initBatch()
+	if !c.fast {
+		return c.readOne(b)
+	}
 	for {
-		n, a, err := c.readOne(b)
-		if err != nil || !c.fast || !c.relayChannelData(b[:n], a) {
-			return n, a, err
+		if c.batch == nil {
+			n, a, err := c.readOne(b)
+			if err != nil || !c.relayChannelData(b[:n], a) {
+				return n, a, err
+			}
+			continue
 		}
+		// Batched: relayed payloads stay in their slots until the batch is
+		// used up, and go out per binding with one system call.
+		if c.batch.queued() == 0 {
+			c.out.flush()
+		}
+		d, a, err := c.batch.next1()
+		if err != nil {
+			c.exited()
+			return 0, nil, err
+		}
+		if bnd, payload := c.bound(d, a); bnd != nil {
+			c.out.add(bnd, payload)
+			continue
+		}
+		c.out.flush()
+		return copy(b, d), a, nil
 	}
 }
 
-func (c *listenerConn) readOne(b []byte) (int, net.Addr, error) {
+// initBatch sets up batched reads on the first read.
+func (c *listenerConn) initBatch() {
 	if !c.batchOK {
 		c.batchOK = true
 		if uc, ok := c.PacketConn.(*net.UDPConn); ok && listenBatch > 1 {
 			c.batch = newBatchReader(uc, listenBatch, batchSlot)
 		}
 	}
+}
+
+func (c *listenerConn) readOne(b []byte) (int, net.Addr, error) {
 	var n int
 	var a net.Addr
 	var err error
@@ -170,6 +198,7 @@ type relayConn struct {
 
 	adv  *net.UDPAddr // the relay address pion was given (fastRelay's key)
 	fast relayFast
+	raw  *rawSender // fast path sends to peers; nil: WriteToUDPAddrPort
 
 	// Owned by pion's packetHandler, the relay's only reader.
 	reads uint32
@@ -358,6 +387,9 @@ func (g relayGen) listen(port int) (net.PacketConn, net.Addr, error) {
 		_ = rc.Close()
 		return nil, nil, errStopped
 	}
+	if s.fastOn && rawSend {
+		rc.raw = newRawSender(rc.UDPConn)
+	}
 	return rc, rc.adv, nil
 }
 
@@ -409,6 +441,7 @@ type tcpConn struct {
 	rap   netip.AddrPort // the same, canonical (chanTable key)
 	tbl   chanTable      // channels bound by this conn's allocation
 	fr    *frameReader   // nil: fast path off; owned by pion's reader
+	raw   *tcpRaw        // with the fast path, a plain TCP conn's reads and fast writes
 }
 
 // Read hands pion the conn's bytes; with the fast path on, ChannelData of a
@@ -428,6 +461,9 @@ func (c *tcpConn) readConn(b []byte) (int, error) {
 	if c.deadlineAt.IsZero() || now.Sub(c.deadlineAt) >= c.s.tcpIdle/16 {
 		_ = c.Conn.SetReadDeadline(now.Add(c.s.tcpIdle))
 		c.deadlineAt = now
+	}
+	if c.raw != nil {
+		return c.raw.Read(b)
 	}
 	return c.Conn.Read(b)
 }

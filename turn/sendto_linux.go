@@ -15,7 +15,13 @@ import (
 // client's datagrams to the same listen socket; with net.UDPConn.WriteTo they
 // queue on that lock (a park and a wake-up each time), while the kernel
 // takes concurrent sends on a UDP socket fine. A send that would block falls
-// back to WriteTo, which waits in the poller.
+// back to WriteTo, which waits in the poller. The fast path also sends to
+// peers through one per relay socket.
+//
+// Sends (and batchReader's receives) use RawSyscall: with MSG_DONTWAIT they
+// never block, so telling the scheduler (entersyscall/exitsyscall) would only
+// add cost per datagram, and Ps seen "in a system call" keep the runtime's
+// sysmon thread polling every 20 µs.
 type rawSender struct {
 	rc     syscall.RawConn
 	family int
@@ -39,7 +45,7 @@ func (op *sendOp) do(fd uintptr) {
 	if len(op.b) > 0 {
 		p = unsafe.Pointer(&op.b[0])
 	}
-	n, _, e := unix.Syscall6(unix.SYS_SENDTO, fd, uintptr(p), uintptr(len(op.b)), unix.MSG_DONTWAIT,
+	n, _, e := unix.RawSyscall6(unix.SYS_SENDTO, fd, uintptr(p), uintptr(len(op.b)), unix.MSG_DONTWAIT,
 		uintptr(unsafe.Pointer(&op.sa)), op.salen)
 	op.n, op.ok = int(n), e == 0
 }
@@ -126,7 +132,7 @@ type sendManyOp struct {
 }
 
 func (op *sendManyOp) doMany(fd uintptr) {
-	n, _, e := unix.Syscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&op.msgs[0])), uintptr(op.cnt),
+	n, _, e := unix.RawSyscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&op.msgs[0])), uintptr(op.cnt),
 		unix.MSG_DONTWAIT, 0, 0)
 	op.n, op.ok = int(n), e == 0
 }

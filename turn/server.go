@@ -457,6 +457,7 @@ func (s *Server) trackConn(c net.Conn) (net.Conn, bool) {
 		tc.raddr = &net.TCPAddr{IP: ta.IP, Port: ta.Port, Zone: ta.Zone} // a value of our own
 		tc.rap = canonical(ta.AddrPort())
 		tc.fr = &frameReader{buf: make([]byte, tcpFrameBuffer)}
+		tc.raw = newTCPRaw(c)
 		s.sides.Store(tc.raddr, clientSide(tc))
 	}
 	s.tcpConns[tc] = struct{}{}

@@ -23,6 +23,7 @@ type frameReader struct {
 	r, w int // buf[r:w] is unread
 	give int // bytes from r on that belong to pion (the frame being passed on)
 	err  error
+	out  peerSends // relayed payloads not yet sent; they point into buf
 }
 
 // tcpFrameBuffer is the frame reader's buffer: many 1200-byte media frames
@@ -99,19 +100,25 @@ func (f *frameReader) read(c *tcpConn, p []byte) (int, error) {
 		kind, size := nextFrame(f.buf[f.r:f.w])
 		switch {
 		case kind == frameInvalid:
+			f.out.flush()
 			return 0, fmt.Errorf("%w (from %v)", errBadFrame, c.raddr)
 		case kind == frameSTUN || (kind == frameChannelData && size > len(f.buf)):
+			f.out.flush() // in order with what pion sends
 			f.give = size
 			continue
 		case kind == frameChannelData && f.w-f.r >= size:
-			if c.relayChannelData(f.buf[f.r : f.r+size]) {
+			if bnd, payload := c.bound(f.buf[f.r : f.r+size]); bnd != nil {
+				f.out.add(bnd, payload)
 				f.r += size
 			} else {
+				f.out.flush()
 				f.give = size
 			}
 			continue
 		}
-		// Incomplete: read more, after moving the partial frame to the front.
+		// Incomplete: send what was relayed, then read more after moving the
+		// partial frame to the front.
+		f.out.flush()
 		if f.err != nil {
 			return 0, f.err
 		}
@@ -125,17 +132,12 @@ func (f *frameReader) read(c *tcpConn, p []byte) (int, error) {
 	}
 }
 
-// relayChannelData relays one whole ChannelData frame of a bound channel
-// and reports whether it did.
-func (c *tcpConn) relayChannelData(frame []byte) bool {
+// bound returns the binding and payload of a whole ChannelData frame of a
+// channel bound on this conn, or nil.
+func (c *tcpConn) bound(frame []byte) (*binding, []byte) {
 	num, payload, ok := parseChannelData(frame)
 	if !ok {
-		return false
+		return nil, nil
 	}
-	bnd := c.tbl.get(c.rap, num)
-	if bnd == nil {
-		return false
-	}
-	bnd.relay.sendToPeer(payload, bnd)
-	return true
+	return c.tbl.get(c.rap, num), payload
 }
