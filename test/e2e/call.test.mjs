@@ -26,22 +26,9 @@ after(async () => {
   await cleanup.run();
 });
 
-// step runs a test body and saves screenshots of every page if it throws.
-async function step(label, fn) {
-  try {
-    await fn();
-  } catch (err) {
-    await L.screenshotAll(browser, label);
-    if (daemon) L.log('daemon log tail:\n' + daemon.tail());
-    throw err;
-  }
-}
-
-async function closeAll(...users) {
-  for (const u of users) if (u) await u.ctx.close().catch(() => {});
-}
-
-function room(prefix) { return `${prefix}-${Date.now().toString(36)}`; }
+const step = (label, fn) => L.step(label, fn, { browser, daemons: [daemon] });
+const room = L.roomName;
+const closeAll = L.closeAll;
 
 test('two users each decode the other\'s video over a direct path', async () => {
   let a, b;

@@ -367,6 +367,26 @@ export class Cleanup {
   }
 }
 
+// step runs a test body; when it throws, it saves a screenshot of every page
+// of browser and logs the tail of each daemon's log, then rethrows.
+export async function step(label, fn, { browser, daemons = [] } = {}) {
+  try {
+    await fn();
+  } catch (err) {
+    await screenshotAll(browser, label);
+    for (const d of daemons) if (d) log('daemon log tail:\n' + d.tail());
+    throw err;
+  }
+}
+
+// closeAll closes the browser contexts of the users openCall returned.
+export async function closeAll(...users) {
+  for (const u of users) if (u) await u.ctx.close().catch(() => {});
+}
+
+// roomName is a fresh room name with a readable prefix.
+export function roomName(prefix) { return `${prefix}-${Date.now().toString(36)}`; }
+
 // screenshotAll saves a PNG of every open page (called on failure).
 export async function screenshotAll(browser, label) {
   if (!browser) return [];

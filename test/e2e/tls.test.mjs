@@ -72,21 +72,9 @@ after(async () => {
   await cleanup.run();
 });
 
-async function step(label, fn) {
-  try {
-    await fn();
-  } catch (err) {
-    await L.screenshotAll(browser, label);
-    if (daemon) L.log('daemon log tail:\n' + daemon.tail());
-    throw err;
-  }
-}
-
-async function closeAll(...users) {
-  for (const u of users) if (u) await u.ctx.close().catch(() => {});
-}
-
-function room(prefix) { return `${prefix}-${Date.now().toString(36)}`; }
+const step = (label, fn) => L.step(label, fn, { browser, daemons: [daemon] });
+const room = L.roomName;
+const closeAll = L.closeAll;
 
 test('the page and its signaling load over HTTPS and WSS, trusting only the test CA', async () => {
   let a;

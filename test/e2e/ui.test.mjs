@@ -25,15 +25,7 @@ before(async () => {
 
 after(() => cleanup.run());
 
-async function step(label, fn) {
-  try {
-    await fn();
-  } catch (err) {
-    await L.screenshotAll(browser, label);
-    throw err;
-  }
-}
-
+const step = (label, fn) => L.step(label, fn, { browser });
 async function newPage(viewport = { width: 960, height: 640 }) {
   const ctx = await browser.newContext({ viewport });
   const page = await ctx.newPage();
