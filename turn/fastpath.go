@@ -265,6 +265,8 @@ func (s *Server) onChannelCreated(src, dst, relayAddr, peer net.Addr, num uint16
 	b := &binding{num: num, peer: peerAP, peerUA: net.UDPAddrFromAddrPort(peerAP), relay: r, side: side, src: srcAP}
 	if ua, ok := src.(*net.UDPAddr); ok {
 		b.client = ua
+	} else if _, udp := side.(*listenerConn); udp {
+		return // a UDP client needs a UDP address to send to
 	}
 	r.fast.addChannel(b)
 }

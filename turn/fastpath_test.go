@@ -2,6 +2,7 @@ package turn
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
@@ -505,7 +506,7 @@ func FuzzFrameReader(f *testing.F) {
 			return
 		}
 		conn := &chunkConn{data: stream, chunk: int(chunk)}
-		tc := &tcpConn{Conn: conn, s: &Server{tcpIdle: time.Hour}, fr: &frameReader{buf: make([]byte, tcpFrameBuffer)}}
+		tc := &tcpConn{Conn: conn, s: &Server{tcpIdle: time.Hour}, fr: &frameReader{buf: make([]byte, tcpFrameStart)}}
 		var out []byte
 		p := make([]byte, pbuf)
 		for i := 0; i <= len(stream)+1; i++ {
@@ -528,6 +529,45 @@ func FuzzFrameReader(f *testing.F) {
 			if kind != frameInvalid && kind != frameIncomplete && size <= len(rest) {
 				t.Fatalf("stopped before a whole %d-byte frame (kind %d)", size, kind)
 			}
+		}
+	})
+}
+
+// TestFastPathBurst keeps 32 datagrams in flight for 1,024 echoes, so the
+// relay turns to batched reads and the batched sends (sendmmsg over UDP, one
+// write per batch over TCP) carry most of them; every payload comes back
+// once, in a frame of its own.
+func TestFastPathBurst(t *testing.T) {
+	transports(t, func(t *testing.T, tcp bool) {
+		s, c := fastServer(t, tcp, false, 0, nil)
+		bindEcho(t, c, 0x4008)
+		const total, window = 1024, 32
+		seen := make(map[uint32]bool, total)
+		for sent := 0; sent < total; sent += window {
+			for i := sent; i < sent+window; i++ {
+				p := make([]byte, 100+i%7) // lengths of every residue mod 4
+				binary.BigEndian.PutUint32(p, uint32(i))
+				c.sendRaw(channelFrame(0x4008, p, tcp))
+			}
+			for got := 0; got < window; got++ {
+				f := c.recvFrame(2 * time.Second)
+				if f == nil {
+					t.Fatalf("%d of %d echoes back", len(seen), sent+window)
+				}
+				num, p, ok := parseChannelData(f)
+				if !ok || num != 0x4008 || len(p) < 4 {
+					t.Fatalf("bad echo frame % x", f[:min(len(f), 16)])
+				}
+				i := binary.BigEndian.Uint32(p)
+				if seen[i] || len(p) != 100+int(i)%7 {
+					t.Fatalf("echo %d twice or with %d bytes", i, len(p))
+				}
+				seen[i] = true
+			}
+		}
+		waitStats(t, s, func(st Stats) bool { return st.FastToPeers == total && st.FastFromPeers == total })
+		if r := onlyRelay(t, s); relayBatch > 1 && !r.batching.Load() {
+			t.Error("relay never switched to batched reads")
 		}
 	})
 }

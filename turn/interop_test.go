@@ -121,19 +121,26 @@ func TestInteropCoturnUClient(t *testing.T) {
 	s := newTestServer(t, c, iss)
 	peerPort := startCoturnPeer(t, peerBin)
 	for _, tt := range []struct {
-		name string
-		args []string
+		name     string
+		args     []string
+		channels bool // ChannelData, so rtcd's fast path relays
 	}{
-		{"udp", nil},
-		{"tcp", []string{"-t"}},
-		{"udp channels off (send indications)", []string{"-s"}},
+		{"udp", nil, true},
+		{"tcp", []string{"-t"}, true},
+		{"udp channels off (send indications)", []string{"-s"}, false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
+			before := s.Stats()
 			args := append([]string{"-e", "127.0.0.1", "-r", strconv.Itoa(peerPort), "-n", "20", "-m", "2", "-l", "200", "-z", "5"}, tt.args...)
 			sent, recv, lost, out := runUClient(t, uclient, s, args...)
 			t.Logf("sent=%d recv=%d lost=%d", sent, recv, lost)
 			if sent == 0 || recv == 0 || recv < sent*9/10 {
 				t.Fatalf("relay through rtcd failed: sent=%d recv=%d lost=%d\n%s", sent, recv, lost, tail(out))
+			}
+			after := s.Stats()
+			fast := after.FastToPeers - before.FastToPeers + after.FastFromPeers - before.FastFromPeers
+			if tt.channels != (fast > 0) {
+				t.Fatalf("fast path relayed %d datagrams, want some: %v", fast, tt.channels)
 			}
 		})
 	}
@@ -144,6 +151,9 @@ func TestInteropCoturnUClient(t *testing.T) {
 		t.Logf("sent=%d recv=%d lost=%d", sent, recv, lost)
 		if sent == 0 || recv < sent*9/10 {
 			t.Fatalf("client-to-client through rtcd failed: sent=%d recv=%d lost=%d\n%s", sent, recv, lost, tail(out))
+		}
+		if s2.Stats().FastToPeers == 0 {
+			t.Fatal("client-to-client channels not on the fast path")
 		}
 		if s2.Stats().PermissionDenials != 0 {
 			t.Fatalf("own relay address denied %d times", s2.Stats().PermissionDenials)

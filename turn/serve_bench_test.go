@@ -24,6 +24,7 @@ var (
 	benchNoBatch = flag.Bool("turn.nobatch", false, "TestServeForBench: read one datagram per system call")
 	benchNoRaw   = flag.Bool("turn.noraw", false, "TestServeForBench: send with net.UDPConn.WriteTo (Go's write lock)")
 	benchBare    = flag.Bool("turn.bare", false, "TestServeForBench: stock pion/turn without rtcd's wrappers")
+	benchNoFast  = flag.Bool("turn.nofast", false, "TestServeForBench: relay ChannelData through pion (Config.DisableFastPath)")
 )
 
 func TestServeForBench(t *testing.T) {
@@ -51,7 +52,7 @@ func TestServeForBench(t *testing.T) {
 	s, err := New(Config{
 		Listen: *benchServe, PublicIP: "127.0.0.1", MinPort: 50000, MaxPort: 59999,
 		AllowPeers: strings.Fields("127.0.0.1/32"), MaxAllocationsPerUser: 100000,
-		MaxAllocations: 100000, UDPSockets: *benchSockets,
+		MaxAllocations: 100000, UDPSockets: *benchSockets, DisableFastPath: *benchNoFast,
 	}, iss)
 	if err != nil {
 		t.Fatal(err)

@@ -456,7 +456,7 @@ func (s *Server) trackConn(c net.Conn) (net.Conn, bool) {
 	if ta, ok := tc.raddr.(*net.TCPAddr); ok && s.fastOn {
 		tc.raddr = &net.TCPAddr{IP: ta.IP, Port: ta.Port, Zone: ta.Zone} // a value of our own
 		tc.rap = canonical(ta.AddrPort())
-		tc.fr = &frameReader{buf: make([]byte, tcpFrameBuffer)}
+		tc.fr = &frameReader{buf: make([]byte, tcpFrameStart)}
 		tc.raw = newTCPRaw(c)
 		s.sides.Store(tc.raddr, clientSide(tc))
 	}

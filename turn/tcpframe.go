@@ -24,11 +24,17 @@ type frameReader struct {
 	give int // bytes from r on that belong to pion (the frame being passed on)
 	err  error
 	out  peerSends // relayed payloads not yet sent; they point into buf
+	busy bool      // a frame was relayed: buf grows to tcpFrameBuffer
 }
 
-// tcpFrameBuffer is the frame reader's buffer: many 1200-byte media frames
-// per read, and room for any frame the fast path relays (< maxFastFrame).
-const tcpFrameBuffer = 8 << 10
+// The frame reader's buffer starts with room for any frame the fast path
+// relays (< maxFastFrame) and grows, once the conn relays, to hold many
+// 1200-byte media frames per read; conns that only allocate or signal stay
+// small.
+const (
+	tcpFrameStart  = 2 << 10
+	tcpFrameBuffer = 8 << 10
+)
 
 // errBadFrame ends a TURN-over-TCP conn whose stream is no TURN framing.
 var errBadFrame = errors.New("turn: TCP stream is not STUN or ChannelData framed")
@@ -110,6 +116,7 @@ func (f *frameReader) read(c *tcpConn, p []byte) (int, error) {
 			if bnd, payload := c.bound(f.buf[f.r : f.r+size]); bnd != nil {
 				f.out.add(bnd, payload)
 				f.r += size
+				f.busy = true
 			} else {
 				f.out.flush()
 				f.give = size
@@ -121,6 +128,11 @@ func (f *frameReader) read(c *tcpConn, p []byte) (int, error) {
 		f.out.flush()
 		if f.err != nil {
 			return 0, f.err
+		}
+		if f.busy && len(f.buf) < tcpFrameBuffer {
+			f.buf = append(make([]byte, 0, tcpFrameBuffer), f.buf[f.r:f.w]...)[:tcpFrameBuffer]
+			f.w -= f.r
+			f.r = 0
 		}
 		if f.r > 0 {
 			f.w = copy(f.buf, f.buf[f.r:f.w])
