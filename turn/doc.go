@@ -13,5 +13,9 @@
 //   - per-user and total allocation quotas (486);
 //   - SO_REUSEPORT UDP sockets, a capped TCP listener with idle deadlines, and
 //     a Stop that closes everything and waits for every goroutine;
+//   - a ChannelData fast path (fastpath.go): channels pion has bound, with a
+//     permission pion holds, are relayed by rtcd's own socket readers in
+//     both directions (batched reads and sends, no per-datagram allocation),
+//     while everything else still goes through pion;
 //   - pion's logs routed to logx with client-triggerable noise lowered to debug.
 package turn
