@@ -34,6 +34,9 @@ type batchReader struct {
 	n     int // datagrams in the current batch
 	next  int // next one to hand out
 	addrs addrCache
+	recv  func(uintptr) bool // doRecv
+	got   int                // doRecv's results
+	errno syscall.Errno
 }
 
 // newBatchReader prepares batch slots of slot bytes for c, or returns nil
@@ -51,6 +54,7 @@ func newBatchReader(c *net.UDPConn, batch, slot int) *batchReader {
 		buf:   make([]byte, batch*slot),
 		slot:  slot,
 	}
+	b.recv = b.doRecv
 	for i := range b.msgs {
 		b.iovs[i].Base = &b.buf[i*slot]
 		b.iovs[i].SetLen(slot)
@@ -96,37 +100,39 @@ func (b *batchReader) fill() error {
 		b.msgs[i].hdr.Flags = 0
 		b.msgs[i].n = 0
 	}
-	var n int
-	var serr error
-	err := b.rc.Read(func(fd uintptr) bool {
-		for {
-			r, _, e := unix.RawSyscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&b.msgs[0])),
-				uintptr(len(b.msgs)), unix.MSG_DONTWAIT, 0, 0)
-			switch e {
-			case 0:
-				n = int(r)
-				return true
-			case unix.EINTR:
-				continue
-			case unix.EAGAIN:
-				return false // park in the poller until readable
-			default:
-				serr = os.NewSyscallError("recvmmsg", e)
-				return true
-			}
-		}
-	})
-	if err != nil {
+	b.got, b.errno = 0, 0
+	if err := b.rc.Read(b.recv); err != nil {
 		return err
 	}
-	if serr != nil {
-		return serr
+	if b.errno != 0 {
+		return os.NewSyscallError("recvmmsg", b.errno)
 	}
-	if n <= 0 {
+	if b.got <= 0 {
 		return errors.New("turn: recvmmsg returned no datagram")
 	}
-	b.n, b.next = n, 0
+	b.n, b.next = b.got, 0
 	return nil
+}
+
+// doRecv is RawConn.Read's callback; b.recv is bound to it once, so that a
+// read (at low rates, one per datagram) allocates no closure.
+func (b *batchReader) doRecv(fd uintptr) bool {
+	for {
+		r, _, e := unix.RawSyscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&b.msgs[0])),
+			uintptr(len(b.msgs)), unix.MSG_DONTWAIT, 0, 0)
+		switch e {
+		case 0:
+			b.got = int(r)
+			return true
+		case unix.EINTR:
+			continue
+		case unix.EAGAIN:
+			return false // park in the poller until readable
+		default:
+			b.errno = e
+			return true
+		}
+	}
 }
 
 // name decodes the source address of datagram i.

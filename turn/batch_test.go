@@ -65,6 +65,14 @@ func TestBatchReader(t *testing.T) {
 	if lc.batch == nil && listenBatch > 1 {
 		t.Log("no batch reader on this platform")
 	}
+	// One datagram per read (a low rate): no allocation per system call.
+	one := []byte("one")
+	if a := testing.AllocsPerRun(20, func() {
+		_, _ = srcs[0].Write(one)
+		_, _, _ = lc.ReadFrom(buf)
+	}); a > 0 && lc.batch != nil {
+		t.Errorf("%v allocations per read", a)
+	}
 	_ = pc.Close()
 	if _, _, err := lc.ReadFrom(buf); err == nil {
 		t.Fatal("read after close succeeded")
@@ -85,6 +93,18 @@ func TestAddrCache(t *testing.T) {
 	}
 	if allocs := testing.AllocsPerRun(100, func() { c.get(a) }); allocs != 0 && c.get(a) == pa {
 		t.Fatalf("%v allocations per cached lookup", allocs)
+	}
+	// Sixteen clients of one listen socket, datagrams interleaved: after the
+	// first round every lookup hits.
+	var many addrCache
+	round := func() {
+		for p := 40000; p < 40016; p++ {
+			many.get(netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), uint16(p)))
+		}
+	}
+	round()
+	if allocs := testing.AllocsPerRun(20, round); allocs != 0 {
+		t.Fatalf("%v allocations per round of 16 sources", allocs)
 	}
 }
 
