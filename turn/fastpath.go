@@ -5,6 +5,8 @@ import (
 	"net/netip"
 	"sync"
 	"sync/atomic"
+
+	"github.com/zeromicro/go-zero/core/logx"
 )
 
 // The ChannelData fast path. pion/turn relays every datagram through its
@@ -260,6 +262,9 @@ func (s *Server) onChannelCreated(src, dst, relayAddr, peer net.Addr, num uint16
 	srcAP, ok1 := udpAddrPort(src)
 	peerAP, ok2 := udpAddrPort(peer)
 	if side == nil || !ok1 || !ok2 {
+		// pion still relays this channel; only the fast path skips it.
+		logx.Debugw("turn: channel not on the fast path",
+			logx.Field("relay", relayAddr.String()), logx.Field("channel", num), logx.Field("client", src.String()))
 		return
 	}
 	b := &binding{num: num, peer: peerAP, peerUA: net.UDPAddrFromAddrPort(peerAP), relay: r, side: side, src: srcAP}

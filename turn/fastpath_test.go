@@ -2,9 +2,15 @@ package turn
 
 import (
 	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math/big"
 	"net"
 	"testing"
 	"time"
@@ -570,4 +576,62 @@ func TestFastPathBurst(t *testing.T) {
 			t.Error("relay never switched to batched reads")
 		}
 	})
+}
+
+// selfSigned is a throwaway certificate for 127.0.0.1.
+func selfSigned(t *testing.T) tls.Certificate {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		NotBefore:    time.Now().Add(-time.Minute),
+		NotAfter:     time.Now().Add(time.Hour),
+		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+}
+
+// TestFastPathTLS: over TURN-over-TLS (an AddListener conn, read and written
+// through crypto/tls rather than raw system calls) bound channels take the
+// fast path both ways too.
+func TestFastPathTLS(t *testing.T) {
+	iss := newIssuer(t, []string{testSecret})
+	c := testConfig()
+	c.AllowPeers = []string{"127.0.0.1/32"}
+	s, err := New(c, iss)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{selfSigned(t)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AddListener(ln); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Stop)
+	conn, err := tls.Dial("tcp", ln.Addr().String(), &tls.Config{InsecureSkipVerify: true}) //nolint:gosec // test certificate
+	if err != nil {
+		t.Fatal(err)
+	}
+	cred := iss.Issue("alice")
+	cl := &rawClient{t: t, conn: newSTUNConn(conn), server: ln.Addr(), user: cred.Username, pass: cred.Password, realm: s.Realm()}
+	t.Cleanup(func() { _ = cl.conn.Close() })
+	bindEcho(t, cl, 0x4009)
+	for i := 0; i < 20; i++ {
+		if !cl.echoChannel(0x4009, []byte(fmt.Sprintf("over tls %d", i)), true) {
+			t.Fatalf("echo %d lost", i)
+		}
+	}
+	waitStats(t, s, func(st Stats) bool { return st.FastToPeers == 20 && st.FastFromPeers == 20 })
 }
