@@ -383,12 +383,12 @@ func (g relayGen) listen(port int) (net.PacketConn, net.Addr, error) {
 	}
 	rc := &relayConn{UDPConn: pc.(*net.UDPConn), member: member{g: s.readers}, s: s,
 		adv: &net.UDPAddr{IP: s.publicIP.AsSlice(), Port: port}}
+	if s.fastOn && rawSend {
+		rc.raw = newRawSender(rc.UDPConn)
+	}
 	if !s.trackRelay(rc) {
 		_ = rc.Close()
 		return nil, nil, errStopped
-	}
-	if s.fastOn && rawSend {
-		rc.raw = newRawSender(rc.UDPConn)
 	}
 	return rc, rc.adv, nil
 }
