@@ -2,10 +2,12 @@ package client
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -90,6 +92,52 @@ func TestCallFakeHub(t *testing.T) {
 		t.Run("turn-"+tr, func(t *testing.T) {
 			callPair(t, hub.URL(), []string{tr}, 200)
 		})
+	}
+	checkSignals(t, hub.routed())
+}
+
+// checkSignals checks what the Go peers sent each other in calls without
+// glare or restarts: per pair, exactly one offer, from the peer that joined
+// second, carrying its video, the audio it wants to receive and the data
+// channel; one answer; and no candidate before the description it belongs
+// to (pion gathers on its own goroutine; a candidate sent ahead of its
+// offer is dropped by the other side).
+func checkSignals(t *testing.T, sigs []fakeSignal) {
+	t.Helper()
+	type dir struct{ from, to string }
+	sentDesc := map[dir]bool{}
+	offers := map[[2]string]int{}
+	for i, s := range sigs {
+		d := dir{s.From, s.To}
+		pair := [2]string{min(s.From, s.To), max(s.From, s.To)}
+		switch s.Kind {
+		case "offer", "answer":
+			var desc struct{ Type, SDP string }
+			if err := json.Unmarshal(s.Data, &desc); err != nil {
+				t.Fatalf("signal %d: %v", i, err)
+			}
+			if s.Kind == "offer" {
+				offers[pair]++
+				for _, want := range []string{"m=video", "m=audio", "m=application", "a=sendrecv"} {
+					if !strings.Contains(desc.SDP, want) {
+						t.Errorf("signal %d: offer from %s lacks %q:\n%s", i, s.From, want, desc.SDP)
+					}
+				}
+			}
+			sentDesc[d] = true
+		case "candidate":
+			if !sentDesc[d] {
+				t.Errorf("signal %d: candidate from %s to %s before any description", i, s.From, s.To)
+			}
+		}
+	}
+	if len(offers) == 0 {
+		t.Fatal("no offers routed")
+	}
+	for pair, n := range offers {
+		if n != 1 {
+			t.Errorf("pair %v: %d offers, want 1 (no renegotiation)", pair, n)
+		}
 	}
 }
 

@@ -28,6 +28,7 @@ type fakeHub struct {
 	conns map[string]*fakeConn
 	// dropNext, when set, makes the hub close the named peer's socket once.
 	sessions map[string]*fakeConn // resume token -> session
+	signals  []fakeSignal         // every signal routed, in order
 }
 
 type fakeConn struct {
@@ -185,6 +186,9 @@ func (h *fakeHub) serveWS(w http.ResponseWriter, r *http.Request) {
 				reply(map[string]any{"type": "error", "code": "unknown_peer", "message": m.To})
 				continue
 			}
+			h.mu.Lock()
+			h.signals = append(h.signals, fakeSignal{From: fc.id, To: m.To, Kind: m.Kind, Data: m.Data})
+			h.mu.Unlock()
 			to.write(map[string]any{"type": "signal", "from": fc.id, "kind": m.Kind, "data": m.Data})
 		case "ping":
 			reply(map[string]any{"type": "pong"})
@@ -192,6 +196,19 @@ func (h *fakeHub) serveWS(w http.ResponseWriter, r *http.Request) {
 			reply(map[string]any{"type": "ice", "iceServers": h.iceServers()})
 		}
 	}
+}
+
+// fakeSignal is one signal message the hub routed.
+type fakeSignal struct {
+	From, To, Kind string
+	Data           json.RawMessage
+}
+
+// routed returns the signals routed so far.
+func (h *fakeHub) routed() []fakeSignal {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]fakeSignal(nil), h.signals...)
 }
 
 // roomPeersLocked lists the others in fc's room from fc's point of view.

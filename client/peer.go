@@ -40,6 +40,9 @@ type peer struct {
 	pendingCands []webrtc.ICECandidateInit
 	tracksAdded  bool
 	lastRestart  time.Time // when we last offered an ICE restart
+	// restartPending: an ICE restart was asked for while an exchange was in
+	// flight; offer it once that completes.
+	restartPending bool
 
 	mu          sync.Mutex // guards the following fields
 	closed      bool
@@ -74,7 +77,6 @@ func (p *peer) newPC() (*webrtc.PeerConnection, error) {
 	if err != nil {
 		return nil, fmt.Errorf("client: peer %s: new PeerConnection: %w", p.id, err)
 	}
-	pc.OnNegotiationNeeded(func() { p.do(func() { p.negotiate(pc) }) })
 	// Candidates go out through the task queue: pion gathers them on its
 	// own goroutine as soon as SetLocalDescription starts, and sent from
 	// there they can overtake the offer or answer that the task goroutine
@@ -150,6 +152,7 @@ func (p *peer) reset() error {
 	p.mu.Unlock()
 	p.initiator = false
 	p.makingOffer = false
+	p.restartPending = false
 	p.tracksAdded = false
 	p.pendingCands = nil
 	p.wg.Add(1)
@@ -157,9 +160,20 @@ func (p *peer) reset() error {
 	return nil
 }
 
-// start launches the task goroutine. The initiator adds its media now,
-// which fires negotiationneeded and sends the offer; the other side adds it
-// when the first offer arrives, so the two do not collide.
+// start launches the task goroutine. The initiator adds its media now and
+// sends the offer; the other side adds it when the first offer arrives, so
+// the two do not collide.
+//
+// The client does not use negotiationneeded. pion fires it on its own
+// goroutine as soon as newPC creates the data channel, which can be before
+// the media is added here; an offer made then carries no media, and the
+// event does not fire again for the media until that offer is answered.
+// pion also fires it after some answers (a recvonly transceiver answered
+// inactive), and an offer made then can meet the impolite side's ICE
+// restart mid-call, a collision the polite side cannot settle (see the type
+// comment). So each side offers exactly when it means to: the initiator
+// once, here, with everything in it, and the impolite side for ICE
+// restarts. The client never changes media mid-call.
 func (p *peer) start() {
 	p.wg.Add(1)
 	go p.run()
@@ -180,6 +194,7 @@ func (p *peer) start() {
 				p.fail(fmt.Errorf("add video transceiver: %w", err))
 			}
 		}
+		p.offer(pc, false)
 	})
 }
 
@@ -236,39 +251,15 @@ func (p *peer) signal(kind string, data any) {
 	}
 }
 
-// negotiate is onnegotiationneeded: make and send an offer. Task goroutine.
-func (p *peer) negotiate(pc *webrtc.PeerConnection) {
-	if !p.current(pc) {
-		return
-	}
-	if !p.initiator {
-		// The answering side never offers on its own: its answer carries our
-		// media and data channel, and the client does not change media
-		// mid-call. pion also fires negotiationneeded after some answers
-		// (a recvonly transceiver answered inactive); offering then would
-		// only collide with the other side. ICE restarts still offer.
-		return
-	}
-	if pc.CurrentRemoteDescription() != nil {
-		// Negotiated already. The initiator, too, offers only once on its
-		// own: pion fires negotiationneeded again after the first answer
-		// (a recvonly transceiver answered inactive), and that offer, at
-		// the moment the impolite side restarts ICE, is a mid-call
-		// collision the polite side cannot settle (see the type comment).
-		return
-	}
-	p.offer(pc, false)
-}
-
 func (p *peer) offer(pc *webrtc.PeerConnection, iceRestart bool) {
 	if !p.current(pc) {
 		return
 	}
 	if pc.SignalingState() != webrtc.SignalingStateStable {
-		// An answer is pending; pion fires negotiationneeded again once
-		// stable if still needed. An ICE restart is retried the same way.
+		// An offer or answer is in flight; the restart is made when the
+		// exchange completes (retryRestart).
 		if iceRestart {
-			p.do(func() { p.offer(p.getPC(), true) })
+			p.restartPending = true
 		}
 		return
 	}
@@ -304,6 +295,9 @@ func (p *peer) onSignal(kind string, data json.RawMessage) {
 			var desc webrtc.SessionDescription
 			if err = json.Unmarshal(data, &desc); err == nil {
 				err = p.onDescription(desc)
+			}
+			if err == nil {
+				p.retryRestart()
 			}
 		case "candidate":
 			err = p.onCandidate(data)
@@ -371,6 +365,15 @@ func (p *peer) onDescription(desc webrtc.SessionDescription) error {
 	p.logf("send answer")
 	p.signal("answer", pc.LocalDescription())
 	return nil
+}
+
+// retryRestart makes the ICE restart offer that offer put off because an
+// exchange was in flight, once that exchange has completed. Task goroutine.
+func (p *peer) retryRestart() {
+	if p.restartPending && p.getPC().SignalingState() == webrtc.SignalingStateStable {
+		p.restartPending = false
+		p.offer(p.getPC(), true)
+	}
 }
 
 func (p *peer) onCandidate(data json.RawMessage) error {
