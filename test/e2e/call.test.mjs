@@ -115,12 +115,13 @@ test('mute, camera off and screen share are seen on the other side', async () =>
     if (shared) {
       await b.page.click('#btn-screen');
       await L.waitFor('screen share stopped', () => a.page.$eval('[data-peer-id]', (e) => e.dataset.screen === 'false'), 5000);
-      const camBack = await b.page.evaluate(() => {
+      // replaceTrack resolves after the state update that Alice saw went
+      // out, so the sender's track is awaited, not read once.
+      await L.waitFor('video sender back on the camera track', () => b.page.evaluate(() => {
         const p = [...window.rtcd.peers.values()][0];
         const s = p.pc.getSenders().find((x) => x.track && x.track.kind === 'video');
         return !!s && s.track === window.rtcd.cam;
-      });
-      assert.ok(camBack, 'video sender back on the camera track');
+      }), 5000);
     } else {
       L.log('screen capture unavailable in this headless Chromium; share not asserted');
     }
