@@ -311,9 +311,14 @@ test('the daemon restarts mid-call and the pages reconnect by themselves', async
       (await b.page.$eval('body', (e) => e.dataset.signal)) === 'connected', 15000);
     timings.restartSignalingBackAfterStart = Date.now() - down - 1000;
     // Back in the room, matched with the same peer, and the media kept flowing.
-    const [ta] = await L.waitConnected(a.page, 1, 15000);
+    await L.waitConnected(a.page, 1, 15000);
     await L.waitConnected(b.page, 1, 15000);
-    assert.ok(!ta.id.startsWith('old:'), `peer re-identified: ${ta.id}`);
+    // The kept call stays "connected" throughout; the tile takes the peer's
+    // new id when its rebind arrives over the data channel, so await that.
+    await L.waitFor('peer re-identified (tile id no longer old:)', async () => {
+      const [t] = await L.tiles(a.page);
+      return t && !t.id.startsWith('old:');
+    }, 15000);
     const pcAfter = await a.page.evaluate(() => [...window.rtcd.peers.values()][0].createdAt);
     assert.equal(pcAfter, pcBefore, 'the running call was kept, not rebuilt');
     const f0 = (await L.media(a.page))[0].framesDecoded;
