@@ -92,9 +92,7 @@ func (c *relayConn) sendToPeer(payload []byte, b *binding) {
 		ok = err == nil
 	}
 	if ok {
-		c.traffic.packetsOut.Add(1)
-		c.traffic.bytesOut.Add(uint64(n))
-		c.traffic.fastOut.Add(1)
+		c.traffic.fastToPeer(n)
 	}
 }
 
@@ -105,9 +103,7 @@ func (c *relayConn) sendManyToPeer(payloads [][]byte, b *binding) {
 	if c.raw != nil && len(payloads) > 1 {
 		sent = c.raw.sendMany(payloads, b.peerUA)
 		for _, p := range payloads[:sent] {
-			c.traffic.packetsOut.Add(1)
-			c.traffic.bytesOut.Add(uint64(len(p)))
-			c.traffic.fastOut.Add(1)
+			c.traffic.fastToPeer(len(p))
 		}
 	}
 	for _, p := range payloads[sent:] {

@@ -215,6 +215,13 @@ type relayTraffic struct {
 	fastIn, fastOut      atomic.Uint64 // of the packets, those the fast path relayed
 }
 
+// fastToPeer counts one n-byte datagram the fast path relayed to a peer.
+func (t *relayTraffic) fastToPeer(n int) {
+	t.packetsOut.Add(1)
+	t.bytesOut.Add(uint64(n))
+	t.fastOut.Add(1)
+}
+
 func (t *relayTraffic) addTo(dst *relayTraffic) {
 	dst.packetsIn.Add(t.packetsIn.Load())
 	dst.bytesIn.Add(t.bytesIn.Load())
