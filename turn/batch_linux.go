@@ -46,6 +46,12 @@ func newBatchReader(c *net.UDPConn, batch, slot int) *batchReader {
 	if err != nil {
 		return nil
 	}
+	return newBatchReaderFor(rc, batch, slot)
+}
+
+// newBatchReaderFor reads through rc: a net.UDPConn's, or an event loop's
+// socket (whose Read never waits: fill then reports errWouldBlock).
+func newBatchReaderFor(rc syscall.RawConn, batch, slot int) *batchReader {
 	b := &batchReader{
 		rc:    rc,
 		msgs:  make([]mmsghdr, batch),

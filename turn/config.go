@@ -58,6 +58,10 @@ type Config struct {
 	// debugging; the fast path follows the same bindings, permissions and
 	// peer policy.
 	DisableFastPath bool `json:",optional"`
+	// DisableEventLoops keeps every socket with Go's poller (a goroutine per
+	// socket) instead of the fast path's epoll event loops for UDP clients
+	// (Linux). Like DisableFastPath, for measuring and debugging.
+	DisableEventLoops bool `json:",optional"`
 }
 
 // Defaults for zero Config fields.

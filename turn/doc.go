@@ -17,5 +17,8 @@
 //     permission pion holds, are relayed by rtcd's own socket readers in
 //     both directions (batched reads and sends, no per-datagram allocation),
 //     while everything else still goes through pion;
+//   - epoll event loops (evloop_linux.go) that read the listen sockets and
+//     UDP clients' relay sockets on one thread per CPU but one, so a
+//     datagram costs a thread wake-up and no goroutine hand-off;
 //   - pion's logs routed to logx with client-triggerable noise lowered to debug.
 package turn

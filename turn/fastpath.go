@@ -241,6 +241,18 @@ func (s *Server) fastSide(src, dst net.Addr) clientSide {
 	return nil
 }
 
+// onAllocationCreated moves the relay socket of a UDP client's allocation
+// into the event loop of the client's listen socket (evloop_linux.go).
+func (s *Server) onAllocationCreated(src, dst, relayAddr net.Addr) {
+	r := s.fastRelay(relayAddr)
+	if r == nil {
+		return
+	}
+	if lc, ok := s.fastSide(src, dst).(*listenerConn); ok {
+		r.toLoop(lc)
+	}
+}
+
 func (s *Server) onPermission(relayAddr net.Addr, peer net.IP, on bool) {
 	r := s.fastRelay(relayAddr)
 	if r == nil {

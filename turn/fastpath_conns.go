@@ -21,6 +21,10 @@ func (c *listenerConn) sendFrames(_ []byte, frames [][]byte, b *binding) {
 		sent = c.raw.sendMany(frames, b.client)
 	}
 	for _, f := range frames[sent:] {
+		if c.lp != nil {
+			_, _ = c.raw.send(f, b.client) // a loop's socket drops rather than wait
+			continue
+		}
 		_, _ = c.WriteTo(f, b.client)
 	}
 }
@@ -86,7 +90,7 @@ func (c *relayConn) sendToPeer(payload []byte, b *binding) {
 	if c.raw != nil {
 		n, ok = c.raw.send(payload, b.peerUA)
 	}
-	if !ok {
+	if !ok && c.lp == nil { // a loop's socket drops rather than wait
 		var err error
 		n, err = c.UDPConn.WriteToUDPAddrPort(payload, b.peer)
 		ok = err == nil
@@ -175,16 +179,23 @@ func (c *relayConn) readFast(b []byte) (int, net.Addr, error) {
 			f.flush()
 			return copy(b, buf[chanHeader:chanHeader+n]), a, nil
 		}
-		c.traffic.packetsIn.Add(1)
-		c.traffic.bytesIn.Add(uint64(n))
-		c.traffic.fastIn.Add(1)
-		l := bnd.side.putFrame(buf, n, bnd.num)
-		f.frames = append(f.frames, f.buf[f.pendLen:f.pendLen+l])
-		f.pendLen += l
-		f.to = bnd
-		if c.batch == nil || c.batch.queued() == 0 || len(f.frames) == maxSendBatch {
-			f.flush()
-		}
+		c.relayFrame(buf, n, bnd)
+	}
+}
+
+// relayFrame turns the n-byte payload read into room buf into a frame for
+// bnd's client, and sends the pending frames when the read brought no more.
+func (c *relayConn) relayFrame(buf []byte, n int, bnd *binding) {
+	f := &c.fast
+	c.traffic.packetsIn.Add(1)
+	c.traffic.bytesIn.Add(uint64(n))
+	c.traffic.fastIn.Add(1)
+	l := bnd.side.putFrame(buf, n, bnd.num)
+	f.frames = append(f.frames, f.buf[f.pendLen:f.pendLen+l])
+	f.pendLen += l
+	f.to = bnd
+	if c.batch == nil || c.batch.queued() == 0 || len(f.frames) == maxSendBatch {
+		f.flush()
 	}
 }
 

@@ -49,13 +49,21 @@ func fastServer(t *testing.T, tcp, strict bool, chanTTL time.Duration, mod func(
 	return s, newRawClient(t, s, tcp, cred.Username, cred.Password)
 }
 
+// transports runs f over UDP (with event loops where the platform has
+// them), over UDP with every socket on Go's poller, and over TCP.
 func transports(t *testing.T, f func(t *testing.T, tcp bool)) {
-	for _, tcp := range []bool{false, true} {
-		name := "udp"
-		if tcp {
-			name = "tcp"
-		}
-		t.Run(name, func(t *testing.T) { f(t, tcp) })
+	for _, v := range []struct {
+		name       string
+		tcp, loops bool
+	}{{"udp", false, true}, {"udp-noloop", false, false}, {"tcp", true, true}} {
+		t.Run(v.name, func(t *testing.T) {
+			if !v.loops {
+				was := eventLoopsOn
+				eventLoopsOn = false
+				t.Cleanup(func() { eventLoopsOn = was })
+			}
+			f(t, v.tcp)
+		})
 	}
 }
 

@@ -220,7 +220,8 @@ func (s *Server) eventHandler() pionturn.EventHandler {
 				s.authFail("bad message integrity ("+method+")", username, src)
 			}
 		},
-		OnAllocationCreated: func(src, _ net.Addr, _, username, _ string, relay net.Addr, _ int) {
+		OnAllocationCreated: func(src, dst net.Addr, _, username, _ string, relay net.Addr, _ int) {
+			s.onAllocationCreated(src, dst, relay)
 			s.allocs.created(src, username, s.userOf(username))
 			s.stats.allocationsCreated.Add(1)
 			s.stats.allocationsActive.Add(1)

@@ -108,6 +108,11 @@ type listenerConn struct {
 	fast    bool         // relay bound ChannelData itself (fastpath.go)
 	tbl     chanTable    // channels bound by clients of this socket
 	out     peerSends    // relayed payloads in batch slots, not yet sent
+
+	// With an event loop (evloop_linux.go) the loop reads the socket: batch
+	// and out are the loop's, and pion reads what the loop queues in lp.
+	loop *eventLoop
+	lp   *loopSock
 }
 
 // WriteTo sends to a client. Relay goroutines of many allocations call it
@@ -118,14 +123,35 @@ func (c *listenerConn) WriteTo(b []byte, addr net.Addr) (int, error) {
 			if n, ok := c.raw.send(b, ua); ok {
 				return n, nil
 			}
+			if c.lp != nil {
+				return c.raw.sendWait(b, ua)
+			}
 		}
 	}
+	if c.lp != nil {
+		return 0, &net.AddrError{Err: "not a UDP address", Addr: addr.String()}
+	}
 	return c.PacketConn.WriteTo(b, addr)
+}
+
+// Close closes the socket; pion's reader then returns.
+func (c *listenerConn) Close() error {
+	if c.lp != nil {
+		return c.lp.close()
+	}
+	return c.PacketConn.Close()
 }
 
 // ReadFrom returns the next datagram for pion. ChannelData of a bound
 // channel is relayed here and never returned.
 func (c *listenerConn) ReadFrom(b []byte) (int, net.Addr, error) {
+	if c.lp != nil {
+		n, a, err := c.lp.q.pop(b)
+		if err != nil {
+			c.exited()
+		}
+		return n, a, err
+	}
 	c.initBatch()
 	if !c.fast {
 		return c.readOne(b)
@@ -206,6 +232,13 @@ type relayConn struct {
 	batch *batchReader
 
 	batching atomic.Bool // batch is set (for tests and debugging)
+
+	// With an event loop (evloop_linux.go) the loop reads the socket (and
+	// owns reads, last, batch and fast's buffers); pion reads what it
+	// queues in lp. lp is set before pion's first read and never cleared.
+	lpMu    sync.Mutex // orders toLoop and Close
+	closing bool
+	lp      *loopSock
 }
 
 // relayTraffic counts datagrams and bytes a relay exchanged with peers.
@@ -237,7 +270,10 @@ func (c *relayConn) ReadFrom(b []byte) (int, net.Addr, error) {
 	var n int
 	var a net.Addr
 	var err error
-	if c.s.fastOn {
+	if c.lp != nil {
+		c.readStarted.Store(true)
+		n, a, err = c.lp.q.pop(b)
+	} else if c.s.fastOn {
 		n, a, err = c.readFast(b)
 	} else {
 		n, a, err = c.read(b)
@@ -279,7 +315,13 @@ func (c *relayConn) WriteTo(b []byte, addr net.Addr) (int, error) {
 		c.s.stats.ownPortDrops.Add(1)
 		return 0, errOwnPortDenied
 	}
-	n, err := c.UDPConn.WriteTo(b, addr)
+	var n int
+	var err error
+	if ua, ok := addr.(*net.UDPAddr); ok && c.lp != nil {
+		n, err = c.raw.sendWait(b, ua)
+	} else {
+		n, err = c.UDPConn.WriteTo(b, addr)
+	}
 	if err == nil {
 		c.traffic.packetsOut.Add(1)
 		c.traffic.bytesOut.Add(uint64(n))
@@ -292,7 +334,14 @@ func (c *relayConn) Close() error {
 	var err error
 	c.closeOnce.Do(func() {
 		c.fast.close()
-		err = c.UDPConn.Close()
+		c.lpMu.Lock()
+		c.closing = true
+		if c.lp != nil {
+			err = c.lp.close()
+		} else {
+			err = c.UDPConn.Close()
+		}
+		c.lpMu.Unlock()
 		c.s.forgetRelay(c)
 		if !c.readStarted.Load() {
 			// pion probes EVEN-PORT with a conn it never reads.

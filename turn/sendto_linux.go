@@ -2,6 +2,7 @@ package turn
 
 import (
 	"net"
+	"os"
 	"sync"
 	"syscall"
 	"unsafe"
@@ -35,9 +36,11 @@ type sendOp struct {
 	b     []byte
 	sa    unix.RawSockaddrInet6 // big enough for either family
 	salen uintptr
+	errno syscall.Errno
 	n     int
 	ok    bool
 	fn    func(uintptr)
+	fnw   func(uintptr) bool // doWait
 }
 
 func (op *sendOp) do(fd uintptr) {
@@ -47,7 +50,16 @@ func (op *sendOp) do(fd uintptr) {
 	}
 	n, _, e := unix.RawSyscall6(unix.SYS_SENDTO, fd, uintptr(p), uintptr(len(op.b)), unix.MSG_DONTWAIT,
 		uintptr(unsafe.Pointer(&op.sa)), op.salen)
-	op.n, op.ok = int(n), e == 0
+	op.n, op.ok, op.errno = int(n), e == 0, e
+}
+
+// doWait is do for RawConn.Write: false (wait for room) on EAGAIN.
+func (op *sendOp) doWait(fd uintptr) bool {
+	op.do(fd)
+	if !op.ok && op.errno == unix.EAGAIN {
+		return false
+	}
+	return true
 }
 
 func newRawSender(c *net.UDPConn) *rawSender {
@@ -55,6 +67,12 @@ func newRawSender(c *net.UDPConn) *rawSender {
 	if err != nil {
 		return nil
 	}
+	return newRawSenderFor(rc)
+}
+
+// newRawSenderFor sends through rc: a net.UDPConn's or an event loop's
+// socket.
+func newRawSenderFor(rc syscall.RawConn) *rawSender {
 	fam := -1
 	if err := rc.Control(func(fd uintptr) {
 		fam, _ = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_DOMAIN)
@@ -64,7 +82,7 @@ func newRawSender(c *net.UDPConn) *rawSender {
 	s := &rawSender{rc: rc, family: fam}
 	s.pool.New = func() any {
 		op := &sendOp{}
-		op.fn = op.do
+		op.fn, op.fnw = op.do, op.doWait
 		return op
 	}
 	s.many.New = func() any {
@@ -90,6 +108,27 @@ func (s *rawSender) send(b []byte, ua *net.UDPAddr) (int, bool) {
 		return 0, false
 	}
 	return op.n, true
+}
+
+// sendWait is send for sockets in an event loop, which Go's poller does not
+// watch: on a full send buffer it waits a little (loopFD.Write) and then
+// gives up, with the reason.
+func (s *rawSender) sendWait(b []byte, ua *net.UDPAddr) (int, error) {
+	op := s.pool.Get().(*sendOp)
+	defer s.pool.Put(op)
+	if !op.setAddr(s.family, ua) {
+		return 0, &net.AddrError{Err: "address not sendable on this socket", Addr: ua.String()}
+	}
+	op.b, op.ok, op.errno = b, false, 0
+	err := s.rc.Write(op.fnw)
+	op.b = nil
+	switch {
+	case err != nil:
+		return 0, err
+	case !op.ok:
+		return 0, os.NewSyscallError("sendto", op.errno)
+	}
+	return op.n, nil
 }
 
 func (op *sendOp) setAddr(family int, ua *net.UDPAddr) bool {

@@ -25,6 +25,7 @@ var (
 	benchNoRaw   = flag.Bool("turn.noraw", false, "TestServeForBench: send with net.UDPConn.WriteTo (Go's write lock)")
 	benchBare    = flag.Bool("turn.bare", false, "TestServeForBench: stock pion/turn without rtcd's wrappers")
 	benchNoFast  = flag.Bool("turn.nofast", false, "TestServeForBench: relay ChannelData through pion (Config.DisableFastPath)")
+	benchNoLoop  = flag.Bool("turn.noloop", false, "TestServeForBench: no event loops (Config.DisableEventLoops)")
 )
 
 func TestServeForBench(t *testing.T) {
@@ -52,7 +53,7 @@ func TestServeForBench(t *testing.T) {
 	s, err := New(Config{
 		Listen: *benchServe, PublicIP: "127.0.0.1", MinPort: 50000, MaxPort: 59999,
 		AllowPeers: strings.Fields("127.0.0.1/32"), MaxAllocationsPerUser: 100000,
-		MaxAllocations: 100000, UDPSockets: *benchSockets, DisableFastPath: *benchNoFast,
+		MaxAllocations: 100000, UDPSockets: *benchSockets, DisableFastPath: *benchNoFast, DisableEventLoops: *benchNoLoop,
 	}, iss)
 	if err != nil {
 		t.Fatal(err)

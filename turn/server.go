@@ -42,6 +42,7 @@ type Stats struct {
 	BytesToPeers       uint64
 	FastFromPeers      uint64 // of PacketsFromPeers, those rtcd's ChannelData fast path relayed
 	FastToPeers        uint64 // of PacketsToPeers, likewise
+	LoopQueueDrops     uint64 // datagrams an event loop dropped because pion's reader fell behind
 }
 
 type counters struct {
@@ -52,6 +53,7 @@ type counters struct {
 	quotaRefusals      atomic.Uint64
 	authFailures       atomic.Uint64
 	expiredAccepted    atomic.Uint64
+	loopQueueDrops     atomic.Uint64
 }
 
 // Server is rtcd's STUN/TURN relay: pion/turn with rtcd's credentials
@@ -92,6 +94,7 @@ type Server struct {
 	extra    []net.Listener // AddListener, before Start
 	tcpConns map[*tcpConn]struct{}
 	relays   map[*relayConn]struct{}
+	loops    []*eventLoop // evloop_linux.go; none where unsupported or off
 	// closedTraffic accumulates the counters of relays that have closed.
 	closedTraffic relayTraffic
 }
@@ -208,6 +211,7 @@ func (s *Server) Start() error {
 		s.readers.close()
 		return err
 	}
+	s.startLoops(udp)
 	pcs := make([]pionturn.PacketConnConfig, len(udp))
 	for i, pc := range udp {
 		pcs[i] = pionturn.PacketConnConfig{
@@ -256,6 +260,7 @@ func (s *Server) Start() error {
 			_ = tl.Close()
 			tl.exited()
 		}
+		s.stopLoops()
 		s.stopped = true
 		s.readers.close()
 		return fmt.Errorf("turn: start: %w", err)
@@ -418,6 +423,7 @@ func (s *Server) Stop() {
 		s.stuck.Store(true)
 		logx.Errorw("turn: stop: relay goroutines did not exit in time", logx.Field("timeout", stopTimeout.String()))
 	}
+	s.stopLoops()
 	logx.Infow("turn: relay stopped")
 }
 
@@ -525,5 +531,6 @@ func (s *Server) Stats() Stats {
 		QuotaRefusals:      s.stats.quotaRefusals.Load(),
 		AuthFailures:       s.stats.authFailures.Load(),
 		ExpiredAccepted:    s.stats.expiredAccepted.Load(),
+		LoopQueueDrops:     s.stats.loopQueueDrops.Load(),
 	}
 }

@@ -1,0 +1,24 @@
+//go:build !linux
+
+package turn
+
+import "net"
+
+// Event loops are Linux-only (epoll); elsewhere every socket stays with Go's
+// poller.
+type eventLoop struct{}
+
+// loopSock is never set where loops are unsupported.
+type loopSock struct{ q *pktQueue }
+
+func (*loopSock) close() error { return nil }
+
+func (s *Server) startLoops([]*listenerConn) {}
+
+func (s *Server) stopLoops() {}
+
+func (c *relayConn) toLoop(*listenerConn) {}
+
+func (*rawSender) sendWait([]byte, *net.UDPAddr) (int, error) { panic("unreachable") }
+
+var eventLoopsOn = false
