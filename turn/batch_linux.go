@@ -100,6 +100,11 @@ func (b *batchReader) next1() (d []byte, a *net.UDPAddr, err error) {
 // system call.
 func (b *batchReader) queued() int { return b.n - b.next }
 
+// drained reports that the batch is used up and was short: the socket had
+// nothing more when it was read, so an edge-triggered reader can wait for
+// the next event without a read that would only return EAGAIN.
+func (b *batchReader) drained() bool { return b.next >= b.n && b.n < len(b.msgs) }
+
 func (b *batchReader) fill() error {
 	for i := range b.msgs {
 		b.msgs[i].hdr.Namelen = unix.SizeofSockaddrInet6

@@ -405,9 +405,12 @@ const relayReadSize = 1600
 // readable relays ChannelData of bound channels to peers and queues the rest
 // for pion; see listenerConn.ReadFrom for the same logic on Go's poller.
 func (c *listenerConn) readable() {
-	for {
+	for fresh := true; ; fresh = false {
 		if c.batch.queued() == 0 {
 			c.out.flush()
+			if !fresh && c.batch.drained() {
+				return
+			}
 		}
 		d, a, err := c.batch.next1()
 		if err != nil {
@@ -460,7 +463,11 @@ func (c *relayConn) inLoop() bool {
 // rest for pion; see readFast for the same on Go's poller.
 func (c *relayConn) readable() {
 	f := &c.fast
-	for {
+	for fresh := true; ; fresh = false {
+		if !fresh && c.batch != nil && c.batch.drained() {
+			f.flush()
+			return
+		}
 		buf := c.room(relayReadSize)
 		n, a, err := c.readNow(buf[chanHeader : chanHeader+relayReadSize])
 		if err != nil {
