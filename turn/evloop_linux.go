@@ -19,8 +19,8 @@ import (
 // Event loops. At a few hundred datagrams per second per client each
 // datagram finds the socket's reader goroutine parked: Go's netpoller wakes
 // an idle thread, the scheduler runs the goroutine, and often wakes a second
-// thread that looks for more work and finds none. That hand-off cost more
-// CPU per datagram than coturn's whole relay step (docs/performance.md). An
+// thread that looks for more work and finds none. That hand-off put rtcd at
+// 1.1–1.2× coturn's CPU per datagram at such rates (docs/performance.md). An
 // eventLoop is one OS thread that waits in epoll_wait(2) on the fast path's
 // UDP sockets and relays whatever is ready itself: one wake-up per burst,
 // whatever the number of sockets, and no goroutine hand-off.
