@@ -147,8 +147,10 @@ func (b *batchReader) doRecv(fd uintptr) bool {
 }
 
 // name decodes the source address of datagram i.
-func (b *batchReader) name(i int) netip.AddrPort {
-	sa := &b.names[i]
+func (b *batchReader) name(i int) netip.AddrPort { return sockaddrAddrPort(&b.names[i]) }
+
+// sockaddrAddrPort decodes a raw IPv4 or IPv6 socket address.
+func sockaddrAddrPort(sa *unix.RawSockaddrInet6) netip.AddrPort {
 	switch sa.Family {
 	case unix.AF_INET:
 		sa4 := (*unix.RawSockaddrInet4)(unsafe.Pointer(sa))

@@ -289,18 +289,6 @@ func (f *loopFD) recvFrom(b []byte) (int, netip.AddrPort, error) {
 	return int(n), sockaddrAddrPort(&sa), nil
 }
 
-// sockaddrAddrPort decodes a raw IPv4 or IPv6 socket address.
-func sockaddrAddrPort(sa *unix.RawSockaddrInet6) netip.AddrPort {
-	switch sa.Family {
-	case unix.AF_INET:
-		sa4 := (*unix.RawSockaddrInet4)(unsafe.Pointer(sa))
-		return netip.AddrPortFrom(netip.AddrFrom4(sa4.Addr), ntohs(sa4.Port))
-	case unix.AF_INET6:
-		return netip.AddrPortFrom(netip.AddrFrom16(sa.Addr), ntohs(sa.Port))
-	}
-	return netip.AddrPort{}
-}
-
 // loopSock is a listen or relay socket in a loop, with the queue of
 // datagrams the loop leaves to pion.
 type loopSock struct {
@@ -498,14 +486,10 @@ func (c *relayConn) readNow(b []byte) (int, *net.UDPAddr, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	if c.reads++; relayBatch > 1 && c.reads == uint32(relayBusyAfter) {
+	a, busy := c.noteRead(canonical(ap))
+	if busy {
 		c.batch = newBatchReaderFor(c.lp.fd, relayBatch, batchSlot)
 		c.batching.Store(true)
 	}
-	ap = canonical(ap)
-	if a := c.last; a != nil && a.AddrPort() == ap {
-		return n, a, nil
-	}
-	c.last = net.UDPAddrFromAddrPort(ap)
-	return n, c.last, nil
+	return n, a, nil
 }

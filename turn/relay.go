@@ -298,15 +298,25 @@ func (c *relayConn) read(b []byte) (int, net.Addr, error) {
 	if err != nil {
 		return n, nil, err
 	}
-	if c.reads++; relayBatch > 1 && c.reads == uint32(relayBusyAfter) {
+	a, busy := c.noteRead(ap)
+	if busy {
 		c.batch = newBatchReader(c.UDPConn, relayBatch, batchSlot)
 		c.batching.Store(c.batch != nil)
 	}
+	return n, a, nil
+}
+
+// noteRead counts a one-datagram read from ap and returns ap as the relay's
+// cached source address; busy says the relay should batch its reads from
+// now on. Owned by the relay's reader.
+func (c *relayConn) noteRead(ap netip.AddrPort) (a *net.UDPAddr, busy bool) {
+	c.reads++
+	busy = relayBatch > 1 && c.reads == uint32(relayBusyAfter)
 	if a := c.last; a != nil && a.AddrPort() == ap {
-		return n, a, nil
+		return a, busy
 	}
 	c.last = net.UDPAddrFromAddrPort(ap)
-	return n, c.last, nil
+	return c.last, busy
 }
 
 // WriteTo is on the per-packet path: no allocations.
