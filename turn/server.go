@@ -278,6 +278,7 @@ func (s *Server) logStart() {
 	logx.Infow("turn: relay listening",
 		logx.Field("udp", s.udp[0].LocalAddr().String()),
 		logx.Field("udpSockets", len(s.udp)),
+		logx.Field("eventLoops", len(s.loops)),
 		logx.Field("tcp", s.tcp.Addr().String()),
 		logx.Field("realm", s.cfg.Realm),
 		logx.Field("publicIP", s.publicIP.String()),
