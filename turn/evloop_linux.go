@@ -128,15 +128,16 @@ func (l *eventLoop) add(fd *loopFD, src loopSource) error {
 	tok := l.next.Add(1)
 	l.srcs.Store(tok, src)
 	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLET, Fd: int32(uint32(tok)), Pad: int32(uint32(tok >> 32))}
+	var cerr error
 	err := fd.Control(func(raw uintptr) {
-		if e := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, int(raw), &ev); e != nil {
-			l.srcs.Delete(tok)
-			tok = 0
-		}
+		cerr = unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, int(raw), &ev)
 	})
-	if err != nil || tok == 0 {
+	if err == nil {
+		err = cerr
+	}
+	if err != nil {
 		l.srcs.Delete(tok)
-		return errors.New("turn: event loop: epoll_ctl add failed")
+		return fmt.Errorf("turn: event loop: epoll_ctl add: %w", err)
 	}
 	fd.loop, fd.tok = l, tok
 	return nil

@@ -118,18 +118,18 @@ type listenerConn struct {
 // WriteTo sends to a client. Relay goroutines of many allocations call it
 // concurrently; see rawSender.
 func (c *listenerConn) WriteTo(b []byte, addr net.Addr) (int, error) {
-	if c.raw != nil {
-		if ua, ok := addr.(*net.UDPAddr); ok {
-			if n, ok := c.raw.send(b, ua); ok {
-				return n, nil
-			}
-			if c.lp != nil {
-				return c.raw.sendWait(b, ua)
-			}
-		}
-	}
+	ua, isUDP := addr.(*net.UDPAddr)
 	if c.lp != nil {
-		return 0, &net.AddrError{Err: "not a UDP address", Addr: addr.String()}
+		// In an event loop: no net.UDPConn to fall back to.
+		if !isUDP {
+			return 0, &net.AddrError{Err: "not a UDP address", Addr: addr.String()}
+		}
+		return c.raw.sendWait(b, ua)
+	}
+	if c.raw != nil && isUDP {
+		if n, ok := c.raw.send(b, ua); ok {
+			return n, nil
+		}
 	}
 	return c.PacketConn.WriteTo(b, addr)
 }
