@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"sync"
 	"time"
 )
 
@@ -68,6 +69,10 @@ func RunCall(ctx context.Context, c *Client, opts CallOptions) (CallResult, erro
 	sentCh := make(chan int, 1)
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
+	// The sender goroutine ends before RunCall returns, whatever the outcome.
+	var sender sync.WaitGroup
+	stopSend := make(chan struct{})
+	defer func() { close(stopSend); sender.Wait() }()
 
 	enoughRTP := func() bool { return opts.MinRTP == 0 || res.Media.PacketsReceived >= opts.MinRTP }
 	finished := func() bool { return sentDone && theirDone && enoughRTP() }
@@ -128,8 +133,15 @@ func RunCall(ctx context.Context, c *Client, opts CallOptions) (CallResult, erro
 					continue
 				}
 				open = true
+				sender.Add(1)
 				go func(peerID string) {
+					defer sender.Done()
 					for i := 0; i < opts.Messages; i++ {
+						select {
+						case <-stopSend:
+							return
+						default:
+						}
 						msg := append([]byte{frameData}, Seal(uint64(i), opts.Size)...)
 						if err := c.Send(peerID, msg); err != nil {
 							sendErr <- err

@@ -33,6 +33,9 @@ type peer struct {
 	tasks     *fifo[func()]
 	done      chan struct{} // closed by close
 	wg        sync.WaitGroup
+	// cb is entered by every callback registered on pion objects; close
+	// shuts it, so none runs after close returns.
+	cb callbackGate
 
 	// Owned by the task goroutine.
 	makingOffer  bool
@@ -82,7 +85,7 @@ func (p *peer) newPC() (*webrtc.PeerConnection, error) {
 	// there they can overtake the offer or answer that the task goroutine
 	// is still sending. The other side then drops them (their ufrag is not
 	// the one it knows yet), and a relay-only call is left with no pair.
-	pc.OnICECandidate(func(cand *webrtc.ICECandidate) {
+	pc.OnICECandidate(guard(&p.cb, func(cand *webrtc.ICECandidate) {
 		var init any // nil: end of candidates
 		if cand != nil {
 			init = cand.ToJSON()
@@ -93,25 +96,31 @@ func (p *peer) newPC() (*webrtc.PeerConnection, error) {
 				p.signal("candidate", init)
 			}
 		})
-	})
+	}))
 	if p.c.cfg.Logf != nil {
-		pc.OnICEConnectionStateChange(func(s webrtc.ICEConnectionState) {
+		pc.OnICEConnectionStateChange(guard(&p.cb, func(s webrtc.ICEConnectionState) {
 			p.logf("ICE %s (current PeerConnection: %v)", s, p.current(pc))
-		})
-		pc.OnICEGatheringStateChange(func(s webrtc.ICEGatheringState) {
+		}))
+		pc.OnICEGatheringStateChange(guard(&p.cb, func(s webrtc.ICEGatheringState) {
 			p.logf("ICE gathering %s (current PeerConnection: %v)", s, p.current(pc))
-		})
-		pc.OnSignalingStateChange(func(s webrtc.SignalingState) {
+		}))
+		pc.OnSignalingStateChange(guard(&p.cb, func(s webrtc.SignalingState) {
 			p.logf("signaling %s (current PeerConnection: %v)", s, p.current(pc))
-		})
+		}))
 	}
-	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
+	pc.OnConnectionStateChange(guard(&p.cb, func(s webrtc.PeerConnectionState) {
 		p.logf("connection %s (current PeerConnection: %v)", s, p.current(pc))
 		if p.current(pc) {
 			p.onState(s)
 		}
+	}))
+	pc.OnTrack(func(track *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
+		if !p.cb.enter() {
+			return
+		}
+		defer p.cb.leave()
+		p.onTrack(track, recv)
 	})
-	pc.OnTrack(p.onTrack)
 	if !p.c.cfg.NoDataChannel {
 		negotiated, id := true, DataChannelID
 		dc, err := pc.CreateDataChannel(DataChannelLabel, &webrtc.DataChannelInit{Negotiated: &negotiated, ID: &id})
@@ -451,7 +460,7 @@ func (p *peer) onState(s webrtc.PeerConnectionState) {
 
 // attachDC wires the peer's data channel.
 func (p *peer) attachDC(pc *webrtc.PeerConnection, dc *webrtc.DataChannel) {
-	dc.OnOpen(func() {
+	dc.OnOpen(guard0(&p.cb, func() {
 		p.mu.Lock()
 		if p.pc != pc {
 			p.mu.Unlock()
@@ -465,17 +474,17 @@ func (p *peer) attachDC(pc *webrtc.PeerConnection, dc *webrtc.DataChannel) {
 		if first {
 			p.c.emit(Event{Kind: EventDataOpen, Peer: p.id})
 		}
-	})
-	dc.OnMessage(func(msg webrtc.DataChannelMessage) {
+	}))
+	dc.OnMessage(guard(&p.cb, func(msg webrtc.DataChannelMessage) {
 		p.c.emit(Event{Kind: EventData, Peer: p.id, Data: msg.Data})
-	})
-	dc.OnClose(func() {
+	}))
+	dc.OnClose(guard0(&p.cb, func() {
 		p.mu.Lock()
 		if p.sendDC == dc {
 			p.sendDC = nil
 		}
 		p.mu.Unlock()
-	})
+	}))
 }
 
 func (p *peer) send(data []byte, text bool) error {
@@ -560,6 +569,9 @@ func (p *peer) close() {
 	}
 	p.closed = true
 	p.mu.Unlock()
+	// Callbacks first: from here on pion's handlers (which it may still
+	// start on goroutines of its own while closing) do nothing.
+	p.cb.shut()
 	close(p.done)
 	p.tasks.close()
 	_ = p.getPC().GracefulClose()
