@@ -14,19 +14,12 @@ import (
 
 	"github.com/gorilla/websocket"
 
-	"go.uber.org/goleak"
+	"github.com/rtcd/rtcd/internal/leaktest"
 )
 
 // TestMain checks for leaked goroutines, except go-zero's process-wide ones
 // (started by the in-process daemon's packages, never stopped).
-func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m,
-		goleak.IgnoreAnyFunction("github.com/zeromicro/go-zero/core/proc.init.1.func1"),
-		goleak.IgnoreAnyFunction("github.com/zeromicro/go-zero/core/stat.init.1.func1"),
-		goleak.IgnoreAnyFunction("github.com/zeromicro/go-zero/core/load.(*SheddingStat).loop"),
-		goleak.IgnoreAnyFunction("github.com/zeromicro/go-zero/core/executors.(*PeriodicalExecutor).backgroundFlush.func1"),
-	)
-}
+func TestMain(m *testing.M) { leaktest.VerifyTestMain(m) }
 
 // callPair puts two relay-only peers with video in one room on url and runs
 // a call between them, returning both sides' results.

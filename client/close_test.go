@@ -12,29 +12,6 @@ import (
 	"time"
 )
 
-// TestGateShut checks the gate itself: shut waits for a callback inside it,
-// and a callback arriving after shut does not run.
-func TestGateShut(t *testing.T) {
-	var g callbackGate
-	inside, release := make(chan struct{}), make(chan struct{})
-	var ran atomic.Int32
-	go guard0(&g, func() { close(inside); <-release; ran.Add(1) })()
-	<-inside
-	shut := make(chan struct{})
-	go func() { g.shut(); close(shut) }()
-	select {
-	case <-shut:
-		t.Fatal("shut returned while a callback was inside the gate")
-	case <-time.After(20 * time.Millisecond):
-	}
-	close(release)
-	<-shut
-	guard(&g, func(int) { ran.Add(10) })(1)
-	if got := ran.Load(); got != 1 {
-		t.Fatalf("callbacks ran %d, want 1 (the one before shut)", got)
-	}
-}
-
 // TestNothingAfterClose places calls and closes both clients, with a Logf
 // that records any line written after Close returned and a trace buffer
 // read after Close without the writers' lock. pion starts its

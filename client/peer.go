@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/pion/webrtc/v4"
+	"github.com/rtcd/rtcd/internal/callback"
 )
 
 // peer is the PeerConnection with one remote peer. Negotiation runs as tasks
@@ -35,7 +36,7 @@ type peer struct {
 	wg        sync.WaitGroup
 	// cb is entered by every callback registered on pion objects; close
 	// shuts it, so none runs after close returns.
-	cb callbackGate
+	cb callback.Gate
 
 	// Owned by the task goroutine.
 	makingOffer  bool
@@ -85,7 +86,7 @@ func (p *peer) newPC() (*webrtc.PeerConnection, error) {
 	// there they can overtake the offer or answer that the task goroutine
 	// is still sending. The other side then drops them (their ufrag is not
 	// the one it knows yet), and a relay-only call is left with no pair.
-	pc.OnICECandidate(guard(&p.cb, func(cand *webrtc.ICECandidate) {
+	pc.OnICECandidate(callback.Guard(&p.cb, func(cand *webrtc.ICECandidate) {
 		var init any // nil: end of candidates
 		if cand != nil {
 			init = cand.ToJSON()
@@ -98,27 +99,27 @@ func (p *peer) newPC() (*webrtc.PeerConnection, error) {
 		})
 	}))
 	if p.c.cfg.Logf != nil {
-		pc.OnICEConnectionStateChange(guard(&p.cb, func(s webrtc.ICEConnectionState) {
+		pc.OnICEConnectionStateChange(callback.Guard(&p.cb, func(s webrtc.ICEConnectionState) {
 			p.logf("ICE %s (current PeerConnection: %v)", s, p.current(pc))
 		}))
-		pc.OnICEGatheringStateChange(guard(&p.cb, func(s webrtc.ICEGatheringState) {
+		pc.OnICEGatheringStateChange(callback.Guard(&p.cb, func(s webrtc.ICEGatheringState) {
 			p.logf("ICE gathering %s (current PeerConnection: %v)", s, p.current(pc))
 		}))
-		pc.OnSignalingStateChange(guard(&p.cb, func(s webrtc.SignalingState) {
+		pc.OnSignalingStateChange(callback.Guard(&p.cb, func(s webrtc.SignalingState) {
 			p.logf("signaling %s (current PeerConnection: %v)", s, p.current(pc))
 		}))
 	}
-	pc.OnConnectionStateChange(guard(&p.cb, func(s webrtc.PeerConnectionState) {
+	pc.OnConnectionStateChange(callback.Guard(&p.cb, func(s webrtc.PeerConnectionState) {
 		p.logf("connection %s (current PeerConnection: %v)", s, p.current(pc))
 		if p.current(pc) {
 			p.onState(s)
 		}
 	}))
 	pc.OnTrack(func(track *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
-		if !p.cb.enter() {
+		if !p.cb.Enter() {
 			return
 		}
-		defer p.cb.leave()
+		defer p.cb.Leave()
 		p.onTrack(track, recv)
 	})
 	if !p.c.cfg.NoDataChannel {
@@ -460,7 +461,7 @@ func (p *peer) onState(s webrtc.PeerConnectionState) {
 
 // attachDC wires the peer's data channel.
 func (p *peer) attachDC(pc *webrtc.PeerConnection, dc *webrtc.DataChannel) {
-	dc.OnOpen(guard0(&p.cb, func() {
+	dc.OnOpen(callback.Guard0(&p.cb, func() {
 		p.mu.Lock()
 		if p.pc != pc {
 			p.mu.Unlock()
@@ -475,10 +476,10 @@ func (p *peer) attachDC(pc *webrtc.PeerConnection, dc *webrtc.DataChannel) {
 			p.c.emit(Event{Kind: EventDataOpen, Peer: p.id})
 		}
 	}))
-	dc.OnMessage(guard(&p.cb, func(msg webrtc.DataChannelMessage) {
+	dc.OnMessage(callback.Guard(&p.cb, func(msg webrtc.DataChannelMessage) {
 		p.c.emit(Event{Kind: EventData, Peer: p.id, Data: msg.Data})
 	}))
-	dc.OnClose(guard0(&p.cb, func() {
+	dc.OnClose(callback.Guard0(&p.cb, func() {
 		p.mu.Lock()
 		if p.sendDC == dc {
 			p.sendDC = nil
@@ -571,7 +572,7 @@ func (p *peer) close() {
 	p.mu.Unlock()
 	// Callbacks first: from here on pion's handlers (which it may still
 	// start on goroutines of its own while closing) do nothing.
-	p.cb.shut()
+	p.cb.Shut()
 	close(p.done)
 	p.tasks.close()
 	_ = p.getPC().GracefulClose()

@@ -11,18 +11,12 @@ import (
 
 	"github.com/rtcd/rtcd/internal/config"
 	"github.com/rtcd/rtcd/internal/daemon"
+	"github.com/rtcd/rtcd/internal/leaktest"
 	"github.com/rtcd/rtcd/tlsconf/tlstest"
-	"go.uber.org/goleak"
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m,
-		// Process-wide go-zero goroutines started by the in-process daemon.
-		goleak.IgnoreAnyFunction("github.com/zeromicro/go-zero/core/proc.init.1.func1"),
-		goleak.IgnoreAnyFunction("github.com/zeromicro/go-zero/core/stat.init.1.func1"),
-		goleak.IgnoreAnyFunction("github.com/zeromicro/go-zero/core/load.(*SheddingStat).loop"),
-		goleak.IgnoreAnyFunction("github.com/zeromicro/go-zero/core/executors.(*PeriodicalExecutor).backgroundFlush.func1"),
-	)
+	leaktest.VerifyTestMain(m)
 }
 
 func startDaemon(t *testing.T) *daemon.Daemon {

@@ -43,6 +43,7 @@ type conn struct {
 	closing   chan struct{} // closed by requestClose
 	closeOnce sync.Once
 	writers   sync.WaitGroup // writer runs; run waits for them before closing
+	timerRuns sync.WaitGroup // ping and refresh timer callbacks in flight; run waits for them
 
 	mu          sync.Mutex // guards the following fields
 	writerOn    bool       // a session is attached: data writes go through writer runs
@@ -102,6 +103,7 @@ func (c *conn) run() {
 		c.refresh.Stop()
 	}
 	c.mu.Unlock()
+	c.timerRuns.Wait()
 	c.writers.Wait()
 	_ = ws.Close()
 	if c.sess != nil {
@@ -279,8 +281,25 @@ func (c *conn) endRun(dead bool) {
 	c.mu.Unlock()
 }
 
+// enterTimer admits a timer callback while the reader runs; the reader
+// turns timers off and then waits for those admitted, so none outlives the
+// connection. The caller calls c.timerRuns.Done when enterTimer is true.
+func (c *conn) enterTimer() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.timersOff {
+		return false
+	}
+	c.timerRuns.Add(1)
+	return true
+}
+
 // pingNow runs on the ping timer. WriteControl may run next to a writer run.
 func (c *conn) pingNow() {
+	if !c.enterTimer() {
+		return
+	}
+	defer c.timerRuns.Done()
 	if c.isDone() || c.isClosing() {
 		return
 	}
@@ -298,6 +317,10 @@ func (c *conn) pingNow() {
 // refreshNow runs on the refresh timer: fresh TURN credentials before the
 // current ones expire, queued like any other message.
 func (c *conn) refreshNow() {
+	if !c.enterTimer() {
+		return
+	}
+	defer c.timerRuns.Done()
 	if c.isDone() || c.isClosing() {
 		return
 	}

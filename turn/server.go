@@ -14,6 +14,7 @@ import (
 
 	pionturn "github.com/pion/turn/v4"
 	"github.com/rtcd/rtcd/auth"
+	"github.com/rtcd/rtcd/internal/callback"
 	"github.com/zeromicro/go-zero/core/logx"
 )
 
@@ -60,7 +61,9 @@ type counters struct {
 // (auth.Issuer, coturn expiry semantics), peer filtering, quotas, SO_REUSEPORT
 // UDP sockets and a TCP listener, and a Stop that waits for its goroutines.
 type Server struct {
-	cfg      Config
+	cfg Config
+	// events admits pion's allocation events until Stop shuts it.
+	events   callback.Gate
 	issuer   *auth.Issuer
 	policy   *PeerPolicy
 	publicIP netip.Addr // advertised relay IPv4
@@ -245,7 +248,7 @@ func (s *Server) Start() error {
 		Realm:             s.cfg.Realm,
 		AuthHandler:       s.authHandler,
 		QuotaHandler:      s.quotaHandler,
-		EventHandler:      s.eventHandler(),
+		EventHandler:      gatedEvents(&s.events, s.eventHandler()),
 		// pion's default when 0 (10 minutes, RFC 8656 §12).
 		ChannelBindTimeout: s.chanTTL,
 	})
@@ -425,6 +428,7 @@ func (s *Server) Stop() {
 		logx.Errorw("turn: stop: relay goroutines did not exit in time", logx.Field("timeout", stopTimeout.String()))
 	}
 	s.stopLoops()
+	s.events.Shut()
 	logx.Infow("turn: relay stopped")
 }
 

@@ -18,16 +18,14 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/rtcd/rtcd/internal/config"
 	"github.com/rtcd/rtcd/internal/daemon"
+	"github.com/rtcd/rtcd/internal/leaktest"
 	"github.com/zeromicro/go-zero/core/logx"
 	"github.com/zeromicro/go-zero/core/proc"
 	"go.uber.org/goleak"
 )
 
-// goZeroGoroutines are started once per process by go-zero and never stop.
-var goZeroGoroutines = []goleak.Option{
-	goleak.IgnoreTopFunction("github.com/zeromicro/go-zero/core/load.(*SheddingStat).loop"),
-	goleak.IgnoreTopFunction("github.com/zeromicro/go-zero/core/executors.(*PeriodicalExecutor).backgroundFlush.func1"),
-}
+// TestMain fails the package if a goroutine outlives its tests.
+func TestMain(m *testing.M) { leaktest.VerifyTestMain(m) }
 
 func startDaemon(t *testing.T, c config.Config) *daemon.Daemon {
 	t.Helper()
@@ -143,8 +141,8 @@ func allocateICE(t *testing.T, s iceServer, transport string) net.PacketConn {
 // is the relay's own address on a relay port.
 func TestSignalingCredentialsOpenTheRelay(t *testing.T) {
 	// Registered first, so it runs after every other cleanup has stopped things.
-	ignore := append(goZeroGoroutines, goleak.IgnoreCurrent())
-	t.Cleanup(func() { goleak.VerifyNone(t, ignore...) })
+	ignore := goleak.IgnoreCurrent()
+	t.Cleanup(func() { leaktest.VerifyNone(t, ignore) })
 	d := startDaemon(t, config.Default())
 	_, a := hello(t, d, "ann")
 	_, b := hello(t, d, "bob")

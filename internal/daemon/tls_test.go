@@ -14,6 +14,7 @@ import (
 
 	"github.com/rtcd/rtcd/internal/config"
 	"github.com/rtcd/rtcd/internal/daemon"
+	"github.com/rtcd/rtcd/internal/leaktest"
 	"github.com/rtcd/rtcd/internal/turntest"
 	"github.com/rtcd/rtcd/tlsconf/tlstest"
 	"go.uber.org/goleak"
@@ -22,10 +23,7 @@ import (
 const ioTimeout = 10 * time.Second
 
 func TestTLSOnePortAndTURNS(t *testing.T) {
-	defer goleak.VerifyNone(t, goleak.IgnoreCurrent(),
-		// go-zero starts these once per process and never stops them.
-		goleak.IgnoreTopFunction("github.com/zeromicro/go-zero/core/load.(*SheddingStat).loop"),
-		goleak.IgnoreTopFunction("github.com/zeromicro/go-zero/core/executors.(*PeriodicalExecutor).backgroundFlush.func1"))
+	defer leaktest.VerifyNone(t, goleak.IgnoreCurrent())
 	ca := tlstest.NewCA(t)
 	certFile, keyFile := ca.Issue(t, "rtc.test", time.Hour, "rtc.test", "127.0.0.1").Write(t, t.TempDir())
 	c := config.Default()

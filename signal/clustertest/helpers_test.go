@@ -19,8 +19,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/rtcd/rtcd/internal/leaktest"
 	"github.com/zeromicro/go-zero/core/logx"
-	"go.uber.org/goleak"
 
 	"github.com/rtcd/rtcd/internal/config"
 	"github.com/rtcd/rtcd/internal/daemon"
@@ -41,12 +41,7 @@ func TestMain(m *testing.M) {
 		return
 	}
 	logx.SetLevel(logx.ErrorLevel)
-	goleak.VerifyTestMain(m,
-		goleak.IgnoreAnyFunction("github.com/zeromicro/go-zero/core/proc.init.1.func1"),
-		goleak.IgnoreAnyFunction("github.com/zeromicro/go-zero/core/stat.init.1.func1"),
-		goleak.IgnoreAnyFunction("github.com/zeromicro/go-zero/core/load.(*SheddingStat).loop"),
-		goleak.IgnoreAnyFunction("github.com/zeromicro/go-zero/core/executors.(*PeriodicalExecutor).backgroundFlush.func1"),
-	)
+	leaktest.VerifyTestMain(m)
 }
 
 // nodeConfig is config.Default() in cluster mode with fast heartbeats.

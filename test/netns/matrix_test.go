@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/rtcd/rtcd/tlsconf/tlstest"
+
+	"github.com/rtcd/rtcd/internal/leaktest"
 )
 
 func TestMain(m *testing.M) {
@@ -26,7 +28,12 @@ func TestMain(m *testing.M) {
 	if addr := os.Getenv("RTCD_NETNS_STUN"); addr != "" {
 		os.Exit(stunMain(addr))
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	if err := leaktest.Find(); code == 0 && err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		code = 1
+	}
+	os.Exit(code)
 }
 
 // Addresses. Only the namespaces this test creates carry them.

@@ -1,0 +1,38 @@
+// Package leaktest is the one goroutine-leak check of rtcd's tests: goleak
+// with the go-zero goroutines that live for the whole process ignored, so
+// every package checks the same thing.
+package leaktest
+
+import (
+	"testing"
+
+	"go.uber.org/goleak"
+)
+
+// GoZero ignores the goroutines go-zero starts once per process (signal
+// handling, CPU and shedding stats, log flushing) and never stops.
+var GoZero = []goleak.Option{
+	goleak.IgnoreAnyFunction("github.com/zeromicro/go-zero/core/proc.init.1.func1"),
+	goleak.IgnoreAnyFunction("github.com/zeromicro/go-zero/core/stat.init.1.func1"),
+	goleak.IgnoreAnyFunction("github.com/zeromicro/go-zero/core/load.(*SheddingStat).loop"),
+	goleak.IgnoreAnyFunction("github.com/zeromicro/go-zero/core/executors.(*PeriodicalExecutor).backgroundFlush.func1"),
+}
+
+// VerifyTestMain runs the package's tests and fails the run if any
+// goroutine other than go-zero's outlives them.
+func VerifyTestMain(m *testing.M, extra ...goleak.Option) {
+	goleak.VerifyTestMain(m, append(append([]goleak.Option(nil), GoZero...), extra...)...)
+}
+
+// VerifyNone fails t if goroutines other than go-zero's and those running
+// when ignore was taken (goleak.IgnoreCurrent) are left.
+func VerifyNone(t testing.TB, extra ...goleak.Option) {
+	t.Helper()
+	goleak.VerifyNone(t, append(append([]goleak.Option(nil), GoZero...), extra...)...)
+}
+
+// Find reports goroutines other than go-zero's, for a TestMain that must
+// do its own work around m.Run.
+func Find(extra ...goleak.Option) error {
+	return goleak.Find(append(append([]goleak.Option(nil), GoZero...), extra...)...)
+}
