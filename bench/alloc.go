@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/pion/stun/v3"
+
+	"github.com/rtcd/rtcd/internal/callback"
 )
 
 // AllocResult is one allocate-and-release row.
@@ -145,7 +147,7 @@ func allocCycle(ctx context.Context, t relayTarget, cycle uint64, user string, t
 		return fmt.Errorf("dial: %w", err)
 	}
 	defer conn.Close()
-	stop := context.AfterFunc(ctx, func() { _ = conn.Close() })
+	stop := callback.AfterFunc(ctx, func() { _ = conn.Close() })
 	defer stop()
 	rt := &stunRT{conn: conn, tcp: t.transport == "tcp", timeout: timeout, buf: make([]byte, 1500)}
 

@@ -12,6 +12,8 @@ import (
 
 	"github.com/pion/logging"
 	pionturn "github.com/pion/turn/v4"
+
+	"github.com/rtcd/rtcd/internal/callback"
 )
 
 // relayTarget says how flows reach the echo peer: through a TURN server, or
@@ -97,7 +99,7 @@ func dialRelay(ctx context.Context, t relayTarget, id uint32, peer *net.UDPAddr,
 	}
 	o.closers = append(o.closers, func() { _ = base.Close() })
 	// Closing the socket is the only way to interrupt pion's blocking transactions.
-	stop := context.AfterFunc(ctx, func() { _ = base.Close() })
+	stop := callback.AfterFunc(ctx, func() { _ = base.Close() })
 	defer stop()
 
 	user, pass := restCredentials(t.secret, t.user+strconv.Itoa(int(id)), time.Now().Add(24*time.Hour))

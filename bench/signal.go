@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/rtcd/rtcd/internal/callback"
 )
 
 // SignalResult is one signal row: connect, idle memory, then relayed messages.
@@ -214,7 +216,7 @@ func dialSignal(ctx context.Context, cfg signalConfig, idx int, stats *signalSta
 			_ = conn.Close()
 		}
 	}()
-	stop := context.AfterFunc(ctx, func() { _ = conn.Close() })
+	stop := callback.AfterFunc(ctx, func() { _ = conn.Close() })
 	defer stop()
 	deadline, _ := ctx.Deadline()
 	_ = conn.SetWriteDeadline(deadline)

@@ -13,6 +13,8 @@ import (
 	"github.com/pion/logging"
 	"github.com/pion/stun/v3"
 	"github.com/pion/turn/v4"
+
+	"github.com/rtcd/rtcd/internal/callback"
 )
 
 // endpoint is one STUN or TURN URL from the hello reply.
@@ -166,7 +168,7 @@ func turnAllocate(ctx context.Context, ep endpoint, user, pass, serverName strin
 	}
 	// The pion client retransmits on its own; closing it on timeout wakes
 	// the pending transaction.
-	stop := context.AfterFunc(ctx, func() { client.Close(); _ = conn.Close() })
+	stop := callback.AfterFunc(ctx, func() { client.Close(); _ = conn.Close() })
 	defer stop()
 	relay, err := client.Allocate()
 	if err != nil {

@@ -9,7 +9,10 @@
 // waits for those already inside.
 package callback
 
-import "sync"
+import (
+	"context"
+	"sync"
+)
 
 // Gate admits callbacks until Shut. The zero value is open.
 type Gate struct {
@@ -61,5 +64,18 @@ func Guard0(g *Gate, fn func()) func() {
 		}
 		defer g.Leave()
 		fn()
+	}
+}
+
+// AfterFunc is context.AfterFunc whose stop also waits: when f has already
+// started, stop returns only after f has returned, so f never runs past the
+// call that set it up.
+func AfterFunc(ctx context.Context, f func()) (stop func()) {
+	done := make(chan struct{})
+	stopCtx := context.AfterFunc(ctx, func() { defer close(done); f() })
+	return func() {
+		if !stopCtx() {
+			<-done
+		}
 	}
 }
