@@ -125,6 +125,26 @@ func (i *Issuer) Issue(user string) Credential {
 	}
 }
 
+// userRandomBytes is the size of the random part of RandomUser: 128 bits,
+// beyond guessing.
+const userRandomBytes = 16
+
+// RandomUser returns a user part for Issue that no caller can choose or guess:
+// label, a dot and 128 random bits in lowercase hex ("p_abc.9f86d0..."), or
+// only the hex when label is empty. The relay counts quotas per user part,
+// so a user part anyone can name (a peer id is visible to the whole room)
+// lets one caller mint the victim's exact credentials and use up the
+// victim's allocation quota. The label only helps operators read logs;
+// keep it free of ':'.
+func RandomUser(label string) string {
+	var b [userRandomBytes]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+)
+	if label == "" {
+		return hex.EncodeToString(b[:])
+	}
+	return label + "." + hex.EncodeToString(b[:])
+}
+
 // Password returns the password that belongs to username if it is well-formed
 // and not expired. The relay's AuthHandler derives the long-term key from it.
 func (i *Issuer) Password(username string) (password string, expires time.Time, err error) {

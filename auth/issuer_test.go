@@ -288,3 +288,29 @@ func TestUserPart(t *testing.T) {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+func TestRandomUser(t *testing.T) {
+	iss, err := NewIssuer([]string{"k1-secret"}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := make(map[string]bool)
+	for i := 0; i < 100; i++ {
+		u := RandomUser("p_victim")
+		label, rnd, ok := strings.Cut(u, ".")
+		if !ok || label != "p_victim" || len(rnd) != 32 || strings.Trim(rnd, "0123456789abcdef") != "" {
+			t.Fatalf("RandomUser = %q", u)
+		}
+		if seen[u] {
+			t.Fatalf("RandomUser repeated %q", u)
+		}
+		seen[u] = true
+		// The relay's quota key is the whole user part, random included.
+		if got, err := iss.User(iss.Issue(u).Username); err != nil || got != u {
+			t.Fatalf("User = %q, %v; want %q", got, err, u)
+		}
+	}
+	if u := RandomUser(""); len(u) != 32 || strings.Contains(u, ".") {
+		t.Fatalf("RandomUser(\"\") = %q", u)
+	}
+}

@@ -27,7 +27,7 @@ func (h *Hub) APIHandler() http.Handler {
 		if !ok {
 			return
 		}
-		s := &session{user: user}
+		s := &session{user: auth.RandomUser(user)}
 		servers, cred := h.iceServers(s)
 		apiJSON(w, http.StatusOK, iceHTTP{IceServers: servers, IceTTL: int64(cred.TTL / time.Second), IceExpires: cred.Expires.Unix()})
 	})
@@ -40,6 +40,7 @@ func (h *Hub) APIHandler() http.Handler {
 			apiError(w, http.StatusBadRequest, codeBadRequest, "service must be turn")
 			return
 		}
+		label := user
 		if h.tokens == nil {
 			if u := r.URL.Query().Get("username"); u != "" {
 				n, err := cleanName(u)
@@ -47,10 +48,12 @@ func (h *Hub) APIHandler() http.Handler {
 					apiError(w, http.StatusBadRequest, codeBadRequest, "username must be 1-64 characters without ':' or spaces")
 					return
 				}
-				user = n
+				label = n
 			}
 		}
-		cred := h.issuer.Issue(user)
+		// The requested username is only a label: the relay counts quotas
+		// per user part, and the caller must not be able to name another's.
+		cred := h.issuer.Issue(auth.RandomUser(label))
 		uris := append(append([]string{}, h.urls.STUN...), h.urls.TURN...)
 		apiJSON(w, http.StatusOK, turnREST{Username: cred.Username, Password: cred.Password,
 			TTL: int64(cred.TTL / time.Second), URIs: uris})
@@ -74,7 +77,8 @@ type turnREST struct {
 }
 
 // apiAuth checks method, origin, throttle and (token mode) the bearer token.
-// It returns the user the credentials are minted for.
+// It returns the label of the user part the credentials are minted for
+// (auth.RandomUser adds the part the caller cannot choose).
 func (h *Hub) apiAuth(w http.ResponseWriter, r *http.Request) (string, bool) {
 	origin, ok := h.originAllowed(r)
 	if !ok {
@@ -103,7 +107,7 @@ func (h *Hub) apiAuth(w http.ResponseWriter, r *http.Request) (string, bool) {
 	}
 	key := ipKey(h.clientIP(r))
 	if h.tokens == nil {
-		return "api_" + randomID(8), true
+		return "api", true
 	}
 	if h.fails.blocked(key) {
 		h.st.err(codeThrottled)

@@ -39,7 +39,7 @@ type ICEURLs struct {
 // session is one peer: it survives a dropped socket for the resume window.
 type session struct {
 	id     string       // immutable
-	user   string       // immutable; the user part of TURN usernames
+	user   string       // immutable; the user part of TURN usernames (auth.RandomUser)
 	claims *auth.Claims // immutable; nil in open mode
 	out    *outbox      // immutable pointer
 
@@ -319,10 +319,11 @@ func (h *Hub) newSession(c *conn, name string, claims *auth.Claims) *session {
 	for s.id == "" || h.sessions[s.id] != nil {
 		s.id = "p_" + randomID(10)
 	}
-	s.user = s.id
+	label := s.id
 	if claims != nil {
-		s.user = strings.ReplaceAll(claims.User, ":", "_")
+		label = strings.ReplaceAll(claims.User, ":", "_")
 	}
+	s.user = auth.RandomUser(label)
 	s.resume = h.newResumeToken()
 	h.sessions[s.id] = s
 	h.byResume[s.resume] = s
