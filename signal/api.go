@@ -105,20 +105,25 @@ func (h *Hub) apiAuth(w http.ResponseWriter, r *http.Request) (string, bool) {
 			return "", false
 		}
 	}
-	key := ipKey(h.clientIP(r))
 	if h.tokens == nil {
 		return "api", true
 	}
-	if h.fails.blocked(key) {
-		h.st.err(codeThrottled)
-		apiError(w, http.StatusTooManyRequests, codeThrottled, "too many failed authentications; retry later")
-		return "", false
+	// As for hello: a valid token passes even from a throttled address;
+	// only failures are refused there.
+	key := ipKey(h.clientIP(r))
+	fail := func(code, msg string) {
+		blocked := h.fails.blocked(key)
+		h.authFailed(key, msg)
+		status := http.StatusUnauthorized
+		if blocked {
+			status, code, msg = http.StatusTooManyRequests, codeThrottled, "too many failed authentications; retry later"
+		}
+		h.st.err(code)
+		apiError(w, status, code, msg)
 	}
 	tok, found := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	if !found || tok == "" {
-		h.authFailed(key, "no bearer token")
-		h.st.err(codeUnauthorized)
-		apiError(w, http.StatusUnauthorized, codeUnauthorized, "Authorization: Bearer <token> required")
+		fail(codeUnauthorized, "Authorization: Bearer <token> required")
 		return "", false
 	}
 	cl, err := h.tokens.Verify(strings.TrimSpace(tok))
@@ -127,9 +132,7 @@ func (h *Hub) apiAuth(w http.ResponseWriter, r *http.Request) (string, bool) {
 		if errors.Is(err, auth.ErrTokenExpired) {
 			code, msg = codeTokenExpired, "token expired"
 		}
-		h.authFailed(key, msg)
-		h.st.err(code)
-		apiError(w, http.StatusUnauthorized, code, msg)
+		fail(code, msg)
 		return "", false
 	}
 	return strings.ReplaceAll(cl.User, ":", "_"), true
