@@ -76,10 +76,13 @@ type turnREST struct {
 	URIs     []string `json:"uris"`
 }
 
-// apiAuth checks method, origin, throttle and (token mode) the bearer token.
+// apiAuth checks host, method, origin, throttle and (token mode) the bearer token.
 // It returns the label of the user part the credentials are minted for
 // (auth.RandomUser adds the part the caller cannot choose).
 func (h *Hub) apiAuth(w http.ResponseWriter, r *http.Request) (string, bool) {
+	if h.hostRefused(w, r, true) {
+		return "", false
+	}
 	origin, ok := h.originAllowed(r)
 	if !ok {
 		h.st.err(codeForbidden)

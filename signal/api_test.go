@@ -22,6 +22,9 @@ func (e *env) get(path string, hdr map[string]string) (int, msg, http.Header) {
 	for k, v := range hdr {
 		req.Header.Set(k, v)
 	}
+	if h := hdr["Host"]; h != "" {
+		req.Host = h
+	}
 	resp, err := e.srv.Client().Do(req)
 	if err != nil {
 		e.t.Fatal(err)

@@ -69,6 +69,7 @@ type Hub struct {
 	tokens   *auth.Tokens
 	urls     ICEURLs
 	allow    map[string]bool // normalized AllowOrigins
+	hosts    *hostSet
 	trusted  []netip.Prefix
 	upgrader websocket.Upgrader
 	router   *router
@@ -115,6 +116,7 @@ func NewHub(c Config, issuer *auth.Issuer, tokens *auth.Tokens, urls ICEURLs) (*
 		tokens:      tokens,
 		urls:        urls,
 		allow:       make(map[string]bool),
+		hosts:       newHostSet(c.AllowedHosts, c.AllowOrigins),
 		trusted:     trusted,
 		ips:         newIPLimiter(c.MaxConnsPerIP),
 		fails:       newThrottle(authFailMax, authFailWindow),
@@ -145,6 +147,9 @@ func NewHub(c Config, issuer *auth.Issuer, tokens *auth.Tokens, urls ICEURLs) (*
 func (h *Hub) Handler() http.Handler { return http.HandlerFunc(h.serveWS) }
 
 func (h *Hub) serveWS(w http.ResponseWriter, r *http.Request) {
+	if h.hostRefused(w, r, false) {
+		return
+	}
 	if _, ok := h.originAllowed(r); !ok {
 		h.st.err(codeForbidden)
 		http.Error(w, "origin not allowed", http.StatusForbidden)

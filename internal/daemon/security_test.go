@@ -2,6 +2,7 @@ package daemon_test
 
 import (
 	"encoding/json"
+	"net"
 	"net/http"
 	"testing"
 	"time"
@@ -55,4 +56,48 @@ func TestVictimAllocatesDespiteNamedCredentials(t *testing.T) {
 	}
 	allocateICE(t, iceServer{URLs: cred.URIs, Username: cred.Username, Credential: cred.Password}, "udp")
 	allocateICE(t, victim, "udp")
+}
+
+// TestHostsFromConfiguration: with the shipped defaults a rebinding name is
+// refused at /ws and /api/v1, while Turn.PublicHost (a name the operator
+// declared) and the loopback address are served; /healthz answers any Host
+// (load balancers probe by address or by an internal name).
+func TestHostsFromConfiguration(t *testing.T) {
+	c := config.Default()
+	c.Turn.PublicHost = "rtc.test"
+	d := startDaemon(t, c)
+	_, port, err := net.SplitHostPort(d.HTTPAddr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	status := func(path, host string) int {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodGet, d.HTTPURL()+path, nil)
+		req.Host = host
+		req.Header.Set("Origin", "http://"+host)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = resp.Body.Close()
+		return resp.StatusCode
+	}
+	for host, want := range map[string]int{"evil.example:" + port: 421, "rtc.test:" + port: 200, "localhost:" + port: 200, "127.0.0.1:" + port: 200} {
+		if got := status("/api/v1/ice-servers", host); got != want {
+			t.Errorf("API with Host %s: %d, want %d", host, got, want)
+		}
+		ws, resp, err := websocket.DefaultDialer.Dial(d.WSURL(), http.Header{"Host": {host}, "Origin": {"http://" + host}})
+		if err == nil {
+			_ = ws.Close()
+		}
+		if want == 421 && (err == nil || resp == nil || resp.StatusCode != 421) {
+			t.Errorf("/ws with Host %s: %v %v, want 421", host, err, resp)
+		}
+		if want == 200 && err != nil {
+			t.Errorf("/ws with Host %s: %v", host, err)
+		}
+	}
+	if got := status("/healthz", "evil.example"); got != 200 {
+		t.Errorf("/healthz with another Host: %d", got)
+	}
 }
