@@ -4,6 +4,7 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha1" //nolint:gosec // HMAC-SHA1 is what the TURN REST scheme and RFC 5389 mandate.
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
@@ -143,6 +144,16 @@ func RandomUser(label string) string {
 		return hex.EncodeToString(b[:])
 	}
 	return label + "." + hex.EncodeToString(b[:])
+}
+
+// KeyedUser is RandomUser for a known identity: label, a dot and the first
+// 128 bits of HMAC-SHA256(key, id) in hex. One id always gets the same user
+// part, so the relay's per-user quota holds across its sessions, while
+// nobody without key can compute it from the id.
+func KeyedUser(key []byte, label, id string) string {
+	mac := hmac.New(sha256.New, key)
+	mac.Write([]byte("rtcd-turn-user:" + id)) // hash.Hash.Write never fails
+	return label + "." + hex.EncodeToString(mac.Sum(nil)[:userRandomBytes])
 }
 
 // Password returns the password that belongs to username if it is well-formed

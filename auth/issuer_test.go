@@ -314,3 +314,18 @@ func TestRandomUser(t *testing.T) {
 		t.Fatalf("RandomUser(\"\") = %q", u)
 	}
 }
+
+func TestKeyedUser(t *testing.T) {
+	k1, k2 := []byte("key-one-0123456789abcdef"), []byte("key-two-0123456789abcdef")
+	a := KeyedUser(k1, "alice", "alice")
+	label, rnd, ok := strings.Cut(a, ".")
+	if !ok || label != "alice" || len(rnd) != 32 || strings.Trim(rnd, "0123456789abcdef") != "" {
+		t.Fatalf("KeyedUser = %q", a)
+	}
+	if KeyedUser(k1, "alice", "alice") != a {
+		t.Fatal("not stable for one id")
+	}
+	if KeyedUser(k1, "alice", "bob") == a || KeyedUser(k2, "alice", "alice") == a {
+		t.Fatal("another id or key gives the same user part")
+	}
+}

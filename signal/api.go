@@ -27,7 +27,10 @@ func (h *Hub) APIHandler() http.Handler {
 		if !ok {
 			return
 		}
-		s := &session{user: auth.RandomUser(user)}
+		if user == "" {
+			user = auth.RandomUser("api")
+		}
+		s := &session{user: user}
 		servers, cred := h.iceServers(s)
 		apiJSON(w, http.StatusOK, iceHTTP{IceServers: servers, IceTTL: int64(cred.TTL / time.Second), IceExpires: cred.Expires.Unix()})
 	})
@@ -40,8 +43,8 @@ func (h *Hub) APIHandler() http.Handler {
 			apiError(w, http.StatusBadRequest, codeBadRequest, "service must be turn")
 			return
 		}
-		label := user
-		if h.tokens == nil {
+		if user == "" {
+			label := "api"
 			if u := r.URL.Query().Get("username"); u != "" {
 				n, err := cleanName(u)
 				if err != nil || n == "" || strings.ContainsAny(n, ": ") {
@@ -50,10 +53,11 @@ func (h *Hub) APIHandler() http.Handler {
 				}
 				label = n
 			}
+			// The requested username is only a label: the relay counts
+			// quotas per user part, and a caller must not name another's.
+			user = auth.RandomUser(label)
 		}
-		// The requested username is only a label: the relay counts quotas
-		// per user part, and the caller must not be able to name another's.
-		cred := h.issuer.Issue(auth.RandomUser(label))
+		cred := h.issuer.Issue(user)
 		uris := append(append([]string{}, h.urls.STUN...), h.urls.TURN...)
 		apiJSON(w, http.StatusOK, turnREST{Username: cred.Username, Password: cred.Password,
 			TTL: int64(cred.TTL / time.Second), URIs: uris})
@@ -77,8 +81,8 @@ type turnREST struct {
 }
 
 // apiAuth checks host, method, origin, throttle and (token mode) the bearer token.
-// It returns the label of the user part the credentials are minted for
-// (auth.RandomUser adds the part the caller cannot choose).
+// In token mode it returns the token user's TURN user part (tokenUser); in
+// open mode "", and the caller mints a random one.
 func (h *Hub) apiAuth(w http.ResponseWriter, r *http.Request) (string, bool) {
 	if h.hostRefused(w, r, true) {
 		return "", false
@@ -109,7 +113,7 @@ func (h *Hub) apiAuth(w http.ResponseWriter, r *http.Request) (string, bool) {
 		}
 	}
 	if h.tokens == nil {
-		return "api", true
+		return "", true
 	}
 	// As for hello: a valid token passes even from a throttled address;
 	// only failures are refused there.
@@ -138,7 +142,7 @@ func (h *Hub) apiAuth(w http.ResponseWriter, r *http.Request) (string, bool) {
 		fail(code, msg)
 		return "", false
 	}
-	return strings.ReplaceAll(cl.User, ":", "_"), true
+	return h.tokenUser(cl.User), true
 }
 
 func apiError(w http.ResponseWriter, status int, code, msg string) {

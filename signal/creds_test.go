@@ -69,24 +69,38 @@ func TestTURNUserNotChosenByCaller(t *testing.T) {
 	}
 }
 
-// TestTURNUserTokenMode: two sessions of one token user get distinct
-// user parts labelled with the token's sub.
+// TestTURNUserTokenMode: in token mode the user part is keyed on the
+// token's sub: every session and API call of one sub shares it (relay
+// quotas count per user), another sub gets another, and the API ignores a
+// requested username.
 func TestTURNUserTokenMode(t *testing.T) {
 	e := newEnv(t, Config{Mode: ModeToken})
 	tok := e.token("r", "a:lice", time.Hour)
+	userOf := func(username string) string {
+		t.Helper()
+		if turnLabel(t, e.issuer, username) != "a_lice" && turnLabel(t, e.issuer, username) != "mallory" {
+			t.Fatalf("username %q", username)
+		}
+		u, _ := e.issuer.User(username)
+		return u
+	}
 	var users []string
 	for range 2 {
 		c := e.dial(nil)
 		c.send(msg{"v": 1, "type": "hello", "id": "h", "token": tok})
-		u := c.expect(typeHello).list("iceServers")[1].str("username")
-		if turnLabel(t, e.issuer, u) != "a_lice" {
-			t.Fatalf("username %q", u)
-		}
-		users = append(users, u)
+		users = append(users, userOf(c.expect(typeHello).list("iceServers")[1].str("username")))
 	}
-	a, _ := e.issuer.User(users[0])
-	b, _ := e.issuer.User(users[1])
-	if a == b {
-		t.Fatalf("two sessions share the user part %q", a)
+	status, m, _ := e.get(PathTURN+"?service=turn&username=victim", map[string]string{"Authorization": "Bearer " + tok})
+	if status != 200 {
+		t.Fatalf("API: %d %v", status, m)
+	}
+	users = append(users, userOf(m.str("username")))
+	if users[0] != users[1] || users[0] != users[2] {
+		t.Fatalf("one sub, several user parts: %v", users)
+	}
+	c := e.dial(nil)
+	c.send(msg{"v": 1, "type": "hello", "id": "h", "token": e.token("r", "mallory", time.Hour)})
+	if other := userOf(c.expect(typeHello).list("iceServers")[1].str("username")); other == users[0] {
+		t.Fatalf("two subs share the user part %q", other)
 	}
 }

@@ -39,7 +39,7 @@ type ICEURLs struct {
 // session is one peer: it survives a dropped socket for the resume window.
 type session struct {
 	id     string       // immutable
-	user   string       // immutable; the user part of TURN usernames (auth.RandomUser)
+	user   string       // immutable; the user part of TURN usernames (RandomUser or tokenUser)
 	claims *auth.Claims // immutable; nil in open mode
 	out    *outbox      // immutable pointer
 
@@ -75,6 +75,7 @@ type Hub struct {
 	router   *router
 	ips      *ipLimiter
 	fails    *throttle
+	userKey  []byte // keys tokenUser
 	st       stats
 	cl       *cluster // nil on a single node
 
@@ -120,6 +121,7 @@ func NewHub(c Config, issuer *auth.Issuer, tokens *auth.Tokens, urls ICEURLs) (*
 		trusted:     trusted,
 		ips:         newIPLimiter(c.MaxConnsPerIP),
 		fails:       newThrottle(authFailMax, authFailWindow),
+		userKey:     randomKey(),
 		floodWindow: floodWindow,
 		sessions:    make(map[string]*session),
 		byResume:    make(map[string]*session),
@@ -324,11 +326,10 @@ func (h *Hub) newSession(c *conn, name string, claims *auth.Claims) *session {
 	for s.id == "" || h.sessions[s.id] != nil {
 		s.id = "p_" + randomID(10)
 	}
-	label := s.id
+	s.user = auth.RandomUser(s.id)
 	if claims != nil {
-		label = strings.ReplaceAll(claims.User, ":", "_")
+		s.user = h.tokenUser(claims.User)
 	}
-	s.user = auth.RandomUser(label)
 	s.resume = h.newResumeToken()
 	h.sessions[s.id] = s
 	h.byResume[s.resume] = s
@@ -483,6 +484,21 @@ func randomID(n int) string {
 	b := make([]byte, (n*5+7)/8)
 	_, _ = rand.Read(b) // crypto/rand.Read never fails (Go 1.24+)
 	return idEncoding.EncodeToString(b)[:n]
+}
+
+// randomKey returns 256 random bits, for keys that live as long as the process.
+func randomKey() []byte {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b)
+	return b
+}
+
+// tokenUser is the TURN user part of a token's sub: the same for every
+// session and API call of that sub, so relay quotas count per user, and
+// unknown to anyone who cannot mint for that sub (auth.KeyedUser). The key
+// is per process: allocations live on this process's relay anyway.
+func (h *Hub) tokenUser(sub string) string {
+	return auth.KeyedUser(h.userKey, strings.ReplaceAll(sub, ":", "_"), sub)
 }
 
 // randomToken returns 192 bits as base64url, for resume tokens.
