@@ -156,6 +156,12 @@ func KeyedUser(key []byte, label, id string) string {
 	return label + "." + hex.EncodeToString(mac.Sum(nil)[:userRandomBytes])
 }
 
+// KeyedUser is the package's KeyedUser with the minting secret as key, so
+// every node sharing Auth.Secrets gives one id the same user part.
+func (i *Issuer) KeyedUser(label, id string) string {
+	return KeyedUser(i.keys[0].key, label, id)
+}
+
 // Password returns the password that belongs to username if it is well-formed
 // and not expired. The relay's AuthHandler derives the long-term key from it.
 func (i *Issuer) Password(username string) (password string, expires time.Time, err error) {

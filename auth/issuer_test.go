@@ -328,4 +328,9 @@ func TestKeyedUser(t *testing.T) {
 	if KeyedUser(k1, "alice", "bob") == a || KeyedUser(k2, "alice", "alice") == a {
 		t.Fatal("another id or key gives the same user part")
 	}
+	one, _ := NewIssuer([]string{string(k1), string(k2)}, time.Hour)
+	other, _ := NewIssuer([]string{string(k1)}, time.Hour)
+	if one.KeyedUser("alice", "alice") != a || other.KeyedUser("alice", "alice") != a {
+		t.Fatal("Issuer.KeyedUser does not key on the minting secret")
+	}
 }

@@ -75,7 +75,6 @@ type Hub struct {
 	router   *router
 	ips      *ipLimiter
 	fails    *throttle
-	userKey  []byte // keys tokenUser
 	st       stats
 	cl       *cluster // nil on a single node
 
@@ -121,7 +120,6 @@ func NewHub(c Config, issuer *auth.Issuer, tokens *auth.Tokens, urls ICEURLs) (*
 		trusted:     trusted,
 		ips:         newIPLimiter(c.MaxConnsPerIP),
 		fails:       newThrottle(authFailMax, authFailWindow),
-		userKey:     randomKey(),
 		floodWindow: floodWindow,
 		sessions:    make(map[string]*session),
 		byResume:    make(map[string]*session),
@@ -486,19 +484,12 @@ func randomID(n int) string {
 	return idEncoding.EncodeToString(b)[:n]
 }
 
-// randomKey returns 256 random bits, for keys that live as long as the process.
-func randomKey() []byte {
-	b := make([]byte, 32)
-	_, _ = rand.Read(b)
-	return b
-}
-
 // tokenUser is the TURN user part of a token's sub: the same for every
 // session and API call of that sub, so relay quotas count per user, and
-// unknown to anyone who cannot mint for that sub (auth.KeyedUser). The key
-// is per process: allocations live on this process's relay anyway.
+// unknown to anyone without the TURN secret (auth.Issuer.KeyedUser), and
+// the same on every node of a cluster.
 func (h *Hub) tokenUser(sub string) string {
-	return auth.KeyedUser(h.userKey, strings.ReplaceAll(sub, ":", "_"), sub)
+	return h.issuer.KeyedUser(strings.ReplaceAll(sub, ":", "_"), sub)
 }
 
 // randomToken returns 192 bits as base64url, for resume tokens.
