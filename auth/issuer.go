@@ -4,6 +4,7 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha1" //nolint:gosec // HMAC-SHA1 is what the TURN REST scheme and RFC 5389 mandate.
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
@@ -123,6 +124,42 @@ func (i *Issuer) Issue(user string) Credential {
 		Expires:  time.Unix(exp, 0),
 		TTL:      i.ttl,
 	}
+}
+
+// userRandomBytes is the size of the random part of RandomUser: 128 bits,
+// beyond guessing.
+const userRandomBytes = 16
+
+// RandomUser returns a user part for Issue that no caller can choose or guess:
+// label, a dot and 128 random bits in lowercase hex ("p_abc.9f86d0..."), or
+// only the hex when label is empty. The relay counts quotas per user part,
+// so a user part anyone can name (a peer id is visible to the whole room)
+// lets one caller mint the victim's exact credentials and use up the
+// victim's allocation quota. The label only helps operators read logs;
+// keep it free of ':'.
+func RandomUser(label string) string {
+	var b [userRandomBytes]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+)
+	if label == "" {
+		return hex.EncodeToString(b[:])
+	}
+	return label + "." + hex.EncodeToString(b[:])
+}
+
+// KeyedUser is RandomUser for a known identity: label, a dot and the first
+// 128 bits of HMAC-SHA256(key, id) in hex. One id always gets the same user
+// part, so the relay's per-user quota holds across its sessions, while
+// nobody without key can compute it from the id.
+func KeyedUser(key []byte, label, id string) string {
+	mac := hmac.New(sha256.New, key)
+	mac.Write([]byte("rtcd-turn-user:" + id)) // hash.Hash.Write never fails
+	return label + "." + hex.EncodeToString(mac.Sum(nil)[:userRandomBytes])
+}
+
+// KeyedUser is the package's KeyedUser with the minting secret as key, so
+// every node sharing Auth.Secrets gives one id the same user part.
+func (i *Issuer) KeyedUser(label, id string) string {
+	return KeyedUser(i.keys[0].key, label, id)
 }
 
 // Password returns the password that belongs to username if it is well-formed

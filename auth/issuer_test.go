@@ -288,3 +288,49 @@ func TestUserPart(t *testing.T) {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+func TestRandomUser(t *testing.T) {
+	iss, err := NewIssuer([]string{"k1-secret"}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := make(map[string]bool)
+	for i := 0; i < 100; i++ {
+		u := RandomUser("p_victim")
+		label, rnd, ok := strings.Cut(u, ".")
+		if !ok || label != "p_victim" || len(rnd) != 32 || strings.Trim(rnd, "0123456789abcdef") != "" {
+			t.Fatalf("RandomUser = %q", u)
+		}
+		if seen[u] {
+			t.Fatalf("RandomUser repeated %q", u)
+		}
+		seen[u] = true
+		// The relay's quota key is the whole user part, random included.
+		if got, err := iss.User(iss.Issue(u).Username); err != nil || got != u {
+			t.Fatalf("User = %q, %v; want %q", got, err, u)
+		}
+	}
+	if u := RandomUser(""); len(u) != 32 || strings.Contains(u, ".") {
+		t.Fatalf("RandomUser(\"\") = %q", u)
+	}
+}
+
+func TestKeyedUser(t *testing.T) {
+	k1, k2 := []byte("key-one-0123456789abcdef"), []byte("key-two-0123456789abcdef")
+	a := KeyedUser(k1, "alice", "alice")
+	label, rnd, ok := strings.Cut(a, ".")
+	if !ok || label != "alice" || len(rnd) != 32 || strings.Trim(rnd, "0123456789abcdef") != "" {
+		t.Fatalf("KeyedUser = %q", a)
+	}
+	if KeyedUser(k1, "alice", "alice") != a {
+		t.Fatal("not stable for one id")
+	}
+	if KeyedUser(k1, "alice", "bob") == a || KeyedUser(k2, "alice", "alice") == a {
+		t.Fatal("another id or key gives the same user part")
+	}
+	one, _ := NewIssuer([]string{string(k1), string(k2)}, time.Hour)
+	other, _ := NewIssuer([]string{string(k1)}, time.Hour)
+	if one.KeyedUser("alice", "alice") != a || other.KeyedUser("alice", "alice") != a {
+		t.Fatal("Issuer.KeyedUser does not key on the minting secret")
+	}
+}

@@ -86,17 +86,46 @@ func (t *Tokens) Sign(c Claims) (string, error) {
 
 // Verify checks signature, algorithm and expiry and returns the claims.
 // Errors wrap ErrTokenExpired or ErrTokenInvalid.
+//
+// The claims are decoded as jwt.MapClaims, whose validator accepts only JSON
+// numbers for exp, nbf and iat: RegisteredClaims' NumericDate also takes a
+// numeric string ("exp":"9999999999"), which other JWT libraries refuse, so
+// a token that another verifier rejects would pass here.
 func (t *Tokens) Verify(token string) (Claims, error) {
-	var wc wireClaims
-	_, err := t.parser.ParseWithClaims(token, &wc, func(*jwt.Token) (any, error) { return t.key, nil })
+	mc := jwt.MapClaims{}
+	_, err := t.parser.ParseWithClaims(token, mc, func(*jwt.Token) (any, error) { return t.key, nil })
 	if err != nil {
 		if errors.Is(err, jwt.ErrTokenExpired) {
 			return Claims{}, ErrTokenExpired
 		}
 		return Claims{}, fmt.Errorf("%w: %w", ErrTokenInvalid, err)
 	}
-	if wc.Room == "" || wc.Subject == "" {
+	exp, err := mc.GetExpirationTime()
+	if err != nil || exp == nil {
+		return Claims{}, fmt.Errorf("%w: exp: %v", ErrTokenInvalid, err)
+	}
+	sub, err := mc.GetSubject()
+	if err != nil {
+		return Claims{}, fmt.Errorf("%w: %w", ErrTokenInvalid, err)
+	}
+	var c Claims
+	for _, f := range []struct {
+		key string
+		dst *string
+	}{{"room", &c.Room}, {"role", &c.Role}, {"name", &c.Name}} {
+		v, ok := mc[f.key]
+		if !ok {
+			continue
+		}
+		s, ok := v.(string)
+		if !ok {
+			return Claims{}, fmt.Errorf("%w: %s is not a string", ErrTokenInvalid, f.key)
+		}
+		*f.dst = s
+	}
+	if c.Room == "" || sub == "" {
 		return Claims{}, fmt.Errorf("%w: missing room or sub", ErrTokenInvalid)
 	}
-	return Claims{Room: wc.Room, User: wc.Subject, Role: wc.Role, Name: wc.Name, Expires: wc.ExpiresAt.Time}, nil
+	c.User, c.Expires = sub, exp.Time
+	return c, nil
 }

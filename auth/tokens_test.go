@@ -123,3 +123,48 @@ func TestTokensRejectAlgConfusion(t *testing.T) {
 		})
 	}
 }
+
+// TestTokensStrictNumericDates: exp, nbf and iat are JSON numbers (RFC 7519
+// §2 NumericDate); a numeric string is refused like a missing exp.
+func TestTokensStrictNumericDates(t *testing.T) {
+	clk := newClock()
+	tk, err := NewTokens(testTokenSecret, WithClock(clk.now))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sign := func(claims jwt.MapClaims) string {
+		s, err := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString([]byte(testTokenSecret))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	future, past := clk.t.Add(time.Hour).Unix(), clk.t.Add(-time.Minute).Unix()
+	tests := []struct {
+		name   string
+		claims jwt.MapClaims
+		want   error
+	}{
+		{"valid numeric exp", jwt.MapClaims{"room": "r", "sub": "u", "exp": future}, nil},
+		{"string exp", jwt.MapClaims{"room": "r", "sub": "u", "exp": itoa(future)}, ErrTokenInvalid},
+		{"expired numeric exp", jwt.MapClaims{"room": "r", "sub": "u", "exp": past}, ErrTokenExpired},
+		{"string nbf", jwt.MapClaims{"room": "r", "sub": "u", "exp": future, "nbf": itoa(past)}, ErrTokenInvalid},
+		{"bool exp", jwt.MapClaims{"room": "r", "sub": "u", "exp": true}, ErrTokenInvalid},
+		{"numeric room", jwt.MapClaims{"room": 7, "sub": "u", "exp": future}, ErrTokenInvalid},
+		{"numeric sub", jwt.MapClaims{"room": "r", "sub": 7, "exp": future}, ErrTokenInvalid},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := tk.Verify(sign(tt.claims))
+			if tt.want == nil {
+				if err != nil || c.Room != "r" || c.User != "u" || c.Expires.Unix() != future {
+					t.Fatalf("Verify = %+v, %v", c, err)
+				}
+				return
+			}
+			if !errors.Is(err, tt.want) {
+				t.Fatalf("Verify = %+v, %v; want %v", c, err, tt.want)
+			}
+		})
+	}
+}

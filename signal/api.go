@@ -27,6 +27,9 @@ func (h *Hub) APIHandler() http.Handler {
 		if !ok {
 			return
 		}
+		if user == "" {
+			user = auth.RandomUser("api")
+		}
 		s := &session{user: user}
 		servers, cred := h.iceServers(s)
 		apiJSON(w, http.StatusOK, iceHTTP{IceServers: servers, IceTTL: int64(cred.TTL / time.Second), IceExpires: cred.Expires.Unix()})
@@ -40,15 +43,19 @@ func (h *Hub) APIHandler() http.Handler {
 			apiError(w, http.StatusBadRequest, codeBadRequest, "service must be turn")
 			return
 		}
-		if h.tokens == nil {
+		if user == "" {
+			label := "api"
 			if u := r.URL.Query().Get("username"); u != "" {
 				n, err := cleanName(u)
 				if err != nil || n == "" || strings.ContainsAny(n, ": ") {
 					apiError(w, http.StatusBadRequest, codeBadRequest, "username must be 1-64 characters without ':' or spaces")
 					return
 				}
-				user = n
+				label = n
 			}
+			// The requested username is only a label: the relay counts
+			// quotas per user part, and a caller must not name another's.
+			user = auth.RandomUser(label)
 		}
 		cred := h.issuer.Issue(user)
 		uris := append(append([]string{}, h.urls.STUN...), h.urls.TURN...)
@@ -73,9 +80,13 @@ type turnREST struct {
 	URIs     []string `json:"uris"`
 }
 
-// apiAuth checks method, origin, throttle and (token mode) the bearer token.
-// It returns the user the credentials are minted for.
+// apiAuth checks host, method, origin, throttle and (token mode) the bearer token.
+// In token mode it returns the token user's TURN user part (tokenUser); in
+// open mode "", and the caller mints a random one.
 func (h *Hub) apiAuth(w http.ResponseWriter, r *http.Request) (string, bool) {
+	if h.hostRefused(w, r, true) {
+		return "", false
+	}
 	origin, ok := h.originAllowed(r)
 	if !ok {
 		h.st.err(codeForbidden)
@@ -101,20 +112,25 @@ func (h *Hub) apiAuth(w http.ResponseWriter, r *http.Request) (string, bool) {
 			return "", false
 		}
 	}
-	key := ipKey(h.clientIP(r))
 	if h.tokens == nil {
-		return "api_" + randomID(8), true
+		return "", true
 	}
-	if h.fails.blocked(key) {
-		h.st.err(codeThrottled)
-		apiError(w, http.StatusTooManyRequests, codeThrottled, "too many failed authentications; retry later")
-		return "", false
+	// As for hello: a valid token passes even from a throttled address;
+	// only failures are refused there.
+	key := ipKey(h.clientIP(r))
+	fail := func(code, msg string) {
+		blocked := h.fails.blocked(key)
+		h.authFailed(key, msg)
+		status := http.StatusUnauthorized
+		if blocked {
+			status, code, msg = http.StatusTooManyRequests, codeThrottled, "too many failed authentications; retry later"
+		}
+		h.st.err(code)
+		apiError(w, status, code, msg)
 	}
 	tok, found := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	if !found || tok == "" {
-		h.authFailed(key, "no bearer token")
-		h.st.err(codeUnauthorized)
-		apiError(w, http.StatusUnauthorized, codeUnauthorized, "Authorization: Bearer <token> required")
+		fail(codeUnauthorized, "Authorization: Bearer <token> required")
 		return "", false
 	}
 	cl, err := h.tokens.Verify(strings.TrimSpace(tok))
@@ -123,12 +139,10 @@ func (h *Hub) apiAuth(w http.ResponseWriter, r *http.Request) (string, bool) {
 		if errors.Is(err, auth.ErrTokenExpired) {
 			code, msg = codeTokenExpired, "token expired"
 		}
-		h.authFailed(key, msg)
-		h.st.err(code)
-		apiError(w, http.StatusUnauthorized, code, msg)
+		fail(code, msg)
 		return "", false
 	}
-	return strings.ReplaceAll(cl.User, ":", "_"), true
+	return h.tokenUser(cl.User), true
 }
 
 func apiError(w http.ResponseWriter, status int, code, msg string) {

@@ -29,6 +29,14 @@ type Config struct {
 	// may open /ws and call /api/v1, besides the daemon's own host. A page
 	// from any other origin must not be able to collect TURN credentials.
 	AllowOrigins []string `json:",optional"`
+	// AllowedHosts lists the host names (no scheme or port; "*.example.com"
+	// for one label; "*" for any) that /ws and /api/v1 answer to in the Host
+	// header. Requests for another name get 421, which stops DNS rebinding:
+	// a name the attacker controls, pointed at the daemon, would otherwise
+	// look like the daemon's own origin. IP addresses, localhost and the
+	// hosts of AllowOrigins are always allowed; the daemon adds
+	// Turn.PublicHost, TLS.ACMEDomains and the certificate's names.
+	AllowedHosts []string `json:",optional"`
 	// MaxConnsPerIP caps open sockets per client IP (IPv6: per /64). Defaults to 20.
 	MaxConnsPerIP int `json:",default=20"`
 	// RoomSize caps peers per room; a mesh beyond ~6 overloads uplinks. Defaults to 6.
@@ -109,6 +117,11 @@ func (c Config) Validate() error {
 	for i, o := range c.AllowOrigins {
 		if _, err := normalizeOrigin(o); err != nil {
 			return fmt.Errorf("Signal.AllowOrigins[%d]: %w", i, err)
+		}
+	}
+	for i, e := range c.AllowedHosts {
+		if err := validHostEntry(e); err != nil {
+			return fmt.Errorf("Signal.AllowedHosts[%d]: %w", i, err)
 		}
 	}
 	if _, err := parsePrefixes(c.TrustedProxies); err != nil {

@@ -471,13 +471,12 @@ func (c *conn) join(s *session, m inMsg) *protoError {
 }
 
 // hello authenticates, creates or resumes the session and starts the writer.
+// Credentials are always checked, also from a throttled address: the
+// throttle refuses only failed attempts, so one client guessing from a
+// shared NAT address does not lock out everyone behind it, and a guess
+// still has to pass the HMAC (or match a 192-bit resume token).
 func (c *conn) hello(m inMsg) {
 	h := c.h
-	if h.fails.blocked(c.ipKey) {
-		c.sendErr(m.ID, perr(codeThrottled, "too many failed authentications; retry later"))
-		c.requestClose(closeThrottled, nil)
-		return
-	}
 	if m.Resume != "" {
 		c.resume(m)
 		return
@@ -485,19 +484,16 @@ func (c *conn) hello(m inMsg) {
 	var claims *auth.Claims
 	if h.tokens != nil {
 		if m.Token == "" {
-			h.authFailed(c.ipKey, "no token")
-			c.sendErr(m.ID, perr(codeUnauthorized, "this server needs a join token"))
+			c.authFailed(m.ID, "no token", perr(codeUnauthorized, "this server needs a join token"))
 			return
 		}
 		cl, err := h.tokens.Verify(m.Token)
 		switch {
 		case errors.Is(err, auth.ErrTokenExpired):
-			h.authFailed(c.ipKey, "expired token")
-			c.sendErr(m.ID, perr(codeTokenExpired, "join token expired"))
+			c.authFailed(m.ID, "expired token", perr(codeTokenExpired, "join token expired"))
 			return
 		case err != nil:
-			h.authFailed(c.ipKey, "invalid token")
-			c.sendErr(m.ID, perr(codeUnauthorized, "invalid join token"))
+			c.authFailed(m.ID, "invalid token", perr(codeUnauthorized, "invalid join token"))
 			return
 		}
 		claims = &cl
@@ -523,12 +519,24 @@ func (c *conn) hello(m inMsg) {
 	logx.Debugw("signal: hello", logx.Field("peer", s.id), logx.Field("ip", c.ipKey))
 }
 
+// authFailed answers a failed hello with e and counts it; once the address
+// is over the throttle limit the answer is throttled and the socket closes.
+func (c *conn) authFailed(id, why string, e *protoError) {
+	if c.h.fails.blocked(c.ipKey) {
+		c.h.authFailed(c.ipKey, why)
+		c.sendErr(id, perr(codeThrottled, "too many failed authentications; retry later"))
+		c.requestClose(closeThrottled, nil)
+		return
+	}
+	c.h.authFailed(c.ipKey, why)
+	c.sendErr(id, e)
+}
+
 func (c *conn) resume(m inMsg) {
 	h := c.h
 	s, tok, old := h.takeOver(m.Resume, c)
 	if s == nil {
-		h.authFailed(c.ipKey, "unknown resume token")
-		c.sendErr(m.ID, perr(codeNoSuchSession, "no session for this resume token; send hello without resume"))
+		c.authFailed(m.ID, "unknown resume token", perr(codeNoSuchSession, "no session for this resume token; send hello without resume"))
 		return
 	}
 	if old != nil {

@@ -20,10 +20,21 @@ func FuzzDecode(f *testing.F) {
 		`{"v":2,"type":"hello"}`,
 		`{"type":"leave"}`, `{"type":"ice","id":"9"}`, `[]`, `null`, `{"v":1,"type":"join","room":7}`,
 		"{\"v\":1,\"type\":\"hello\",\"name\":\"\xff\"}",
+		`{"v":1,"type":"ping","type":"join","room":"r"}`,
+		`{"v":1,"type":"ping","Type":"join","room":"r"}`,
+		`{"v":1,"type":"signal","to":"p_b","kind":"offer","data":{"sdp":"a","s\u0064p":"b"}}`,
+		`{"v":1,"type":"update","state":{"audio":true,"audio":false}}`,
 	} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
+		if json.Valid(b) {
+			if _, dup := dupKey(b); dup != refDupKey(t, b) {
+				t.Fatalf("dupKey(%q) = %v, the reference disagrees", b, dup)
+			}
+		} else {
+			dupKey(b) // must not panic on anything
+		}
 		m, err := decode(b)
 		if err != nil {
 			if err.code == "" || err.msg == "" {
@@ -37,6 +48,9 @@ func FuzzDecode(f *testing.F) {
 		enc, jerr := json.Marshal(m)
 		if jerr != nil {
 			t.Fatalf("encode %#v: %v", m, jerr)
+		}
+		if _, dup := dupKey(b); dup {
+			t.Fatalf("accepted %q with a duplicate key", b)
 		}
 		m2, err2 := decode(enc)
 		if err2 != nil {

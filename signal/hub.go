@@ -39,7 +39,7 @@ type ICEURLs struct {
 // session is one peer: it survives a dropped socket for the resume window.
 type session struct {
 	id     string       // immutable
-	user   string       // immutable; the user part of TURN usernames
+	user   string       // immutable; the user part of TURN usernames (RandomUser or tokenUser)
 	claims *auth.Claims // immutable; nil in open mode
 	out    *outbox      // immutable pointer
 
@@ -69,6 +69,7 @@ type Hub struct {
 	tokens   *auth.Tokens
 	urls     ICEURLs
 	allow    map[string]bool // normalized AllowOrigins
+	hosts    *hostSet
 	trusted  []netip.Prefix
 	upgrader websocket.Upgrader
 	router   *router
@@ -115,6 +116,7 @@ func NewHub(c Config, issuer *auth.Issuer, tokens *auth.Tokens, urls ICEURLs) (*
 		tokens:      tokens,
 		urls:        urls,
 		allow:       make(map[string]bool),
+		hosts:       newHostSet(c.AllowedHosts, c.AllowOrigins),
 		trusted:     trusted,
 		ips:         newIPLimiter(c.MaxConnsPerIP),
 		fails:       newThrottle(authFailMax, authFailWindow),
@@ -145,6 +147,9 @@ func NewHub(c Config, issuer *auth.Issuer, tokens *auth.Tokens, urls ICEURLs) (*
 func (h *Hub) Handler() http.Handler { return http.HandlerFunc(h.serveWS) }
 
 func (h *Hub) serveWS(w http.ResponseWriter, r *http.Request) {
+	if h.hostRefused(w, r, false) {
+		return
+	}
 	if _, ok := h.originAllowed(r); !ok {
 		h.st.err(codeForbidden)
 		http.Error(w, "origin not allowed", http.StatusForbidden)
@@ -319,9 +324,9 @@ func (h *Hub) newSession(c *conn, name string, claims *auth.Claims) *session {
 	for s.id == "" || h.sessions[s.id] != nil {
 		s.id = "p_" + randomID(10)
 	}
-	s.user = s.id
+	s.user = auth.RandomUser(s.id)
 	if claims != nil {
-		s.user = strings.ReplaceAll(claims.User, ":", "_")
+		s.user = h.tokenUser(claims.User)
 	}
 	s.resume = h.newResumeToken()
 	h.sessions[s.id] = s
@@ -477,6 +482,14 @@ func randomID(n int) string {
 	b := make([]byte, (n*5+7)/8)
 	_, _ = rand.Read(b) // crypto/rand.Read never fails (Go 1.24+)
 	return idEncoding.EncodeToString(b)[:n]
+}
+
+// tokenUser is the TURN user part of a token's sub: the same for every
+// session and API call of that sub, so relay quotas count per user, and
+// unknown to anyone without the TURN secret (auth.Issuer.KeyedUser), and
+// the same on every node of a cluster.
+func (h *Hub) tokenUser(sub string) string {
+	return h.issuer.KeyedUser(strings.ReplaceAll(sub, ":", "_"), sub)
 }
 
 // randomToken returns 192 bits as base64url, for resume tokens.

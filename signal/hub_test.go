@@ -29,8 +29,8 @@ func TestHelloReply(t *testing.T) {
 	if err := e.issuer.Verify(user, pass); err != nil {
 		t.Fatalf("TURN credential does not verify: %v", err)
 	}
-	if !strings.HasSuffix(user, ":"+h.str("peerId")) {
-		t.Fatalf("TURN username %q does not end in the peer id", user)
+	if turnLabel(t, e.issuer, user) != h.str("peerId") {
+		t.Fatalf("TURN username %q is not labelled with the peer id", user)
 	}
 	if h["iceTTL"] != float64(3600) || h["iceExpires"].(float64) < float64(time.Now().Unix()) {
 		t.Fatalf("iceTTL %v iceExpires %v", h["iceTTL"], h["iceExpires"])

@@ -138,6 +138,12 @@ func decode(b []byte) (inMsg, *protoError) {
 		m = inMsg{ID: recoverID(b)}
 		return m, perr(codeBadRequest, "malformed message: %s", jsonErrText(err))
 	}
+	if path, dup := dupKey(b); dup {
+		if foldKey(path) == "id" {
+			m.ID = "" // which of the two ids would be a guess
+		}
+		return m, perr(codeBadRequest, "duplicate key %q; every key may appear once per object", clip(path, 64))
+	}
 	if len(m.ID) > maxIDBytes {
 		m.ID = ""
 		return m, perr(codeBadRequest, "id longer than %d bytes", maxIDBytes)

@@ -177,7 +177,7 @@ func TestTwoTabsSameUser(t *testing.T) {
 		c := e.dial(nil)
 		c.send(msg{"v": 1, "type": "hello", "id": "h", "token": tok})
 		h := c.expect(typeHello)
-		if u := h.list("iceServers")[1].str("username"); !strings.HasSuffix(u, ":alice") {
+		if u := h.list("iceServers")[1].str("username"); turnLabel(t, e.issuer, u) != "alice" {
 			t.Fatalf("TURN username %q is not for the token's user", u)
 		}
 		tabs = append(tabs, &peer{client: c, id: h.str("peerId")})
@@ -243,6 +243,9 @@ func TestTokenMode(t *testing.T) {
 	}
 }
 
+// TestAuthThrottle: more than authFailMax failures from one address refuse
+// further failures from it (throttled, close 1008), while valid credentials
+// from the same address, a shared NAT, still get in.
 func TestAuthThrottle(t *testing.T) {
 	e := newEnv(t, Config{Mode: ModeToken})
 	c := e.dial(nil)
@@ -250,34 +253,65 @@ func TestAuthThrottle(t *testing.T) {
 		c.send(msg{"v": 1, "type": "hello", "token": "bad"})
 		c.expectError(codeUnauthorized, "")
 	}
-	// Now even a good token is refused, and the socket closed.
-	c.send(msg{"v": 1, "type": "hello", "id": "t", "token": e.token("r", "u", time.Hour)})
-	c.expectError(codeThrottled, "t")
-	c.expectClose(1008)
-	// New sockets from the same IP too, and the HTTP API.
+	// A valid token on the same socket is verified and joins.
+	c.send(msg{"v": 1, "type": "hello", "id": "h", "token": e.token("r", "u", time.Hour)})
+	c.expect(typeHello)
+	c.join("r")
+	// Another invalid one from the address is throttled and its socket closed.
 	d := e.dial(nil)
-	d.send(msg{"v": 1, "type": "hello", "token": e.token("r", "u", time.Hour)})
-	d.expectError(codeThrottled, "")
+	d.send(msg{"v": 1, "type": "hello", "id": "t", "token": "bad"})
+	d.expectError(codeThrottled, "t")
 	d.expectClose(1008)
-	req, _ := http.NewRequest("GET", e.srv.URL+PathICEServers, nil)
-	req.Header.Set("Authorization", "Bearer "+e.token("r", "u", time.Hour))
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
+	// An expired one too: it fails the check like a forged one.
+	x := e.dial(nil)
+	x.send(msg{"v": 1, "type": "hello", "token": e.token("r", "u", -time.Minute)})
+	x.expectError(codeThrottled, "")
+	x.expectClose(1008)
+	// A new socket with a valid token still joins.
+	v := e.dial(nil)
+	v.send(msg{"v": 1, "type": "hello", "id": "h", "token": e.token("r", "w", time.Hour)})
+	v.expect(typeHello)
+	v.join("r")
+	// The HTTP API alike: valid bearer 200, invalid 429.
+	for _, tt := range []struct {
+		bearer string
+		status int
+	}{{e.token("r", "u", time.Hour), 200}, {"bad", 429}, {"", 429}} {
+		req, _ := http.NewRequest("GET", e.srv.URL+PathICEServers, nil)
+		if tt.bearer != "" {
+			req.Header.Set("Authorization", "Bearer "+tt.bearer)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tt.status {
+			t.Fatalf("API with bearer %q: status %d, want %d", tt.bearer, resp.StatusCode, tt.status)
+		}
 	}
-	resp.Body.Close()
-	if resp.StatusCode != 429 {
-		t.Fatalf("API status %d, want 429", resp.StatusCode)
+	if st := e.hub.Stats(); st.AuthFailures != authFailMax+1+2+2 {
+		t.Fatalf("auth failures %d", st.AuthFailures)
 	}
-	// Guessing resume tokens counts too (open mode).
+
+	// Guessing resume tokens counts too (open mode); a plain hello and a
+	// real resume token still work from the throttled address.
 	o := newEnv(t, Config{})
+	p := o.peer("p")
 	g := o.dial(nil)
 	for range authFailMax + 1 {
 		g.send(msg{"v": 1, "type": "hello", "resume": "r_guess"})
 		g.expectError(codeNoSuchSession, "")
 	}
-	g.send(msg{"v": 1, "type": "hello"})
+	g.send(msg{"v": 1, "type": "hello", "resume": "r_guess"})
 	g.expectError(codeThrottled, "")
+	g.expectClose(1008)
+	o.dial(nil).hello("plain")
+	r := o.dial(nil)
+	r.send(msg{"v": 1, "type": "hello", "id": "h", "resume": p.resume})
+	if m := r.expect(typeHello); m["resumed"] != true || m.str("peerId") != p.id {
+		t.Fatalf("resume from a throttled address: %v", m)
+	}
 }
 
 func TestThrottleWindow(t *testing.T) {

@@ -122,7 +122,7 @@ func (d *Daemon) Start() error {
 	}
 	d.serveTLS()
 	urls := d.iceURLs()
-	hub, err := signal.NewHub(d.cfg.Signal, d.issuer, d.tokens, urls)
+	hub, err := signal.NewHub(d.signalConfig(), d.issuer, d.tokens, urls)
 	if err != nil {
 		d.abortStart(closeListeners)
 		return err
@@ -274,6 +274,29 @@ func (d *Daemon) closeTLS() {
 	}
 }
 
+// signalConfig is the Signal section with the names this daemon is known by
+// added to AllowedHosts: whoever set Turn.PublicHost, ACME domains or a
+// certificate already said which names clients use.
+func (d *Daemon) signalConfig() signal.Config {
+	c := d.cfg.Signal
+	known := append([]string{d.cfg.Turn.PublicHost}, d.cfg.TLS.ACMEDomains...)
+	if d.tls != nil {
+		if cert := d.tls.Certificate(); cert != nil && cert.Leaf != nil {
+			known = append(known, cert.Leaf.DNSNames...)
+		}
+	}
+	hosts := append([]string{}, c.AllowedHosts...)
+	for _, n := range known {
+		// A name that is not a plain host name (an odd certificate
+		// entry) is left out rather than failing the start.
+		if n != "" && (signal.Config{AllowedHosts: []string{n}}).Validate() == nil {
+			hosts = append(hosts, n)
+		}
+	}
+	c.AllowedHosts = hosts
+	return c
+}
+
 // tlsHost is the name in turns: URLs: Turn.PublicHost, else the first ACME
 // domain or the certificate's first DNS name.
 func (d *Daemon) tlsHost() string {
@@ -396,6 +419,7 @@ func (d *Daemon) logStartup(urls signal.ICEURLs) {
 	fmt.Fprintf(&b, "  relay listens on:    udp %s, tcp %s\n", d.relay.UDPAddr(), d.relay.TCPAddr())
 	fmt.Fprintf(&b, "  relay reachable at:  %s (%s)\n", d.relay.PublicIP(), d.publicIPSource())
 	fmt.Fprintf(&b, "  clients are given:   %s\n", strings.Join(append(append([]string{}, urls.STUN...), urls.TURN...), " "))
+	fmt.Fprintf(&b, "  signaling hosts:     %s (others get 421; Signal.AllowedHosts)\n", d.hub.AllowedHosts())
 	fmt.Fprintf(&b, "  signaling mode:      %s", d.cfg.Signal.Mode)
 	if d.issuer.Generated() {
 		fmt.Fprintf(&b, "\n  TURN secret:         generated at start (not shown; set RTCD_TURN_SECRET to share it between nodes or restarts)")
