@@ -1,7 +1,7 @@
 // Package bench implements `rtcd bench`: load generators that measure a TURN relay
 // (any server that accepts TURN REST credentials), the raw-UDP loopback limit, and
 // rtcd's WebSocket signaling, so that rtcd can be compared with coturn and with the
-// machine itself in one run (issue 7). Run is the single entry point.
+// machine itself in one run. Run is the single entry point.
 //
 // Modes:
 //

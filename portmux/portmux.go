@@ -5,8 +5,8 @@
 // first application byte decides, since every STUN message starts with
 // 0b00 (RFC 8489 §5) and every HTTP request with a letter.
 //
-// The anchors do this with an nginx stream block (Jitsi) or haproxy
-// (BigBlueButton) in front of separate servers; here it is one process, and
+// Jitsi does this with an nginx stream block and BigBlueButton with haproxy
+// in front of separate servers; here it is one process, and
 // pion/turn accepts the TURN side as an ordinary net.Listener.
 package portmux
 

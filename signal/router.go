@@ -40,8 +40,8 @@ func newRouter(size int, st *stats, onOverflow func(*session)) *router {
 
 // politeFor decides who yields in MDN perfect negotiation: of each pair the
 // peer with the smaller id is polite. Ids never change (not even on resume),
-// so the answer is stable for the life of both sessions, and any node of a
-// future cluster computes the same answer.
+// so the answer is stable for the life of both sessions, and every node of
+// a cluster computes the same answer.
 func politeFor(me, other string) bool { return me < other }
 
 // delivery gathers the sessions touched under the lock.

@@ -12,7 +12,7 @@
 // TURN-TLS client then fails with 701 (see README.md).
 //
 // It also logs page load -> connected for relayed calls over UDP, TCP and TLS
-// (no timing assertion; issue 7's target is <= 1.5 s on loopback).
+// (no timing assertion; the target is <= 1.5 s on loopback).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
