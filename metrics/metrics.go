@@ -46,9 +46,13 @@ var defs = []metricDef{
 	{"rtcd_turn_relayed_packets_total", "Datagrams relayed, by direction (to_peer, from_peer).", []string{"direction"}},
 	{"rtcd_turn_relayed_bytes_total", "Bytes relayed, by direction (to_peer, from_peer).", []string{"direction"}},
 	{"rtcd_turn_permission_denials_total", "Peers refused by the peer policy (CreatePermission, ChannelBind).", nil},
-	{"rtcd_turn_own_port_drops_total", "Datagrams to the relay's own address outside the relay ports, dropped.", nil},
+	{"rtcd_turn_own_port_drops_total", "Datagrams to the relay's own address at a port where no allocation lives, dropped.", nil},
 	{"rtcd_turn_loop_queue_drops_total", "Datagrams for pion (STUN, Data indications) an event loop dropped because pion's reader fell behind.", nil},
-	{"rtcd_turn_quota_refusals_total", "Allocations refused with 486 (quota).", nil},
+	{"rtcd_turn_quota_refusals_total", "Allocations refused with 486 (any quota).", nil},
+	{"rtcd_turn_address_quota_refusals_total", "Allocations refused with 486 at the per-address quota.", nil},
+	{"rtcd_turn_tcp_refused_total", "TURN-over-TCP/TLS connections closed on accept (total or per-address cap).", nil},
+	{"rtcd_turn_tcp_timeouts_total", "TURN-over-TCP/TLS connections closed for no first message in time, or idle.", nil},
+	{"rtcd_turn_binding_rate_limited_total", "STUN Binding requests over UDP dropped by the per-address rate limit.", nil},
 	{"rtcd_turn_auth_failures_total", "Malformed, expired, forged or wrong-realm TURN credentials.", nil},
 	{"rtcd_turn_expired_accepted_total", "Requests on a live allocation whose credential had expired (allowed, like coturn).", nil},
 }
@@ -109,6 +113,10 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 			counter("rtcd_turn_own_port_drops_total", s.OwnPortDrops)
 			counter("rtcd_turn_loop_queue_drops_total", s.LoopQueueDrops)
 			counter("rtcd_turn_quota_refusals_total", s.QuotaRefusals)
+			counter("rtcd_turn_address_quota_refusals_total", s.AddressQuotaRefusals)
+			counter("rtcd_turn_tcp_refused_total", s.TCPRefused)
+			counter("rtcd_turn_tcp_timeouts_total", s.TCPTimeouts)
+			counter("rtcd_turn_binding_rate_limited_total", s.BindingRateLimited)
 			counter("rtcd_turn_auth_failures_total", s.AuthFailures)
 			counter("rtcd_turn_expired_accepted_total", s.ExpiredAccepted)
 		}

@@ -99,7 +99,7 @@ func hintTURN(ep endpoint, err error) string {
 		return "The relay refused the credentials. The daemon and its TURN relay disagree on the secret or the clock: " +
 			"check Auth.Secrets and the server time."
 	case strings.Contains(msg, "486") || strings.Contains(msg, "Quota"):
-		return "The relay's allocation quota is reached (Turn.MaxAllocationsPerUser, Turn.MaxAllocations)."
+		return "The relay's allocation quota is reached (Turn.MaxAllocationsPerUser, Turn.MaxAllocationsPerAddress, Turn.MaxAllocations)."
 	case strings.Contains(msg, "x509") || strings.Contains(msg, "certificate") || strings.Contains(msg, "tls:"):
 		return "TURN over TLS does not work: the certificate is not valid for this name, or TLS is not served on " +
 			"this port. Only networks that allow nothing but HTTPS need it; fix the certificate and the TLS port."

@@ -33,6 +33,12 @@ type Config struct {
 	// MaxAllocationsPerUser caps live allocations per user part of the
 	// username (486 past it). Defaults to 10.
 	MaxAllocationsPerUser int `json:",default=10"`
+	// MaxAllocationsPerAddress caps live allocations per client address
+	// (IPv4, or IPv6 /64), whatever usernames they use (486 past it), so
+	// minting many REST usernames does not multiply a client's quota.
+	// Defaults to 128: room for an office behind one NAT, where a browser in
+	// a full mesh holds up to 15.
+	MaxAllocationsPerAddress int `json:",default=128"`
 	// MaxAllocations caps live allocations in total (486 past it). Defaults to 10000.
 	MaxAllocations int `json:",default=10000"`
 	// UDPSockets is the number of SO_REUSEPORT UDP sockets (one read goroutine
@@ -41,6 +47,17 @@ type Config struct {
 	// MaxTCPConnections caps concurrent TURN-over-TCP connections; more are
 	// closed on accept. Defaults to 4096.
 	MaxTCPConnections int `json:",default=4096"`
+	// MaxTCPConnectionsPerAddress caps concurrent TURN-over-TCP and TLS
+	// connections from one client address (IPv4, or IPv6 /64); more are
+	// closed on accept. Defaults to 128.
+	MaxTCPConnectionsPerAddress int `json:",default=128"`
+	// BindingRate is the sustained rate, per second and client address, of
+	// unauthenticated STUN Binding requests over UDP that get an answer;
+	// BindingBurst is how many may come at once. Past them requests are
+	// dropped, so the relay cannot be used as a reflector. ICE sends a few
+	// per candidate gathering. Defaults 20 and 40.
+	BindingRate  int `json:",default=20"`
+	BindingBurst int `json:",default=40"`
 
 	// TLSListen is the TURN-over-TLS (turns:) listen address, e.g.
 	// ":5349". Empty means off. Needs the TLS section.
@@ -72,33 +89,35 @@ const (
 	DefaultMaxPort               = 65535
 	DefaultMaxAllocationsPerUser = 10
 	DefaultMaxAllocations        = 10000
+	DefaultMaxAllocationsPerAddr = 128
 	DefaultMaxTCPConnections     = 4096
+	DefaultMaxTCPConnsPerAddr    = 128
+	DefaultBindingRate           = 20
+	DefaultBindingBurst          = 40
 	maxUDPSockets                = 256
 )
 
 func (c Config) withDefaults() Config {
-	if c.Listen == "" {
-		c.Listen = DefaultListen
-	}
-	if c.Realm == "" {
-		c.Realm = DefaultRealm
-	}
-	if c.MinPort == 0 {
-		c.MinPort = DefaultMinPort
-	}
-	if c.MaxPort == 0 {
-		c.MaxPort = DefaultMaxPort
-	}
-	if c.MaxAllocationsPerUser == 0 {
-		c.MaxAllocationsPerUser = DefaultMaxAllocationsPerUser
-	}
-	if c.MaxAllocations == 0 {
-		c.MaxAllocations = DefaultMaxAllocations
-	}
-	if c.MaxTCPConnections == 0 {
-		c.MaxTCPConnections = DefaultMaxTCPConnections
-	}
+	orDefault(&c.Listen, DefaultListen)
+	orDefault(&c.Realm, DefaultRealm)
+	orDefault(&c.MinPort, DefaultMinPort)
+	orDefault(&c.MaxPort, DefaultMaxPort)
+	orDefault(&c.MaxAllocationsPerUser, DefaultMaxAllocationsPerUser)
+	orDefault(&c.MaxAllocationsPerAddress, DefaultMaxAllocationsPerAddr)
+	orDefault(&c.MaxAllocations, DefaultMaxAllocations)
+	orDefault(&c.MaxTCPConnections, DefaultMaxTCPConnections)
+	orDefault(&c.MaxTCPConnectionsPerAddress, DefaultMaxTCPConnsPerAddr)
+	orDefault(&c.BindingRate, DefaultBindingRate)
+	orDefault(&c.BindingBurst, DefaultBindingBurst)
 	return c
+}
+
+// orDefault sets *v to def when it is the zero value.
+func orDefault[T comparable](v *T, def T) {
+	var zero T
+	if *v == zero {
+		*v = def
+	}
 }
 
 // Validate reports the first configuration error, naming the field, so a bad
@@ -145,6 +164,14 @@ func (c Config) Validate() error {
 		return fmt.Errorf("Turn.UDPSockets: %d out of range 0-%d", c.UDPSockets, maxUDPSockets)
 	case c.MaxTCPConnections < 0:
 		return fmt.Errorf("Turn.MaxTCPConnections: %d is negative", c.MaxTCPConnections)
+	case c.MaxAllocationsPerAddress < 0:
+		return fmt.Errorf("Turn.MaxAllocationsPerAddress: %d is negative", c.MaxAllocationsPerAddress)
+	case c.MaxTCPConnectionsPerAddress < 0:
+		return fmt.Errorf("Turn.MaxTCPConnectionsPerAddress: %d is negative", c.MaxTCPConnectionsPerAddress)
+	case c.BindingRate < 0:
+		return fmt.Errorf("Turn.BindingRate: %d is negative", c.BindingRate)
+	case c.BindingBurst < 0:
+		return fmt.Errorf("Turn.BindingBurst: %d is negative", c.BindingBurst)
 	}
 	if c.TLSListen != "" {
 		if _, p, err := net.SplitHostPort(c.TLSListen); err != nil {

@@ -8,11 +8,14 @@
 //   - PeerPolicy, a deny-by-default filter for loopback, private, link-local,
 //     multicast and IANA special-purpose peers judged on the canonical address
 //     (every IPv4-in-IPv6 form unwrapped), so the relay is not an SSRF proxy;
-//     the server's own relay address stays reachable on relay ports only, so
-//     two relay-only clients of one server can talk;
-//   - per-user and total allocation quotas (486);
-//   - SO_REUSEPORT UDP sockets, a capped TCP listener with idle deadlines, and
-//     a Stop that closes everything and waits for every goroutine;
+//     the server's own relay address stays reachable only at the ports of live
+//     allocations, so two relay-only clients of one server can talk and no
+//     other service on the host can be reached;
+//   - per-user, per-client-address and total allocation quotas (486);
+//   - a per-address rate limit for STUN Binding, so the relay is no reflector;
+//   - SO_REUSEPORT UDP sockets, a TCP listener capped in total and per
+//     address with first-message and idle deadlines, and a Stop that closes
+//     everything and waits for every goroutine;
 //   - a ChannelData fast path (fastpath.go): channels pion has bound, with a
 //     permission pion holds, are relayed by rtcd's own socket readers in
 //     both directions (batched reads and sends, no per-datagram allocation),

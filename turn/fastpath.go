@@ -43,6 +43,9 @@ type binding struct {
 	src    netip.AddrPort // the client's transport address, canonical
 	client *net.UDPAddr   // the same, for UDP sends (nil over TCP)
 	active bool           // in side's table and relay's peers; guarded by relay.fast.mu
+	// own: the peer is the server's own relay address, whose port must
+	// still hold a live allocation at every datagram (get checks it).
+	own bool
 }
 
 // clientSide is the socket a client talks to: a UDP listen socket shared by
@@ -77,7 +80,12 @@ func (t *chanTable) get(src netip.AddrPort, num uint16) *binding {
 	if !ok {
 		return nil
 	}
-	return v.(*binding)
+	b := v.(*binding)
+	if b.own && !b.relay.s.livePorts.has(int(b.peer.Port())) {
+		// The peer allocation ended: pion's path refuses and counts it.
+		return nil
+	}
+	return b
 }
 
 func (t *chanTable) put(b *binding) { t.m.Store(chanKey{b.src, b.num}, b) }
@@ -280,6 +288,7 @@ func (s *Server) onChannelCreated(src, dst, relayAddr, peer net.Addr, num uint16
 		return
 	}
 	b := &binding{num: num, peer: peerAP, peerUA: net.UDPAddrFromAddrPort(peerAP), relay: r, side: side, src: srcAP}
+	b.own = s.ownPorts && peerAP.Addr().Is4() && peerAP.Addr().As4() == s.own4
 	if ua, ok := src.(*net.UDPAddr); ok {
 		b.client = ua
 	} else if _, udp := side.(*listenerConn); udp {

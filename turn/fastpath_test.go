@@ -355,25 +355,76 @@ func TestFastPathPeerPolicy(t *testing.T) {
 	})
 }
 
-// TestFastPathOwnPort: a channel to the server's own relay IP outside the
-// relay ports never enters the fast path, so the own-port rule still drops
-// (and counts) every datagram.
+// TestFastPathOwnPort: a channel to the server's own relay IP at a port
+// without a live allocation (below the relay range, or inside it) never
+// relays, on the fast path or pion's, and every datagram is counted.
 func TestFastPathOwnPort(t *testing.T) {
-	s, c := fastServer(t, false, true, 0, nil) // 127.0.0.1 is the own relay IP, allowed on relay ports only
+	s, c := fastServer(t, false, true, 0, nil) // 127.0.0.1 is the own relay IP
 	if code, _ := c.allocate(); code != 0 {
 		t.Fatalf("allocate: %d", code)
 	}
-	sk := newSink(t) // 127.0.0.1 = PublicIP, ephemeral port below the relay range
-	pa := sk.pc.LocalAddr().(*net.UDPAddr)
-	if code := c.channelBind(0x4006, pa.IP, pa.Port); code != 0 {
+	below := newSink(t) // ephemeral port below the relay range
+	inside := sinkInRange(t, s)
+	for i, sk := range []*sink{below, inside} {
+		pa := sk.pc.LocalAddr().(*net.UDPAddr)
+		num := uint16(0x4006 + i)
+		if code := c.channelBind(num, pa.IP, pa.Port); code != 0 {
+			t.Fatalf("channel bind: %d", code)
+		}
+		for j := 0; j < 5; j++ {
+			c.sendRaw(channelFrame(num, []byte("own port"), false))
+		}
+	}
+	waitStats(t, s, func(st Stats) bool { return st.OwnPortDrops == 10 })
+	if below.count() != 0 || inside.count() != 0 || s.Stats().FastToPeers != 0 {
+		t.Fatalf("sinks got %d and %d, stats %+v", below.count(), inside.count(), s.Stats())
+	}
+}
+
+// TestFastPathOwnRelayEnds: a fast channel to another allocation on the
+// same server relays while that allocation lives and stops the moment it
+// ends, although the binding itself is still there.
+func TestFastPathOwnRelayEnds(t *testing.T) {
+	s, c := fastServer(t, false, true, 0, nil)
+	if code, _ := c.allocate(); code != 0 {
+		t.Fatalf("allocate: %d", code)
+	}
+	cred := s.issuer.Issue("bob")
+	peer := newRawClient(t, s, false, cred.Username, cred.Password)
+	code, relayed := peer.allocate()
+	if code != 0 {
+		t.Fatalf("peer allocate: %d", code)
+	}
+	if code := c.channelBind(0x4010, relayed.IP, relayed.Port); code != 0 {
 		t.Fatalf("channel bind: %d", code)
 	}
+	c.sendRaw(channelFrame(0x4010, []byte("while live"), false))
+	waitStats(t, s, func(st Stats) bool { return st.PacketsToPeers == 1 })
+	if code := peer.refresh(0); code != 0 {
+		t.Fatalf("peer delete: %d", code)
+	}
+	waitStats(t, s, func(st Stats) bool { return st.AllocationsActive == 1 })
+	// Another socket takes the freed port (once the relay socket is closed,
+	// which may trail the event by a loop iteration): it must get nothing.
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		pc, err := net.ListenPacket("udp4", relayed.String())
+		if err == nil {
+			_ = pc.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("relay port still bound after the allocation ended: %v", err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	sk := newSinkOn(t, relayed.String())
 	for i := 0; i < 5; i++ {
-		c.sendRaw(channelFrame(0x4006, []byte("own port"), false))
+		c.sendRaw(channelFrame(0x4010, []byte("after end"), false))
 	}
 	waitStats(t, s, func(st Stats) bool { return st.OwnPortDrops == 5 })
-	if sk.count() != 0 || s.Stats().FastToPeers != 0 {
-		t.Fatalf("sink got %d, stats %+v", sk.count(), s.Stats())
+	if sk.count() != 0 {
+		t.Fatalf("the freed relay port received %d datagrams", sk.count())
 	}
 }
 
@@ -520,7 +571,8 @@ func FuzzFrameReader(f *testing.F) {
 			return
 		}
 		conn := &chunkConn{data: stream, chunk: int(chunk)}
-		tc := &tcpConn{Conn: conn, s: &Server{tcpIdle: time.Hour}, fr: &frameReader{buf: make([]byte, tcpFrameStart)}}
+		srv := &Server{tcpIdle: time.Hour, tcpFirst: time.Hour, tcpNoAlloc: time.Hour, allocs: newAllocTable()}
+		tc := &tcpConn{Conn: conn, s: srv, raddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 1}, fr: &frameReader{buf: make([]byte, tcpFrameStart)}}
 		var out []byte
 		p := make([]byte, pbuf)
 		for i := 0; i <= len(stream)+1; i++ {

@@ -42,7 +42,19 @@ type liveKey struct {
 
 type pending struct {
 	user     string
+	addr     netip.Addr
 	deadline time.Time
+}
+
+// addrOf is the client address the per-address quota counts: the IPv4
+// address, or the /64 of an IPv6 one (one host usually holds a whole /64).
+func addrOf(k srcKey) netip.Addr {
+	a := k.ap.Addr()
+	if a.Is6() {
+		p, _ := a.Prefix(64)
+		return p.Addr()
+	}
+	return a
 }
 
 // allocTable tracks live allocations for the expiry rule and the quotas.
@@ -51,8 +63,10 @@ type pending struct {
 type allocTable struct {
 	mu          sync.Mutex // guards the following fields
 	live        map[liveKey]int
-	perUser     map[string]int // live + pending
-	total       int            // live + pending
+	liveSrc     map[srcKey]int     // live allocations by client transport address
+	perUser     map[string]int     // live + pending
+	perAddr     map[netip.Addr]int // live + pending, by addrOf
+	total       int                // live + pending
 	pending     map[srcKey]pending
 	nextSweepAt time.Time
 }
@@ -60,7 +74,9 @@ type allocTable struct {
 func newAllocTable() *allocTable {
 	return &allocTable{
 		live:    make(map[liveKey]int),
+		liveSrc: make(map[srcKey]int),
 		perUser: make(map[string]int),
+		perAddr: make(map[netip.Addr]int),
 		pending: make(map[srcKey]pending),
 	}
 }
@@ -71,25 +87,50 @@ func (t *allocTable) isLive(src net.Addr, username string) bool {
 	return t.live[liveKey{keyOf(src), username}] > 0
 }
 
+// quotas are the allocation limits reserve enforces.
+type quotas struct {
+	perUser, perAddr, total int
+}
+
+// Limits reserve reports as "which".
+const (
+	limitTotal   = "total"
+	limitUser    = "user"
+	limitAddress = "address"
+)
+
+// hasLive reports whether the client transport address src holds a live
+// allocation (any username).
+func (t *allocTable) hasLive(src net.Addr) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.liveSrc[keyOf(src)] > 0
+}
+
 // reserve implements the quotas; it returns false with the limit hit.
-func (t *allocTable) reserve(src net.Addr, user string, perUser, total int, now time.Time) (ok bool, which string) {
+func (t *allocTable) reserve(src net.Addr, user string, q quotas, now time.Time) (ok bool, which string) {
 	k := keyOf(src)
+	addr := addrOf(k)
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.sweepLocked(now)
 	if p, dup := t.pending[k]; dup {
-		t.releaseLocked(p.user)
+		t.releaseLocked(p.user, p.addr)
 		delete(t.pending, k)
 	}
-	if t.total >= total {
-		return false, "total"
+	if t.total >= q.total {
+		return false, limitTotal
 	}
-	if t.perUser[user] >= perUser {
-		return false, "user"
+	if t.perUser[user] >= q.perUser {
+		return false, limitUser
+	}
+	if t.perAddr[addr] >= q.perAddr {
+		return false, limitAddress
 	}
 	t.perUser[user]++
+	t.perAddr[addr]++
 	t.total++
-	t.pending[k] = pending{user: user, deadline: now.Add(pendingTTL)}
+	t.pending[k] = pending{user: user, addr: addr, deadline: now.Add(pendingTTL)}
 	return true, ""
 }
 
@@ -100,16 +141,19 @@ func (t *allocTable) sweepLocked(now time.Time) {
 	t.nextSweepAt = now.Add(time.Second)
 	for k, p := range t.pending {
 		if now.After(p.deadline) {
-			t.releaseLocked(p.user)
+			t.releaseLocked(p.user, p.addr)
 			delete(t.pending, k)
 		}
 	}
 }
 
-func (t *allocTable) releaseLocked(user string) {
+func (t *allocTable) releaseLocked(user string, addr netip.Addr) {
 	t.total--
 	if t.perUser[user]--; t.perUser[user] <= 0 {
 		delete(t.perUser, user)
+	}
+	if t.perAddr[addr]--; t.perAddr[addr] <= 0 {
+		delete(t.perAddr, addr)
 	}
 }
 
@@ -120,10 +164,12 @@ func (t *allocTable) created(src net.Addr, username, user string) {
 	defer t.mu.Unlock()
 	if p, ok := t.pending[k]; ok {
 		delete(t.pending, k)
-		t.releaseLocked(p.user)
+		t.releaseLocked(p.user, p.addr)
 	}
 	t.live[liveKey{k, username}]++
+	t.liveSrc[k]++
 	t.perUser[user]++
+	t.perAddr[addrOf(k)]++
 	t.total++
 }
 
@@ -140,7 +186,10 @@ func (t *allocTable) deleted(src net.Addr, username, user string) {
 	} else {
 		t.live[k] = n - 1
 	}
-	t.releaseLocked(user)
+	if t.liveSrc[k.src]--; t.liveSrc[k.src] <= 0 {
+		delete(t.liveSrc, k.src)
+	}
+	t.releaseLocked(user, addrOf(k.src))
 }
 
 func (t *allocTable) sizes() (live, users, pend int) {
@@ -193,9 +242,13 @@ func (s *Server) quotaHandler(username, _ string, src net.Addr) bool {
 	if s.stopping.Load() {
 		return false
 	}
-	ok, which := s.allocs.reserve(src, s.userOf(username), s.cfg.MaxAllocationsPerUser, s.cfg.MaxAllocations, s.now())
+	q := quotas{perUser: s.cfg.MaxAllocationsPerUser, perAddr: s.cfg.MaxAllocationsPerAddress, total: s.cfg.MaxAllocations}
+	ok, which := s.allocs.reserve(src, s.userOf(username), q, s.now())
 	if !ok {
 		s.stats.quotaRefusals.Add(1)
+		if which == limitAddress {
+			s.stats.addrQuotaRefusals.Add(1)
+		}
 		logx.Debugw("turn: allocation quota reached",
 			logx.Field("limit", which), logx.Field("user", s.userOf(username)), logx.Field("src", src.String()))
 	}

@@ -247,15 +247,23 @@ type rawClient struct {
 
 func newRawClient(t *testing.T, s *Server, tcp bool, user, pass string) *rawClient {
 	t.Helper()
+	return newRawClientFrom(t, s, tcp, "127.0.0.1", user, pass)
+}
+
+// newRawClientFrom is newRawClient with the client's socket on local, a
+// loopback address, so tests can play several client hosts.
+func newRawClientFrom(t *testing.T, s *Server, tcp bool, local, user, pass string) *rawClient {
+	t.Helper()
 	c := &rawClient{t: t, user: user, pass: pass, realm: s.Realm()}
 	if tcp {
-		tc, err := net.DialTimeout("tcp", s.TCPAddr().String(), 2*time.Second)
+		d := net.Dialer{Timeout: 2 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(local)}}
+		tc, err := d.Dial("tcp", s.TCPAddr().String())
 		if err != nil {
 			t.Fatal(err)
 		}
 		c.conn, c.server = pionturn.NewSTUNConn(tc), s.TCPAddr()
 	} else {
-		pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
+		pc, err := net.ListenPacket("udp4", net.JoinHostPort(local, "0"))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -204,8 +204,9 @@ func Canonical(a netip.Addr) netip.Addr {
 	case b[0] == 0x00 && b[1] == 0x64 && b[2] == 0xff && b[3] == 0x9b && allZero(b[4:12]):
 		// NAT64 well-known prefix 64:ff9b::/96 (RFC 6052).
 		copy(v4[:], b[12:])
-	case b[0] == 0x00 && b[1] == 0x64 && b[2] == 0xff && b[3] == 0x9b && b[4] == 0 && b[5] == 1:
-		// Local-use NAT64 64:ff9b:1::/48 (RFC 8215); judged with the /96 layout.
+	case isLocalNAT64(b):
+		// Local-use NAT64 64:ff9b:1::/48 (RFC 8215): the /96 layout here;
+		// Classify judges every layout (localNAT64Layouts).
 		copy(v4[:], b[12:])
 	case b[0] == 0x20 && b[1] == 0x02:
 		// 6to4 2002:V4ADDR::/48 (RFC 3056).
@@ -221,6 +222,31 @@ func Canonical(a netip.Addr) netip.Addr {
 	return netip.AddrFrom4(v4)
 }
 
+// isLocalNAT64 reports whether b is in the local-use NAT64 prefix
+// 64:ff9b:1::/48 (RFC 8215).
+func isLocalNAT64(b [16]byte) bool {
+	return b[0] == 0x00 && b[1] == 0x64 && b[2] == 0xff && b[3] == 0x9b && b[4] == 0 && b[5] == 1
+}
+
+// localNAT64Layouts are the byte positions of the embedded IPv4 address for
+// the RFC 6052 §2.2 prefix lengths a network can carve from 64:ff9b:1::/48:
+// /96, /48, /56 and /64 (byte 8, bits 64-71, is skipped). Which one a
+// network uses is not visible in the address, so each is judged; /96 first,
+// so a refusal names the reason of the common layout.
+var localNAT64Layouts = [...][4]uint8{
+	{12, 13, 14, 15}, // /96
+	{6, 7, 9, 10},    // /48
+	{7, 9, 10, 11},   // /56
+	{9, 10, 11, 12},  // /64
+}
+
+// nat64Embedded returns the IPv4 address embedded in b with the RFC 6052
+// layout at index i of localNAT64Layouts.
+func nat64Embedded(b [16]byte, i int) netip.Addr {
+	l := localNAT64Layouts[i]
+	return netip.AddrFrom4([4]byte{b[l[0]], b[l[1]], b[l[2]], b[l[3]]})
+}
+
 func allZero(b []byte) bool {
 	for _, c := range b {
 		if c != 0 {
@@ -232,13 +258,33 @@ func allZero(b []byte) bool {
 
 func isOne(b []byte) bool { return b[0] == 0 && b[1] == 0 && b[2] == 0 && b[3] == 1 }
 
-// Classify decides whether the relay may send to a.
+// Classify decides whether the relay may send to a. An address of the
+// local-use NAT64 prefix is refused when the IPv4 address of any RFC 6052
+// layout is refused: the relay cannot know which layout the network's
+// translator uses, so 64:ff9b:1:a9fe:a9:fe00:808:808 (169.254.169.254 the
+// /48 way, 8.8.8.8 the /96 way) is refused. Layouts that read the zero bits
+// of a shorter prefix read 0.0.0.0, so most of the prefix is refused; the
+// relay allocates IPv4 only, so no reachable peer is lost.
 func (p *PeerPolicy) Classify(a netip.Addr) Reason {
 	if !a.IsValid() {
 		return ReasonInvalid
 	}
 	raw := a.WithZone("")
-	c := Canonical(raw)
+	if raw.Is6() && isLocalNAT64(raw.As16()) {
+		b := raw.As16()
+		var r Reason
+		for i := range localNAT64Layouts {
+			if r = p.classify(raw, nat64Embedded(b, i)); !r.Allowed() {
+				return r
+			}
+		}
+		return r
+	}
+	return p.classify(raw, Canonical(raw))
+}
+
+// classify judges raw, whose canonical form is c.
+func (p *PeerPolicy) classify(raw, c netip.Addr) Reason {
 	if r, ok := lookup(alwaysDenied, c); ok {
 		return r
 	}

@@ -217,6 +217,7 @@ func TestClassifyAllocs(t *testing.T) {
 		t.Fatalf("Allowed allocates %v times per run", n)
 	}
 	s := &Server{own4: [4]byte{127, 0, 0, 1}, ownPorts: true, cfg: Config{MinPort: 1000, MaxPort: 2000}}
+	s.livePorts.add(1500) // one live allocation at 1500
 	addrs := []net.IP{net.IPv4(127, 0, 0, 1), net.ParseIP("::ffff:127.0.0.1"), net.IPv4(8, 8, 8, 8).To4(), net.ParseIP("2001:db8::1")}
 	if n := testing.AllocsPerRun(1000, func() {
 		for _, ip := range addrs {
@@ -227,9 +228,17 @@ func TestClassifyAllocs(t *testing.T) {
 		t.Fatalf("ownPortOK allocates %v times per run", n)
 	}
 	if s.ownPortOK(net.IPv4(127, 0, 0, 1), 80) || s.ownPortOK(net.ParseIP("::ffff:127.0.0.1"), 2001) ||
-		!s.ownPortOK(net.IPv4(127, 0, 0, 1), 1000) || !s.ownPortOK(net.IPv4(127, 0, 0, 2), 80) ||
-		s.ownPortOK(net.ParseIP("64:ff9b::7f00:1"), 80) {
+		!s.ownPortOK(net.IPv4(127, 0, 0, 1), 1500) || !s.ownPortOK(net.ParseIP("::ffff:127.0.0.1"), 1500) ||
+		!s.ownPortOK(net.IPv4(127, 0, 0, 2), 80) || s.ownPortOK(net.ParseIP("64:ff9b::7f00:1"), 80) {
 		t.Fatal("ownPortOK verdicts wrong")
+	}
+	// Inside the relay range but without a live allocation: refused.
+	if s.ownPortOK(net.IPv4(127, 0, 0, 1), 1000) || s.ownPortOK(net.IPv4(127, 0, 0, 1), 1501) {
+		t.Fatal("ownPortOK lets a relay reach a port in the range that no allocation holds")
+	}
+	s.livePorts.remove(1500)
+	if s.ownPortOK(net.IPv4(127, 0, 0, 1), 1500) {
+		t.Fatal("ownPortOK still allows the port of an ended allocation")
 	}
 }
 
@@ -266,7 +275,13 @@ func FuzzClassify(f *testing.F) {
 			if Canonical(c) != c {
 				t.Fatalf("Canonical not idempotent: %v -> %v -> %v", a, c, Canonical(c))
 			}
-			if rc := pol.Classify(c); rc.Allowed() != r.Allowed() {
+			rc := pol.Classify(c)
+			if a.Is6() && isLocalNAT64(a.As16()) {
+				// Judged under every layout: stricter than its /96 canonical form.
+				if r.Allowed() && !rc.Allowed() {
+					t.Fatalf("%v (%v) allowed, but canonical %v (%v) refused", a, r, c, rc)
+				}
+			} else if rc.Allowed() != r.Allowed() {
 				t.Fatalf("%v (%v) and canonical %v (%v) disagree", a, r, c, rc)
 			}
 			if !c.Is4() {
@@ -293,6 +308,105 @@ func FuzzClassify(f *testing.F) {
 				if got := pol.Classify(fa); got.Allowed() != want.Allowed() {
 					t.Fatalf("%v judged %v, but its IPv4 %v is %v", fa, got, netip.AddrFrom4(v4), want)
 				}
+			}
+		}
+	})
+}
+
+// rfc6052Layouts are the positions of the embedded IPv4 octets per NAT64
+// prefix length (RFC 6052 §2.2; byte 8 is the reserved u octet).
+var rfc6052Layouts = map[int][4]int{
+	32: {4, 5, 6, 7},
+	40: {5, 6, 7, 9},
+	48: {6, 7, 9, 10},
+	56: {7, 9, 10, 11},
+	64: {9, 10, 11, 12},
+	96: {12, 13, 14, 15},
+}
+
+// embedNAT64 writes v4 into prefix (its first bits/8 bytes are kept) the
+// RFC 6052 way for that prefix length; fill supplies the other bytes.
+func embedNAT64(prefix netip.Addr, bits int, v4 [4]byte, fill [16]byte) netip.Addr {
+	b := fill
+	pb := prefix.As16()
+	copy(b[:bits/8], pb[:bits/8])
+	for i, pos := range rfc6052Layouts[bits] {
+		b[pos] = v4[i]
+	}
+	return netip.AddrFrom16(b)
+}
+
+// TestNAT64PrefixLengths: for both NAT64 prefixes, an IPv4 address the table
+// refuses is refused in every RFC 6052 layout, whatever the other bits.
+func TestNAT64PrefixLengths(t *testing.T) {
+	p := mustPolicy(t, nil, nil, "")
+	wk := netip.MustParseAddr("64:ff9b::")
+	local := netip.MustParseAddr("64:ff9b:1::")
+	refused := map[string][4]byte{
+		"metadata": {169, 254, 169, 254}, "loopback": {127, 0, 0, 1}, "private": {10, 1, 2, 3},
+		"unspecified": {0, 0, 0, 0}, "cgnat": {100, 64, 0, 1},
+	}
+	fills := [][16]byte{{}, {8: 0, 15: 8}, {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}}
+	for _, bits := range []int{32, 40, 48, 56, 64, 96} {
+		for name, v4 := range refused {
+			for _, pfx := range []netip.Addr{wk, local} {
+				if pfx == local && bits < 48 {
+					continue // shorter than the local-use prefix itself
+				}
+				for _, fill := range fills {
+					a := embedNAT64(pfx, bits, v4, fill)
+					if r := p.Classify(a); r.Allowed() {
+						t.Errorf("/%d %s: %v (embeds %v) judged %v", bits, name, a, netip.AddrFrom4(v4), r)
+					}
+				}
+			}
+		}
+	}
+	// The address of the report: 169.254.169.254 the /48 way, 8.8.8.8 the /96 way.
+	if r := p.Classify(netip.MustParseAddr("64:ff9b:1:a9fe:a9:fe00:808:808")); r.Allowed() {
+		t.Errorf("64:ff9b:1:a9fe:a9:fe00:808:808 judged %v", r)
+	}
+	// Public in every layout: allowed. So is the well-known /96 form.
+	for _, s := range []string{"64:ff9b:1:808:808:808:808:808", "64:ff9b::808:808"} {
+		if r := p.Classify(netip.MustParseAddr(s)); r != ReasonPublic {
+			t.Errorf("%s judged %v, want public", s, r)
+		}
+	}
+}
+
+// FuzzNAT64: no NAT64 form (either prefix, any RFC 6052 length, any other
+// bits) of an IPv4 address the policy refuses is allowed. A form that lands
+// in the well-known 64:ff9b::/96 is a /96 address, which a translator
+// decodes from its last 32 bits: it is judged as those.
+func FuzzNAT64(f *testing.F) {
+	f.Add([]byte{169, 254, 169, 254}, uint8(2), []byte{})
+	f.Add([]byte{127, 0, 0, 1}, uint8(5), []byte{8, 8, 8, 8})
+	p := mustPolicy(f, nil, nil, "")
+	pa := mustPolicy(f, []string{"192.168.0.0/16"}, []string{"8.8.8.0/24"}, "")
+	lengths := []int{32, 40, 48, 56, 64, 96}
+	wk96 := netip.MustParsePrefix("64:ff9b::/96")
+	f.Fuzz(func(t *testing.T, v4b []byte, which uint8, fillb []byte) {
+		if len(v4b) != 4 {
+			return
+		}
+		v4 := [4]byte(v4b)
+		var fill [16]byte
+		copy(fill[:], fillb)
+		bits := lengths[int(which)%len(lengths)]
+		pfx := netip.MustParseAddr("64:ff9b::")
+		if which&0x80 != 0 && bits >= 48 {
+			pfx = netip.MustParseAddr("64:ff9b:1::")
+		}
+		a := embedNAT64(pfx, bits, v4, fill)
+		if wk96.Contains(a) {
+			v4 = [4]byte(a.AsSlice()[12:16])
+		}
+		for _, pol := range []*PeerPolicy{p, pa} {
+			if pol.Classify(netip.AddrFrom4(v4)).Allowed() {
+				continue
+			}
+			if r := pol.Classify(a); r.Allowed() {
+				t.Fatalf("%v (/%d form of refused %v) judged %v", a, bits, netip.AddrFrom4(v4), r)
 			}
 		}
 	})

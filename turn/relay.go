@@ -15,7 +15,7 @@ import (
 var (
 	errStopped         = errors.New("turn: server stopped")
 	errPortRange       = errors.New("turn: no free relay port in range")
-	errOwnPortDenied   = errors.New("turn: own relay address outside relay port range")
+	errOwnPortDenied   = errors.New("turn: own relay address at a port without a live allocation")
 	errRequestedPort   = errors.New("turn: requested relay port outside range")
 	errTCPRelayRefused = errors.New("turn: TCP relays are not supported")
 )
@@ -101,6 +101,7 @@ var (
 type listenerConn struct {
 	net.PacketConn
 	member
+	s       *Server
 	batch   *batchReader // owned by pion's single read goroutine
 	batchOK bool         // batch was tried
 	raw     *rawSender   // set before pion starts; nil: plain WriteTo
@@ -143,8 +144,18 @@ func (c *listenerConn) Close() error {
 }
 
 // ReadFrom returns the next datagram for pion. ChannelData of a bound
-// channel is relayed here and never returned.
+// channel is relayed here and never returned, nor are Binding requests over
+// the client address's rate (ratelimit.go), whichever path read them.
 func (c *listenerConn) ReadFrom(b []byte) (int, net.Addr, error) {
+	for {
+		n, a, err := c.readFrom(b)
+		if err != nil || c.s == nil || !c.s.limitedBinding(b[:n], a) {
+			return n, a, err
+		}
+	}
+}
+
+func (c *listenerConn) readFrom(b []byte) (int, net.Addr, error) {
 	if c.lp != nil {
 		n, a, err := c.lp.q.pop(b)
 		if err != nil {
@@ -209,9 +220,9 @@ func (c *listenerConn) readOne(b []byte) (int, net.Addr, error) {
 }
 
 // relayConn is one allocation's relay socket. Its WriteTo keeps the server's
-// own relay address reachable on relay ports only (PermissionHandler sees the
-// IP but not the port), so a client cannot reach the TURN, HTTP or any other
-// port of the host through its own public address.
+// own relay address reachable only at live allocations' ports
+// (PermissionHandler sees the IP but not the port), so a client cannot reach
+// the TURN, HTTP or any other port of the host through its own public address.
 type relayConn struct {
 	*net.UDPConn
 	member
@@ -362,7 +373,9 @@ func (c *relayConn) Close() error {
 }
 
 // ownPortOK reports whether a relay may send to ip:port: anything but the
-// own relay IP, and the own relay IP only on relay ports.
+// own relay IP, and the own relay IP only at a port where a live allocation
+// has its relay socket, so relay-to-relay works and no other service on the
+// host is reachable, not even one inside the relay port range.
 func (s *Server) ownPortOK(ip net.IP, port int) bool {
 	if !s.ownPorts {
 		return true
@@ -384,7 +397,37 @@ func (s *Server) ownPortOK(ip net.IP, port int) bool {
 	if b != s.own4 {
 		return true
 	}
-	return port >= s.cfg.MinPort && port <= s.cfg.MaxPort
+	return s.livePorts.has(port)
+}
+
+// portSet counts the relay sockets bound per port. A count, not a flag: a
+// closing relay and the next one on its port overlap briefly.
+type portSet struct {
+	mu sync.Mutex
+	n  map[int]int
+}
+
+func (p *portSet) add(port int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.n == nil {
+		p.n = make(map[int]int)
+	}
+	p.n[port]++
+}
+
+func (p *portSet) remove(port int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.n[port]--; p.n[port] <= 0 {
+		delete(p.n, port)
+	}
+}
+
+func (p *portSet) has(port int) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.n[port] > 0
 }
 
 // relayGen is the RelayAddressGenerator: random ports in [MinPort, MaxPort],
@@ -490,10 +533,17 @@ func (l *trackedListener) Accept() (net.Conn, error) {
 	}
 }
 
-// tcpIdleTimeout closes a TURN-over-TCP conn that sent nothing for longer
-// than the longest allocation lifetime pion grants (1h is the maximum; 10 min
-// the default). Clients refresh well before that.
-const tcpIdleTimeout = 11 * time.Minute
+// TURN-over-TCP deadlines. A conn must deliver its first complete message
+// within tcpFirstTimeout of accept (a handshake, half a header or nothing
+// at all is not enough), may then go tcpNoAllocTimeout without data while it
+// holds no allocation, and tcpIdleTimeout once it does: longer than the
+// longest allocation lifetime pion grants (1h is the maximum; 10 min the
+// default), since clients refresh well before that.
+const (
+	tcpFirstTimeout   = 10 * time.Second
+	tcpNoAllocTimeout = 30 * time.Second
+	tcpIdleTimeout    = 11 * time.Minute
+)
 
 // tcpConn is one accepted TURN-over-TCP connection.
 type tcpConn struct {
@@ -501,7 +551,13 @@ type tcpConn struct {
 	member
 	s          *Server
 	closeOnce  sync.Once
-	deadlineAt time.Time // when Read last moved the deadline; owned by pion's reader
+	addr       netip.Addr // the client address the per-address cap counts
+	acceptedAt time.Time
+
+	// Owned by pion's reader.
+	deadlineAt time.Time // when Read last moved the deadline
+	first      firstMsg  // progress of the first message
+	allocated  bool      // the conn held a live allocation at the last check
 
 	raddr net.Addr       // RemoteAddr, one value for the conn's lifetime
 	rap   netip.AddrPort // the same, canonical (chanTable key)
@@ -519,19 +575,77 @@ func (c *tcpConn) Read(b []byte) (int, error) {
 	return c.readConn(b)
 }
 
-// readConn moves the idle deadline at most every tcpIdle/16: setting a
-// deadline re-arms a runtime timer, which on a busy TCP relay cost more than
-// the read itself. The conn is thus closed after 15/16 to 16/16 of tcpIdle.
+// readConn reads with the deadline of the conn's state: the first-message
+// deadline, then the short idle timeout while it has no allocation, then
+// tcpIdle. With an allocation the deadline moves at most every tcpIdle/16:
+// setting a deadline re-arms a runtime timer, which on a busy TCP relay cost
+// more than the read itself (the conn is thus closed after 15/16 to 16/16 of
+// tcpIdle); that is also when the allocation is looked up again.
 func (c *tcpConn) readConn(b []byte) (int, error) {
 	now := time.Now()
-	if c.deadlineAt.IsZero() || now.Sub(c.deadlineAt) >= c.s.tcpIdle/16 {
-		_ = c.Conn.SetReadDeadline(now.Add(c.s.tcpIdle))
+	switch {
+	case !c.first.done():
+		if c.deadlineAt.IsZero() {
+			_ = c.Conn.SetReadDeadline(c.acceptedAt.Add(c.s.tcpFirst))
+			c.deadlineAt = now
+		}
+	case !c.allocated || now.Sub(c.deadlineAt) >= c.s.tcpIdle/16:
+		c.allocated = c.s.allocs.hasLive(c.raddr)
+		if c.allocated {
+			_ = c.Conn.SetReadDeadline(now.Add(c.s.tcpIdle))
+		} else {
+			_ = c.Conn.SetReadDeadline(now.Add(c.s.tcpNoAlloc))
+		}
 		c.deadlineAt = now
 	}
+	var n int
+	var err error
 	if c.raw != nil {
-		return c.raw.Read(b)
+		n, err = c.raw.Read(b)
+	} else {
+		n, err = c.Conn.Read(b)
 	}
-	return c.Conn.Read(b)
+	if n > 0 && !c.first.done() {
+		c.first.feed(b[:n])
+	}
+	var ne net.Error
+	if err != nil && errors.As(err, &ne) && ne.Timeout() {
+		c.s.stats.tcpTimeouts.Add(1)
+	}
+	return n, err
+}
+
+// firstMsg follows the first message of a TURN-over-TCP stream (STUN or
+// ChannelData) far enough to tell when it is complete.
+type firstMsg struct {
+	hdr   [4]byte
+	seen  int // bytes seen
+	total int // the message's length once hdr is known; -1: not a TURN message
+}
+
+func (f *firstMsg) done() bool { return f.total > 0 && f.seen >= f.total }
+
+func (f *firstMsg) feed(p []byte) {
+	for len(p) > 0 && f.seen < len(f.hdr) {
+		f.hdr[f.seen] = p[0]
+		f.seen++
+		p = p[1:]
+	}
+	if f.seen < len(f.hdr) {
+		return
+	}
+	if f.total == 0 {
+		size := int(f.hdr[2])<<8 | int(f.hdr[3])
+		switch f.hdr[0] >> 6 {
+		case 0: // STUN: 20-byte header, then the attributes
+			f.total = 20 + size
+		case 1: // ChannelData: 4-byte header, then the payload
+			f.total = 4 + size
+		default: // pion refuses the stream; the first-message deadline closes it
+			f.total = -1
+		}
+	}
+	f.seen += len(p)
 }
 
 // Close is called by pion's per-conn goroutine right before it returns, so

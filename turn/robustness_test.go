@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math/rand/v2"
 	"net"
+	"net/netip"
 	"runtime"
 	"strings"
 	"sync"
@@ -235,17 +236,11 @@ func TestTCPLimits(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.tcpIdle = 300 * time.Millisecond
+	s.tcpFirst = 300 * time.Millisecond
 	if err := s.Start(); err != nil {
 		t.Fatal(err)
 	}
 	defer s.Stop()
-	closedByServer := func(conn net.Conn, within time.Duration) bool {
-		_ = conn.SetReadDeadline(time.Now().Add(within))
-		_, err := conn.Read(make([]byte, 1))
-		var ne net.Error
-		return err != nil && !(errors.As(err, &ne) && ne.Timeout())
-	}
 	var conns []net.Conn
 	for i := 0; i < 3; i++ {
 		conn, err := net.Dial("tcp", s.TCPAddr().String())
@@ -258,13 +253,187 @@ func TestTCPLimits(t *testing.T) {
 	if !closedByServer(conns[2], 2*time.Second) {
 		t.Fatal("connection past MaxTCPConnections was not closed")
 	}
-	// Both admitted connections go idle and are closed by the idle timeout.
+	// Both admitted connections send nothing and are closed at the
+	// first-message deadline.
 	if !closedByServer(conns[0], 5*time.Second) || !closedByServer(conns[1], 5*time.Second) {
 		t.Fatal("idle TCP connection not closed")
+	}
+	if st := s.Stats(); st.TCPRefused != 1 || st.TCPTimeouts != 2 {
+		t.Fatalf("TCPRefused %d, TCPTimeouts %d; want 1 and 2", st.TCPRefused, st.TCPTimeouts)
 	}
 	// Slots are free again: a new connection is served.
 	cl := newRawClient(t, s, true, "", "")
 	if a := cl.binding(); a == nil {
 		t.Fatal("no binding over TCP after idle close")
+	}
+}
+
+// closedByServer reports whether the server closed conn within the time
+// given (rather than the read timing out).
+func closedByServer(conn net.Conn, within time.Duration) bool {
+	_ = conn.SetReadDeadline(time.Now().Add(within))
+	_, err := conn.Read(make([]byte, 1))
+	var ne net.Error
+	return err != nil && !(errors.As(err, &ne) && ne.Timeout())
+}
+
+// TestTCPIdleFlood: a flood of TCP connections from one address that send
+// nothing or half a STUN header fills only that address's share, so a
+// second address still allocates; the flood is closed at the first-message
+// deadline, a conn that sent a whole message but allocated nothing at the
+// short idle timeout, and an allocated conn stays.
+func TestTCPIdleFlood(t *testing.T) {
+	iss := newIssuer(t, []string{testSecret})
+	c := testConfig()
+	c.MaxTCPConnections = 30
+	c.MaxTCPConnectionsPerAddress = 20
+	s, err := New(c, iss)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.tcpFirst = 500 * time.Millisecond
+	s.tcpNoAlloc = time.Second
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Stop()
+	half := stun.MustBuild(stun.TransactionID, stun.BindingRequest).Raw[:10]
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)}}
+	var flood []net.Conn
+	for i := 0; i < 40; i++ {
+		conn, err := d.Dial("tcp", s.TCPAddr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		if i%2 == 1 {
+			if _, err := conn.Write(half); err != nil {
+				t.Fatal(err)
+			}
+		}
+		flood = append(flood, conn)
+	}
+	waitStats(t, s, func(st Stats) bool { return st.TCPRefused == 20 })
+
+	// Another address allocates while the flood is held open.
+	cred := iss.Issue("alice")
+	cl := newRawClientFrom(t, s, true, "127.0.0.1", cred.Username, cred.Password)
+	if code, _ := cl.allocate(); code != 0 {
+		t.Fatalf("allocate from a second address during the flood: %d", code)
+	}
+	// A whole first message but no allocation: the short idle timeout.
+	quiet := newRawClientFrom(t, s, true, "127.0.0.3", "", "")
+	if a := quiet.binding(); a == nil {
+		t.Fatal("no binding over TCP")
+	}
+	start := time.Now()
+	for i, conn := range flood {
+		if !closedByServer(conn, 5*time.Second) {
+			t.Fatalf("flood connection %d still open", i)
+		}
+	}
+	_ = quiet.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	var ne net.Error
+	if _, _, err := quiet.conn.ReadFrom(make([]byte, 1500)); err == nil || (errors.As(err, &ne) && ne.Timeout()) {
+		t.Fatalf("connection without an allocation not closed: %v", err)
+	}
+	if time.Since(start) < s.tcpNoAlloc/2 {
+		t.Fatal("connection without an allocation closed at the first-message deadline")
+	}
+	waitStats(t, s, func(st Stats) bool { return st.TCPTimeouts == 21 })
+	// The allocated conn outlived both deadlines.
+	if code := cl.refresh(time.Minute); code != 0 {
+		t.Fatalf("refresh on the allocated conn: %d", code)
+	}
+}
+
+// TestBindingRateLimit: a Binding flood from one address gets at most the
+// burst plus the rate's worth of answers, on every UDP read path (event
+// loops, Go's poller, without the fast path); the rest is dropped and
+// counted; another address, and ICE's few requests, are answered.
+func TestBindingRateLimit(t *testing.T) {
+	for name, mod := range map[string]func(*Config){
+		"event loops":  func(*Config) {},
+		"go poller":    func(c *Config) { c.DisableEventLoops = true },
+		"no fast path": func(c *Config) { c.DisableFastPath = true },
+	} {
+		t.Run(name, func(t *testing.T) {
+			c := testConfig()
+			c.BindingRate, c.BindingBurst = 10, 20
+			mod(&c)
+			s := newTestServer(t, c, newIssuer(t, []string{testSecret}))
+			pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer pc.Close()
+			const flood = 300
+			start := time.Now()
+			for i := 0; i < flood; i++ {
+				req := stun.MustBuild(stun.TransactionID, stun.BindingRequest, stun.Fingerprint)
+				if _, err := pc.WriteTo(req.Raw, s.UDPAddr()); err != nil {
+					t.Fatal(err)
+				}
+			}
+			answered := 0
+			buf := make([]byte, 1500)
+			_ = pc.SetReadDeadline(time.Now().Add(time.Second))
+			for {
+				if _, _, err := pc.ReadFrom(buf); err != nil {
+					break
+				}
+				answered++
+			}
+			elapsed := time.Since(start)
+			limit := c.BindingBurst + int(float64(c.BindingRate)*elapsed.Seconds()) + 1
+			if answered < c.BindingBurst || answered > limit {
+				t.Fatalf("%d of %d answered in %v; want %d to %d", answered, flood, elapsed, c.BindingBurst, limit)
+			}
+			// Every request is answered, limited, or (event loops) dropped
+			// because pion's reader fell behind the flood.
+			waitStats(t, s, func(st Stats) bool {
+				return st.BindingRateLimited > 0 && st.BindingRateLimited+st.LoopQueueDrops == uint64(flood-answered)
+			})
+			// Another address is answered at once, every time.
+			other := newRawClientFrom(t, s, false, "127.0.0.2", "", "")
+			for i := 0; i < 5; i++ {
+				if other.binding() == nil {
+					t.Fatal("no answer to a second address")
+				}
+			}
+		})
+	}
+}
+
+// TestBindingLimiterRefill: the bucket refills at the rate, never past the
+// burst, and the table forgets addresses that are idle long enough.
+func TestBindingLimiterRefill(t *testing.T) {
+	now := time.Unix(1000, 0)
+	l := newBindingLimiter(20, 40, func() time.Time { return now })
+	a := netip.MustParseAddr("192.0.2.1")
+	took := func(n int) int {
+		k := 0
+		for i := 0; i < n; i++ {
+			if l.allow(a) {
+				k++
+			}
+		}
+		return k
+	}
+	if got := took(100); got != 40 {
+		t.Fatalf("burst: %d, want 40", got)
+	}
+	now = now.Add(500 * time.Millisecond)
+	if got := took(100); got != 10 {
+		t.Fatalf("after 0.5 s at 20/s: %d, want 10", got)
+	}
+	now = now.Add(time.Hour)
+	if got := took(100); got != 40 {
+		t.Fatalf("after an hour: %d, want the burst 40", got)
+	}
+	now = now.Add(time.Hour)
+	l.allow(netip.MustParseAddr("192.0.2.2")) // sweeps
+	if _, ok := l.buckets[a]; ok {
+		t.Fatal("an idle, refilled bucket was kept")
 	}
 }

@@ -33,17 +33,22 @@ type Stats struct {
 	AllocationsActive  int64  // live allocations
 	AllocationsCreated uint64 // allocations ever created
 	PermissionDenials  uint64 // CreatePermission/ChannelBind peers refused by PeerPolicy
-	OwnPortDrops       uint64 // relayed datagrams to the own relay IP outside the relay ports
+	OwnPortDrops       uint64 // relayed datagrams to the own relay IP at a port without a live allocation
 	QuotaRefusals      uint64 // Allocate refused with 486
-	AuthFailures       uint64 // malformed, expired, forged or wrong-realm credentials
-	ExpiredAccepted    uint64 // requests on a live allocation whose credential had expired
-	PacketsFromPeers   uint64 // datagrams relayed from peers to clients
-	BytesFromPeers     uint64
-	PacketsToPeers     uint64 // datagrams relayed from clients to peers
-	BytesToPeers       uint64
-	FastFromPeers      uint64 // of PacketsFromPeers, those rtcd's ChannelData fast path relayed
-	FastToPeers        uint64 // of PacketsToPeers, likewise
-	LoopQueueDrops     uint64 // datagrams an event loop dropped because pion's reader fell behind
+	// AddressQuotaRefusals counts, of QuotaRefusals, those at MaxAllocationsPerAddress.
+	AddressQuotaRefusals uint64
+	TCPRefused           uint64 // TCP/TLS connections closed on accept (MaxTCPConnections or per address)
+	TCPTimeouts          uint64 // TCP/TLS connections closed for no first message, or idle
+	BindingRateLimited   uint64 // STUN Binding requests dropped by the per-address rate limit
+	AuthFailures         uint64 // malformed, expired, forged or wrong-realm credentials
+	ExpiredAccepted      uint64 // requests on a live allocation whose credential had expired
+	PacketsFromPeers     uint64 // datagrams relayed from peers to clients
+	BytesFromPeers       uint64
+	PacketsToPeers       uint64 // datagrams relayed from clients to peers
+	BytesToPeers         uint64
+	FastFromPeers        uint64 // of PacketsFromPeers, those rtcd's ChannelData fast path relayed
+	FastToPeers          uint64 // of PacketsToPeers, likewise
+	LoopQueueDrops       uint64 // datagrams an event loop dropped because pion's reader fell behind
 }
 
 type counters struct {
@@ -52,6 +57,10 @@ type counters struct {
 	permissionDenials  atomic.Uint64
 	ownPortDrops       atomic.Uint64
 	quotaRefusals      atomic.Uint64
+	addrQuotaRefusals  atomic.Uint64
+	tcpRefused         atomic.Uint64
+	tcpTimeouts        atomic.Uint64
+	bindingLimited     atomic.Uint64
 	authFailures       atomic.Uint64
 	expiredAccepted    atomic.Uint64
 	loopQueueDrops     atomic.Uint64
@@ -63,23 +72,27 @@ type counters struct {
 type Server struct {
 	cfg Config
 	// events admits pion's allocation events until Stop shuts it.
-	events   callback.Gate
-	issuer   *auth.Issuer
-	policy   *PeerPolicy
-	publicIP netip.Addr // advertised relay IPv4
-	own4     [4]byte    // publicIP as bytes, for the per-packet check
-	ownPorts bool       // restrict own4 to relay ports (false when AllowPeers lists it)
-	bindIP   netip.Addr // relay sockets bind here
-	detected bool       // publicIP was detected, not configured
-	tcpIdle  time.Duration
-	chanTTL  time.Duration // pion's channel binding lifetime; 0: pion's default (tests shorten it)
-	now      func() time.Time
+	events     callback.Gate
+	issuer     *auth.Issuer
+	policy     *PeerPolicy
+	publicIP   netip.Addr    // advertised relay IPv4
+	own4       [4]byte       // publicIP as bytes, for the per-packet check
+	ownPorts   bool          // restrict own4 to live relay ports (false when AllowPeers lists it)
+	bindIP     netip.Addr    // relay sockets bind here
+	detected   bool          // publicIP was detected, not configured
+	tcpIdle    time.Duration // the TCP deadlines (relay.go); tests shorten them
+	tcpFirst   time.Duration
+	tcpNoAlloc time.Duration
+	chanTTL    time.Duration // pion's channel binding lifetime; 0: pion's default (tests shorten it)
+	now        func() time.Time
 
-	allocs   *allocTable
-	readers  *group
-	stats    counters
-	stopping atomic.Bool
-	stuck    atomic.Bool // Stop timed out waiting for goroutines (tests assert it stays false)
+	allocs    *allocTable
+	bindings  *bindingLimiter // Binding requests over UDP, per client address
+	livePorts portSet         // ports of live relay sockets, for ownPortOK
+	readers   *group
+	stats     counters
+	stopping  atomic.Bool
+	stuck     atomic.Bool // Stop timed out waiting for goroutines (tests assert it stays false)
 
 	// The ChannelData fast path (fastpath.go): relays by the address pion
 	// was given for them, client sides (listen sockets, TCP conns) by the
@@ -88,16 +101,17 @@ type Server struct {
 	relayByAddr sync.Map // net.Addr → *relayConn
 	sides       sync.Map // net.Addr → clientSide
 
-	mu       sync.Mutex // guards the following fields
-	started  bool
-	stopped  bool
-	pion     *pionturn.Server
-	udp      []*listenerConn
-	tcp      *trackedListener
-	extra    []net.Listener // AddListener, before Start
-	tcpConns map[*tcpConn]struct{}
-	relays   map[*relayConn]struct{}
-	loops    []*eventLoop // evloop_linux.go; none where unsupported or off
+	mu         sync.Mutex // guards the following fields
+	started    bool
+	stopped    bool
+	pion       *pionturn.Server
+	udp        []*listenerConn
+	tcp        *trackedListener
+	extra      []net.Listener // AddListener, before Start
+	tcpConns   map[*tcpConn]struct{}
+	tcpPerAddr map[netip.Addr]int // tcpConns by tcpConn.addr
+	relays     map[*relayConn]struct{}
+	loops      []*eventLoop // evloop_linux.go; none where unsupported or off
 	// closedTraffic accumulates the counters of relays that have closed.
 	closedTraffic relayTraffic
 }
@@ -115,15 +129,19 @@ func New(c Config, issuer *auth.Issuer) (*Server, error) {
 		c.UDPSockets = runtime.NumCPU()
 	}
 	s := &Server{
-		cfg:      c,
-		issuer:   issuer,
-		tcpIdle:  tcpIdleTimeout,
-		now:      time.Now,
-		allocs:   newAllocTable(),
-		readers:  newGroup(),
-		tcpConns: make(map[*tcpConn]struct{}),
-		relays:   make(map[*relayConn]struct{}),
+		cfg:        c,
+		issuer:     issuer,
+		tcpIdle:    tcpIdleTimeout,
+		tcpFirst:   tcpFirstTimeout,
+		tcpNoAlloc: tcpNoAllocTimeout,
+		tcpPerAddr: make(map[netip.Addr]int),
+		now:        time.Now,
+		allocs:     newAllocTable(),
+		readers:    newGroup(),
+		tcpConns:   make(map[*tcpConn]struct{}),
+		relays:     make(map[*relayConn]struct{}),
 	}
+	s.bindings = newBindingLimiter(c.BindingRate, c.BindingBurst, s.now)
 	local := localIPv4s()
 	if c.PublicIP != "" {
 		s.publicIP, _ = parseIPv4("Turn.PublicIP", c.PublicIP)
@@ -348,7 +366,7 @@ func (s *Server) listenOnce(host, port string) ([]*listenerConn, *trackedListene
 			cleanup()
 			return nil, nil, errStopped
 		}
-		lc := &listenerConn{PacketConn: pc, member: member{g: s.readers}, fast: s.fastOn}
+		lc := &listenerConn{PacketConn: pc, member: member{g: s.readers}, fast: s.fastOn, s: s}
 		if ua, ok := pc.LocalAddr().(*net.UDPAddr); ok {
 			lc.local = &net.UDPAddr{IP: ua.IP, Port: ua.Port, Zone: ua.Zone} // a value of our own
 		} else {
@@ -439,6 +457,7 @@ func (s *Server) trackRelay(r *relayConn) bool {
 		return false
 	}
 	s.relays[r] = struct{}{}
+	s.livePorts.add(r.adv.Port)
 	if s.fastOn {
 		s.relayByAddr.Store(r.adv, r)
 	}
@@ -448,22 +467,31 @@ func (s *Server) trackRelay(r *relayConn) bool {
 func (s *Server) forgetRelay(r *relayConn) {
 	s.relayByAddr.Delete(r.adv)
 	s.mu.Lock()
+	if _, ok := s.relays[r]; ok {
+		s.livePorts.remove(r.adv.Port)
+	}
 	delete(s.relays, r)
 	r.traffic.addTo(&s.closedTraffic)
 	s.mu.Unlock()
 }
 
-// trackConn wraps an accepted TCP conn, or refuses it when stopping or at the cap.
+// trackConn wraps an accepted TCP conn, or refuses it when stopping, at
+// MaxTCPConnections or at MaxTCPConnectionsPerAddress.
 func (s *Server) trackConn(c net.Conn) (net.Conn, bool) {
+	addr := addrOf(keyOf(c.RemoteAddr()))
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.stopped || len(s.tcpConns) >= s.cfg.MaxTCPConnections {
+	if s.stopped {
+		return nil, false
+	}
+	if len(s.tcpConns) >= s.cfg.MaxTCPConnections || s.tcpPerAddr[addr] >= s.cfg.MaxTCPConnectionsPerAddress {
+		s.stats.tcpRefused.Add(1)
 		return nil, false
 	}
 	if !s.readers.add() {
 		return nil, false
 	}
-	tc := &tcpConn{Conn: c, member: member{g: s.readers}, s: s, raddr: c.RemoteAddr()}
+	tc := &tcpConn{Conn: c, member: member{g: s.readers}, s: s, raddr: c.RemoteAddr(), addr: addr, acceptedAt: time.Now()}
 	if ta, ok := tc.raddr.(*net.TCPAddr); ok && s.fastOn {
 		tc.raddr = &net.TCPAddr{IP: ta.IP, Port: ta.Port, Zone: ta.Zone} // a value of our own
 		tc.rap = canonical(ta.AddrPort())
@@ -472,11 +500,17 @@ func (s *Server) trackConn(c net.Conn) (net.Conn, bool) {
 		s.sides.Store(tc.raddr, clientSide(tc))
 	}
 	s.tcpConns[tc] = struct{}{}
+	s.tcpPerAddr[addr]++
 	return tc, true
 }
 
 func (s *Server) forgetConn(c *tcpConn) {
 	s.mu.Lock()
+	if _, ok := s.tcpConns[c]; ok {
+		if s.tcpPerAddr[c.addr]--; s.tcpPerAddr[c.addr] <= 0 {
+			delete(s.tcpPerAddr, c.addr)
+		}
+	}
 	delete(s.tcpConns, c)
 	s.mu.Unlock()
 }
@@ -523,19 +557,23 @@ func (s *Server) Stats() Stats {
 	}
 	s.mu.Unlock()
 	return Stats{
-		PacketsFromPeers:   t.packetsIn.Load(),
-		BytesFromPeers:     t.bytesIn.Load(),
-		PacketsToPeers:     t.packetsOut.Load(),
-		BytesToPeers:       t.bytesOut.Load(),
-		FastFromPeers:      t.fastIn.Load(),
-		FastToPeers:        t.fastOut.Load(),
-		AllocationsActive:  s.stats.allocationsActive.Load(),
-		AllocationsCreated: s.stats.allocationsCreated.Load(),
-		PermissionDenials:  s.stats.permissionDenials.Load(),
-		OwnPortDrops:       s.stats.ownPortDrops.Load(),
-		QuotaRefusals:      s.stats.quotaRefusals.Load(),
-		AuthFailures:       s.stats.authFailures.Load(),
-		ExpiredAccepted:    s.stats.expiredAccepted.Load(),
-		LoopQueueDrops:     s.stats.loopQueueDrops.Load(),
+		PacketsFromPeers:     t.packetsIn.Load(),
+		BytesFromPeers:       t.bytesIn.Load(),
+		PacketsToPeers:       t.packetsOut.Load(),
+		BytesToPeers:         t.bytesOut.Load(),
+		FastFromPeers:        t.fastIn.Load(),
+		FastToPeers:          t.fastOut.Load(),
+		AllocationsActive:    s.stats.allocationsActive.Load(),
+		AllocationsCreated:   s.stats.allocationsCreated.Load(),
+		PermissionDenials:    s.stats.permissionDenials.Load(),
+		OwnPortDrops:         s.stats.ownPortDrops.Load(),
+		QuotaRefusals:        s.stats.quotaRefusals.Load(),
+		AddressQuotaRefusals: s.stats.addrQuotaRefusals.Load(),
+		TCPRefused:           s.stats.tcpRefused.Load(),
+		TCPTimeouts:          s.stats.tcpTimeouts.Load(),
+		BindingRateLimited:   s.stats.bindingLimited.Load(),
+		AuthFailures:         s.stats.authFailures.Load(),
+		ExpiredAccepted:      s.stats.expiredAccepted.Load(),
+		LoopQueueDrops:       s.stats.loopQueueDrops.Load(),
 	}
 }

@@ -266,12 +266,16 @@ func TestOwnRelayReachable(t *testing.T) {
 			t.Fatalf("relay-to-relay datagram %d lost", i)
 		}
 	}
-	// A non-relay port on the own address: the permission is granted (IP
-	// only), but the relay drops the datagrams.
+	// A non-relay port on the own address, and a plain socket inside the
+	// relay port range that no allocation holds: the permission is granted
+	// (IP only), but the relay drops the datagrams.
 	snk := newSink(t)
+	inRange := sinkInRange(t, s)
 	for i := 0; i < 5; i++ {
-		if _, err := ra.WriteTo([]byte("must-drop"), snk.pc.LocalAddr()); err != nil {
-			t.Fatal(err)
+		for _, to := range []net.Addr{snk.pc.LocalAddr(), inRange.pc.LocalAddr()} {
+			if _, err := ra.WriteTo([]byte("must-drop"), to); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
 	// Known-good traffic after the drops proves the drops were processed.
@@ -288,14 +292,68 @@ func TestOwnRelayReachable(t *testing.T) {
 		}
 	}
 	deadline := time.Now().Add(2 * time.Second)
-	for s.Stats().OwnPortDrops < 5 && time.Now().Before(deadline) {
+	for s.Stats().OwnPortDrops < 10 && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
-	if n := s.Stats().OwnPortDrops; n < 5 {
-		t.Fatalf("OwnPortDrops = %d, want >= 5", n)
+	if n := s.Stats().OwnPortDrops; n < 10 {
+		t.Fatalf("OwnPortDrops = %d, want >= 10", n)
 	}
 	if n := snk.count(); n != 0 {
 		t.Fatalf("non-relay port on own address received %d datagrams", n)
+	}
+	if n := inRange.count(); n != 0 {
+		t.Fatalf("a plain socket inside the relay port range received %d relayed datagrams", n)
+	}
+}
+
+// sinkInRange binds a sink on the server's relay IP at a free port of its
+// relay range.
+func sinkInRange(t *testing.T, s *Server) *sink {
+	t.Helper()
+	for p := s.cfg.MinPort; p <= s.cfg.MaxPort; p++ {
+		if s.livePorts.has(p) {
+			continue
+		}
+		pc, err := net.ListenPacket("udp4", net.JoinHostPort(s.publicIP.String(), strconv.Itoa(p)))
+		if err != nil {
+			continue
+		}
+		_ = pc.Close()
+		return newSinkOn(t, net.JoinHostPort(s.publicIP.String(), strconv.Itoa(p)))
+	}
+	t.Fatal("no free port in the relay range")
+	return nil
+}
+
+// TestAddressQuota: one client address cannot hold more than
+// MaxAllocationsPerAddress allocations by minting more usernames, over UDP
+// and TCP together, and another address is not affected.
+func TestAddressQuota(t *testing.T) {
+	iss := newIssuer(t, []string{testSecret})
+	c := testConfig()
+	c.MaxAllocationsPerAddress = 3
+	s := newTestServer(t, c, iss)
+	alloc := func(local string, tcp bool, user string) int {
+		cred := iss.Issue(user)
+		code, _ := newRawClientFrom(t, s, tcp, local, cred.Username, cred.Password).allocate()
+		return code
+	}
+	for i, tcp := range []bool{false, true, false} {
+		if code := alloc("127.0.0.1", tcp, "user"+strconv.Itoa(i)); code != 0 {
+			t.Fatalf("allocation %d from 127.0.0.1: %d", i, code)
+		}
+	}
+	for _, tcp := range []bool{false, true} {
+		if code := alloc("127.0.0.1", tcp, "fresh-name"); code != 486 {
+			t.Fatalf("allocation past the address quota (tcp %v): %d, want 486", tcp, code)
+		}
+	}
+	if code := alloc("127.0.0.2", false, "other-host"); code != 0 {
+		t.Fatalf("another address: %d", code)
+	}
+	st := s.Stats()
+	if st.AddressQuotaRefusals != 2 || st.QuotaRefusals != 2 {
+		t.Fatalf("refusals: %+v", st)
 	}
 }
 
@@ -486,5 +544,26 @@ func TestStartErrors(t *testing.T) {
 	s.Stop()
 	if _, err := New(c, nil); err == nil {
 		t.Fatal("New with nil issuer")
+	}
+}
+
+// TestAddressQuotaIPv6: IPv6 clients are counted per /64, the block one
+// host usually holds, so rotating through its addresses gains nothing.
+func TestAddressQuotaIPv6(t *testing.T) {
+	tbl := newAllocTable()
+	q := quotas{perUser: 100, perAddr: 2, total: 100}
+	now := time.Now()
+	try := func(ip string, port int) bool {
+		ok, _ := tbl.reserve(&net.UDPAddr{IP: net.ParseIP(ip), Port: port}, "u"+strconv.Itoa(port), q, now)
+		return ok
+	}
+	if !try("2001:db8:1:2::1", 1) || !try("2001:db8:1:2::ffff", 2) {
+		t.Fatal("first two allocations of a /64 refused")
+	}
+	if ok, which := tbl.reserve(&net.UDPAddr{IP: net.ParseIP("2001:db8:1:2:aaaa::1"), Port: 3}, "x", q, now); ok || which != limitAddress {
+		t.Fatalf("third in the same /64: ok %v, limit %q", ok, which)
+	}
+	if !try("2001:db8:1:3::1", 4) {
+		t.Fatal("another /64 refused")
 	}
 }
