@@ -194,7 +194,7 @@ test('Chromium really verifies the TURN server\'s certificate: a turns: name it 
 });
 
 test('page load -> connected for relayed calls over UDP, TCP and TLS (logged, not asserted)', async () => {
-  const rounds = Number(process.env.E2E_TIMING_ROUNDS || 3);
+  const rounds = Number(process.env.E2E_TIMING_ROUNDS || 1);
   const cases = [
     ['udp', { transport: 'udp' }],
     ['tcp', { transport: 'tcp' }],
