@@ -50,6 +50,10 @@ func nodeConfig(redisAddr, id string) config.Config {
 	c.Auth.Secrets = []string{testSecret}
 	c.Log.Level = "severe" // /readyz 503s are expected here
 	c.Signal.MessagesPerSecond = 5000
+	// Every node is 127.0.0.1 here: a relay reaches its own address only at
+	// its own allocations, so the other nodes' relays need the address
+	// allowed (real nodes have addresses of their own).
+	c.Turn.AllowPeers = []string{"127.0.0.1/32"}
 	c.Cluster = signal.ClusterConfig{
 		Enabled: true, RedisAddr: redisAddr, NodeID: id,
 		HeartbeatInterval: hbInterval, NodeTTL: nodeTTL, RedisTimeout: 500 * time.Millisecond,

@@ -56,11 +56,10 @@ before(async () => {
   const secret = `e2e-cluster-${process.pid}-${Date.now()}`;
   for (const id of ['node-a', 'node-b']) {
     // Daemon.create builds a plain Daemon (ports, relay range): give it the Cluster section.
-    const d = Object.setPrototypeOf(await L.Daemon.create({ secret }), ClusterDaemon.prototype);
-    // One relay port range for both: the relays' peer filter lets loopback
-    // through only for its own address and range, and here both nodes are
-    // 127.0.0.1 (real nodes have distinct public addresses).
-    if (nodes.length) Object.assign(d, { relayMin: nodes[0].relayMin, relayMax: nodes[0].relayMax });
+    // Both nodes are 127.0.0.1 here (real nodes have addresses of their
+    // own), and a relay reaches its own address only at its own allocations:
+    // the other node's relay needs the address allowed.
+    const d = Object.setPrototypeOf(await L.Daemon.create({ secret, turn: { AllowPeers: ['127.0.0.1/32'] } }), ClusterDaemon.prototype);
     Object.assign(d, { redisPort, nodeID: id });
     cleanup.add(() => d.stop({ hard: true }));
     await d.start();

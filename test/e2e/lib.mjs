@@ -79,8 +79,8 @@ export class Daemon {
   // port (url is https://<host>:<port>), Turn.TLSListen on turnsPort when set, TURN over TLS on
   // the main port with onePort, Turn.PublicHost = host, and go-zero's DevServer (/metrics) on
   // 127.0.0.1:metricsPort when set.
-  constructor({ httpPort, turnPort, relayMin, relayMax, secret, dir, signal = {}, tokenSecret = '', tls = null }) {
-    Object.assign(this, { httpPort, turnPort, relayMin, relayMax, secret, dir, signal, tokenSecret, tls });
+  constructor({ httpPort, turnPort, relayMin, relayMax, secret, dir, signal = {}, turn = {}, tokenSecret = '', tls = null }) {
+    Object.assign(this, { httpPort, turnPort, relayMin, relayMax, secret, dir, signal, turn, tokenSecret, tls });
     this.proc = null;
     this.url = tls ? `https://${tls.host}:${httpPort}` : `http://127.0.0.1:${httpPort}`;
     this.cfgPath = path.join(dir, `rtcd-${httpPort}.yaml`);
@@ -115,7 +115,7 @@ ${this.tokenSecret ? `  TokenSecret: "${this.tokenSecret}"\n` : ''}${this.tlsCon
   Realm: rtcd
   MinPort: ${this.relayMin}
   MaxPort: ${this.relayMax}
-${this.tls ? `${this.tls.turnsPort ? `  TLSListen: 127.0.0.1:${this.tls.turnsPort}\n` : ''}  OnePort: ${!!this.tls.onePort}
+${Object.entries(this.turn).map(([k, v]) => `  ${k}: ${JSON.stringify(v)}\n`).join('')}${this.tls ? `${this.tls.turnsPort ? `  TLSListen: 127.0.0.1:${this.tls.turnsPort}\n` : ''}  OnePort: ${!!this.tls.onePort}
   PublicHost: ${this.tls.host}
 ` : ''}Signal:
 ${Object.entries({ Mode: 'open', ...this.signal }).map(([k, v]) => `  ${k}: ${v}`).join('\n')}
