@@ -86,7 +86,7 @@ func (c ClusterConfig) Validate() error {
 		return nil
 	}
 	d := c.withDefaults()
-	if c.NodeID != "" && !validRoom(c.NodeID) {
+	if c.NodeID != "" && !validASCIIName(c.NodeID) {
 		return fmt.Errorf("Cluster.NodeID: %q must be 1-64 characters of A-Z a-z 0-9 _ . -", c.NodeID)
 	}
 	if d.HeartbeatInterval <= 0 || d.NodeTTL <= 0 || d.RedisTimeout <= 0 {
@@ -98,7 +98,7 @@ func (c ClusterConfig) Validate() error {
 	if d.ICEServers != ICEOwnNode && d.ICEServers != ICEAllNodes {
 		return fmt.Errorf("Cluster.ICEServers: %q is not own or all", c.ICEServers)
 	}
-	if !validRoom(d.KeyPrefix) {
+	if !validASCIIName(d.KeyPrefix) {
 		return fmt.Errorf("Cluster.KeyPrefix: %q must be 1-64 characters of A-Z a-z 0-9 _ . -", c.KeyPrefix)
 	}
 	return nil
@@ -142,6 +142,7 @@ type sessionRec struct {
 	Name   string       `json:"name"`
 	State  State        `json:"state"`
 	Room   string       `json:"room,omitempty"`
+	Client string       `json:"client,omitempty"`
 }
 
 // wire is every message between nodes, on the events channel (all nodes) or
@@ -1184,7 +1185,7 @@ func (c *cluster) saveSessions(recs map[string]sessionRec, ttl time.Duration) {
 // ("r_<random>.<node>"); random tokens are base64url, which has no '.'.
 func tokenNode(tok string) string {
 	i := strings.IndexByte(tok, '.')
-	if !strings.HasPrefix(tok, "r_") || i < 0 || !validRoom(tok[i+1:]) {
+	if !strings.HasPrefix(tok, "r_") || i < 0 || !validASCIIName(tok[i+1:]) {
 		return "" // not a cluster token, or not a possible NodeID
 	}
 	return tok[i+1:]

@@ -15,17 +15,18 @@ type member struct {
 	Node  string `json:"node"`
 	Name  string `json:"name"`
 	State State  `json:"state"`
+	Away  bool   `json:"away,omitempty"`
 }
 
 // memberOf describes s for Redis; node "" means this node. Called with
 // router.mu held (name and state).
 func memberOf(s *session, node string) member {
-	return member{ID: s.id, Node: node, Name: s.name, State: s.state}
+	return member{ID: s.id, Node: node, Name: s.name, State: s.state, Away: s.away}
 }
 
 // placeholder stands for a peer of another node in a room.
 func placeholder(m member) *session {
-	return &session{id: m.ID, node: m.Node, name: m.Name, state: m.State}
+	return &session{id: m.ID, node: m.Node, name: m.Name, state: m.State, away: m.Away}
 }
 
 // beginJoin records s as joining name, so that a sync of this node lists it
@@ -177,12 +178,12 @@ func (r *router) joiningHere(id string) bool {
 func (r *router) refresh(rm *room, p *session, w member, d *delivery) {
 	if w.Node != p.node {
 		np := placeholder(w) // node is immutable on a session: swap the placeholder
-		np.name, np.state = p.name, p.state
+		np.name, np.state, np.away = p.name, p.state, p.away
 		rm.members[w.ID] = np
 		p = np
 	}
-	if p.name != w.Name || p.state != w.State {
-		p.name, p.state = w.Name, w.State
+	if p.name != w.Name || p.state != w.State || p.away != w.Away {
+		p.name, p.state, p.away = w.Name, w.State, w.Away
 		pi := info(p, nil)
 		r.tell(rm, typePeerUpdated, &pi, d)
 	}
@@ -343,7 +344,7 @@ func (r *router) records(byTok map[string]*session) map[string]sessionRec {
 	defer r.mu.Unlock()
 	recs := make(map[string]sessionRec, len(byTok))
 	for tok, s := range byTok {
-		rec := sessionRec{Peer: s.id, User: s.user, Claims: s.claims, Name: s.name, State: s.state}
+		rec := sessionRec{Peer: s.id, User: s.user, Claims: s.claims, Name: s.name, State: s.state, Client: s.client}
 		if s.room != nil {
 			rec.Room = s.room.name
 		}

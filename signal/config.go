@@ -45,10 +45,12 @@ type Config struct {
 	MessagesPerSecond int `json:",default=50"`
 	// HelloTimeout is how long a new socket may stay silent before hello. Defaults to 5s.
 	HelloTimeout time.Duration `json:",default=5s"`
-	// PingInterval is the WebSocket ping period. Defaults to 20s.
-	PingInterval time.Duration `json:",default=20s"`
-	// IdleTimeout closes a socket from which nothing (message or pong) arrived. Defaults to 45s.
-	IdleTimeout time.Duration `json:",default=45s"`
+	// PingInterval is the WebSocket ping period. Defaults to 5s: with
+	// IdleTimeout it decides how soon a dead browser or network is noticed
+	// and its room told the peer is away.
+	PingInterval time.Duration `json:",default=5s"`
+	// IdleTimeout closes a socket from which nothing (message or pong) arrived. Defaults to 12s.
+	IdleTimeout time.Duration `json:",default=12s"`
 	// ResumeWindow is how long a dropped session is kept for hello{resume}. Defaults to 30s.
 	ResumeWindow time.Duration `json:",default=30s"`
 	// WriteTimeout bounds one write to a client; a client that cannot take a
@@ -81,8 +83,8 @@ func (c Config) withDefaults() Config {
 	def(&c.MessagesPerSecond, 50)
 	def(&c.QueueSize, 256)
 	defd(&c.HelloTimeout, 5*time.Second)
-	defd(&c.PingInterval, 20*time.Second)
-	defd(&c.IdleTimeout, 45*time.Second)
+	defd(&c.PingInterval, 5*time.Second)
+	defd(&c.IdleTimeout, 12*time.Second)
 	defd(&c.ResumeWindow, 30*time.Second)
 	defd(&c.WriteTimeout, 10*time.Second)
 	return c

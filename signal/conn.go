@@ -464,9 +464,12 @@ func (c *conn) handle(mt int, b []byte) {
 }
 
 func (c *conn) join(s *session, m inMsg) *protoError {
-	if s.claims != nil && s.claims.Room != "*" && s.claims.Room != m.Room {
-		return perr(codeForbidden, "your token does not allow room %s", m.Room)
+	if s.claims != nil && s.claims.Room != "*" {
+		if want, _ := canonicalRoom(s.claims.Room); want != m.Room {
+			return perr(codeForbidden, "your token does not allow room %s", m.Room)
+		}
 	}
+	c.h.replaceStale(s, m.Room)
 	return c.h.router.join(s, m.Room, m.ID)
 }
 
@@ -505,7 +508,7 @@ func (c *conn) hello(m inMsg) {
 	if claims != nil && claims.Name != "" {
 		name = claims.Name // the operator's app vouches for it; the client may not pick another
 	}
-	s := h.newSession(c, name, claims)
+	s := h.newSession(c, name, m.Client, claims)
 	if s == nil {
 		return // stopping; the close is on its way
 	}
@@ -546,6 +549,7 @@ func (c *conn) resume(m inMsg) {
 	h.router.attach(s, c, func(room string, peers []peerInfo) []byte {
 		return h.helloReply(m.ID, s, tok, true, room, peers)
 	})
+	h.router.setAway(s, false)
 	c.startWriter()
 	logx.Debugw("signal: resumed", logx.Field("peer", s.id), logx.Field("ip", c.ipKey))
 }

@@ -42,6 +42,9 @@ type session struct {
 	user   string       // immutable; the user part of TURN usernames (RandomUser or tokenUser)
 	claims *auth.Claims // immutable; nil in open mode
 	out    *outbox      // immutable pointer
+	// client is the browser's own id (hello.client), never sent to anyone:
+	// a new session with the same client replaces a detached one at join.
+	client string // immutable
 
 	// node is the cluster node holding the session; "" for this node. A
 	// session with node set is a placeholder in a room: no outbox, no conn.
@@ -53,6 +56,7 @@ type session struct {
 	room    *room
 	joining string // room of a cluster join in flight
 	closed  bool   // ended: a join in flight must not add it
+	away    bool   // detached, waiting for a resume; the room is told
 
 	// Guarded by Hub.mu.
 	conn   *conn // attached connection; nil while waiting for a resume
@@ -314,8 +318,8 @@ func (h *Hub) Stats() Stats {
 
 // newSession registers a fresh session attached to c. It returns nil while
 // stopping.
-func (h *Hub) newSession(c *conn, name string, claims *auth.Claims) *session {
-	s := &session{claims: claims, name: name, out: newOutbox(h.cfg.QueueSize), conn: c}
+func (h *Hub) newSession(c *conn, name, client string, claims *auth.Claims) *session {
+	s := &session{claims: claims, name: name, client: client, out: newOutbox(h.cfg.QueueSize), conn: c}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.stopping {
@@ -376,10 +380,32 @@ func (h *Hub) detach(s *session, c *conn, end bool) {
 			h.expire(s)
 		})
 		h.mu.Unlock()
+		h.router.setAway(s, true)
 		return
 	}
 	h.mu.Unlock()
 	h.endSession(s)
+}
+
+// replaceStale ends the detached sessions in room that belong to the same
+// browser as s (same hello.client): a user who reloads or reopens the page
+// takes their own place at once instead of meeting their own ghost, and
+// does not find the room full because of it. Live sessions are kept, so two
+// tabs of one browser can both be in a room.
+func (h *Hub) replaceStale(s *session, room string) {
+	if s.client == "" {
+		return
+	}
+	for _, old := range h.router.awayTwins(s, room) {
+		h.mu.Lock()
+		detached := old.conn == nil && !old.ended
+		h.mu.Unlock()
+		if detached {
+			logx.Debugw("signal: detached session replaced by its browser's new one",
+				logx.Field("old", old.id), logx.Field("new", s.id))
+			h.endSession(old)
+		}
+	}
 }
 
 // expire ends a session whose resume window passed.
@@ -567,7 +593,7 @@ func (h *Hub) takeOverRemote(tok string, c *conn) (*session, string, *conn) {
 		return nil, "", nil
 	}
 	s := &session{id: rec.Peer, user: rec.User, claims: rec.Claims, name: rec.Name, state: rec.State,
-		out: newOutbox(h.cfg.QueueSize), conn: c}
+		client: rec.Client, out: newOutbox(h.cfg.QueueSize), conn: c}
 	for _, b := range items {
 		s.out.push(b, true)
 	}
@@ -621,5 +647,5 @@ func (h *Hub) handOff(tok, node string) (*sessionRec, [][]byte, bool) {
 	if old != nil {
 		old.requestClose(closeReplaced, nil)
 	}
-	return &sessionRec{Peer: s.id, User: s.user, Claims: s.claims, Name: m.Name, State: m.State, Room: room}, items, true
+	return &sessionRec{Peer: s.id, User: s.user, Claims: s.claims, Name: m.Name, State: m.State, Room: room, Client: s.client}, items, true
 }

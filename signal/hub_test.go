@@ -38,7 +38,7 @@ func TestHelloReply(t *testing.T) {
 	if l := h.obj("limits"); l["maxMessageBytes"] != float64(65536) || l["messagesPerSecond"] != float64(50) || l["roomSize"] != float64(6) {
 		t.Fatalf("limits %v", l)
 	}
-	if hb := h.obj("heartbeat"); hb["interval"] != float64(20) || hb["timeout"] != float64(45) {
+	if hb := h.obj("heartbeat"); hb["interval"] != float64(5) || hb["timeout"] != float64(12) {
 		t.Fatalf("heartbeat %v", hb)
 	}
 	// The name was trimmed: the others see "Ann".
@@ -357,6 +357,10 @@ func TestMessageTooBig(t *testing.T) {
 	b.expect(typeSignal)
 	a.send(msg{"v": 1, "type": "signal", "to": b.id, "kind": "offer", "data": msg{"sdp": pad + strings.Repeat("y", 400)}})
 	a.expectClose(1009)
+	// a's session waits for a resume; b is told it is away, and is served.
+	if p := b.expect(typePeerUpdated).obj("peer"); p.str("id") != a.id || p["away"] != true {
+		t.Fatalf("away notice %v", p)
+	}
 	b.sync()
 }
 

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
 )
 
 // Version is the protocol version this hub speaks.
@@ -67,7 +69,8 @@ var signalKinds = map[string]bool{"offer": true, "answer": true, "candidate": tr
 const (
 	maxIDBytes   = 64
 	maxNameRunes = 64
-	maxRoomLen   = 64
+	maxRoomLen   = 64  // characters
+	maxRoomBytes = 256 // before normalization: 64 characters of up to 4 bytes
 	defaultName  = "guest"
 )
 
@@ -123,6 +126,7 @@ type inMsg struct {
 	Name   *string         `json:"name,omitempty"`
 	Token  string          `json:"token,omitempty"`
 	Resume string          `json:"resume,omitempty"`
+	Client string          `json:"client,omitempty"`
 	Room   string          `json:"room,omitempty"`
 	To     string          `json:"to,omitempty"`
 	Kind   string          `json:"kind,omitempty"`
@@ -170,13 +174,18 @@ func decode(b []byte) (inMsg, *protoError) {
 			}
 			m.Name = &n
 		}
+		if !validClient(m.Client) {
+			return m, perr(codeBadRequest, "client must be at most %d characters of A-Z a-z 0-9 _ -", maxIDBytes)
+		}
 	case typeJoin:
 		if m.Room == "" {
 			return m, perr(codeMissingField, "missing field room")
 		}
-		if !validRoom(m.Room) {
-			return m, perr(codeBadRequest, "room name must be 1-%d characters of A-Z a-z 0-9 _ . -", maxRoomLen)
+		room, ok := canonicalRoom(m.Room)
+		if !ok {
+			return m, perr(codeBadRequest, "room name must be 1-%d letters, digits, _ . or -", maxRoomLen)
 		}
+		m.Room = room
 	case typeSignal:
 		switch {
 		case m.To == "":
@@ -259,13 +268,65 @@ func cleanName(s string) (string, *protoError) {
 	return s, nil
 }
 
+// CanonicalRoom is canonicalRoom for the web app's routes, which answer a
+// bad room link with the call page's explanation and a 404 status.
+func CanonicalRoom(s string) (string, bool) { return canonicalRoom(s) }
+
+// canonicalRoom returns the room name s designates, NFC-normalized so that
+// the same name typed on any keyboard is the same room, and whether it is
+// valid: 1-64 characters, each a letter (with its combining marks) or digit
+// of any script, or one of _ . -, and not "." or "..".
+func canonicalRoom(s string) (string, bool) {
+	if !utf8.ValidString(s) || len(s) > maxRoomBytes {
+		return "", false
+	}
+	s = norm.NFC.String(s)
+	if n := utf8.RuneCountInString(s); n < 1 || n > maxRoomLen || s == "." || s == ".." {
+		return "", false
+	}
+	for i, r := range s {
+		switch {
+		case r == '_' || r == '.' || r == '-':
+		case unicode.IsLetter(r) || unicode.IsDigit(r):
+		case unicode.IsMark(r) && i > 0:
+		default:
+			return "", false
+		}
+	}
+	return s, true
+}
+
+// validRoom reports whether s is a room name in canonical form.
 func validRoom(s string) bool {
+	c, ok := canonicalRoom(s)
+	return ok && c == s
+}
+
+// validASCIIName reports whether s is 1-64 characters of A-Z a-z 0-9 _ . -,
+// the rule for node ids and key prefixes, which appear in Redis keys and
+// resume tokens.
+func validASCIIName(s string) bool {
 	if len(s) < 1 || len(s) > maxRoomLen {
 		return false
 	}
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '.' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// validClient reports whether s is an acceptable client id: empty, or up
+// to maxIDBytes of A-Z a-z 0-9 _ -.
+func validClient(s string) bool {
+	if len(s) > maxIDBytes {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
 			return false
 		}
 	}
@@ -289,6 +350,9 @@ type peerInfo struct {
 	Name   string `json:"name,omitempty"`
 	State  *State `json:"state,omitempty"`
 	Polite *bool  `json:"polite,omitempty"`
+	// Away: the peer's signaling connection is gone and the server waits
+	// for it to resume (up to Signal.ResumeWindow).
+	Away bool `json:"away,omitempty"`
 }
 
 // iceServer is one RTCIceServer.

@@ -73,7 +73,7 @@ func (r *router) flush(d *delivery) {
 
 func info(s *session, polite *bool) peerInfo {
 	st := s.state
-	return peerInfo{ID: s.id, Name: s.name, State: &st, Polite: polite}
+	return peerInfo{ID: s.id, Name: s.name, State: &st, Polite: polite, Away: s.away}
 }
 
 func boolp(b bool) *bool { return &b }
@@ -282,6 +282,14 @@ func (r *router) update(s *session, name *string, st *stateIn) *protoError {
 		s.name = *name
 	}
 	s.state = s.state.apply(st)
+	r.announceUnlock(s, &d)
+	return nil
+}
+
+// announceUnlock tells the others in s's room (and the cluster) what s looks
+// like now with peer-updated, and releases mu. Called with mu held and s in a
+// room.
+func (r *router) announceUnlock(s *session, d *delivery) {
 	p := info(s, nil)
 	b := mustJSON(out{V: Version, Type: typePeerUpdated, Peer: &p})
 	for _, m := range s.room.members {
@@ -291,11 +299,45 @@ func (r *router) update(s *session, name *string, st *stateIn) *protoError {
 	}
 	room, mem := s.room.name, memberOf(s, "")
 	r.mu.Unlock()
-	r.flush(&d)
+	r.flush(d)
 	if r.cl != nil {
 		r.cl.update(room, mem)
 	}
-	return nil
+}
+
+// setAway marks s as away (its socket is gone, a resume may follow) or
+// back, and tells the others in its room with peer-updated.
+func (r *router) setAway(s *session, away bool) {
+	var d delivery
+	r.mu.Lock()
+	if s.away == away {
+		r.mu.Unlock()
+		return
+	}
+	s.away = away
+	if s.room == nil {
+		r.mu.Unlock()
+		return
+	}
+	r.announceUnlock(s, &d)
+}
+
+// awayTwins lists the local sessions in the named room that are away and
+// have s's client id.
+func (r *router) awayTwins(s *session, name string) []*session {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	rm := r.rooms[name]
+	if rm == nil {
+		return nil
+	}
+	var out []*session
+	for _, m := range rm.members {
+		if m != s && m.node == "" && m.away && m.client == s.client {
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 // attach hands s's outbox to c with first (built from the room as it is

@@ -74,6 +74,10 @@ func TestResume(t *testing.T) {
 	// a's network drops: no close frame.
 	a.ws.NetConn().Close()
 	waitFor(t, "a detached", func() bool { return e.hub.Stats().Connections == 1 })
+	// b is told a is away.
+	if p := b.expect(typePeerUpdated).obj("peer"); p.str("id") != a.id || p["away"] != true {
+		t.Fatalf("away notice %v", p)
+	}
 	// b signals a while it is away, and changes state (presence is not queued).
 	b.send(msg{"v": 1, "type": "signal", "to": a.id, "kind": "offer", "data": msg{"n": 1}})
 	b.send(msg{"v": 1, "type": "update", "state": msg{"video": true}})
@@ -102,7 +106,10 @@ func TestResume(t *testing.T) {
 		}
 	}
 	a2.sync()
-	// b saw no leave or join.
+	// b saw no leave or join, only that a is back.
+	if p := b.expect(typePeerUpdated).obj("peer"); p.str("id") != a.id || p["away"] != nil {
+		t.Fatalf("back notice %v", p)
+	}
 	b.sync()
 	// The resumed session works both ways.
 	a2.send(msg{"v": 1, "type": "signal", "to": b.id, "kind": "answer", "data": msg{}})
@@ -143,6 +150,9 @@ func TestResumeWindowExpires(t *testing.T) {
 	a.expect(typePeerJoined)
 	a.ws.NetConn().Close()
 	start := time.Now()
+	if p := b.expect(typePeerUpdated).obj("peer"); p["away"] != true {
+		t.Fatalf("away notice %v", p)
+	}
 	if pl := b.expect(typePeerLeft).obj("peer"); pl.str("id") != a.id {
 		t.Fatalf("peer-left %v", pl)
 	}
@@ -480,5 +490,95 @@ func TestTokenNameClaimWins(t *testing.T) {
 	}
 	if name := peers[0].(map[string]any)["name"]; name != "Dr. Real" {
 		t.Fatalf("name %v, want the token's", name)
+	}
+}
+
+// peerAs says hello with a client id.
+func (e *env) peerAs(name, clientID string) *peer {
+	e.t.Helper()
+	c := e.dial(nil)
+	c.send(msg{"v": 1, "type": "hello", "id": "h", "name": name, "client": clientID})
+	h := c.expect(typeHello)
+	return &peer{client: c, id: h.str("peerId"), resume: h.str("resume")}
+}
+
+// TestRejoinReplacesOwnGhost: a browser whose page died comes back with a
+// new session; its join ends its own away session at once (peer-left to
+// the others, the place in a full room freed), while another browser's away
+// session and a live session of the same browser stay.
+func TestRejoinReplacesOwnGhost(t *testing.T) {
+	e := newEnv(t, Config{RoomSize: 3})
+	a := e.peerAs("Ann", "browser-a")
+	b := e.peerAs("Bob", "browser-b")
+	c := e.peerAs("Cy", "browser-c")
+	a.join("r")
+	b.join("r")
+	c.join("r")
+	b.expect(typePeerJoined)
+	// Ann's browser dies; so does Cy's.
+	a.ws.NetConn().Close()
+	c.ws.NetConn().Close()
+	for seen := map[string]bool{}; len(seen) < 2; {
+		p := b.expect(typePeerUpdated).obj("peer")
+		if p["away"] != true {
+			t.Fatalf("away notice %v", p)
+		}
+		seen[p.str("id")] = true
+	}
+	// Ann opens the page again: the room is full of her own ghost and Cy's,
+	// but her join replaces hers.
+	a2 := e.peerAs("Ann", "browser-a")
+	j := a2.join("r")
+	for _, p := range j.list("peers") {
+		if p.str("id") == a.id {
+			t.Fatalf("the new session sees its own ghost: %v", j)
+		}
+		if p.str("id") == c.id && p["away"] != true {
+			t.Fatalf("Cy listed without away: %v", p)
+		}
+	}
+	if pl := b.expect(typePeerLeft).obj("peer"); pl.str("id") != a.id {
+		t.Fatalf("peer-left %v, want the ghost %s", pl, a.id)
+	}
+	if pj := b.expect(typePeerJoined).obj("peer"); pj.str("id") != a2.id {
+		t.Fatalf("peer-joined %v", pj)
+	}
+	// A second live tab of Bob's browser does not replace Bob.
+	b2 := e.peerAs("Bob", "browser-b")
+	b2.send(msg{"v": 1, "type": "join", "id": "j", "room": "r"})
+	b2.expectError(codeRoomFull, "j") // Bob, Ann and Cy's ghost
+	b.sync()
+}
+
+// TestHelloClientValidated: a client id that is too long or has other
+// characters is refused with bad_request.
+func TestHelloClientValidated(t *testing.T) {
+	e := newEnv(t, Config{})
+	for _, id := range []string{strings.Repeat("x", 65), "a b", "ünï"} {
+		c := e.dial(nil)
+		c.send(msg{"v": 1, "type": "hello", "id": "h", "client": id})
+		c.expectError(codeBadRequest, "h")
+	}
+}
+
+// TestUnicodeRooms: rooms may be named in any script, and the name is
+// normalized (NFC), so both spellings of "café" meet in one room.
+func TestUnicodeRooms(t *testing.T) {
+	e := newEnv(t, Config{})
+	a, b := e.peer("a"), e.peer("b")
+	composed, decomposed := "caf\u00e9", "cafe\u0301"
+	a.join(composed)
+	b.send(msg{"v": 1, "type": "join", "id": "j", "room": decomposed})
+	if m := b.expect(typeJoined); m.str("room") != composed || len(m.list("peers")) != 1 {
+		t.Fatalf("joined %v", m)
+	}
+	for _, room := range []string{"会議室", "встреча-1", "Ωmega_2.0"} {
+		c := e.peer("c")
+		c.join(room)
+	}
+	for _, bad := range []string{"bad room", "..", "\u0301x", "a/b", strings.Repeat("é", 65), "😀"} {
+		c := e.peer("c")
+		c.send(msg{"v": 1, "type": "join", "id": "j", "room": bad})
+		c.expectError(codeBadRequest, "j")
 	}
 }
