@@ -8,9 +8,10 @@ import (
 	"io/fs"
 	"net/http"
 	"path"
-	"regexp"
 	"strings"
 	"time"
+
+	"github.com/rtcd/rtcd/signal"
 )
 
 //go:embed static
@@ -27,9 +28,6 @@ const CSP = "default-src 'self'; script-src 'self'; style-src 'self'; " +
 // screen capture, and turns off features a call page never needs.
 const permissionsPolicy = "camera=(self), microphone=(self), display-capture=(self), " +
 	"geolocation=(), payment=(), usb=()"
-
-// roomRe matches a room name as docs/protocol.md §3.3 defines it.
-var roomRe = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
 
 // asset is one embedded file with its precomputed headers.
 type asset struct {
@@ -107,10 +105,34 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	hdr.Set("Content-Type", a.ctype)
+	if name == callPage && !roomOK(r.URL.Path) {
+		// A bad room link still gets the page, which says what is wrong and
+		// links to the start page; the status tells robots it is not a room.
+		hdr.Set("Cache-Control", "no-store")
+		w.WriteHeader(http.StatusNotFound)
+		if r.Method != http.MethodHead {
+			_, _ = w.Write(a.body)
+		}
+		return
+	}
 	hdr.Set("ETag", a.etag)
 	// No hashed file names, so revalidate every time; the ETag makes it cheap.
 	hdr.Set("Cache-Control", "no-cache")
 	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(a.body))
+}
+
+// callPage is the asset every /r/ path gets.
+const callPage = "call.html"
+
+// roomOK reports whether the /r/ path p names a valid room
+// (docs/protocol.md §3.3).
+func roomOK(p string) bool {
+	room := strings.TrimSuffix(strings.TrimPrefix(p, "/r/"), "/")
+	if strings.HasPrefix(p, "/r/") && !strings.Contains(room, "/") {
+		_, ok := signal.CanonicalRoom(room)
+		return ok
+	}
+	return false
 }
 
 // route maps a request path to an embedded asset name.
@@ -120,12 +142,8 @@ func (h *handler) route(p string) (string, bool) {
 		return "index.html", true
 	case p == "/diag" || p == "/diag/":
 		return "diag.html", true
-	case strings.HasPrefix(p, "/r/"):
-		room := strings.TrimSuffix(strings.TrimPrefix(p, "/r/"), "/")
-		if !roomRe.MatchString(room) || room == "." || room == ".." {
-			return "", false
-		}
-		return "call.html", true
+	case p == "/r" || strings.HasPrefix(p, "/r/"):
+		return callPage, true
 	case strings.HasPrefix(p, "/static/"):
 		name := strings.TrimPrefix(p, "/static/")
 		// Reject anything that is not already a clean relative path: no "..",

@@ -64,11 +64,15 @@ func TestRoutes(t *testing.T) {
 		{"static dir", "/static/js/", 404, "", ""},
 		{"static root", "/static/", 404, "", ""},
 		{"html via static", "/static/index.html", 404, "", ""},
-		{"bad room chars", "/r/a%20b", 404, "", ""},
-		{"room too long", "/r/" + strings.Repeat("a", 65), 404, "", ""},
-		{"empty room", "/r/", 404, "", ""},
-		{"nested room", "/r/a/b", 404, "", ""},
-		{"dot room", "/r/..", 404, "", ""},
+		{"unicode room", "/r/caf%C3%A9", 200, "text/html; charset=utf-8", `id="grid"`},
+		{"cjk room", "/r/%E4%BC%9A%E8%AD%B0%E5%AE%A4", 200, "text/html; charset=utf-8", `id="grid"`},
+		// Bad room links get the call page, which explains, with a 404.
+		{"bad room chars", "/r/a%20b", 404, "text/html; charset=utf-8", `src="/static/js/call.js"`},
+		{"room too long", "/r/" + strings.Repeat("a", 65), 404, "text/html; charset=utf-8", `src="/static/js/call.js"`},
+		{"empty room", "/r/", 404, "text/html; charset=utf-8", `src="/static/js/call.js"`},
+		{"no room", "/r", 404, "text/html; charset=utf-8", `src="/static/js/call.js"`},
+		{"nested room", "/r/a/b", 404, "text/html; charset=utf-8", `src="/static/js/call.js"`},
+		{"dot room", "/r/..", 404, "text/html; charset=utf-8", `src="/static/js/call.js"`},
 		{"api not ours", "/api/v1/ice-servers", 404, "", ""},
 	}
 	for _, tc := range tests {

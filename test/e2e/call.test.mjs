@@ -86,7 +86,9 @@ test('mute, camera off and screen share are seen on the other side', async () =>
 
     await b.page.click('#btn-mic');
     await L.waitFor('Bob muted at Alice', async () => (await attr('audio')) === 'false', 5000);
-    assert.equal(await b.page.getAttribute('#btn-mic', 'aria-pressed'), 'true');
+    // The label says what a press does; no aria-pressed besides it.
+    assert.equal(await b.page.textContent('#btn-mic .lbl'), 'Unmute');
+    assert.equal(await b.page.getAttribute('#btn-mic', 'aria-pressed'), null);
     await b.page.click('#btn-cam');
     await L.waitFor('Bob camera off at Alice', async () => (await attr('video')) === 'false', 5000);
     assert.equal(await b.page.evaluate(() => window.rtcd.cam), null, 'camera track released');
@@ -254,8 +256,9 @@ test('relay=1: both ends use a relay candidate through rtcd\'s TURN', async () =
         `${who} relay port ${m.local.port} in ${daemon.relayMin}-${daemon.relayMax}`);
     }
     assert.match(ta.transport, /^(udp|tcp|tls)$/);
-    const label = await a.page.$eval('[data-peer-id] .path', (e) => e.textContent);
-    assert.match(label, /relayed \((UDP|TCP|TLS)\)/);
+    const label = await a.page.$eval('[data-peer-id] .path', (e) => ({ text: e.textContent, title: e.title }));
+    assert.match(label.text, /^Via relay/);
+    assert.match(label.title, /through the relay server \(TURN over (UDP|TCP|TLS)\)/);
 
     // Fresh TURN credentials (an 'ice' message) are applied to the running connection.
     const user = () => a.page.evaluate(() => {
@@ -283,7 +286,7 @@ test('relay=1&transport=tcp: the path indicator shows TURN over TCP', async () =
     assert.equal(m.local.type, 'relay');
     assert.equal(m.local.relayProtocol, 'tcp');
     assert.equal(ta.transport, 'tcp');
-    assert.match(await a.page.$eval('[data-peer-id] .path', (e) => e.textContent), /relayed \(TCP\)/);
+    assert.match(await a.page.$eval('[data-peer-id] .path', (e) => e.title), /TURN over TCP/);
   });
   await closeAll(a, b);
 });

@@ -135,7 +135,7 @@ async function assertTLSCall(port, { a, b, ta, tb }) {
   }
   assert.equal(ta.transport, 'tls');
   assert.equal(tb.transport, 'tls');
-  assert.match(await a.page.$eval('[data-peer-id] .path', (e) => e.textContent), /relayed \(TLS\)/);
+  assert.match(await a.page.$eval('[data-peer-id] .path', (e) => e.title), /TURN over TLS/);
   // Frames keep coming, and the relay counts them.
   await L.waitFor('more frames at Alice', async () => (await L.media(a.page))[0].framesDecoded > ma.framesDecoded + 10, 8000);
   await L.waitFor('more frames at Bob', async () => (await L.media(b.page))[0].framesDecoded > mb.framesDecoded + 10, 8000);

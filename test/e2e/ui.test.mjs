@@ -91,6 +91,10 @@ test('a full room, an expired invite and a bad token get plain messages', async 
       if (name !== 'C') continue;
       await L.waitFor('room full notice', () => page.$eval('#notice', (n) => !n.hidden && n.dataset.kind === 'room_full'), 5000);
       assert.match(await page.textContent('#notice-text'), /room is full/i);
+      // The pill says so, and the camera and microphone are off behind the notice.
+      assert.equal(await page.textContent('#conn'), 'Room full');
+      assert.equal(await page.evaluate(() => window.rtcd.stream.getTracks().filter((t) => t.readyState === 'live').length), 0);
+      assert.equal(await page.$eval('.tile.self', (t) => t.dataset.video), 'false');
     }
     const expired = L.jwtHS256(TOKEN_SECRET, { room: 'locked', sub: 'u1', exp: Math.floor(Date.now() / 1000) - 60 });
     const { ctx, page } = await newPage();

@@ -1,12 +1,17 @@
 // The call page, /r/<room>?name=..&relay=1&token=..: local media, the mesh of
 // Peers, controls, chat, path indicators, and reconnect handling.
-import { Signaling, ROOM_RE } from './signal.js';
+import { Signaling, canonicalRoom, clientId } from './signal.js';
 import { Peer, makeTile, el } from './peer.js';
 import { displayName, rememberName, copyText } from './util.js';
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
-const room = decodeURIComponent(location.pathname.replace(/^\/r\//, '').replace(/\/$/, ''));
+// The room of the link, as typed (for the message when it is not valid) and
+// as the server names it (NFC).
+const linkRoom = (() => {
+  try { return decodeURIComponent(location.pathname.replace(/^\/r\/?/, '').replace(/\/$/, '')); } catch { return null; }
+})();
+const room = canonicalRoom(linkRoom);
 const forceRelay = params.get('relay') === '1';
 // ?transport=udp|tcp|tls keeps only the TURN URLs of that transport (to test
 // or work around a network that breaks one of them).
@@ -20,6 +25,23 @@ rememberName(myName);
 
 const STORE_CAM = 'rtcd.camera';
 const STORE_MIC = 'rtcd.microphone';
+const STORE_KEYS = 'rtcd.shortcuts'; // 'off' turns the single-key shortcuts off
+
+// mediaErrorText says in a plain sentence why a camera, microphone or screen
+// could not be used; the error's name goes in the tooltip.
+function mediaErrorText(err, what = 'camera') {
+  switch (err && err.name) {
+    case 'NotAllowedError': case 'SecurityError':
+      return `The browser was not allowed to use the ${what}. Allow it in the address bar and try again.`;
+    case 'NotFoundError': case 'OverconstrainedError':
+      return `No ${what} was found. Plug one in and try again.`;
+    case 'NotReadableError': case 'AbortError':
+      return `The ${what} is in use by another program, or could not start.`;
+    default:
+      return `The ${what} could not start.`;
+  }
+}
+function errDetail(err) { return err ? `${err.name || 'Error'}: ${err.message || err}` : ''; }
 function stored(key) {
   try { return localStorage.getItem(key); } catch { return null; }
 }
@@ -39,7 +61,11 @@ class Call {
     this.hadSession = false;
     this.left = false;
     this.metrics = { firstConnectedMs: 0, iceRestarts: 0 };
-    this.sig = new Signaling({ name: myName, token });
+    this.sig = new Signaling({ name: myName, token, client: clientId() });
+    this.call = 'joining';        // joining | joined | refused | left | invalid (body data-call)
+    this.refusal = '';           // the pill's word for a refusal
+    this.awayPeers = new Map();  // peerId -> {info}: away on the server and without media, tile removed
+    this.shortcutsOn = stored(STORE_KEYS) !== 'off';
     this.self = makeTile({ self: true, name: `${myName} (you)` });
     this.self.tile.dataset.self = 'true';
     this.self.tile.dataset.video = 'false'; // avatar until the camera starts
@@ -70,6 +96,18 @@ class Call {
     // An orphan can only be matched again over its data channel, so once its
     // connection is not up any more it is gone for good.
     if (peer.orphan && peer.pc && peer.pc.connectionState !== 'connected') this.removePeer(peer);
+    this.dropIfGone(peer);
+  }
+
+  // dropIfGone removes the tile of a peer whose signaling is away and whose
+  // media is down too: its browser or network is gone. It comes back as a new
+  // peer if its session resumes (peer-updated without away).
+  dropIfGone(p) {
+    if (!p.away || p.orphan || this.peers.get(p.id) !== p) return;
+    const cs = p.pc?.connectionState;
+    if (cs === 'connected') return; // only its signaling dropped: the call goes on
+    this.awayPeers.set(p.id, { info: { id: p.id, name: p.name, state: p.state, polite: p.polite } });
+    this.removePeer(p, `${p.name} lost the connection`);
   }
   needAudioUnlock() {
     if (this.unlockShown) return;
@@ -111,16 +149,22 @@ class Call {
 
   // --- start ---
   async start() {
-    document.title = `${room} · rtcd`;
-    $('room-title').textContent = room;
+    document.title = `${room || 'No such room'} · rtcd`;
+    $('room-title').textContent = room || 'Not a room link';
     $('grid').append(this.self.tile);
     new ResizeObserver(() => this.layout()).observe($('grid'));
     this.layout();
     this.bindControls();
     $('policy').textContent = (forceRelay ? 'relay only (TURN), your address stays hidden' : 'direct when possible, relay otherwise') +
       (onlyTransport ? `; relay over ${onlyTransport.toUpperCase()} only` : '');
-    if (!ROOM_RE.test(room)) {
-      this.notice('This room name is not valid. Use letters, digits, dot, dash and underscore.', [['Go to start', () => { location.href = '/'; }]], 'error');
+    if (!room) {
+      this.setCall('invalid');
+      let why = 'This link does not name a valid room.';
+      if (!linkRoom) why = 'This link has no room name.';
+      else if ([...linkRoom].length > 64) why = 'The room name in this link is too long (at most 64 characters).';
+      this.noticeKind = 'invalid_room';
+      this.notice(`${why} Room names use letters and digits of any language, dots, dashes and underscores, without spaces.`,
+        [['Go to the start page', '/']], 'error');
       return;
     }
     this.sig.addEventListener('status', (e) => this.onSigStatus(e.detail));
@@ -194,15 +238,14 @@ class Call {
     let text;
     if (name === 'NotAllowedError' || name === 'SecurityError') text = 'Camera and microphone access was denied. Allow it in the browser\'s address bar and try again, or join without them.';
     else if (name === 'NotFoundError' || name === 'OverconstrainedError') text = 'No camera or microphone was found. Plug one in and try again, or join as a viewer.';
-    else if (name === 'NotReadableError' || name === 'AbortError') text = 'The camera is in use by another program or could not start.';
-    else text = `The camera could not start (${name || err}).`;
+    else text = mediaErrorText(err);
     return new Promise((resolve) => {
       this.noticeKind = 'media';
       this.notice(text, [
         ['Try again', () => resolve('retry')],
         ['Microphone only', () => resolve('audio')],
         ['Join as viewer', () => resolve('viewer')],
-      ], 'error');
+      ], 'error', errDetail(err));
     });
   }
 
@@ -254,36 +297,81 @@ class Call {
     t.dataset.audio = String(!!this.state.audio);
     t.dataset.video = String(!!(this.state.video || this.state.screen));
     t.classList.toggle('screen', !!this.state.screen);
-    $('btn-mic').setAttribute('aria-pressed', String(!this.state.audio));
+    // The label says what a press does; no aria-pressed besides (a screen
+    // reader would read "Unmute, pressed").
+    $('btn-mic').dataset.off = String(!this.state.audio);
     $('btn-mic').disabled = !this.mic;
-    $('btn-cam').setAttribute('aria-pressed', String(!this.state.video));
-    $('btn-screen').setAttribute('aria-pressed', String(!!this.state.screen));
+    $('btn-cam').dataset.off = String(!this.state.video);
+    $('btn-screen').dataset.on = String(!!this.state.screen);
     $('btn-mic').querySelector('.lbl').textContent = this.state.audio ? 'Mute' : 'Unmute';
     $('btn-cam').querySelector('.lbl').textContent = this.state.video ? 'Stop video' : 'Start video';
     $('btn-screen').querySelector('.lbl').textContent = this.state.screen ? 'Stop sharing' : 'Share screen';
+    this.syncTitles();
     if (this.inRoom) this.sig.send({ type: 'update', state: { ...this.state } });
   }
 
   // --- signaling ---
-  onSigStatus({ state, delay, reason }) {
+  onSigStatus({ state, delay, reason, detail }) {
     document.body.dataset.signal = state;
-    const c = $('conn');
-    if (state === 'connected') { c.textContent = 'Connected'; if (this.unreachable) { this.unreachable = false; this.hideNoticeIf('unreachable'); } }
-    else if (state === 'connecting') c.textContent = 'Connecting…';
+    if (state === 'connected') { if (this.unreachable) { this.unreachable = false; this.hideNoticeIf('unreachable'); } }
     else if (state === 'reconnecting') {
-      c.textContent = delay ? `Reconnecting in ${Math.ceil(delay / 1000)} s…` : 'Reconnecting…';
       this.inRoom = '';
+      if (this.call === 'joined') this.setCall('joining');
       if (delay && this.sig.attempt >= 3) {
         this.unreachable = true;
         this.noticeKind = 'unreachable';
-        this.notice(`Cannot reach the rtcd server (${reason || 'no answer'}). Calls already running keep going; retrying by itself.`, [
+        this.notice(`Cannot reach the rtcd server: ${reason || 'it does not answer'}. Calls already running keep going, and the page keeps trying by itself.`, [
           ['Retry now', () => this.sig.retryNow()],
-        ], 'info');
+        ], 'info', detail);
       }
-    } else if (state === 'closed') c.textContent = 'Disconnected';
+    }
+    this.renderPill(delay);
+  }
+
+  // setCall records what happened to our place in the room; the pill and
+  // body[data-call] follow it.
+  setCall(state, refusal = '') {
+    this.call = state;
+    this.refusal = refusal;
+    document.body.dataset.call = state;
+    this.renderPill();
+    this.renderAlone();
+  }
+
+  // renderPill makes the header pill say what is true now: a refusal or a
+  // departure wins over the state of the signaling socket.
+  renderPill(delay) {
+    const sig = document.body.dataset.signal;
+    let text;
+    if (this.call === 'invalid') text = 'Not a room';
+    else if (this.call === 'left') text = 'Left';
+    else if (this.call === 'refused') text = this.refusal || 'Not admitted';
+    else if (sig === 'closed') text = 'Disconnected';
+    else if (sig === 'reconnecting') text = delay ? `Reconnecting in ${Math.ceil(delay / 1000)} s…` : 'Reconnecting…';
+    else if (sig === 'connecting') text = 'Connecting…';
+    else text = this.call === 'joined' ? 'Connected' : 'Joining…';
+    const pill = $('conn');
+    pill.textContent = text;
+    pill.dataset.state = this.call === 'joined' && sig === 'connected' ? 'ok'
+      : (this.call === 'refused' || this.call === 'invalid' || sig === 'closed') ? 'bad' : this.call === 'left' ? 'off' : 'wait';
+  }
+
+  // releaseMedia stops the camera and microphone (their lights go off) while
+  // we are not in a call; acquireMedia starts them again.
+  releaseMedia() {
+    for (const t of [this.mic, this.cam, this.screen]) if (t) { this.stream.removeTrack(t); t.stop(); }
+    this.mic = null;
+    this.cam = null;
+    this.screen = null;
+    this.state.screen = false;
+    this.self.video.srcObject = null;
+    this.self.tile.dataset.video = 'false';
+    this.unwatchLevel(this.self.tile);
   }
 
   onFatal({ code, message }) {
+    this.setCall('refused', { token_expired: 'Invite expired', unauthorized: 'Invite needed', forbidden: 'Wrong room', throttled: 'Blocked for now' }[code] || 'Disconnected');
+    this.releaseMedia();
     const texts = {
       token_expired: 'Your invite link has expired. Ask the person who invited you for a new one.',
       unauthorized: 'This server only lets people in with an invite link. Ask for one.',
@@ -291,9 +379,9 @@ class Call {
       throttled: 'Too many failed attempts from your network. Wait a few minutes and try again.',
       unsupported_version: 'This page is out of date. Reload it.',
     };
-    this.notice(texts[code] || `Disconnected from the server: ${message}`, [
-      ['Reload', () => location.reload()], ['Go to start', () => { location.href = '/'; }],
-    ], 'error');
+    this.notice(texts[code] || 'The server ended this call.', [
+      ['Reload', () => location.reload()], ['Go to the start page', '/'],
+    ], 'error', message);
   }
 
   async onHello(hello) {
@@ -333,22 +421,35 @@ class Call {
       const reply = await this.sig.request({ type: 'join', room });
       this.inRoom = reply.room || room;
       this.hideNoticeIf('room_full');
+      this.setCall('joined');
       for (const info of reply.peers || []) this.admit(info, true);
       this.applyMediaState();
     } catch (err) {
       if (err.code === 'room_full') {
+        this.setCall('refused', 'Room full');
+        this.releaseMedia();
         this.noticeKind = 'room_full';
         this.notice(`This room is full (${this.sig.hello?.limits?.roomSize || 6} people). Try again later or pick another room.`, [
-          ['Try again', () => this.join()], ['Go to start', () => { location.href = '/'; }],
+          ['Try again', () => this.retryJoin()], ['Go to the start page', '/'],
         ], 'error');
       } else if (err.code === 'forbidden' || err.code === 'token_expired' || err.code === 'unauthorized') {
         this.onFatal({ code: err.code, message: err.message });
       } else if (err.code === 'already_joined') {
         this.inRoom = room;
+        this.setCall('joined');
       } else {
         this.log('join failed', err);
       }
     }
+  }
+
+  // retryJoin starts the camera and microphone again and asks for a place.
+  async retryJoin() {
+    this.hideNotice();
+    this.setCall('joining');
+    this.mediaReady = this.acquireMedia();
+    await this.mediaReady;
+    if (!this.left) this.join();
   }
 
   onMessage(msg) {
@@ -357,6 +458,7 @@ class Call {
         if (msg.peer?.id) this.admit(msg.peer, false);
         break;
       case 'peer-left': {
+        this.awayPeers.delete(msg.peer?.id);
         const p = this.peers.get(msg.peer?.id);
         if (!p) break;
         if (!p.bye && p.pc && p.pc.connectionState === 'connected' && p.dc?.readyState === 'open') {
@@ -372,8 +474,17 @@ class Call {
         break;
       }
       case 'peer-updated': {
-        const p = this.peers.get(msg.peer?.id);
-        if (p) p.update({ name: msg.peer.name, state: msg.peer.state });
+        const id = msg.peer?.id;
+        const p = this.peers.get(id);
+        if (p) {
+          p.update({ name: msg.peer.name, state: msg.peer.state, away: !!msg.peer.away });
+          this.dropIfGone(p);
+        } else if (!msg.peer?.away && this.awayPeers.has(id)) {
+          // Back after we dropped its tile: a new connection, offered by us.
+          const { info } = this.awayPeers.get(id);
+          this.awayPeers.delete(id);
+          this.admit({ ...info, ...msg.peer }, true);
+        }
         break;
       }
       case 'signal': {
@@ -386,6 +497,7 @@ class Call {
         break;
       case 'session-lost':
         this.inRoom = '';
+        this.awayPeers.clear();
         break;
       case 'error':
         this.log('server error', msg.code, msg.message);
@@ -398,7 +510,12 @@ class Call {
   admit(info, initiator) {
     if (info.id === this.sig.peerId) return;
     const known = this.peers.get(info.id);
-    if (known) { known.update(info); return; }
+    if (known) { known.update({ ...info, away: !!info.away }); this.dropIfGone(known); return; }
+    if (info.away) {
+      // Its browser or network is gone for now: no tile until it is back.
+      this.awayPeers.set(info.id, { info });
+      return;
+    }
     if (this.aliases.has(info.id)) { this.adopt(info); return; }
     const waiting = [...this.peers.values()].some((p) => p.orphan && p.dc?.readyState === 'open' && p.pc?.connectionState === 'connected');
     if (waiting) {
@@ -451,6 +568,7 @@ class Call {
       p.offerTimer = setTimeout(() => { if (!p.pc && this.peers.get(p.id) === p) p.ensurePC(true); }, 4000);
     }
     this.addChatSys(`${p.name} joined`);
+    this.renderAlone();
     return p;
   }
 
@@ -476,7 +594,7 @@ class Call {
     }
   }
 
-  removePeer(p) {
+  removePeer(p, why = '') {
     if (this.peers.get(p.id) !== p) return;
     this.peers.delete(p.id);
     for (const [k, v] of this.aliases) if (v === p) this.aliases.delete(k);
@@ -484,11 +602,19 @@ class Call {
     p.close();
     this.layout();
     this.tuneSenders();
-    this.addChatSys(`${p.name} left`);
+    this.addChatSys(why || `${p.name} left`);
+    this.renderAlone();
+  }
+
+  // renderAlone shows "waiting for others" while we are alone in the room.
+  renderAlone() {
+    const others = [...this.peers.values()].some((p) => !p.orphan);
+    $('alone').hidden = others || this.call !== 'joined';
   }
 
   reconcile(list) {
     const ids = new Set(list.map((i) => i.id));
+    for (const id of [...this.awayPeers.keys()]) if (!ids.has(id)) this.awayPeers.delete(id);
     for (const p of [...this.peers.values()]) if (!p.orphan && !ids.has(p.id)) this.removePeer(p);
     for (const info of list) {
       const p = this.peers.get(info.id);
@@ -549,10 +675,15 @@ class Call {
       t.dataset.transport = transport;
       if (s.rtt != null) t.dataset.rtt = String(s.rtt);
       const rtt = s.rtt != null ? ` · ${s.rtt} ms` : '';
-      label.textContent = relayed ? `relayed (${transport.toUpperCase()})${rtt}` : `direct${rtt}`;
-      label.title = `local ${s.local.candidateType} ${s.local.protocol}, remote ${s.remote.candidateType}`;
+      const waiting = p.state.video !== false && !s.framesDecoded;
+      label.textContent = `${relayed ? 'Via relay' : 'Direct'}${rtt}${waiting ? ' · waiting for video' : ''}`;
+      const how = !relayed ? `Your call with ${p.name} goes directly between your devices`
+        : transport === 'their relay' ? `Your call with ${p.name} goes through their relay server`
+          : `Your call with ${p.name} goes through the relay server (${transport === 'tls' ? 'TURN over TLS' : `TURN over ${transport.toUpperCase()}`})`;
+      label.title = `${how}${s.rtt != null ? `, ${s.rtt} ms round trip` : ''}. Technical: local ${s.local.candidateType} ${s.local.protocol}, remote ${s.remote.candidateType}.`;
     } else {
-      label.textContent = cs === 'failed' ? 'connection failed' : p.orphan ? 'reconnecting…' : 'connecting…';
+      label.textContent = p.orphan || p.away || cs === 'disconnected' || cs === 'failed' ? 'Reconnecting…' : `Connecting to ${p.name}…`;
+      label.title = cs === 'failed' ? 'The connection failed; trying again.' : '';
     }
   }
 
@@ -622,13 +753,21 @@ class Call {
     $('btn-leave').addEventListener('click', () => this.leave(false));
     $('btn-chat').addEventListener('click', () => this.togglePanel('chat'));
     $('btn-settings').addEventListener('click', () => this.togglePanel('settings'));
-    $('copy-link').addEventListener('click', async () => {
-      const ok = await copyText(`${location.origin}/r/${encodeURIComponent(room)}`);
-      $('copy-link').textContent = ok ? 'Link copied' : 'Copy failed';
-      setTimeout(() => { $('copy-link').textContent = 'Copy invite link'; }, 2000);
+    $('copy-link').addEventListener('click', () => this.share($('copy-link')));
+    $('alone-share').addEventListener('click', () => this.share($('alone-share')));
+    $('btn-help').addEventListener('click', () => this.openHelp());
+    $('help-close').addEventListener('click', () => $('help').close());
+    $('help').addEventListener('close', () => { (this.helpReturn || $('btn-help')).focus(); });
+    $('shortcuts-on').checked = this.shortcutsOn;
+    $('shortcuts-on').addEventListener('change', (e) => {
+      this.shortcutsOn = e.target.checked;
+      try { localStorage.setItem(STORE_KEYS, this.shortcutsOn ? 'on' : 'off'); } catch { /* storage off */ }
+      this.syncTitles();
     });
+    this.syncTitles();
     $('chat-form').addEventListener('submit', (e) => {
       e.preventDefault();
+      if (this.left) return;
       const text = $('chat-input').value.trim();
       if (!text) return;
       let n = 0;
@@ -641,13 +780,75 @@ class Call {
     $('mic-select').addEventListener('change', (e) => this.switchDevice('audio', e.target.value));
     if (!navigator.mediaDevices?.getDisplayMedia) $('btn-screen').hidden = true; // phones
     document.addEventListener('keydown', (e) => {
-      if (e.target.closest('input, textarea, select') || e.ctrlKey || e.metaKey || e.altKey) return;
-      if (e.key === 'm') this.toggleMic();
-      else if (e.key === 'v') this.toggleCam();
-      else if (e.key === 'c') this.togglePanel('chat');
-      else if (e.key === 'Escape') { $('chat').hidden = true; $('settings').hidden = true; this.syncPanelButtons(); }
+      // Escape closes a panel wherever the focus is (the dialog closes itself).
+      if (e.key === 'Escape' && !$('help').open) {
+        if (this.closePanels()) e.preventDefault();
+        return;
+      }
+      if (!this.shortcutsOn || e.ctrlKey || e.metaKey || e.altKey || e.repeat) return;
+      if (e.target.closest('input, textarea, select, dialog, [contenteditable]')) return;
+      const actions = { m: () => this.toggleMic(), v: () => this.toggleCam(), c: () => this.togglePanel('chat'), '?': () => this.openHelp() };
+      const act = actions[e.key];
+      if (!act || this.left) return;
+      e.preventDefault(); // the key must not also land in the field that gets focus (chat)
+      act();
     });
     document.addEventListener('click', () => this.unlockAudio(), { once: true });
+  }
+
+  // closePanels hides an open chat or devices panel and gives the focus back
+  // to the button that opened it; false when none was open.
+  closePanels() {
+    let closed = null;
+    for (const [panel, btn] of [['chat', 'btn-chat'], ['settings', 'btn-settings']]) {
+      if (!$(panel).hidden) { $(panel).hidden = true; closed = btn; }
+    }
+    if (!closed) return false;
+    this.syncPanelButtons();
+    $(closed).focus();
+    return true;
+  }
+
+  openHelp() {
+    if ($('help').open) return;
+    this.helpReturn = document.activeElement instanceof HTMLElement && document.activeElement !== document.body ? document.activeElement : null;
+    $('help').showModal();
+    $('shortcuts-on').focus();
+  }
+
+  // syncTitles puts the shortcut keys into the tooltips while they are on.
+  syncTitles() {
+    const base = {
+      'btn-mic': this.state.audio ? 'Mute' : 'Unmute',
+      'btn-cam': this.state.video ? 'Stop video' : 'Start video',
+      'btn-chat': 'Chat',
+    };
+    for (const [id, text] of Object.entries(base)) {
+      const key = $(id).dataset.key;
+      $(id).title = this.shortcutsOn && key ? `${text} (${key})` : text;
+    }
+    $('btn-help').title = this.shortcutsOn ? 'Keyboard shortcuts (?)' : 'Keyboard shortcuts';
+  }
+
+  // share offers the room's link with the system share sheet where there is
+  // one (phones), else copies it; the button says what happened.
+  async share(btn) {
+    const url = `${location.origin}/r/${encodeURIComponent(room)}`;
+    const lbl = btn.querySelector('.lbl') || btn;
+    const before = lbl.textContent;
+    if (navigator.share) {
+      try {
+        await navigator.share({ title: `Join ${room}`, text: `Join the call "${room}"`, url });
+        return;
+      } catch (err) {
+        if (err && err.name === 'AbortError') return; // the user closed the sheet
+      }
+    }
+    const ok = await copyText(url);
+    lbl.textContent = ok ? 'Link copied' : 'Copy this link from the address bar';
+    $('announce').textContent = ok ? 'Invite link copied' : 'The link could not be copied';
+    clearTimeout(btn.resetTimer);
+    btn.resetTimer = setTimeout(() => { lbl.textContent = before; }, 2500);
   }
 
   togglePanel(which) {
@@ -689,7 +890,7 @@ class Call {
       this.setCam(s.getVideoTracks()[0]);
       this.applyMediaState();
     } catch (err) {
-      this.notice(`The camera could not start (${err.name || err}).`, [['Dismiss', () => this.hideNotice()]], 'error');
+      this.notice(mediaErrorText(err), [['Dismiss', () => this.hideNotice()]], 'error', errDetail(err));
     }
   }
 
@@ -699,7 +900,7 @@ class Call {
     try {
       s = await navigator.mediaDevices.getDisplayMedia({ video: { frameRate: { ideal: 15 } }, audio: false });
     } catch (err) {
-      if (err.name !== 'NotAllowedError') this.notice(`Screen sharing failed (${err.name || err}).`, [['Dismiss', () => this.hideNotice()]], 'error');
+      if (err.name !== 'NotAllowedError') this.notice('Screen sharing could not start.', [['Dismiss', () => this.hideNotice()]], 'error', errDetail(err));
       return;
     }
     const track = s.getVideoTracks()[0];
@@ -757,7 +958,7 @@ class Call {
       else this.setMic(s.getAudioTracks()[0]);
       this.applyMediaState();
     } catch (err) {
-      this.notice(`Could not switch device (${err.name || err}).`, [['Dismiss', () => this.hideNotice()]], 'error');
+      this.notice(mediaErrorText(err, kind === 'video' ? 'camera' : 'microphone'), [['Dismiss', () => this.hideNotice()]], 'error', errDetail(err));
     }
   }
 
@@ -768,13 +969,18 @@ class Call {
     this.sig.close();
     for (const p of [...this.peers.values()]) p.close();
     this.peers.clear();
-    for (const t of [this.mic, this.cam, this.screen]) if (t) t.stop();
+    this.awayPeers.clear();
+    this.releaseMedia();
     if (unloading) return;
     document.body.dataset.signal = 'closed';
-    $('conn').textContent = 'Left';
+    this.setCall('left');
+    this.closePanels();
+    $('chat-input').disabled = true;
+    $('chat-input').placeholder = 'You left the call';
+    $('chat-form').querySelector('button').disabled = true;
     this.layout();
     this.notice('You left the call.', [
-      ['Rejoin', () => location.reload()], ['Go to start', () => { location.href = '/'; }],
+      ['Rejoin', () => location.reload()], ['Go to the start page', '/'],
     ], 'info');
     $('controls').hidden = true;
   }
@@ -798,21 +1004,30 @@ class Call {
     $('announce').textContent = text;
   }
 
-  notice(text, actions = [], kind = 'info') {
+  // notice shows a plain sentence with actions: [label, function] for a
+  // button, [label, '/path'] for a link. detail (technical words, an error
+  // name) is only a tooltip.
+  notice(text, actions = [], kind = 'info', detail = '') {
     const n = $('notice');
     n.className = `notice ${kind}`;
     n.dataset.kind = this.noticeKind || kind;
     this.noticeKind = '';
     $('notice-text').textContent = text;
+    $('notice-text').title = detail || '';
     const box = $('notice-actions');
     box.replaceChildren();
-    for (const [label, fn] of actions) {
-      const b = el('button', { type: 'button', class: 'secondary', text: label });
-      b.addEventListener('click', fn);
+    for (const [label, act] of actions) {
+      let b;
+      if (typeof act === 'string') {
+        b = el('a', { class: 'button secondary', href: act, text: label });
+      } else {
+        b = el('button', { type: 'button', class: 'secondary', text: label });
+        b.addEventListener('click', act);
+      }
       box.append(b);
     }
     n.hidden = false;
-    const first = box.querySelector('button');
+    const first = box.querySelector('button, a');
     if (first && kind === 'error') first.focus();
   }
 

@@ -1,6 +1,6 @@
 // Home page: pick or type a room, remember the name, copy the invite link.
 import { randomRoom, storedName, rememberName, cleanName, copyText } from './util.js';
-import { ROOM_RE } from './signal.js';
+import { canonicalRoom } from './signal.js';
 
 const $ = (id) => document.getElementById(id);
 const nameIn = $('name');
@@ -10,13 +10,13 @@ const err = $('room-error');
 nameIn.value = storedName();
 roomIn.value = randomRoom();
 
-function inviteURL() { return `${location.origin}/r/${encodeURIComponent(roomIn.value.trim())}`; }
+function roomName() { return canonicalRoom(roomIn.value.trim()); }
+function inviteURL() { return `${location.origin}/r/${encodeURIComponent(roomName())}`; }
 
 function check() {
-  const room = roomIn.value.trim();
-  const ok = ROOM_RE.test(room);
+  const ok = !!roomName();
   err.hidden = ok;
-  err.textContent = ok ? '' : 'Use 1–64 letters, digits, dots, dashes or underscores.';
+  err.textContent = ok ? '' : 'Use 1–64 letters or digits (any language), dots, dashes or underscores; no spaces.';
   roomIn.setAttribute('aria-invalid', String(!ok));
   $('invite').textContent = ok ? inviteURL() : '';
   return ok;
@@ -35,7 +35,7 @@ $('join-form').addEventListener('submit', (e) => {
   const name = cleanName(nameIn.value);
   if (name) rememberName(name);
   const q = name ? `?name=${encodeURIComponent(name)}` : '';
-  location.href = `/r/${encodeURIComponent(roomIn.value.trim())}${q}`;
+  location.href = `/r/${encodeURIComponent(roomName())}${q}`;
 });
 check();
 (nameIn.value ? $('join') : nameIn).focus();

@@ -6,7 +6,7 @@
 // Mute, camera off, device switch and screen share are all replaceTrack on
 // those senders, so they never renegotiate.
 
-const STATE_MAP = { new: 'connecting', connecting: 'connecting', connected: 'connected', disconnected: 'connecting', failed: 'failed', closed: 'failed' };
+const STATE_MAP = { new: 'connecting', connecting: 'connecting', connected: 'connected', disconnected: 'reconnecting', failed: 'reconnecting', closed: 'failed' };
 
 export function el(tag, attrs = {}, ...children) {
   const e = document.createElement(tag);
@@ -34,7 +34,7 @@ export function makeTile({ self = false, name = '' } = {}) {
   const tile = el('figure', { class: self ? 'tile self' : 'tile', 'data-audio': 'true', 'data-video': 'true', tabindex: '0' },
     video,
     el('div', { class: 'avatar', 'aria-hidden': 'true', text: initials(name) }),
-    el('span', { class: 'path', text: self ? 'you' : 'connecting…' }),
+    el('span', { class: 'path', text: self ? 'you' : 'Connecting…' }),
     el('figcaption', { class: 'label' }, nameEl, el('span', { class: 'mic', text: 'muted' })));
   return { tile, video, nameEl };
 }
@@ -54,6 +54,7 @@ export class Peer {
     this.ignoreOffer = false;
     this.srdAnswerPending = false;
     this.orphan = false;      // our signaling session for it is gone; kept while media flows
+    this.away = !!info.away;  // its signaling session is gone, the server waits for a resume
     this.bye = false;
     this.path = '';
     this.connectedAt = 0;
@@ -75,6 +76,7 @@ export class Peer {
     if (info.name) this.name = info.name;
     if (info.state) this.state = { ...this.state, ...info.state };
     if (typeof info.polite === 'boolean') this.polite = info.polite;
+    if (typeof info.away === 'boolean') this.away = info.away;
     this.render();
   }
 
@@ -84,12 +86,14 @@ export class Peer {
     t.dataset.audio = String(this.state.audio !== false);
     t.dataset.video = String(this.state.video !== false);
     t.dataset.screen = String(!!this.state.screen);
+    t.dataset.away = String(this.away);
     this.nameEl.textContent = this.name;
     t.querySelector('.avatar').textContent = initials(this.name);
     const bits = [this.name];
     if (this.state.audio === false) bits.push('microphone muted');
     if (this.state.video === false) bits.push('camera off');
     if (this.state.screen) bits.push('sharing screen');
+    if (this.away) bits.push('reconnecting');
     t.setAttribute('aria-label', bits.join(', '));
     this.video.setAttribute('aria-label', `Video of ${this.name}`);
   }

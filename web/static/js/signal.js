@@ -5,7 +5,46 @@
 //   'message'  {detail: msg}               every other server message
 //   'status'   {detail: {state, delay?, reason?}}
 //   'fatal'    {detail: {code, message}}  the server refused us; no retry
-export const ROOM_RE = /^[A-Za-z0-9_.-]{1,64}$/;
+// A room name (docs/protocol.md §3.3): 1-64 letters or digits of any script
+// (with their combining marks), dots, dashes and underscores, in NFC form,
+// and not "." or "..".
+export const ROOM_RE = /^(?!\.\.?$)[\p{L}\p{Nd}_.-][\p{L}\p{M}\p{Nd}_.-]{0,63}$/u;
+
+// canonicalRoom returns the room s names (normalized as the server does), or
+// '' when s is not a valid room name.
+export function canonicalRoom(s) {
+  const n = String(s ?? '').normalize('NFC');
+  return ROOM_RE.test(n) ? n : '';
+}
+
+const CLIENT_KEY = 'rtcd.client';
+
+// clientId is this browser's random id (hello.client): a session of the same
+// browser joining a room replaces its own stale entry there at once.
+export function clientId() {
+  try {
+    let id = localStorage.getItem(CLIENT_KEY);
+    if (!id || !/^[A-Za-z0-9_-]{16,64}$/.test(id)) {
+      const b = new Uint8Array(16);
+      crypto.getRandomValues(b);
+      id = btoa(String.fromCharCode(...b)).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+      localStorage.setItem(CLIENT_KEY, id);
+    }
+    return id;
+  } catch {
+    return ''; // storage off: no replacement, the server's resume window applies
+  }
+}
+
+// closeReason says in plain words why a socket closed; the code goes in the
+// detail (a tooltip), not in the sentence.
+function closeReason(ev, opened) {
+  if (!opened) return 'the server does not answer';
+  if (ev.code === 1001) return 'the server is restarting';
+  if (ev.code === 1011) return 'the server had a problem';
+  if (ev.code === 1006) return 'the connection was lost';
+  return ev.reason || 'the connection closed';
+}
 
 const FATAL_CODES = new Set(['unauthorized', 'token_expired', 'forbidden', 'throttled', 'unsupported_version']);
 
@@ -15,11 +54,12 @@ export function wsURL() {
 }
 
 export class Signaling extends EventTarget {
-  constructor({ url = wsURL(), name = '', token = '' } = {}) {
+  constructor({ url = wsURL(), name = '', token = '', client = '' } = {}) {
     super();
     this.url = url;
     this.name = name;
     this.token = token;
+    this.client = client;
     this.ws = null;
     this.peerId = '';
     this.resumeToken = '';
@@ -42,15 +82,18 @@ export class Signaling extends EventTarget {
     try {
       ws = new WebSocket(this.url);
     } catch (err) {
-      this.scheduleRetry(String(err));
+      this.scheduleRetry('the server address is not valid', String(err));
       return;
     }
     this.ws = ws;
     this.ready = false;
+    let opened = false;
     this.emit('status', { state: this.attempt ? 'reconnecting' : 'connecting' });
     ws.onopen = () => {
+      opened = true;
       const hello = { v: 1, type: 'hello', id: this.newId() };
       if (this.name) hello.name = this.name;
+      if (this.client) hello.client = this.client;
       if (this.token) hello.token = this.token;
       if (this.resumeToken) hello.resume = this.resumeToken;
       this.helloId = hello.id;
@@ -81,7 +124,7 @@ export class Signaling extends EventTarget {
         this.fail({ code: 'policy', message: ev.reason || 'the server closed the connection' });
         return;
       }
-      this.scheduleRetry(ev.reason || `closed (${ev.code})`);
+      this.scheduleRetry(closeReason(ev, opened), `WebSocket close code ${ev.code}${ev.reason ? `, reason "${ev.reason}"` : ''}`);
     };
   }
 
@@ -170,13 +213,13 @@ export class Signaling extends EventTarget {
     this.connect();
   }
 
-  scheduleRetry(reason) {
+  scheduleRetry(reason, detail = '') {
     this.attempt++;
     // 0.25 s, 0.5 s, 1 s, 2 s, 4 s, then every 5 s, with jitter so a room does not stampede.
     const base = Math.min(5000, 250 * 2 ** (this.attempt - 1));
     const delay = Math.max(this.retryAfter, Math.round(base * (0.75 + Math.random() * 0.5)));
     this.retryAfter = 0;
-    this.emit('status', { state: 'reconnecting', delay, reason, attempt: this.attempt });
+    this.emit('status', { state: 'reconnecting', delay, reason, detail, attempt: this.attempt });
     this.retryTimer = setTimeout(() => this.connect(), delay);
   }
 
