@@ -198,10 +198,12 @@ func (t *allocTable) sizes() (live, users, pend int) {
 	return len(t.live), len(t.perUser), len(t.pending)
 }
 
-// userOf is the identity quotas count: the user part of the username.
+// userOf is the identity quotas count: the user part of the username, or
+// the whole username when it has none (the bare "<expiry>" form Jitsi's
+// prosody modules mint), as coturn counts user-quota per username.
 func (s *Server) userOf(username string) string {
 	u, err := s.issuer.User(username)
-	if err != nil {
+	if err != nil || u == "" {
 		return username
 	}
 	return u

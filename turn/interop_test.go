@@ -1,125 +1,33 @@
 package turn
 
 import (
-	"context"
 	"net"
-	"os/exec"
-	"regexp"
 	"strconv"
-	"strings"
 	"testing"
-	"time"
+
+	"github.com/rtcd/rtcd/internal/turntest"
 )
 
-// coturnBinaries returns the paths of coturn's client tools, skipping the
-// test with a clear message when they are missing.
-func coturnBinaries(t *testing.T) (uclient, peer string) {
-	t.Helper()
-	uclient, err1 := exec.LookPath("turnutils_uclient")
-	peer, err2 := exec.LookPath("turnutils_peer")
-	if err1 != nil || err2 != nil {
-		t.Skip("coturn client tools (turnutils_uclient, turnutils_peer) not installed: apt-get install -y coturn")
-	}
-	return uclient, peer
-}
-
-// startCoturnPeer runs turnutils_peer (a UDP echo server) on 127.0.0.1 and
-// stops it (by its own PID) at cleanup.
-func startCoturnPeer(t *testing.T, bin string) int {
-	t.Helper()
-	for attempt := 0; attempt < 5; attempt++ {
-		pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := pc.LocalAddr().(*net.UDPAddr).Port
-		_ = pc.Close()
-		cmd := exec.Command(bin, "-L", "127.0.0.1", "-p", strconv.Itoa(port))
-		if err := cmd.Start(); err != nil {
-			t.Fatalf("start turnutils_peer: %v", err)
-		}
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		stop := func() { _ = cmd.Process.Kill(); <-done }
-		if echoes(port) {
-			t.Cleanup(stop)
-			return port
-		}
-		stop()
-	}
-	t.Fatal("turnutils_peer did not come up")
-	return 0
-}
-
-func echoes(port int) bool {
-	c, err := net.Dial("udp4", "127.0.0.1:"+strconv.Itoa(port))
-	if err != nil {
-		return false
-	}
-	defer c.Close()
-	buf := make([]byte, 64)
-	// Until the peer binds, reads fail fast with ECONNREFUSED: pace the tries.
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		_, _ = c.Write([]byte("ping-peer"))
-		_ = c.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
-		if n, err := c.Read(buf); err == nil && string(buf[:n]) == "ping-peer" {
-			return true
-		}
-	}
-	return false
-}
-
-var (
-	reLost = regexp.MustCompile(`Total lost packets (\d+)`)
-	reRecv = regexp.MustCompile(`tot_recv_msgs=(\d+)`)
-	reSend = regexp.MustCompile(`tot_send_msgs=(\d+)`)
-)
-
-// runUClient runs turnutils_uclient with REST credentials (-W) against s and
-// returns sent, received and lost counts.
+// runUClient runs turnutils_uclient against s with testSecret.
 func runUClient(t *testing.T, bin string, s *Server, args ...string) (sent, recv, lost int, out string) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	port := s.UDPAddr().(*net.UDPAddr).Port
-	full := append([]string{"-W", testSecret, "-u", "interop", "-p", strconv.Itoa(port)}, args...)
-	full = append(full, "127.0.0.1")
-	b, err := exec.CommandContext(ctx, bin, full...).CombinedOutput()
-	out = string(b)
-	if err != nil {
-		t.Fatalf("turnutils_uclient %v: %v\n%s", full, err, tail(out))
-	}
-	atoi := func(re *regexp.Regexp) int {
-		m := re.FindAllStringSubmatch(out, -1)
-		if len(m) == 0 {
-			t.Fatalf("no %v in output:\n%s", re, tail(out))
-		}
-		n, _ := strconv.Atoi(m[len(m)-1][1])
-		return n
-	}
-	return atoi(reSend), atoi(reRecv), atoi(reLost), out
+	return turntest.RunUClient(t, bin, testSecret, s.UDPAddr().(*net.UDPAddr).Port, args...)
 }
 
-func tail(s string) string {
-	lines := strings.Split(strings.TrimSpace(s), "\n")
-	if len(lines) > 25 {
-		lines = lines[len(lines)-25:]
-	}
-	return strings.Join(lines, "\n")
-}
+func tail(s string) string { return turntest.Tail(s) }
 
 // TestInteropCoturnUClient: coturn's own RFC 5766 client, with TURN REST
 // credentials computed from the shared secret (-W), allocates on rtcd and
 // relays to coturn's echo peer, over UDP and TCP; and two of its clients
 // reach each other through their relay addresses (-y) without AllowPeers.
 func TestInteropCoturnUClient(t *testing.T) {
-	uclient, peerBin := coturnBinaries(t)
+	uclient, peerBin := turntest.CoturnTools(t)
 	iss := newIssuer(t, []string{testSecret})
 
 	c := testConfig()
 	c.AllowPeers = []string{"127.0.0.1"}
 	s := newTestServer(t, c, iss)
-	peerPort := startCoturnPeer(t, peerBin)
+	peerPort := turntest.StartCoturnPeer(t, peerBin)
 	for _, tt := range []struct {
 		name     string
 		args     []string

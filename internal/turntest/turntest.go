@@ -1,7 +1,8 @@
 // Package turntest is a TURN client round trip for tests of packages that
-// carry TURN without being the relay (the daemon's TLS listener, portmux):
-// allocate over a given stream connection, send a datagram to a loopback
-// peer through the relay and get the peer's answer back.
+// carry TURN without being the relay (the daemon's TLS listener, portmux,
+// TURN-only mode): allocate over a given connection, send a datagram to a
+// loopback peer through the relay and get the peer's answer back; and
+// coturn's own client tools, run against a relay.
 package turntest
 
 import (
@@ -23,10 +24,26 @@ const Timeout = 5 * time.Second
 func RoundTrip(t testing.TB, conn net.Conn, addr, user, pass, realm string) {
 	t.Helper()
 	defer conn.Close()
+	roundTrip(t, pionturn.NewSTUNConn(conn), addr, user, pass, realm)
+}
+
+// RoundTripUDP is RoundTrip over UDP, from a socket of its own on 127.0.0.1.
+func RoundTripUDP(t testing.TB, addr, user, pass, realm string) {
+	t.Helper()
+	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	roundTrip(t, pc, addr, user, pass, realm)
+}
+
+func roundTrip(t testing.TB, pc net.PacketConn, addr, user, pass, realm string) {
+	t.Helper()
 	lf := logging.NewDefaultLoggerFactory()
 	lf.DefaultLogLevel = logging.LogLevelDisabled
 	client, err := pionturn.NewClient(&pionturn.ClientConfig{STUNServerAddr: addr, TURNServerAddr: addr,
-		Conn: pionturn.NewSTUNConn(conn), Username: user, Password: pass, Realm: realm, LoggerFactory: lf})
+		Conn: pc, Username: user, Password: pass, Realm: realm, LoggerFactory: lf})
 	if err != nil {
 		t.Fatalf("turntest: client: %v", err)
 	}
@@ -68,4 +85,30 @@ func RoundTrip(t testing.TB, conn net.Conn, addr, user, pass, realm string) {
 	if err != nil || string(buf[:n]) != pong {
 		t.Fatalf("turntest: relay read %q, %v", buf[:n], err)
 	}
+}
+
+// AllocateUDP tries one allocation over UDP with user/pass and reports the
+// error, for credentials that must be refused.
+func AllocateUDP(addr, user, pass, realm string) error {
+	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	defer pc.Close()
+	lf := logging.NewDefaultLoggerFactory()
+	lf.DefaultLogLevel = logging.LogLevelDisabled
+	client, err := pionturn.NewClient(&pionturn.ClientConfig{STUNServerAddr: addr, TURNServerAddr: addr,
+		Conn: pc, Username: user, Password: pass, Realm: realm, LoggerFactory: lf, RTO: 200 * time.Millisecond})
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+	if err := client.Listen(); err != nil {
+		return err
+	}
+	relay, err := client.Allocate()
+	if err != nil {
+		return err
+	}
+	return relay.Close()
 }
