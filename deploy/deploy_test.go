@@ -74,12 +74,53 @@ func TestExampleConfig(t *testing.T) {
 			c.Port, c.Turn.PublicIP, c.DevServer.Host)
 	}
 
+	checkKeys(t, "rtcd.yaml.example", data)
+}
+
+// TestTURNOnlyExampleConfig: turn-only.yaml.example loads as TURN-only
+// mode with TURN over TLS, and has no key the Config does not know.
+func TestTURNOnlyExampleConfig(t *testing.T) {
+	data, err := os.ReadFile("turn-only.yaml.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc map[string]any
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		t.Fatal(err)
+	}
+	// The certificate files do not exist here: check everything else.
+	delete(doc, "TLS")
+	turn := doc["Turn"].(map[any]any)
+	delete(turn, "TLSListen")
+	plain, err := yaml.Marshal(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "rtcd.yaml")
+	if err := os.WriteFile(path, plain, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("RTCD_TURN_SECRET", "example-turn-secret-0123456789abcdef")
+	c, err := config.Load(path)
+	if err != nil {
+		t.Fatalf("config.Load(turn-only.yaml.example): %v", err)
+	}
+	if c.Signal.Enabled || c.Turn.PublicIP != "203.0.113.10" || c.Host != "127.0.0.1" {
+		t.Errorf("example not loaded as written: Signal.Enabled %v, Turn.PublicIP %q, Host %q", c.Signal.Enabled, c.Turn.PublicIP, c.Host)
+	}
+	checkKeys(t, "turn-only.yaml.example", data)
+}
+
+// checkKeys fails t for every key of the YAML document data that the
+// Config does not have.
+func checkKeys(t *testing.T, name string, data []byte) {
+	t.Helper()
 	var doc map[string]any
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		t.Fatal(err)
 	}
 	if unknown := unknownKeys(doc, reflect.TypeOf(config.Config{}), ""); len(unknown) > 0 {
-		t.Errorf("rtcd.yaml.example has keys the Config does not know: %s", strings.Join(unknown, ", "))
+		t.Errorf("%s has keys the Config does not know: %s", name, strings.Join(unknown, ", "))
 	}
 }
 

@@ -44,7 +44,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	var err error
 	switch cmd {
 	case "", "serve":
-		err = serve(args, stderr)
+		err = serve(args, stderr, false)
+	case "turn":
+		err = serve(args, stderr, true)
+	case "import-coturn":
+		err = importCoturn(args, stdout, stderr)
 	case "check-config":
 		err = checkConfig(args, stdout, stderr)
 	case "token":
@@ -79,6 +83,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 func usage(w io.Writer) {
 	_, _ = fmt.Fprint(w, `usage:
   rtcd [-f etc/rtcd.yaml]                   run the daemon (relay + signaling + web app)
+  rtcd turn [-f FILE]                       run the relay alone (TURN-only mode, docs/turn-only.md)
+  rtcd import-coturn /etc/turnserver.conf   print an rtcd.yaml equivalent to a coturn config
   rtcd check-config -f FILE                 validate a configuration without starting
   rtcd token --room R --user U [--ttl 1h]   mint a join token for Signal.Mode=token
   rtcd probe URL [--json] [--trace]         check a deployment end to end, as a user would
@@ -119,8 +125,14 @@ func parse(fs *flag.FlagSet, args []string) error {
 	return nil
 }
 
-func serve(args []string, stderr io.Writer) error {
-	fs := flag.NewFlagSet("rtcd", flag.ContinueOnError)
+// serve runs the daemon until SIGTERM/SIGINT; turnOnly is `rtcd turn`,
+// which runs the relay alone whatever Signal.Enabled says.
+func serve(args []string, stderr io.Writer, turnOnly bool) error {
+	name := "rtcd"
+	if turnOnly {
+		name = "rtcd turn"
+	}
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	path := configFlag(fs)
 	if err := parse(fs, args); err != nil {
@@ -129,6 +141,12 @@ func serve(args []string, stderr io.Writer) error {
 	c, err := config.Load(path())
 	if err != nil {
 		return err
+	}
+	if turnOnly {
+		c.Signal.Enabled = false
+		if err := c.Validate(); err != nil {
+			return err
+		}
 	}
 	if err := logx.SetUp(c.Log); err != nil {
 		return fmt.Errorf("Log: %w", err)

@@ -281,3 +281,38 @@ func assertNoSecretInLogs(t *testing.T, logs string) {
 		}
 	}
 }
+
+// TestTURNOnlyNeedsSecret: `rtcd turn` without a TURN secret refuses to
+// start and names the field (a generated secret would match no platform).
+func TestTURNOnlyNeedsSecret(t *testing.T) {
+	t.Setenv("RTCD_TURN_SECRET", "")
+	out, code := runRTCD(t, "turn", "-f", writeConfig(t, 0, 0, ""))
+	if code == 0 || !strings.Contains(out, "Auth.Secrets") || !strings.Contains(out, "TURN-only") {
+		t.Fatalf("exit %d, output:\n%s", code, out)
+	}
+}
+
+// TestImportCoturn: the YAML goes to stdout without the secret, the notes
+// name file and line, and a missing argument is a usage error.
+func TestImportCoturn(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "turnserver.conf")
+	conf := "# a coturn config\nlistening-port=3479\nuse-auth-secret\nstatic-auth-secret=s3cr3t-value\nrealm=example.org\nsyslog\n"
+	if err := os.WriteFile(p, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, code := runRTCD(t, "import-coturn", p)
+	if code != 0 {
+		t.Fatalf("exit %d:\n%s", code, out)
+	}
+	for _, want := range []string{"Listen: 0.0.0.0:3479", "Realm: example.org", "Enabled: false", p + ":6: syslog:", "set RTCD_TURN_SECRET"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "s3cr3t-value") {
+		t.Fatalf("the secret was printed:\n%s", out)
+	}
+	if _, code := runRTCD(t, "import-coturn"); code != 2 {
+		t.Fatalf("no file: exit %d, want 2", code)
+	}
+}

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/rtcd/rtcd/turn"
@@ -53,5 +54,24 @@ func TestTurnLimitsRefuseNegative(t *testing.T) {
 		if err == nil || len(err.Error()) < len(name) || err.Error()[:len(name)] != name {
 			t.Errorf("%s = -1: error %v, want one naming the field", name, err)
 		}
+	}
+}
+
+// TestTURNOnlyValidation: TURN-only mode needs a configured secret and
+// cannot be a cluster node.
+func TestTURNOnlyValidation(t *testing.T) {
+	c := Default()
+	c.Signal.Enabled = false
+	c.Auth.Secrets = nil
+	if err := c.Validate(); err == nil || !strings.HasPrefix(err.Error(), "Auth.Secrets") {
+		t.Errorf("no secret: %v", err)
+	}
+	c.Auth.Secrets = []string{"s"}
+	if err := c.Validate(); err != nil {
+		t.Errorf("TURN-only with a secret: %v", err)
+	}
+	c.Cluster.Enabled, c.Cluster.RedisAddr = true, "127.0.0.1:6379"
+	if err := c.Validate(); err == nil || !strings.HasPrefix(err.Error(), "Cluster.Enabled") {
+		t.Errorf("TURN-only cluster: %v", err)
 	}
 }

@@ -122,18 +122,22 @@ func (d *Daemon) Start() error {
 	}
 	d.serveTLS()
 	urls := d.iceURLs()
-	hub, err := signal.NewHub(d.signalConfig(), d.issuer, d.tokens, urls)
-	if err != nil {
-		d.abortStart(closeListeners)
-		return err
-	}
-	if err := hub.StartCluster(d.cfg.Cluster); err != nil {
-		d.abortStart(closeListeners)
-		return err
+	var hub *signal.Hub
+	if d.cfg.Signal.Enabled {
+		if hub, err = signal.NewHub(d.signalConfig(), d.issuer, d.tokens, urls); err != nil {
+			d.abortStart(closeListeners)
+			return err
+		}
+		if err := hub.StartCluster(d.cfg.Cluster); err != nil {
+			d.abortStart(closeListeners)
+			return err
+		}
 	}
 	handler, err := d.router(hub)
 	if err != nil {
-		hub.Stop()
+		if hub != nil {
+			hub.Stop()
+		}
 		d.abortStart(closeListeners)
 		return fmt.Errorf("http router: %w", err)
 	}
@@ -316,6 +320,13 @@ func (d *Daemon) tlsHost() string {
 // as routes and the web app for every other path, and beside it the
 // WebSocket hub at /ws and the health endpoints.
 func (d *Daemon) router(hub *signal.Hub) (http.Handler, error) {
+	health := http.NewServeMux()
+	health.HandleFunc("GET /healthz", d.healthz)
+	health.HandleFunc("GET /readyz", d.readyz)
+	if hub == nil {
+		// TURN-only mode: health for the load balancer or systemd, nothing else.
+		return health, nil
+	}
 	server, err := rest.NewServer(d.cfg.RestConf, rest.WithNotFoundHandler(web.Handler()))
 	if err != nil {
 		return nil, err
@@ -333,14 +344,13 @@ func (d *Daemon) router(hub *signal.Hub) (http.Handler, error) {
 	// and go-zero would log each as a slow call and count it against MaxConns
 	// for hours (the hub has its own limits, logs and metrics); health checks
 	// come every few seconds and would fill the log with one line each.
-	beside := http.NewServeMux()
-	beside.Handle("/ws", hub.Handler())
-	beside.HandleFunc("GET /healthz", d.healthz)
-	beside.HandleFunc("GET /readyz", d.readyz)
+	ws := hub.Handler()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
-		case "/ws", "/healthz", "/readyz":
-			beside.ServeHTTP(w, r)
+		case "/ws":
+			ws.ServeHTTP(w, r)
+		case "/healthz", "/readyz":
+			health.ServeHTTP(w, r)
 		default:
 			serverless.Serve(w, r)
 		}
@@ -415,12 +425,21 @@ func addrPort(a net.Addr) int {
 func (d *Daemon) logStartup(urls signal.ICEURLs) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "rtcd is up\n")
-	fmt.Fprintf(&b, "  web app, signaling:  %s  (WebSocket /ws, API /api/v1)\n", d.displayURL())
+	if d.hub == nil {
+		fmt.Fprintf(&b, "  mode:                TURN only (no web app or signaling; health at %s/healthz)\n", d.displayURL())
+	} else {
+		fmt.Fprintf(&b, "  web app, signaling:  %s  (WebSocket /ws, API /api/v1)\n", d.displayURL())
+	}
 	fmt.Fprintf(&b, "  relay listens on:    udp %s, tcp %s\n", d.relay.UDPAddr(), d.relay.TCPAddr())
 	fmt.Fprintf(&b, "  relay reachable at:  %s (%s)\n", d.relay.PublicIP(), d.publicIPSource())
-	fmt.Fprintf(&b, "  clients are given:   %s\n", strings.Join(append(append([]string{}, urls.STUN...), urls.TURN...), " "))
-	fmt.Fprintf(&b, "  signaling hosts:     %s (others get 421; Signal.AllowedHosts)\n", d.hub.AllowedHosts())
-	fmt.Fprintf(&b, "  signaling mode:      %s", d.cfg.Signal.Mode)
+	if d.hub == nil {
+		fmt.Fprintf(&b, "  TURN URLs:           %s\n", strings.Join(append(append([]string{}, urls.STUN...), urls.TURN...), " "))
+		fmt.Fprintf(&b, "  credentials:         TURN REST (shared secret, realm %s)", d.relay.Realm())
+	} else {
+		fmt.Fprintf(&b, "  clients are given:   %s\n", strings.Join(append(append([]string{}, urls.STUN...), urls.TURN...), " "))
+		fmt.Fprintf(&b, "  signaling hosts:     %s (others get 421; Signal.AllowedHosts)\n", d.hub.AllowedHosts())
+		fmt.Fprintf(&b, "  signaling mode:      %s", d.cfg.Signal.Mode)
+	}
 	if d.issuer.Generated() {
 		fmt.Fprintf(&b, "\n  TURN secret:         generated at start (not shown; set RTCD_TURN_SECRET to share it between nodes or restarts)")
 	}
