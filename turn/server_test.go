@@ -567,3 +567,32 @@ func TestAddressQuotaIPv6(t *testing.T) {
 		t.Fatal("another /64 refused")
 	}
 }
+
+// TestBareExpiryQuota: a bare "<expiry>" username (Jitsi's Prosody modules)
+// has no user part, so the per-user quota counts the username itself, as
+// coturn's user-quota does: not every such client in one bucket.
+func TestBareExpiryQuota(t *testing.T) {
+	iss := newIssuer(t, []string{testSecret})
+	c := testConfig()
+	c.MaxAllocationsPerUser = 1
+	s := newTestServer(t, c, iss)
+	bare := func(d time.Duration) (string, string) {
+		u := strconv.FormatInt(time.Now().Add(d).Unix(), 10)
+		return u, coturnPassword(testSecret, u)
+	}
+	alloc := func(u, p string) int {
+		code, _ := newRawClient(t, s, false, u, p).allocate()
+		return code
+	}
+	u1, p1 := bare(time.Hour)
+	u2, p2 := bare(2 * time.Hour)
+	if code := alloc(u1, p1); code != 0 {
+		t.Fatalf("first: %d", code)
+	}
+	if code := alloc(u2, p2); code != 0 {
+		t.Fatalf("another bare username: %d, want its own quota", code)
+	}
+	if code := alloc(u1, p1); code != 486 {
+		t.Fatalf("the same bare username again: %d, want 486", code)
+	}
+}
