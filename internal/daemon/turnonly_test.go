@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/pion/webrtc/v4"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rtcd/rtcd/internal/config"
 	"github.com/rtcd/rtcd/internal/daemon"
 	"github.com/rtcd/rtcd/internal/leaktest"
@@ -92,14 +93,16 @@ func turnOnlyDaemon(t *testing.T) (*daemon.Daemon, *tlstest.CA) {
 	c.Turn.AllowPeers = []string{"127.0.0.1/32"}
 	c.TLS.CertFile, c.TLS.KeyFile = certFile, keyFile
 	c.Turn.TLSListen = "127.0.0.1:0"
+	c.Turn.OnePort = true // TURN over TLS on the main port too (443 in production)
 	c.Turn.PublicHost = "turn.test"
 	return startDaemon(t, c), ca
 }
 
 // TestTURNOnlyMode: with Signal.Enabled false the daemon serves the relay
-// (UDP, TCP, TLS) and health, and no web app, signaling or API; and the
-// credentials Synapse, Nextcloud Talk and Jitsi mint from the shared secret
-// allocate and relay on every transport.
+// (UDP, TCP, TLS on its port and on the main port), health and metrics, and
+// no web app, signaling or API; and the credentials Synapse, Nextcloud Talk
+// and Jitsi mint from the shared secret allocate and relay on every
+// transport.
 func TestTURNOnlyMode(t *testing.T) {
 	ignore := goleak.IgnoreCurrent()
 	t.Cleanup(func() { leaktest.VerifyNone(t, ignore) }) // after the daemon's own cleanup
@@ -125,6 +128,7 @@ func TestTURNOnlyMode(t *testing.T) {
 	udp := d.TURNAddr().String()
 	tcp := d.Relay().TCPAddr().String()
 	turns := d.TURNSAddr().String()
+	onePort := d.HTTPAddr().String()
 	platforms := map[string]func() (string, string){
 		"synapse":   func() (string, string) { return synapseCredentials(platformSecret, "@alice:example.org", time.Hour) },
 		"nextcloud": func() (string, string) { return nextcloudCredentials(t, platformSecret) },
@@ -144,7 +148,29 @@ func TestTURNOnlyMode(t *testing.T) {
 				t.Fatal(err)
 			}
 			turntest.RoundTrip(t, tc, turns, user, pass, "turn.example.org")
+			tc, err = tls.Dial("tcp", onePort, &tls.Config{RootCAs: ca.Pool(), ServerName: "turn.test"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			turntest.RoundTrip(t, tc, onePort, user, pass, "turn.example.org")
 		})
+	}
+	// The relay's counters are exported; the hub's are not there to be.
+	mfs, err := prometheus.DefaultGatherer.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]float64{}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			seen[mf.GetName()] += m.GetCounter().GetValue() + m.GetGauge().GetValue()
+		}
+	}
+	if seen["rtcd_turn_allocations_created_total"] < 12 {
+		t.Errorf("rtcd_turn_allocations_created_total = %v, want the 12 allocations made", seen["rtcd_turn_allocations_created_total"])
+	}
+	if _, ok := seen["rtcd_ws_connections"]; ok {
+		t.Error("signaling metrics exported in TURN-only mode")
 	}
 	before := d.Relay().Stats().AuthFailures
 	user, _ := synapseCredentials("another-secret", "@mallory:example.org", time.Hour)
