@@ -105,8 +105,8 @@ func TestTURNOnlyExampleConfig(t *testing.T) {
 	if err != nil {
 		t.Fatalf("config.Load(turn-only.yaml.example): %v", err)
 	}
-	if c.Signal.Enabled || c.Turn.PublicIP != "203.0.113.10" || c.Host != "127.0.0.1" {
-		t.Errorf("example not loaded as written: Signal.Enabled %v, Turn.PublicIP %q, Host %q", c.Signal.Enabled, c.Turn.PublicIP, c.Host)
+	if !c.Signal.Disabled || c.Turn.PublicIP != "203.0.113.10" || c.Host != "127.0.0.1" {
+		t.Errorf("example not loaded as written: Signal.Disabled %v, Turn.PublicIP %q, Host %q", c.Signal.Disabled, c.Turn.PublicIP, c.Host)
 	}
 	checkKeys(t, "turn-only.yaml.example", data)
 }

@@ -23,10 +23,10 @@ const MaxMessageBytes = 64 << 10
 // documented defaults (protocol.md §5), so a Config built in code needs only
 // the fields it changes.
 type Config struct {
-	// Enabled runs signaling and the web app. false is TURN-only mode: just
-	// the relay, health and metrics, for platforms that mint TURN REST
-	// credentials themselves (docs/turn-only.md). Defaults to true.
-	Enabled bool `json:",default=true"`
+	// Disabled turns signaling and the web app off: TURN-only mode, just the
+	// relay, health and metrics, for platforms that mint TURN REST
+	// credentials themselves (docs/turn-only.md).
+	Disabled bool `json:",optional"`
 	// Mode is "open" (default) or "token".
 	Mode string `json:",default=open,options=open|token"`
 	// AllowOrigins lists extra page origins ("https://app.example.com") that

@@ -126,7 +126,7 @@ func parse(fs *flag.FlagSet, args []string) error {
 }
 
 // serve runs the daemon until SIGTERM/SIGINT; turnOnly is `rtcd turn`,
-// which runs the relay alone whatever Signal.Enabled says.
+// which runs the relay alone whatever Signal.Disabled says.
 func serve(args []string, stderr io.Writer, turnOnly bool) error {
 	name := "rtcd"
 	if turnOnly {
@@ -143,7 +143,7 @@ func serve(args []string, stderr io.Writer, turnOnly bool) error {
 		return err
 	}
 	if turnOnly {
-		c.Signal.Enabled = false
+		c.Signal.Disabled = true
 		if err := c.Validate(); err != nil {
 			return err
 		}

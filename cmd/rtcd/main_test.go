@@ -304,7 +304,7 @@ func TestImportCoturn(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d:\n%s", code, out)
 	}
-	for _, want := range []string{"Listen: 0.0.0.0:3479", "Realm: example.org", "Enabled: false", p + ":6: syslog:", "set RTCD_TURN_SECRET"} {
+	for _, want := range []string{"Listen: 0.0.0.0:3479", "Realm: example.org", "Disabled: true", p + ":6: syslog:", "set RTCD_TURN_SECRET"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}

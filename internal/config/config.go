@@ -68,13 +68,13 @@ func (c Config) Validate() error {
 	if !c.TLS.Enabled() && (c.Turn.OnePort || c.Turn.TLSListen != "") {
 		return errors.New("Turn.OnePort/Turn.TLSListen: TURN over TLS needs the TLS section (TLS.CertFile/KeyFile or TLS.ACMEDomains)")
 	}
-	if !c.Signal.Enabled && len(c.TURNSecrets()) == 0 {
-		return errors.New("Auth.Secrets: TURN-only mode (Signal.Enabled: false) needs the shared secret your platform mints credentials with (set RTCD_TURN_SECRET)")
+	if c.Signal.Disabled && len(c.TURNSecrets()) == 0 {
+		return errors.New("Auth.Secrets: TURN-only mode (Signal.Disabled: true) needs the shared secret your platform mints credentials with (set RTCD_TURN_SECRET)")
 	}
-	if !c.Signal.Enabled && c.Cluster.Enabled {
-		return errors.New("Cluster.Enabled: clustering shares signaling rooms; TURN-only mode (Signal.Enabled: false) has none")
+	if c.Signal.Disabled && c.Cluster.Enabled {
+		return errors.New("Cluster.Enabled: clustering shares signaling rooms; TURN-only mode (Signal.Disabled: true) has none")
 	}
-	if c.Signal.Enabled && c.Signal.Mode == "token" && len(c.Auth.TokenSecret) < 16 {
+	if !c.Signal.Disabled && c.Signal.Mode == "token" && len(c.Auth.TokenSecret) < 16 {
 		return errors.New("Auth.TokenSecret: Signal.Mode is token, so a secret of at least 16 bytes is required (set RTCD_TOKEN_SECRET)")
 	}
 	return nil

@@ -61,7 +61,7 @@ func TestTurnLimitsRefuseNegative(t *testing.T) {
 // cannot be a cluster node.
 func TestTURNOnlyValidation(t *testing.T) {
 	c := Default()
-	c.Signal.Enabled = false
+	c.Signal.Disabled = true
 	c.Auth.Secrets = nil
 	if err := c.Validate(); err == nil || !strings.HasPrefix(err.Error(), "Auth.Secrets") {
 		t.Errorf("no secret: %v", err)

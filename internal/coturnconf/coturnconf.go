@@ -475,7 +475,7 @@ func (st settings) yaml() string {
 		w("  TLSListen: %s:%d\n", host, tlsPort)
 		w("TLS:\n  CertFile: %s\n  KeyFile: %s\n", yamlString(st.cert), yamlString(st.key))
 	}
-	w("Signal:\n  Enabled: false\n")
+	w("Signal:\n  Disabled: true # TURN-only mode\n")
 	return b.String()
 }
 

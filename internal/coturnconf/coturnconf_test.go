@@ -66,7 +66,7 @@ func TestDebianConfigAsShipped(t *testing.T) {
 		t.Fatal("no active line in the shipped file: the test would prove nothing")
 	}
 	c := load(t, res.YAML)
-	if c.Signal.Enabled || c.Turn.Listen != "0.0.0.0:3478" {
+	if !c.Signal.Disabled || c.Turn.Listen != "0.0.0.0:3478" {
 		t.Fatalf("not TURN-only on 3478: %+v", c.Turn)
 	}
 	for _, n := range res.Notes {
@@ -100,7 +100,7 @@ func TestDebianConfigUncommented(t *testing.T) {
 		"Listen: 172.17.19.101:3478", "Realm: mycompany.org", "PublicIP: 60.70.80.91", "RelayIP: 172.17.19.101",
 		"MinPort: 49152", "MaxPort: 65535", "MaxAllocationsPerUser: 12", "MaxAllocations: 1200",
 		"TLSListen: 172.17.19.101:5349", "CertFile: /usr/local/etc/turn_server_cert.pem", "KeyFile: /usr/local/etc/turn_server_pkey.pem",
-		`AllowPeers: ["83.166.68.45/32"]`, `Secrets: ["${RTCD_TURN_SECRET}"]`, "Enabled: false",
+		`AllowPeers: ["83.166.68.45/32"]`, `Secrets: ["${RTCD_TURN_SECRET}"]`, "Disabled: true",
 	} {
 		if !strings.Contains(res.YAML, want) {
 			t.Errorf("YAML lacks %q:\n%s", want, res.YAML)

@@ -123,7 +123,7 @@ func (d *Daemon) Start() error {
 	d.serveTLS()
 	urls := d.iceURLs()
 	var hub *signal.Hub
-	if d.cfg.Signal.Enabled {
+	if !d.cfg.Signal.Disabled {
 		if hub, err = signal.NewHub(d.signalConfig(), d.issuer, d.tokens, urls); err != nil {
 			d.abortStart(closeListeners)
 			return err

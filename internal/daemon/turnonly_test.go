@@ -87,7 +87,7 @@ func turnOnlyDaemon(t *testing.T) (*daemon.Daemon, *tlstest.CA) {
 	ca := tlstest.NewCA(t)
 	certFile, keyFile := ca.Issue(t, "turn.test", time.Hour, "turn.test", "127.0.0.1").Write(t, t.TempDir())
 	c := config.Default()
-	c.Signal.Enabled = false
+	c.Signal.Disabled = true
 	c.Auth.Secrets = []string{platformSecret}
 	c.Turn.Realm = "turn.example.org"
 	c.Turn.AllowPeers = []string{"127.0.0.1/32"}
@@ -98,7 +98,7 @@ func turnOnlyDaemon(t *testing.T) (*daemon.Daemon, *tlstest.CA) {
 	return startDaemon(t, c), ca
 }
 
-// TestTURNOnlyMode: with Signal.Enabled false the daemon serves the relay
+// TestTURNOnlyMode: with Signal.Disabled the daemon serves the relay
 // (UDP, TCP, TLS on its port and on the main port), health and metrics, and
 // no web app, signaling or API; and the credentials Synapse, Nextcloud Talk
 // and Jitsi mint from the shared secret allocate and relay on every
