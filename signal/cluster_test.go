@@ -39,7 +39,7 @@ func TestClusterConfigValidate(t *testing.T) {
 
 func TestDefaultNodeID(t *testing.T) {
 	a, b := defaultNodeID(), defaultNodeID()
-	if a == b || !validRoom(a) {
+	if a == b || !validASCIIName(a) {
 		t.Fatalf("node ids %q %q: want distinct valid ids", a, b)
 	}
 }

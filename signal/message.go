@@ -296,12 +296,6 @@ func canonicalRoom(s string) (string, bool) {
 	return s, true
 }
 
-// validRoom reports whether s is a room name in canonical form.
-func validRoom(s string) bool {
-	c, ok := canonicalRoom(s)
-	return ok && c == s
-}
-
 // validASCIIName reports whether s is 1-64 characters of A-Z a-z 0-9 _ . -,
 // the rule for node ids and key prefixes, which appear in Redis keys and
 // resume tokens.

@@ -81,7 +81,7 @@ func (t *chanTable) get(src netip.AddrPort, num uint16) *binding {
 		return nil
 	}
 	b := v.(*binding)
-	if b.own && !b.relay.s.livePorts.has(int(b.peer.Port())) {
+	if b.own && !b.relay.s.ownPortOK(b.peerUA.IP, b.peerUA.Port) {
 		// The peer allocation ended: pion's path refuses and counts it.
 		return nil
 	}

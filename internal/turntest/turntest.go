@@ -6,6 +6,7 @@
 package turntest
 
 import (
+	"fmt"
 	"net"
 	"testing"
 	"time"
@@ -40,21 +41,11 @@ func RoundTripUDP(t testing.TB, addr, user, pass, realm string) {
 
 func roundTrip(t testing.TB, pc net.PacketConn, addr, user, pass, realm string) {
 	t.Helper()
-	lf := logging.NewDefaultLoggerFactory()
-	lf.DefaultLogLevel = logging.LogLevelDisabled
-	client, err := pionturn.NewClient(&pionturn.ClientConfig{STUNServerAddr: addr, TURNServerAddr: addr,
-		Conn: pc, Username: user, Password: pass, Realm: realm, LoggerFactory: lf})
+	client, relay, err := allocate(pc, addr, user, pass, realm)
 	if err != nil {
-		t.Fatalf("turntest: client: %v", err)
+		t.Fatalf("turntest: %v", err)
 	}
 	defer client.Close()
-	if err := client.Listen(); err != nil {
-		t.Fatalf("turntest: listen: %v", err)
-	}
-	relay, err := client.Allocate()
-	if err != nil {
-		t.Fatalf("turntest: Allocate: %v", err)
-	}
 	defer relay.Close()
 	peer, err := net.ListenPacket("udp4", "127.0.0.1:0")
 	if err != nil {
@@ -95,20 +86,32 @@ func AllocateUDP(addr, user, pass, realm string) error {
 		return err
 	}
 	defer pc.Close()
-	lf := logging.NewDefaultLoggerFactory()
-	lf.DefaultLogLevel = logging.LogLevelDisabled
-	client, err := pionturn.NewClient(&pionturn.ClientConfig{STUNServerAddr: addr, TURNServerAddr: addr,
-		Conn: pc, Username: user, Password: pass, Realm: realm, LoggerFactory: lf, RTO: 200 * time.Millisecond})
+	client, relay, err := allocate(pc, addr, user, pass, realm)
 	if err != nil {
 		return err
 	}
 	defer client.Close()
+	return relay.Close()
+}
+
+// allocate starts a pion TURN client on pc and allocates with the long-term
+// credentials; on success the caller closes both.
+func allocate(pc net.PacketConn, addr, user, pass, realm string) (*pionturn.Client, net.PacketConn, error) {
+	lf := logging.NewDefaultLoggerFactory()
+	lf.DefaultLogLevel = logging.LogLevelDisabled
+	client, err := pionturn.NewClient(&pionturn.ClientConfig{STUNServerAddr: addr, TURNServerAddr: addr,
+		Conn: pc, Username: user, Password: pass, Realm: realm, LoggerFactory: lf})
+	if err != nil {
+		return nil, nil, fmt.Errorf("client: %w", err)
+	}
 	if err := client.Listen(); err != nil {
-		return err
+		client.Close()
+		return nil, nil, fmt.Errorf("listen: %w", err)
 	}
 	relay, err := client.Allocate()
 	if err != nil {
-		return err
+		client.Close()
+		return nil, nil, fmt.Errorf("Allocate: %w", err)
 	}
-	return relay.Close()
+	return client, relay, nil
 }
