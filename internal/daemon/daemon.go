@@ -432,11 +432,12 @@ func (d *Daemon) logStartup(urls signal.ICEURLs) {
 	}
 	fmt.Fprintf(&b, "  relay listens on:    udp %s, tcp %s\n", d.relay.UDPAddr(), d.relay.TCPAddr())
 	fmt.Fprintf(&b, "  relay reachable at:  %s (%s)\n", d.relay.PublicIP(), d.publicIPSource())
+	all := strings.Join(append(append([]string{}, urls.STUN...), urls.TURN...), " ")
 	if d.hub == nil {
-		fmt.Fprintf(&b, "  TURN URLs:           %s\n", strings.Join(append(append([]string{}, urls.STUN...), urls.TURN...), " "))
+		fmt.Fprintf(&b, "  TURN URLs:           %s\n", all)
 		fmt.Fprintf(&b, "  credentials:         TURN REST (shared secret, realm %s)", d.relay.Realm())
 	} else {
-		fmt.Fprintf(&b, "  clients are given:   %s\n", strings.Join(append(append([]string{}, urls.STUN...), urls.TURN...), " "))
+		fmt.Fprintf(&b, "  clients are given:   %s\n", all)
 		fmt.Fprintf(&b, "  signaling hosts:     %s (others get 421; Signal.AllowedHosts)\n", d.hub.AllowedHosts())
 		fmt.Fprintf(&b, "  signaling mode:      %s", d.cfg.Signal.Mode)
 	}
