@@ -20,6 +20,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/rtcd/rtcd/internal/callback"
+	"github.com/rtcd/rtcd/signal/proto"
 )
 
 // SignalResult is one signal row: connect, idle memory, then relayed messages.
@@ -128,24 +129,6 @@ func (c *wsClient) pickPeer() (string, bool) {
 	return c.peers[c.next%len(c.peers)], true
 }
 
-// inMsg is the union of the server messages bench reads (protocol.md §3–4).
-type inMsg struct {
-	Type   string `json:"type"`
-	PeerID string `json:"peerId"`
-	Peers  []struct {
-		ID string `json:"id"`
-	} `json:"peers"`
-	Peer *struct {
-		ID string `json:"id"`
-	} `json:"peer"`
-	From   string          `json:"from"`
-	Data   json.RawMessage `json:"data"`
-	Code   string          `json:"code"`
-	Limits *struct {
-		MessagesPerSecond int `json:"messagesPerSecond"`
-	} `json:"limits"`
-}
-
 // sigData is what bench puts in a signal's data: the send time and padding.
 type sigData struct {
 	T int64  `json:"t"` // ns since the run's epoch
@@ -222,26 +205,30 @@ func dialSignal(ctx context.Context, cfg signalConfig, idx int, stats *signalSta
 	_ = conn.SetWriteDeadline(deadline)
 	_ = conn.SetReadDeadline(deadline)
 
-	hello := map[string]any{"v": 1, "type": "hello", "id": "h", "name": "bench" + strconv.Itoa(idx)}
-	if cfg.token != "" {
-		hello["token"] = cfg.token
-	}
+	name := "bench" + strconv.Itoa(idx)
+	hello := proto.ClientMessage{V: proto.V1, Type: proto.TypeHello, ID: "h", Name: &name, Token: cfg.token}
 	if err := conn.WriteJSON(hello); err != nil {
 		return nil, fmt.Errorf("hello: %w", err)
 	}
-	m, err := readUntil(conn, "hello")
+	b, err := readUntil(conn, proto.TypeHello)
 	if err != nil {
 		return nil, fmt.Errorf("hello: %w", err)
 	}
-	c.peerID = m.PeerID
-	if m.Limits != nil {
-		stats.limit.Store(int64(m.Limits.MessagesPerSecond))
+	var h proto.Hello
+	if err := json.Unmarshal(b, &h); err != nil {
+		return nil, fmt.Errorf("hello: %w", err)
 	}
-	if err := conn.WriteJSON(map[string]any{"v": 1, "type": "join", "id": "j", "room": c.room}); err != nil {
+	c.peerID = h.PeerID
+	stats.limit.Store(int64(h.Limits.MessagesPerSecond))
+	if err := conn.WriteJSON(proto.ClientMessage{V: proto.V1, Type: proto.TypeJoin, ID: "j", Room: c.room}); err != nil {
 		return nil, fmt.Errorf("join: %w", err)
 	}
-	m, err = readUntil(conn, "joined")
+	b, err = readUntil(conn, proto.TypeJoined)
 	if err != nil {
+		return nil, fmt.Errorf("join: %w", err)
+	}
+	var m proto.ServerMessage
+	if err := json.Unmarshal(b, &m); err != nil {
 		return nil, fmt.Errorf("join: %w", err)
 	}
 	for _, p := range m.Peers {
@@ -253,17 +240,22 @@ func dialSignal(ctx context.Context, cfg signalConfig, idx int, stats *signalSta
 	return c, nil
 }
 
-// readUntil reads until a message of type want; an error message fails it.
-func readUntil(conn *websocket.Conn, want string) (*inMsg, error) {
+// readUntil reads until a message of type want and returns it; an error
+// message fails it.
+func readUntil(conn *websocket.Conn, want string) ([]byte, error) {
 	for {
-		var m inMsg
-		if err := conn.ReadJSON(&m); err != nil {
+		_, b, err := conn.ReadMessage()
+		if err != nil {
+			return nil, err
+		}
+		var m proto.ServerMessage
+		if err := json.Unmarshal(b, &m); err != nil {
 			return nil, err
 		}
 		switch m.Type {
 		case want:
-			return &m, nil
-		case "error":
+			return b, nil
+		case proto.TypeError:
 			return nil, fmt.Errorf("server error %q", m.Code)
 		}
 	}
@@ -280,13 +272,13 @@ func (c *wsClient) read(stats *signalStats) {
 			}
 			return
 		}
-		var m inMsg
+		var m proto.ServerMessage
 		if json.Unmarshal(b, &m) != nil {
 			stats.addErr("unparsable message")
 			continue
 		}
 		switch m.Type {
-		case "signal":
+		case proto.TypeSignal:
 			var d sigData
 			tl := stats.tl.Load()
 			if tl == nil || json.Unmarshal(m.Data, &d) != nil {
@@ -300,17 +292,17 @@ func (c *wsClient) read(stats *signalStats) {
 				shard.hist.Record(at - sent)
 			}
 			shard.mu.Unlock()
-		case "peer-joined":
+		case proto.TypePeerJoined:
 			if m.Peer != nil {
 				c.addPeer(m.Peer.ID)
 			}
-		case "peer-left":
+		case proto.TypePeerLeft:
 			if m.Peer != nil {
 				c.removePeer(m.Peer.ID)
 			}
-		case "error":
+		case proto.TypeError:
 			stats.addErr("server error " + m.Code)
-		case "bye":
+		case proto.TypeBye:
 			stats.addErr("server bye")
 		}
 	}
@@ -585,9 +577,9 @@ func (s *signalStats) received() uint64 {
 // appendSignal renders a signal message without reflection; peer ids and the
 // padding are server- or bench-generated and need no escaping beyond strconv.
 func appendSignal(b []byte, to string, t time.Duration, pad string) []byte {
-	b = append(b, `{"v":1,"type":"signal","to":`...)
+	b = append(b, `{"v":1,"type":"`+proto.TypeSignal+`","to":`...)
 	b = strconv.AppendQuote(b, to)
-	b = append(b, `,"kind":"candidate","data":{"t":`...)
+	b = append(b, `,"kind":"`+proto.KindCandidate+`","data":{"t":`...)
 	b = strconv.AppendInt(b, int64(t), 10)
 	b = append(b, `,"p":"`...)
 	b = append(b, pad...)

@@ -49,7 +49,7 @@ const (
 )
 
 // RunCall drives one side of a test call: it waits until a peer is
-// connected and its "chat" channel open, sends opts.Messages checksummed
+// connected and its data channel open, sends opts.Messages checksummed
 // messages while verifying every message received (sequence numbers must be
 // complete and unique), times data-channel pings, waits for opts.MinRTP RTP
 // packets, and finishes once both sides said they are done. Both peers run

@@ -3,7 +3,6 @@ package client
 import (
 	"context"
 	"crypto/tls"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -15,6 +14,8 @@ import (
 
 	"github.com/gorilla/websocket"
 	"github.com/pion/webrtc/v4"
+
+	"github.com/rtcd/rtcd/signal/proto"
 )
 
 // Errors returned by Client methods.
@@ -137,9 +138,9 @@ type Client struct {
 	room       string
 	infos      map[string]PeerInfo
 	peers      map[string]*peer
-	waiters    map[string]chan message
+	waiters    map[string]chan frame
 	nextID     int
-	backlog    []message // sent while the socket was down, flushed on resume
+	backlog    []proto.ClientMessage // sent while the socket was down, flushed on resume
 	retryAfter time.Duration
 }
 
@@ -170,7 +171,7 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 		done:    make(chan struct{}),
 		infos:   map[string]PeerInfo{},
 		peers:   map[string]*peer{},
-		waiters: map[string]chan message{},
+		waiters: map[string]chan frame{},
 	}
 	if cfg.Video {
 		track, err := webrtc.NewTrackLocalStaticSample(
@@ -225,10 +226,10 @@ func WebSocketURL(raw string) (string, error) {
 
 // connect dials the WebSocket and sends hello (with resume when set), and
 // returns the socket and the server's hello reply.
-func (c *Client) connect(ctx context.Context, resume string) (*websocket.Conn, message, error) {
+func (c *Client) connect(ctx context.Context, resume string) (*websocket.Conn, *proto.Hello, error) {
 	wsURL, err := WebSocketURL(c.cfg.URL)
 	if err != nil {
-		return nil, message{}, err
+		return nil, nil, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.DialTimeout)
 	defer cancel()
@@ -240,60 +241,58 @@ func (c *Client) connect(ctx context.Context, resume string) (*websocket.Conn, m
 	ws, resp, err := d.DialContext(ctx, wsURL, hdr)
 	if err != nil {
 		if resp != nil {
-			return nil, message{}, fmt.Errorf("client: websocket %s: %w (HTTP %d)", wsURL, err, resp.StatusCode)
+			return nil, nil, fmt.Errorf("client: websocket %s: %w (HTTP %d)", wsURL, err, resp.StatusCode)
 		}
-		return nil, message{}, fmt.Errorf("client: websocket %s: %w", wsURL, err)
+		return nil, nil, fmt.Errorf("client: websocket %s: %w", wsURL, err)
 	}
 	deadline, _ := ctx.Deadline()
 	_ = ws.SetWriteDeadline(deadline)
 	_ = ws.SetReadDeadline(deadline)
-	hello := message{V: ProtocolVersion, Type: "hello", ID: "hello", Name: c.cfg.Name, Token: c.cfg.Token, Resume: resume}
+	hello := proto.ClientMessage{V: proto.V1, Type: proto.TypeHello, ID: "hello", Name: optional(c.cfg.Name), Token: c.cfg.Token, Resume: resume}
 	if err := ws.WriteJSON(hello); err != nil {
 		_ = ws.Close()
-		return nil, message{}, fmt.Errorf("client: send hello: %w", err)
+		return nil, nil, fmt.Errorf("client: send hello: %w", err)
 	}
 	for {
-		var m message
-		if err := ws.ReadJSON(&m); err != nil {
+		_, data, err := ws.ReadMessage()
+		if err != nil {
 			_ = ws.Close()
-			return nil, message{}, fmt.Errorf("client: read hello reply: %w", err)
+			return nil, nil, fmt.Errorf("client: read hello reply: %w", err)
+		}
+		m, err := decodeFrame(data)
+		if err != nil {
+			_ = ws.Close()
+			return nil, nil, fmt.Errorf("client: read hello reply: %w", err)
 		}
 		switch m.Type {
-		case "hello":
+		case proto.TypeHello:
 			_ = ws.SetWriteDeadline(time.Time{})
 			_ = ws.SetReadDeadline(time.Now().Add(readTimeout))
-			return ws, m, nil
-		case "error":
+			return ws, m.hello, nil
+		case proto.TypeError:
 			_ = ws.Close()
-			return nil, message{}, fmt.Errorf("client: hello: %w", &ServerError{Code: m.Code, Message: m.Message})
+			return nil, nil, fmt.Errorf("client: hello: %w", &ServerError{Code: m.Code, Message: m.Message})
 		}
 		// Anything else before the reply is unexpected; ignore it.
 	}
 }
 
 // applyHello records a hello reply. Caller holds c.mu.
-func (c *Client) applyHello(m message) {
+func (c *Client) applyHello(m *proto.Hello) {
 	c.peerID = m.PeerID
 	c.resume = m.Resume
-	if m.Limits != nil {
-		c.limits = *m.Limits
-	}
-	c.applyICE(m)
+	c.limits = m.Limits
+	c.applyICE(m.IceServers, m.IceExpires)
 }
 
 // applyICE records fresh ICE servers. Caller holds c.mu.
-func (c *Client) applyICE(m message) {
-	if len(m.ICEServers) == 0 {
+func (c *Client) applyICE(servers []proto.ICEServer, expires int64) {
+	if len(servers) == 0 {
 		return
 	}
-	servers, err := parseICEServers(m.ICEServers)
-	if err != nil {
-		c.emit(Event{Kind: EventError, Err: fmt.Errorf("client: bad iceServers: %w", err)})
-		return
-	}
-	c.iceServers = servers
-	if m.ICEExpires > 0 {
-		c.iceExpires = time.Unix(m.ICEExpires, 0)
+	c.iceServers = iceConfig(servers)
+	if expires > 0 {
+		c.iceExpires = time.Unix(expires, 0)
 	}
 }
 
@@ -385,7 +384,7 @@ func (c *Client) Join(ctx context.Context, room string) ([]PeerInfo, error) {
 	c.mu.Lock()
 	c.room = room
 	c.mu.Unlock()
-	reply, err := c.request(ctx, message{Type: "join", Room: room})
+	reply, err := c.request(ctx, proto.ClientMessage{Type: proto.TypeJoin, Room: room})
 	if err != nil {
 		c.mu.Lock()
 		c.room = ""
@@ -397,7 +396,7 @@ func (c *Client) Join(ctx context.Context, room string) ([]PeerInfo, error) {
 
 // Leave leaves the room and closes every PeerConnection.
 func (c *Client) Leave(ctx context.Context) error {
-	if _, err := c.request(ctx, message{Type: "leave"}); err != nil {
+	if _, err := c.request(ctx, proto.ClientMessage{Type: proto.TypeLeave}); err != nil {
 		return fmt.Errorf("client: leave: %w", err)
 	}
 	c.mu.Lock()
@@ -413,20 +412,29 @@ func (c *Client) Leave(ctx context.Context) error {
 }
 
 // Update changes this peer's name and/or media state for the others.
-func (c *Client) Update(name string, state map[string]bool) error {
-	return c.send(message{Type: "update", Name: name, State: state})
+// An empty name keeps the name, and a nil state the state.
+func (c *Client) Update(name string, state *proto.StateUpdate) error {
+	return c.send(proto.ClientMessage{Type: proto.TypeUpdate, Name: optional(name), State: state})
+}
+
+// optional is s as an optional field: nil when empty.
+func optional(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
 }
 
 // RefreshICE asks the server for fresh TURN credentials and applies them.
 func (c *Client) RefreshICE(ctx context.Context) error {
-	_, err := c.request(ctx, message{Type: "ice"})
+	_, err := c.request(ctx, proto.ClientMessage{Type: proto.TypeICE})
 	return err
 }
 
 // Ping does a signaling round trip and returns its duration.
 func (c *Client) Ping(ctx context.Context) (time.Duration, error) {
 	start := time.Now()
-	if _, err := c.request(ctx, message{Type: "ping"}); err != nil {
+	if _, err := c.request(ctx, proto.ClientMessage{Type: proto.TypePing}); err != nil {
 		return 0, err
 	}
 	return time.Since(start), nil
@@ -442,17 +450,13 @@ func (c *Client) Send(peerID string, data []byte) error {
 }
 
 // SendChat sends a chat line the way the web app does: a JSON text message
-// {"t":"chat","text":...} on the data channel.
+// proto.DataMessage{T: "chat"} on the data channel.
 func (c *Client) SendChat(peerID, text string) error {
 	p := c.peer(peerID)
 	if p == nil {
 		return fmt.Errorf("%w: %s", ErrUnknownPeer, peerID)
 	}
-	msg, err := json.Marshal(map[string]string{"t": "chat", "text": text})
-	if err != nil {
-		return err
-	}
-	return p.send(msg, true)
+	return p.send(proto.Marshal(proto.DataMessage{T: proto.DataChat, Text: text}), true)
 }
 
 // Peers lists the remote peers that have a PeerConnection.
@@ -541,8 +545,8 @@ func (c *Client) isClosed() bool {
 }
 
 // send writes one message, or queues it while the socket is down.
-func (c *Client) send(m message) error {
-	m.V = ProtocolVersion
+func (c *Client) send(m proto.ClientMessage) error {
+	m.V = proto.V1
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
@@ -569,12 +573,12 @@ func (c *Client) send(m message) error {
 }
 
 // request sends m with a fresh id and waits for the reply carrying that id.
-func (c *Client) request(ctx context.Context, m message) (message, error) {
-	ch := make(chan message, 1)
+func (c *Client) request(ctx context.Context, m proto.ClientMessage) (frame, error) {
+	ch := make(chan frame, 1)
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
-		return message{}, ErrClosed
+		return frame{}, ErrClosed
 	}
 	c.nextID++
 	m.ID = "r" + strconv.Itoa(c.nextID)
@@ -586,21 +590,21 @@ func (c *Client) request(ctx context.Context, m message) (message, error) {
 		c.mu.Unlock()
 	}()
 	if err := c.send(m); err != nil {
-		return message{}, err
+		return frame{}, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
 	defer cancel()
 	select {
 	case r, ok := <-ch:
 		if !ok {
-			return message{}, ErrClosed
+			return frame{}, ErrClosed
 		}
-		if r.Type == "error" {
+		if r.Type == proto.TypeError {
 			return r, &ServerError{Code: r.Code, Message: r.Message}
 		}
 		return r, nil
 	case <-ctx.Done():
-		return message{}, fmt.Errorf("client: %s: no reply: %w", m.Type, ctx.Err())
+		return frame{}, fmt.Errorf("client: %s: no reply: %w", m.Type, ctx.Err())
 	}
 }
 
@@ -645,8 +649,8 @@ func (c *Client) readFrom(ws *websocket.Conn) error {
 			return fmt.Errorf("client: read: %w", err)
 		}
 		_ = ws.SetReadDeadline(time.Now().Add(readTimeout))
-		var m message
-		if err := json.Unmarshal(data, &m); err != nil {
+		m, err := decodeFrame(data)
+		if err != nil {
 			c.emit(Event{Kind: EventError, Err: fmt.Errorf("client: bad message from server: %w", err)})
 			continue
 		}
@@ -655,9 +659,9 @@ func (c *Client) readFrom(ws *websocket.Conn) error {
 }
 
 // handle processes one server message on the reader goroutine.
-func (c *Client) handle(m message) {
+func (c *Client) handle(m frame) {
 	switch m.Type {
-	case "joined":
+	case proto.TypeJoined:
 		c.mu.Lock()
 		c.room = m.Room
 		for _, info := range m.Peers {
@@ -668,19 +672,19 @@ func (c *Client) handle(m message) {
 			c.emit(Event{Kind: EventPeerJoined, Peer: info.ID, Info: info})
 			c.getPeer(info.ID, true)
 		}
-	case "peer-joined":
+	case proto.TypePeerJoined:
 		if m.Peer != nil {
 			c.mu.Lock()
 			c.infos[m.Peer.ID] = *m.Peer
 			c.mu.Unlock()
 			c.emit(Event{Kind: EventPeerJoined, Peer: m.Peer.ID, Info: *m.Peer})
 		}
-	case "peer-left":
+	case proto.TypePeerLeft:
 		if m.Peer != nil {
 			c.dropPeer(m.Peer.ID)
 			c.emit(Event{Kind: EventPeerLeft, Peer: m.Peer.ID, Info: *m.Peer})
 		}
-	case "peer-updated":
+	case proto.TypePeerUpdated:
 		if m.Peer != nil {
 			c.mu.Lock()
 			info := c.infos[m.Peer.ID]
@@ -695,26 +699,26 @@ func (c *Client) handle(m message) {
 			c.mu.Unlock()
 			c.emit(Event{Kind: EventPeerUpdated, Peer: m.Peer.ID, Info: info})
 		}
-	case "signal":
+	case proto.TypeSignal:
 		if m.From == "" {
 			return
 		}
 		if p := c.getPeer(m.From, false); p != nil {
 			p.onSignal(m.Kind, m.Data)
 		}
-	case "ice":
+	case proto.TypeICE:
 		c.mu.Lock()
-		c.applyICE(m)
+		c.applyICE(m.ice.IceServers, m.ice.IceExpires)
 		c.mu.Unlock()
 		c.pushICE()
-	case "error":
+	case proto.TypeError:
 		if m.ID == "" || !c.deliver(m) {
 			c.emit(Event{Kind: EventError, Err: &ServerError{Code: m.Code, Message: m.Message}})
 		}
 		return
-	case "bye":
+	case proto.TypeBye:
 		c.mu.Lock()
-		if m.Reconnect && m.RetryAfterMs > 0 {
+		if m.Reconnect != nil && *m.Reconnect && m.RetryAfterMs > 0 {
 			c.retryAfter = time.Duration(m.RetryAfterMs) * time.Millisecond
 		}
 		c.mu.Unlock()
@@ -725,7 +729,7 @@ func (c *Client) handle(m message) {
 }
 
 // deliver hands a reply to the request waiting for its id.
-func (c *Client) deliver(m message) bool {
+func (c *Client) deliver(m frame) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	ch, ok := c.waiters[m.ID]
@@ -754,7 +758,8 @@ func (c *Client) getPeer(id string, initiator bool) *peer {
 		// A signal from a peer we were not told about; the server only
 		// routes within the room, so treat it as a member. Be the polite
 		// side by default so that glare resolves in its favour.
-		info = PeerInfo{ID: id, Polite: true}
+		polite := true
+		info = PeerInfo{ID: id, Polite: &polite}
 	}
 	p, err := newPeer(c, info, c.rtcConfig(), initiator)
 	if err != nil {
@@ -813,7 +818,7 @@ func (c *Client) reconnect() error {
 		ws, reply, err := c.connect(ctx, resume)
 		cancel()
 		var se *ServerError
-		if errors.As(err, &se) && se.Code == "no_such_session" {
+		if errors.As(err, &se) && se.Code == proto.CodeNoSuchSession {
 			return c.newSession()
 		}
 		if err != nil {
@@ -886,7 +891,7 @@ func (c *Client) newSession() error {
 	c.emit(Event{Kind: EventResumed, Data: []byte("new")})
 	if room != "" {
 		// The joined reply is handled by the reader like any other.
-		_ = c.send(message{Type: "join", Room: room, ID: "rejoin"})
+		_ = c.send(proto.ClientMessage{Type: proto.TypeJoin, Room: room, ID: "rejoin"})
 	}
 	return nil
 }

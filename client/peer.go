@@ -10,6 +10,8 @@ import (
 
 	"github.com/pion/webrtc/v4"
 	"github.com/rtcd/rtcd/internal/callback"
+
+	"github.com/rtcd/rtcd/signal/proto"
 )
 
 // peer is the PeerConnection with one remote peer. Negotiation runs as tasks
@@ -60,7 +62,7 @@ type peer struct {
 
 func newPeer(c *Client, info PeerInfo, cfg webrtc.Configuration, initiator bool) (*peer, error) {
 	p := &peer{
-		c: c, id: info.ID, polite: info.Polite, initiator: initiator, cfg: cfg,
+		c: c, id: info.ID, polite: info.IsPolite(), initiator: initiator, cfg: cfg,
 		tasks: newFIFO[func()](), done: make(chan struct{}), created: time.Now(),
 	}
 	pc, err := p.newPC()
@@ -94,7 +96,7 @@ func (p *peer) newPC() (*webrtc.PeerConnection, error) {
 		p.do(func() {
 			if p.current(pc) {
 				p.logf("send candidate %v", cand)
-				p.signal("candidate", init)
+				p.signal(proto.KindCandidate, init)
 			}
 		})
 	}))
@@ -123,8 +125,8 @@ func (p *peer) newPC() (*webrtc.PeerConnection, error) {
 		p.onTrack(track, recv)
 	})
 	if !p.c.cfg.NoDataChannel {
-		negotiated, id := true, DataChannelID
-		dc, err := pc.CreateDataChannel(DataChannelLabel, &webrtc.DataChannelInit{Negotiated: &negotiated, ID: &id})
+		negotiated, id := true, proto.DataChannelID
+		dc, err := pc.CreateDataChannel(proto.DataChannelLabel, &webrtc.DataChannelInit{Negotiated: &negotiated, ID: &id})
 		if err != nil {
 			_ = pc.Close()
 			return nil, fmt.Errorf("client: peer %s: data channel: %w", p.id, err)
@@ -256,7 +258,7 @@ func (p *peer) signal(kind string, data any) {
 		p.fail(fmt.Errorf("encode %s: %w", kind, err))
 		return
 	}
-	if err := p.c.send(message{Type: "signal", To: p.id, Kind: kind, Data: raw}); err != nil && !errors.Is(err, ErrClosed) {
+	if err := p.c.send(proto.ClientMessage{Type: proto.TypeSignal, To: p.id, Kind: kind, Data: raw}); err != nil && !errors.Is(err, ErrClosed) {
 		p.fail(fmt.Errorf("send %s: %w", kind, err))
 	}
 }
@@ -290,7 +292,7 @@ func (p *peer) offer(pc *webrtc.PeerConnection, iceRestart bool) {
 		return
 	}
 	p.logf("send offer (ICE restart: %v)", iceRestart)
-	p.signal("offer", pc.LocalDescription())
+	p.signal(proto.KindOffer, pc.LocalDescription())
 }
 
 // onSignal queues one incoming signal message, keeping arrival order.
@@ -301,7 +303,7 @@ func (p *peer) onSignal(kind string, data json.RawMessage) {
 		}
 		var err error
 		switch kind {
-		case "offer", "answer":
+		case proto.KindOffer, proto.KindAnswer:
 			var desc webrtc.SessionDescription
 			if err = json.Unmarshal(data, &desc); err == nil {
 				err = p.onDescription(desc)
@@ -309,9 +311,9 @@ func (p *peer) onSignal(kind string, data json.RawMessage) {
 			if err == nil {
 				p.retryRestart()
 			}
-		case "candidate":
+		case proto.KindCandidate:
 			err = p.onCandidate(data)
-		case "restart":
+		case proto.KindRestart:
 			p.logf("restart requested; our last restart offer was %v ago", time.Since(p.lastRestart).Round(time.Millisecond))
 			// The polite side asks for a restart when it wants one. If we
 			// offered one moments ago (both ends noticed the same failure),
@@ -373,7 +375,7 @@ func (p *peer) onDescription(desc webrtc.SessionDescription) error {
 		return fmt.Errorf("set local answer: %w", err)
 	}
 	p.logf("send answer")
-	p.signal("answer", pc.LocalDescription())
+	p.signal(proto.KindAnswer, pc.LocalDescription())
 	return nil
 }
 
@@ -426,7 +428,7 @@ const restartCoalesce = 2 * time.Second
 func (p *peer) restartICE() {
 	p.logf("ICE restart")
 	if p.polite {
-		p.signal("restart", struct{}{})
+		p.signal(proto.KindRestart, struct{}{})
 		return
 	}
 	p.do(func() { p.offer(p.getPC(), true) })

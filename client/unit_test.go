@@ -1,12 +1,15 @@
 package client
 
 import (
+	"encoding/json"
 	"errors"
 	"reflect"
 	"testing"
 
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
+
+	"github.com/rtcd/rtcd/signal/proto"
 )
 
 func TestWebSocketURL(t *testing.T) {
@@ -98,13 +101,16 @@ func TestRTPCounterLossAndWrap(t *testing.T) {
 	}
 }
 
-func TestParseICEServers(t *testing.T) {
-	in := []wireICEServer{{URLs: []byte(`"stun:h:1"`)}, {URLs: []byte(`["turn:h:1"]`), Username: "u", Credential: "c"}}
-	out, err := parseICEServers(in)
-	if err != nil || len(out) != 2 || out[0].URLs[0] != "stun:h:1" || out[1].Credential != "c" {
-		t.Fatalf("got %+v, %v", out, err)
+func TestICEConfig(t *testing.T) {
+	var in []proto.ICEServer
+	if err := json.Unmarshal([]byte(`[{"urls":"stun:h:1"},{"urls":["turn:h:1"],"username":"u","credential":"c"}]`), &in); err != nil {
+		t.Fatal(err)
 	}
-	if _, err := parseICEServers([]wireICEServer{{URLs: []byte(`42`)}}); err == nil {
+	out := iceConfig(in)
+	if len(out) != 2 || out[0].URLs[0] != "stun:h:1" || out[1].Credential != "c" || out[0].Credential != nil {
+		t.Fatalf("got %+v", out)
+	}
+	if err := json.Unmarshal([]byte(`[{"urls":42}]`), &in); err == nil {
 		t.Fatal("want error for bad urls")
 	}
 }

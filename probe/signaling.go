@@ -6,21 +6,17 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/gorilla/websocket"
-)
 
-// iceServer is one iceServers entry from the hello reply.
-type iceServer struct {
-	URLs       []string
-	Username   string
-	Credential string
-}
+	"github.com/rtcd/rtcd/signal/proto"
+)
 
 type helloInfo struct {
 	peerID  string
-	servers []iceServer
+	servers []proto.ICEServer
 	expires time.Time
 }
 
@@ -66,68 +62,55 @@ func (r *runner) checkHello(ctx context.Context) (string, error) {
 	deadline, _ := ctx.Deadline()
 	_ = ws.SetWriteDeadline(deadline)
 	_ = ws.SetReadDeadline(deadline)
-	hello := map[string]any{"v": 1, "type": "hello", "id": "probe", "name": "rtcd-probe"}
-	if r.opts.Token != "" {
-		hello["token"] = r.opts.Token
-	}
+	name := "rtcd-probe"
+	hello := proto.ClientMessage{V: proto.V1, Type: proto.TypeHello, ID: "probe", Name: &name, Token: r.opts.Token}
 	if err := ws.WriteJSON(hello); err != nil {
 		return "", fmt.Errorf("send hello: %w", err)
 	}
 	for {
-		var m struct {
-			Type       string `json:"type"`
-			PeerID     string `json:"peerId"`
-			Code       string `json:"code"`
-			Message    string `json:"message"`
-			ICEServers []struct {
-				URLs       json.RawMessage `json:"urls"`
-				Username   string          `json:"username"`
-				Credential string          `json:"credential"`
-			} `json:"iceServers"`
-			ICEExpires int64 `json:"iceExpires"`
-		}
-		if err := ws.ReadJSON(&m); err != nil {
+		_, data, err := ws.ReadMessage()
+		if err != nil {
 			return "", fmt.Errorf("read hello reply: %w", err)
 		}
-		switch m.Type {
-		case "error":
-			return "", &errServer{code: m.Code, message: m.Message}
-		case "hello":
+		var env proto.ServerMessage
+		if err := json.Unmarshal(data, &env); err != nil {
+			return "", fmt.Errorf("read hello reply: %w", err)
+		}
+		switch env.Type {
+		case proto.TypeError:
+			return "", &errServer{code: env.Code, message: env.Message}
+		case proto.TypeHello:
 		default:
 			continue
 		}
+		var m proto.Hello
+		if err := json.Unmarshal(data, &m); err != nil {
+			return "", fmt.Errorf("hello reply: %w", err)
+		}
 		info := &helloInfo{peerID: m.PeerID}
 		turns, stuns := 0, 0
-		for _, s := range m.ICEServers {
-			var urls []string
-			if err := json.Unmarshal(s.URLs, &urls); err != nil {
-				var one string
-				if err := json.Unmarshal(s.URLs, &one); err != nil {
-					return "", fmt.Errorf("hello reply: bad iceServers urls %s", s.URLs)
-				}
-				urls = []string{one}
-			}
-			for _, u := range urls {
-				if len(u) >= 4 && u[:4] == "turn" {
+		for _, s := range m.IceServers {
+			for _, u := range s.URLs {
+				if strings.HasPrefix(u, "turn") {
 					turns++
 				} else {
 					stuns++
 				}
 			}
-			info.servers = append(info.servers, iceServer{URLs: urls, Username: s.Username, Credential: s.Credential})
 		}
+		info.servers = m.IceServers
 		if turns == 0 {
 			return "", errNoTURN
 		}
 		for _, s := range info.servers {
 			for _, u := range s.URLs {
-				if len(u) >= 4 && u[:4] == "turn" && (s.Username == "" || s.Credential == "") {
+				if strings.HasPrefix(u, "turn") && (s.Username == "" || s.Credential == "") {
 					return "", errNoCredentials
 				}
 			}
 		}
-		if m.ICEExpires > 0 {
-			info.expires = time.Unix(m.ICEExpires, 0)
+		if m.IceExpires > 0 {
+			info.expires = time.Unix(m.IceExpires, 0)
 			if time.Until(info.expires) <= 0 {
 				return "", fmt.Errorf("%w (expired at %s)", errExpired, info.expires.UTC().Format(time.RFC3339))
 			}

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/rtcd/rtcd/auth"
+
+	"github.com/rtcd/rtcd/signal/proto"
 )
 
 // API paths served by APIHandler.
@@ -40,15 +42,15 @@ func (h *Hub) APIHandler() http.Handler {
 			return
 		}
 		if svc := r.URL.Query().Get("service"); svc != "turn" {
-			apiError(w, http.StatusBadRequest, codeBadRequest, "service must be turn")
+			apiError(w, http.StatusBadRequest, proto.CodeBadRequest, "service must be turn")
 			return
 		}
 		if user == "" {
 			label := "api"
 			if u := r.URL.Query().Get("username"); u != "" {
-				n, err := cleanName(u)
+				n, err := proto.CleanName(u)
 				if err != nil || n == "" || strings.ContainsAny(n, ": ") {
-					apiError(w, http.StatusBadRequest, codeBadRequest, "username must be 1-64 characters without ':' or spaces")
+					apiError(w, http.StatusBadRequest, proto.CodeBadRequest, "username must be 1-64 characters without ':' or spaces")
 					return
 				}
 				label = n
@@ -67,9 +69,9 @@ func (h *Hub) APIHandler() http.Handler {
 
 // iceHTTP is the /api/v1/ice-servers response.
 type iceHTTP struct {
-	IceServers []iceServer `json:"iceServers"`
-	IceTTL     int64       `json:"iceTTL"`
-	IceExpires int64       `json:"iceExpires"`
+	IceServers []proto.ICEServer `json:"iceServers"`
+	IceTTL     int64             `json:"iceTTL"`
+	IceExpires int64             `json:"iceExpires"`
 }
 
 // turnREST is the draft-uberti-behave-turn-rest-00 §2.2 response.
@@ -89,8 +91,8 @@ func (h *Hub) apiAuth(w http.ResponseWriter, r *http.Request) (string, bool) {
 	}
 	origin, ok := h.originAllowed(r)
 	if !ok {
-		h.st.err(codeForbidden)
-		apiError(w, http.StatusForbidden, codeForbidden, "origin not allowed")
+		h.st.err(proto.CodeForbidden)
+		apiError(w, http.StatusForbidden, proto.CodeForbidden, "origin not allowed")
 		return "", false
 	}
 	if origin != "" {
@@ -100,15 +102,15 @@ func (h *Hub) apiAuth(w http.ResponseWriter, r *http.Request) (string, bool) {
 	}
 	if r.Method != http.MethodGet {
 		w.Header().Set("Allow", http.MethodGet)
-		apiError(w, http.StatusMethodNotAllowed, codeBadRequest, "use GET")
+		apiError(w, http.StatusMethodNotAllowed, proto.CodeBadRequest, "use GET")
 		return "", false
 	}
 	if origin == "" {
 		// Browsers omit Origin on same-origin GETs; Sec-Fetch-Site still
 		// tells a cross-site request apart (non-browsers send neither).
 		if sfs := r.Header.Get("Sec-Fetch-Site"); sfs != "" && sfs != "same-origin" && sfs != "none" {
-			h.st.err(codeForbidden)
-			apiError(w, http.StatusForbidden, codeForbidden, "cross-site request refused")
+			h.st.err(proto.CodeForbidden)
+			apiError(w, http.StatusForbidden, proto.CodeForbidden, "cross-site request refused")
 			return "", false
 		}
 	}
@@ -123,21 +125,21 @@ func (h *Hub) apiAuth(w http.ResponseWriter, r *http.Request) (string, bool) {
 		h.authFailed(key, msg)
 		status := http.StatusUnauthorized
 		if blocked {
-			status, code, msg = http.StatusTooManyRequests, codeThrottled, "too many failed authentications; retry later"
+			status, code, msg = http.StatusTooManyRequests, proto.CodeThrottled, "too many failed authentications; retry later"
 		}
 		h.st.err(code)
 		apiError(w, status, code, msg)
 	}
 	tok, found := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	if !found || tok == "" {
-		fail(codeUnauthorized, "Authorization: Bearer <token> required")
+		fail(proto.CodeUnauthorized, "Authorization: Bearer <token> required")
 		return "", false
 	}
 	cl, err := h.tokens.Verify(strings.TrimSpace(tok))
 	if err != nil {
-		code, msg := codeUnauthorized, "invalid token"
+		code, msg := proto.CodeUnauthorized, "invalid token"
 		if errors.Is(err, auth.ErrTokenExpired) {
-			code, msg = codeTokenExpired, "token expired"
+			code, msg = proto.CodeTokenExpired, "token expired"
 		}
 		fail(code, msg)
 		return "", false

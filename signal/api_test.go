@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/zeromicro/go-zero/core/conf"
+
+	"github.com/rtcd/rtcd/signal/proto"
 )
 
 func (e *env) get(path string, hdr map[string]string) (int, msg, http.Header) {
@@ -55,13 +57,13 @@ func TestAPIOpenMode(t *testing.T) {
 		{"ice-servers, same origin", PathICEServers, map[string]string{"Origin": "http://" + host}, 200, ""},
 		{"ice-servers, same-origin fetch", PathICEServers, map[string]string{"Sec-Fetch-Site": "same-origin"}, 200, ""},
 		{"ice-servers, allowed origin", PathICEServers, map[string]string{"Origin": "https://app.example.com"}, 200, ""},
-		{"ice-servers, other origin", PathICEServers, map[string]string{"Origin": "https://evil.example"}, 403, codeForbidden},
-		{"ice-servers, cross-site fetch", PathICEServers, map[string]string{"Sec-Fetch-Site": "cross-site"}, 403, codeForbidden},
+		{"ice-servers, other origin", PathICEServers, map[string]string{"Origin": "https://evil.example"}, 403, proto.CodeForbidden},
+		{"ice-servers, cross-site fetch", PathICEServers, map[string]string{"Sec-Fetch-Site": "cross-site"}, 403, proto.CodeForbidden},
 		{"turn", PathTURN + "?service=turn&username=alice", nil, 200, ""},
 		{"turn without username", PathTURN + "?service=turn", nil, 200, ""},
-		{"turn wrong service", PathTURN + "?service=stun", nil, 400, codeBadRequest},
-		{"turn bad username", PathTURN + "?service=turn&username=a:b", nil, 400, codeBadRequest},
-		{"turn other origin", PathTURN + "?service=turn", map[string]string{"Origin": "https://evil.example"}, 403, codeForbidden},
+		{"turn wrong service", PathTURN + "?service=stun", nil, 400, proto.CodeBadRequest},
+		{"turn bad username", PathTURN + "?service=turn&username=a:b", nil, 400, proto.CodeBadRequest},
+		{"turn other origin", PathTURN + "?service=turn", map[string]string{"Origin": "https://evil.example"}, 403, proto.CodeForbidden},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -122,10 +124,10 @@ func TestAPITokenMode(t *testing.T) {
 		status int
 		code   string
 	}{
-		{"no token", PathICEServers, "", 401, codeUnauthorized},
-		{"not bearer", PathICEServers, "Basic abc", 401, codeUnauthorized},
-		{"bad token", PathICEServers, "Bearer x.y.z", 401, codeUnauthorized},
-		{"expired", PathICEServers, "Bearer " + e.token("r", "bob", -time.Minute), 401, codeTokenExpired},
+		{"no token", PathICEServers, "", 401, proto.CodeUnauthorized},
+		{"not bearer", PathICEServers, "Basic abc", 401, proto.CodeUnauthorized},
+		{"bad token", PathICEServers, "Bearer x.y.z", 401, proto.CodeUnauthorized},
+		{"expired", PathICEServers, "Bearer " + e.token("r", "bob", -time.Minute), 401, proto.CodeTokenExpired},
 		{"valid", PathICEServers, "Bearer " + good, 200, ""},
 		{"turn valid, username from token", PathTURN + "?service=turn&username=mallory", "Bearer " + good, 200, ""},
 	}

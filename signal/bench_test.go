@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/rtcd/rtcd/signal/proto"
 )
 
 // BenchmarkRelay measures relay latency (client send -> addressee receive)
@@ -44,9 +46,9 @@ func benchRelay(b *testing.B, n, m int) {
 	// Drain joined/peer-joined so only signals remain.
 	for _, members := range rooms {
 		for k, i := range members {
-			peers[i].expect(typeJoined)
+			peers[i].expect(proto.TypeJoined)
 			for range len(members) - k - 1 {
-				peers[i].expect(typePeerJoined)
+				peers[i].expect(proto.TypePeerJoined)
 			}
 		}
 	}

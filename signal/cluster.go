@@ -17,6 +17,8 @@ import (
 	"github.com/zeromicro/go-zero/core/logx"
 
 	"github.com/rtcd/rtcd/auth"
+
+	"github.com/rtcd/rtcd/signal/proto"
 )
 
 // ICE server choices of ClusterConfig.ICEServers.
@@ -86,7 +88,7 @@ func (c ClusterConfig) Validate() error {
 		return nil
 	}
 	d := c.withDefaults()
-	if c.NodeID != "" && !validASCIIName(c.NodeID) {
+	if c.NodeID != "" && !proto.ValidASCIIName(c.NodeID) {
 		return fmt.Errorf("Cluster.NodeID: %q must be 1-64 characters of A-Z a-z 0-9 _ . -", c.NodeID)
 	}
 	if d.HeartbeatInterval <= 0 || d.NodeTTL <= 0 || d.RedisTimeout <= 0 {
@@ -98,7 +100,7 @@ func (c ClusterConfig) Validate() error {
 	if d.ICEServers != ICEOwnNode && d.ICEServers != ICEAllNodes {
 		return fmt.Errorf("Cluster.ICEServers: %q is not own or all", c.ICEServers)
 	}
-	if !validASCIIName(d.KeyPrefix) {
+	if !proto.ValidASCIIName(d.KeyPrefix) {
 		return fmt.Errorf("Cluster.KeyPrefix: %q must be 1-64 characters of A-Z a-z 0-9 _ . -", c.KeyPrefix)
 	}
 	return nil
@@ -140,7 +142,7 @@ type sessionRec struct {
 	User   string       `json:"user"`
 	Claims *auth.Claims `json:"claims,omitempty"`
 	Name   string       `json:"name"`
-	State  State        `json:"state"`
+	State  proto.State  `json:"state"`
 	Room   string       `json:"room,omitempty"`
 	Client string       `json:"client,omitempty"`
 }
@@ -587,7 +589,7 @@ func (c *cluster) resync() {
 func (c *cluster) publish(ch string, w wire) (int64, error) {
 	ctx, cancel := c.cmdCtx()
 	defer cancel()
-	n, err := c.rdb.Publish(ctx, ch, mustJSON(w)).Result()
+	n, err := c.rdb.Publish(ctx, ch, proto.Marshal(w)).Result()
 	if err != nil {
 		c.fail("publish", err)
 	}
@@ -677,11 +679,11 @@ func (c *cluster) heartbeatLoop() {
 func (c *cluster) beat() {
 	ctx, cancel := c.cmdCtx()
 	defer cancel()
-	info := mustJSON(wire{T: wHeartbeat, Node: c.self, ICE: &c.h.urls})
+	info := proto.Marshal(wire{T: wHeartbeat, Node: c.self, ICE: &c.h.urls})
 	_, err := c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		p.Set(ctx, c.pfx+"node:"+c.self, info, c.cfg.NodeTTL)
 		p.SAdd(ctx, c.pfx+"nodes", c.self)
-		p.Publish(ctx, c.evCh, mustJSON(wire{T: wHeartbeat, Node: c.self}))
+		p.Publish(ctx, c.evCh, proto.Marshal(wire{T: wHeartbeat, Node: c.self}))
 		return nil
 	})
 	if err != nil {
@@ -811,9 +813,9 @@ func (c *cluster) syncAll() {
 			failed = append(failed, room)
 			continue
 		}
-		args := []any{c.self, c.evCh, string(mustJSON(wire{T: wSync, Node: c.self, Room: room, Members: ms})), room, c.keyTTL()}
+		args := []any{c.self, c.evCh, string(proto.Marshal(wire{T: wSync, Node: c.self, Room: room, Members: ms})), room, c.keyTTL()}
 		for _, m := range ms {
-			args = append(args, m.ID, string(mustJSON(m)))
+			args = append(args, m.ID, string(proto.Marshal(m)))
 		}
 		ctx, cancel := c.cmdCtx()
 		err := syncScript.Run(ctx, c.rdb, []string{c.roomKey(room), c.roomsKey()}, args...).Err()
@@ -859,11 +861,11 @@ func (c *cluster) join(s *session, room, id string, resumed bool) joinResult {
 	if resumed {
 		force = "1"
 	}
-	ev := mustJSON(wire{T: wJoin, Node: c.self, Room: room, Member: &m})
+	ev := proto.Marshal(wire{T: wJoin, Node: c.self, Room: room, Member: &m})
 	c.pubMu.Lock()
 	ctx, cancel := c.cmdCtx()
 	res, err := joinScript.Run(ctx, c.rdb, []string{c.roomKey(room), c.roomsKey()},
-		s.id, string(mustJSON(m)), c.r.size, c.pfx+"node:", c.evCh, string(ev), c.myCh, rid, force, room, c.keyTTL()).Slice()
+		s.id, string(proto.Marshal(m)), c.r.size, c.pfx+"node:", c.evCh, string(ev), c.myCh, rid, force, room, c.keyTTL()).Slice()
 	cancel()
 	c.pubMu.Unlock()
 	if err != nil || len(res) != 2 {
@@ -961,7 +963,7 @@ func (c *cluster) leave(room, id string) {
 	defer cancel()
 	_, err := c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		p.HDel(ctx, c.roomKey(room), id)
-		p.Publish(ctx, c.evCh, mustJSON(wire{T: wLeave, Node: c.self, Room: room, ID: id}))
+		p.Publish(ctx, c.evCh, proto.Marshal(wire{T: wLeave, Node: c.self, Room: room, ID: id}))
 		return nil
 	})
 	if err != nil {
@@ -982,8 +984,8 @@ func (c *cluster) update(room string, m member) {
 	ctx, cancel := c.cmdCtx()
 	defer cancel()
 	_, err := c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		p.HSet(ctx, c.roomKey(room), m.ID, mustJSON(m))
-		p.Publish(ctx, c.evCh, mustJSON(wire{T: wUpdate, Node: c.self, Room: room, Member: &m}))
+		p.HSet(ctx, c.roomKey(room), m.ID, proto.Marshal(m))
+		p.Publish(ctx, c.evCh, proto.Marshal(wire{T: wUpdate, Node: c.self, Room: room, Member: &m}))
 		return nil
 	})
 	if err != nil {
@@ -1148,8 +1150,8 @@ func (c *cluster) onTake(w wire) {
 		c.pubMu.Lock()
 		ctx, cancel := c.cmdCtx()
 		_, err := c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-			p.HSet(ctx, c.roomKey(rec.Room), m.ID, mustJSON(m))
-			p.Publish(ctx, c.evCh, mustJSON(wire{T: wMove, Node: c.self, Room: rec.Room, Member: &m}))
+			p.HSet(ctx, c.roomKey(rec.Room), m.ID, proto.Marshal(m))
+			p.Publish(ctx, c.evCh, proto.Marshal(wire{T: wMove, Node: c.self, Room: rec.Room, Member: &m}))
 			return nil
 		})
 		cancel()
@@ -1172,7 +1174,7 @@ func (c *cluster) saveSessions(recs map[string]sessionRec, ttl time.Duration) {
 	defer cancel()
 	_, err := c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for tok, rec := range recs {
-			p.Set(ctx, c.sessKey(tok), mustJSON(rec), ttl)
+			p.Set(ctx, c.sessKey(tok), proto.Marshal(rec), ttl)
 		}
 		return nil
 	})
@@ -1185,7 +1187,7 @@ func (c *cluster) saveSessions(recs map[string]sessionRec, ttl time.Duration) {
 // ("r_<random>.<node>"); random tokens are base64url, which has no '.'.
 func tokenNode(tok string) string {
 	i := strings.IndexByte(tok, '.')
-	if !strings.HasPrefix(tok, "r_") || i < 0 || !validASCIIName(tok[i+1:]) {
+	if !strings.HasPrefix(tok, "r_") || i < 0 || !proto.ValidASCIIName(tok[i+1:]) {
 		return "" // not a cluster token, or not a possible NodeID
 	}
 	return tok[i+1:]

@@ -2,6 +2,8 @@ package signal
 
 import (
 	"slices"
+
+	"github.com/rtcd/rtcd/signal/proto"
 )
 
 // The router's side of cluster mode: how membership news from other nodes
@@ -11,11 +13,11 @@ import (
 
 // member is a peer as stored in Redis (room hashes) and carried by events.
 type member struct {
-	ID    string `json:"id"`
-	Node  string `json:"node"`
-	Name  string `json:"name"`
-	State State  `json:"state"`
-	Away  bool   `json:"away,omitempty"`
+	ID    string      `json:"id"`
+	Node  string      `json:"node"`
+	Name  string      `json:"name"`
+	State proto.State `json:"state"`
+	Away  bool        `json:"away,omitempty"`
 }
 
 // memberOf describes s for Redis; node "" means this node. Called with
@@ -31,11 +33,11 @@ func placeholder(m member) *session {
 
 // beginJoin records s as joining name, so that a sync of this node lists it
 // while the Redis join is in flight. It fails if s is already in a room.
-func (r *router) beginJoin(s *session, name string) *protoError {
+func (r *router) beginJoin(s *session, name string) *proto.Error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if s.room != nil {
-		return perr(codeAlreadyJoined, "already in room %s; leave first", s.room.name)
+		return proto.Errorf(proto.CodeAlreadyJoined, "already in room %s; leave first", s.room.name)
 	}
 	s.joining = name
 	js := r.joining[name]
@@ -87,17 +89,17 @@ func (r *router) completeJoin(s *session, name, id string, remotes []member, res
 	if remotes != nil { // nil: Redis unreachable, keep what is known
 		r.replaceRemote(rm, func(*session) bool { return true }, remotes, &d)
 	}
-	peers := make([]peerInfo, 0, len(rm.members))
+	peers := make([]proto.PeerInfo, 0, len(rm.members))
 	for _, m := range rm.sortedMembers() {
 		peers = append(peers, info(m, boolp(politeFor(s.id, m.id))))
 		if !known {
 			p := info(s, boolp(politeFor(m.id, s.id)))
-			d.push(m, mustJSON(out{V: Version, Type: typePeerJoined, Peer: &p}), false)
+			d.push(m, proto.Marshal(proto.ServerMessage{V: proto.Version, Type: proto.TypePeerJoined, Peer: &p}), false)
 		}
 	}
 	r.add(rm, s)
 	if !resumed {
-		d.push(s, mustJSON(out{V: Version, Type: typeJoined, ID: id, Room: name, Peers: peers}), false)
+		d.push(s, proto.Marshal(proto.ServerMessage{V: proto.Version, Type: proto.TypeJoined, ID: id, Room: name, Peers: peers}), false)
 	}
 	if drain != nil {
 		for _, b := range drain(s) {
@@ -129,7 +131,7 @@ func (r *router) replaceRemote(rm *room, inScope func(*session) bool, want []mem
 			continue
 		}
 		delete(rm.members, id)
-		r.tell(rm, typePeerLeft, &peerInfo{ID: id}, d)
+		r.tell(rm, proto.TypePeerLeft, &proto.PeerInfo{ID: id}, d)
 	}
 	ids := make([]string, 0, len(byID))
 	for id := range byID {
@@ -158,7 +160,7 @@ func (r *router) addRemote(rm *room, m member, d *delivery) {
 	for _, l := range rm.members {
 		if l.node == "" {
 			pi := info(p, boolp(politeFor(l.id, p.id)))
-			d.push(l, mustJSON(out{V: Version, Type: typePeerJoined, Peer: &pi}), false)
+			d.push(l, proto.Marshal(proto.ServerMessage{V: proto.Version, Type: proto.TypePeerJoined, Peer: &pi}), false)
 		}
 	}
 }
@@ -185,13 +187,13 @@ func (r *router) refresh(rm *room, p *session, w member, d *delivery) {
 	if p.name != w.Name || p.state != w.State || p.away != w.Away {
 		p.name, p.state, p.away = w.Name, w.State, w.Away
 		pi := info(p, nil)
-		r.tell(rm, typePeerUpdated, &pi, d)
+		r.tell(rm, proto.TypePeerUpdated, &pi, d)
 	}
 }
 
 // tell pushes a presence event to the local members of rm.
-func (r *router) tell(rm *room, typ string, p *peerInfo, d *delivery) {
-	b := mustJSON(out{V: Version, Type: typ, Peer: p})
+func (r *router) tell(rm *room, typ string, p *proto.PeerInfo, d *delivery) {
+	b := proto.Marshal(proto.ServerMessage{V: proto.Version, Type: typ, Peer: p})
 	for _, m := range rm.members {
 		d.push(m, b, false)
 	}
@@ -228,7 +230,7 @@ func (r *router) applyLeave(node, room, id string) {
 	if rm := r.rooms[room]; rm != nil {
 		if m := rm.members[id]; m != nil && m.node == node {
 			delete(rm.members, id)
-			r.tell(rm, typePeerLeft, &peerInfo{ID: id}, &d)
+			r.tell(rm, proto.TypePeerLeft, &proto.PeerInfo{ID: id}, &d)
 		}
 	}
 	r.mu.Unlock()
@@ -256,7 +258,7 @@ func (r *router) dropNode(node string) int {
 		for id, m := range rm.members {
 			if m.node == node {
 				delete(rm.members, id)
-				r.tell(rm, typePeerLeft, &peerInfo{ID: id}, &d)
+				r.tell(rm, proto.TypePeerLeft, &proto.PeerInfo{ID: id}, &d)
 				n++
 			}
 		}

@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rtcd/rtcd/signal/proto"
 )
 
 func TestClusterConfigValidate(t *testing.T) {
@@ -39,7 +41,7 @@ func TestClusterConfigValidate(t *testing.T) {
 
 func TestDefaultNodeID(t *testing.T) {
 	a, b := defaultNodeID(), defaultNodeID()
-	if a == b || !validASCIIName(a) {
+	if a == b || !proto.ValidASCIIName(a) {
 		t.Fatalf("node ids %q %q: want distinct valid ids", a, b)
 	}
 }

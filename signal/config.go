@@ -15,10 +15,6 @@ const (
 	ModeToken = "token" // hello must carry an HS256 join token (protocol.md §6)
 )
 
-// MaxMessageBytes is the largest frame a client may send; larger frames close
-// the socket with 1009. 64 KiB fits any SDP a browser produces.
-const MaxMessageBytes = 64 << 10
-
 // Config is the `Signal` section of etc/rtcd.yaml. Zero values mean the
 // documented defaults (protocol.md §5), so a Config built in code needs only
 // the fields it changes.

@@ -11,6 +11,8 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/rtcd/rtcd/auth"
+
+	"github.com/rtcd/rtcd/signal/proto"
 )
 
 // wsWriteBuffers lends gorilla its write buffer for the duration of one
@@ -74,7 +76,7 @@ func newConn(h *Hub, ws *websocket.Conn, key string) *conn {
 func (c *conn) run() {
 	cfg := c.h.cfg
 	ws := c.ws
-	ws.SetReadLimit(MaxMessageBytes)
+	ws.SetReadLimit(proto.MaxMessageBytes)
 	_ = ws.SetReadDeadline(time.Now().Add(cfg.HelloTimeout))
 	ws.SetPongHandler(func(string) error {
 		return ws.SetReadDeadline(time.Now().Add(cfg.IdleTimeout))
@@ -121,14 +123,14 @@ func (c *conn) readFailed(err error) {
 		c.endSession = ce.Code == websocket.CloseNormalClosure
 	case errors.Is(err, websocket.ErrReadLimit):
 		// gorilla has sent 1009.
-		c.h.st.err(codeBadRequest)
+		c.h.st.err(proto.CodeBadRequest)
 	case c.isClosing():
 		// We closed; the client did not answer in time or cut the socket.
 	case errors.As(err, &ne) && ne.Timeout():
 		if c.sess == nil {
-			c.requestClose(closeHelloTimeout, nil)
+			c.requestClose(proto.CloseHelloTimeout, nil)
 		} else {
-			c.requestClose(closeIdle, nil)
+			c.requestClose(proto.CloseIdle, nil)
 		}
 		c.closeNow()
 	default:
@@ -154,29 +156,12 @@ func (c *conn) isDone() bool {
 	}
 }
 
-// closeSpec is a close code with its reason text.
-type closeSpec struct {
-	code   int
-	reason string
-}
-
-// Every close the server initiates, in one place (protocol.md §3.9 and Changes).
-var (
-	closeHelloTimeout = closeSpec{websocket.ClosePolicyViolation, "hello timeout"}
-	closeVersion      = closeSpec{websocket.ClosePolicyViolation, "unsupported version"}
-	closeFlood        = closeSpec{websocket.ClosePolicyViolation, "message flood"}
-	closeThrottled    = closeSpec{websocket.ClosePolicyViolation, "auth throttled"}
-	closeReplaced     = closeSpec{websocket.ClosePolicyViolation, "replaced"}
-	closeIdle         = closeSpec{websocket.CloseGoingAway, "idle timeout"}
-	closeShutdown     = closeSpec{websocket.CloseGoingAway, "server shutting down"}
-)
-
 // requestClose closes the socket with cs after flushing what is queued and
 // final. Only the first call counts.
-func (c *conn) requestClose(cs closeSpec, final []byte) {
+func (c *conn) requestClose(cs proto.Close, final []byte) {
 	c.closeOnce.Do(func() {
 		c.mu.Lock()
-		c.closeCode, c.closeReason, c.final = cs.code, cs.reason, final
+		c.closeCode, c.closeReason, c.final = cs.Code, cs.Reason, final
 		close(c.closing)
 		c.mu.Unlock()
 		if !c.kick() {
@@ -383,9 +368,9 @@ func (c *conn) send(b []byte) {
 	}
 }
 
-func (c *conn) sendErr(id string, e *protoError) {
-	c.h.st.err(e.code)
-	c.send(errorMsg(id, e))
+func (c *conn) sendErr(id string, e *proto.Error) {
+	c.h.st.err(e.Code)
+	c.send(proto.ErrorFrame(id, e))
 }
 
 // allow applies the per-connection rate limit. A flood that lasts
@@ -400,11 +385,11 @@ func (c *conn) allow(b []byte) bool {
 	}
 	c.lastDenied = now
 	if now.Sub(c.floodStart) >= c.h.floodWindow {
-		c.sendErr("", perr(codeRateLimited, "message flood; closing"))
-		c.requestClose(closeFlood, nil)
+		c.sendErr("", proto.Errorf(proto.CodeRateLimited, "message flood; closing"))
+		c.requestClose(proto.CloseFlood, nil)
 		return false
 	}
-	c.sendErr(recoverID(b), perr(codeRateLimited, "more than %d messages per second; message dropped", c.h.cfg.MessagesPerSecond))
+	c.sendErr(proto.RecoverID(b), proto.Errorf(proto.CodeRateLimited, "more than %d messages per second; message dropped", c.h.cfg.MessagesPerSecond))
 	return false
 }
 
@@ -415,58 +400,58 @@ func (c *conn) handle(mt int, b []byte) {
 	}
 	if mt != websocket.TextMessage {
 		c.h.st.msg("")
-		c.sendErr("", perr(codeBadRequest, "binary frames are not accepted; send JSON text"))
+		c.sendErr("", proto.Errorf(proto.CodeBadRequest, "binary frames are not accepted; send JSON text"))
 		return
 	}
-	m, perr0 := decode(b)
+	m, perr0 := proto.Decode(b)
 	c.h.st.msg(m.Type)
 	if perr0 != nil {
 		c.sendErr(m.ID, perr0)
-		if perr0.code == codeUnsupportedVersion {
-			c.requestClose(closeVersion, nil)
+		if perr0.Code == proto.CodeUnsupportedVersion {
+			c.requestClose(proto.CloseVersion, nil)
 		}
 		return
 	}
 	if c.sess == nil {
-		if m.Type != typeHello {
-			c.sendErr(m.ID, perr(codeHelloRequired, "send hello first"))
+		if m.Type != proto.TypeHello {
+			c.sendErr(m.ID, proto.Errorf(proto.CodeHelloRequired, "send hello first"))
 			return
 		}
 		c.hello(m)
 		return
 	}
 	s := c.sess
-	var e *protoError
+	var e *proto.Error
 	switch m.Type {
-	case typeHello:
-		e = perr(codeAlreadyHello, "hello was already sent on this socket")
-	case typeJoin:
+	case proto.TypeHello:
+		e = proto.Errorf(proto.CodeAlreadyHello, "hello was already sent on this socket")
+	case proto.TypeJoin:
 		e = c.join(s, m)
-	case typeLeave:
-		if !c.h.router.leave(s, mustJSON(out{V: Version, Type: typeLeft, ID: m.ID}), false) {
-			e = perr(codeNotInRoom, "not in a room")
+	case proto.TypeLeave:
+		if !c.h.router.leave(s, proto.Marshal(proto.ServerMessage{V: proto.Version, Type: proto.TypeLeft, ID: m.ID}), false) {
+			e = proto.Errorf(proto.CodeNotInRoom, "not in a room")
 		}
-	case typeSignal:
-		msg := mustJSON(out{V: Version, Type: typeSignal, From: s.id, Kind: m.Kind, Data: m.Data})
+	case proto.TypeSignal:
+		msg := proto.Marshal(proto.ServerMessage{V: proto.Version, Type: proto.TypeSignal, From: s.id, Kind: m.Kind, Data: m.Data})
 		if e = c.h.router.relay(s, m.To, msg); e == nil {
 			c.h.st.relayed.Add(1)
 		}
-	case typeUpdate:
+	case proto.TypeUpdate:
 		e = c.h.router.update(s, m.Name, m.State)
-	case typeICE:
+	case proto.TypeICE:
 		c.send(c.h.iceMessage(s, m.ID))
-	case typePing:
-		c.send(mustJSON(out{V: Version, Type: typePong, ID: m.ID}))
+	case proto.TypePing:
+		c.send(proto.Marshal(proto.ServerMessage{V: proto.Version, Type: proto.TypePong, ID: m.ID}))
 	}
 	if e != nil {
 		c.sendErr(m.ID, e)
 	}
 }
 
-func (c *conn) join(s *session, m inMsg) *protoError {
+func (c *conn) join(s *session, m proto.ClientMessage) *proto.Error {
 	if s.claims != nil && s.claims.Room != "*" {
-		if want, _ := canonicalRoom(s.claims.Room); want != m.Room {
-			return perr(codeForbidden, "your token does not allow room %s", m.Room)
+		if want, _ := proto.CanonicalRoom(s.claims.Room); want != m.Room {
+			return proto.Errorf(proto.CodeForbidden, "your token does not allow room %s", m.Room)
 		}
 	}
 	c.h.replaceStale(s, m.Room)
@@ -478,7 +463,7 @@ func (c *conn) join(s *session, m inMsg) *protoError {
 // throttle refuses only failed attempts, so one client guessing from a
 // shared NAT address does not lock out everyone behind it, and a guess
 // still has to pass the HMAC (or match a 192-bit resume token).
-func (c *conn) hello(m inMsg) {
+func (c *conn) hello(m proto.ClientMessage) {
 	h := c.h
 	if m.Resume != "" {
 		c.resume(m)
@@ -487,21 +472,21 @@ func (c *conn) hello(m inMsg) {
 	var claims *auth.Claims
 	if h.tokens != nil {
 		if m.Token == "" {
-			c.authFailed(m.ID, "no token", perr(codeUnauthorized, "this server needs a join token"))
+			c.authFailed(m.ID, "no token", proto.Errorf(proto.CodeUnauthorized, "this server needs a join token"))
 			return
 		}
 		cl, err := h.tokens.Verify(m.Token)
 		switch {
 		case errors.Is(err, auth.ErrTokenExpired):
-			c.authFailed(m.ID, "expired token", perr(codeTokenExpired, "join token expired"))
+			c.authFailed(m.ID, "expired token", proto.Errorf(proto.CodeTokenExpired, "join token expired"))
 			return
 		case err != nil:
-			c.authFailed(m.ID, "invalid token", perr(codeUnauthorized, "invalid join token"))
+			c.authFailed(m.ID, "invalid token", proto.Errorf(proto.CodeUnauthorized, "invalid join token"))
 			return
 		}
 		claims = &cl
 	}
-	name := defaultName
+	name := proto.DefaultName
 	if m.Name != nil {
 		name = *m.Name
 	}
@@ -513,7 +498,7 @@ func (c *conn) hello(m inMsg) {
 		return // stopping; the close is on its way
 	}
 	c.sess = s
-	h.router.attach(s, c, func(string, []peerInfo) []byte {
+	h.router.attach(s, c, func(string, []proto.PeerInfo) []byte {
 		return h.helloReply(m.ID, s, s.resume, false, "", nil)
 	})
 	if !c.startWriter() {
@@ -524,29 +509,29 @@ func (c *conn) hello(m inMsg) {
 
 // authFailed answers a failed hello with e and counts it; once the address
 // is over the throttle limit the answer is throttled and the socket closes.
-func (c *conn) authFailed(id, why string, e *protoError) {
+func (c *conn) authFailed(id, why string, e *proto.Error) {
 	if c.h.fails.blocked(c.ipKey) {
 		c.h.authFailed(c.ipKey, why)
-		c.sendErr(id, perr(codeThrottled, "too many failed authentications; retry later"))
-		c.requestClose(closeThrottled, nil)
+		c.sendErr(id, proto.Errorf(proto.CodeThrottled, "too many failed authentications; retry later"))
+		c.requestClose(proto.CloseThrottled, nil)
 		return
 	}
 	c.h.authFailed(c.ipKey, why)
 	c.sendErr(id, e)
 }
 
-func (c *conn) resume(m inMsg) {
+func (c *conn) resume(m proto.ClientMessage) {
 	h := c.h
 	s, tok, old := h.takeOver(m.Resume, c)
 	if s == nil {
-		c.authFailed(m.ID, "unknown resume token", perr(codeNoSuchSession, "no session for this resume token; send hello without resume"))
+		c.authFailed(m.ID, "unknown resume token", proto.Errorf(proto.CodeNoSuchSession, "no session for this resume token; send hello without resume"))
 		return
 	}
 	if old != nil {
-		old.requestClose(closeReplaced, nil)
+		old.requestClose(proto.CloseReplaced, nil)
 	}
 	c.sess = s
-	h.router.attach(s, c, func(room string, peers []peerInfo) []byte {
+	h.router.attach(s, c, func(room string, peers []proto.PeerInfo) []byte {
 		return h.helloReply(m.ID, s, tok, true, room, peers)
 	})
 	h.router.setAway(s, false)

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/rtcd/rtcd/auth"
+
+	"github.com/rtcd/rtcd/signal/proto"
 )
 
 // turnLabel returns the label of a minted TURN username's user part and
@@ -64,7 +66,7 @@ func TestTURNUserNotChosenByCaller(t *testing.T) {
 		t.Fatalf("ice-servers minted a known user part %q", u)
 	}
 	victim.send(msg{"v": 1, "type": "ice", "id": "i"})
-	if u, _ := e.issuer.User(victim.expect(typeICE).list("iceServers")[1].str("username")); u != vUser {
+	if u, _ := e.issuer.User(victim.expect(proto.TypeICE).list("iceServers")[1].str("username")); u != vUser {
 		t.Fatalf("refresh changed the session's user part: %q, was %q", u, vUser)
 	}
 }
@@ -88,7 +90,7 @@ func TestTURNUserTokenMode(t *testing.T) {
 	for range 2 {
 		c := e.dial(nil)
 		c.send(msg{"v": 1, "type": "hello", "id": "h", "token": tok})
-		users = append(users, userOf(c.expect(typeHello).list("iceServers")[1].str("username")))
+		users = append(users, userOf(c.expect(proto.TypeHello).list("iceServers")[1].str("username")))
 	}
 	status, m, _ := e.get(PathTURN+"?service=turn&username=victim", map[string]string{"Authorization": "Bearer " + tok})
 	if status != 200 {
@@ -100,7 +102,7 @@ func TestTURNUserTokenMode(t *testing.T) {
 	}
 	c := e.dial(nil)
 	c.send(msg{"v": 1, "type": "hello", "id": "h", "token": e.token("r", "mallory", time.Hour)})
-	if other := userOf(c.expect(typeHello).list("iceServers")[1].str("username")); other == users[0] {
+	if other := userOf(c.expect(proto.TypeHello).list("iceServers")[1].str("username")); other == users[0] {
 		t.Fatalf("two subs share the user part %q", other)
 	}
 }

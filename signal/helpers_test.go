@@ -14,6 +14,8 @@ import (
 	"github.com/zeromicro/go-zero/core/logx"
 
 	"github.com/rtcd/rtcd/auth"
+
+	"github.com/rtcd/rtcd/signal/proto"
 )
 
 func TestMain(m *testing.M) {
@@ -186,7 +188,7 @@ func (c *client) expect(typ string) msg {
 // expectError reads the next message and checks it is an error with code and id.
 func (c *client) expectError(code, id string) msg {
 	c.t.Helper()
-	m := c.expect(typeError)
+	m := c.expect(proto.TypeError)
 	if m.str("code") != code || m.str("id") != id {
 		c.t.Fatalf("got error %v, want code %q id %q", m, code, id)
 	}
@@ -201,7 +203,7 @@ func (c *client) sync() {
 	c.t.Helper()
 	c.send(msg{"v": 1, "type": "ping", "id": "sync"})
 	m := c.read()
-	if m.str("type") != typePong || m.str("id") != "sync" {
+	if m.str("type") != proto.TypePong || m.str("id") != "sync" {
 		c.t.Fatalf("got %v, want the pong (something unexpected was queued)", m)
 	}
 }
@@ -230,7 +232,7 @@ func (c *client) expectClose(code int) *websocket.CloseError {
 func (c *client) hello(name string) msg {
 	c.t.Helper()
 	c.send(msg{"v": 1, "type": "hello", "id": "h", "name": name})
-	m := c.expect(typeHello)
+	m := c.expect(proto.TypeHello)
 	if m.str("id") != "h" || !strings.HasPrefix(m.str("peerId"), "p_") || !strings.HasPrefix(m.str("resume"), "r_") {
 		c.t.Fatalf("bad hello reply %v", m)
 	}
@@ -240,7 +242,7 @@ func (c *client) hello(name string) msg {
 func (c *client) join(room string) msg {
 	c.t.Helper()
 	c.send(msg{"v": 1, "type": "join", "id": "j", "room": room})
-	m := c.expect(typeJoined)
+	m := c.expect(proto.TypeJoined)
 	if m.str("room") != room || m.str("id") != "j" {
 		c.t.Fatalf("bad joined %v", m)
 	}

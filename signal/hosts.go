@@ -8,6 +8,8 @@ import (
 	"net/url"
 	"sort"
 	"strings"
+
+	"github.com/rtcd/rtcd/signal/proto"
 )
 
 // hostSet is the set of Host header values /ws and /api/v1 answer to. A
@@ -130,10 +132,10 @@ func (h *Hub) hostRefused(w http.ResponseWriter, r *http.Request, jsonBody bool)
 	if h.hosts.allowed(r.Host) {
 		return false
 	}
-	h.st.err(codeForbidden)
-	msg := "host " + clip(r.Host, 64) + " is not served here; add it to Signal.AllowedHosts"
+	h.st.err(proto.CodeForbidden)
+	msg := "host " + proto.Clip(r.Host, 64) + " is not served here; add it to Signal.AllowedHosts"
 	if jsonBody {
-		apiError(w, http.StatusMisdirectedRequest, codeForbidden, msg)
+		apiError(w, http.StatusMisdirectedRequest, proto.CodeForbidden, msg)
 	} else {
 		http.Error(w, msg, http.StatusMisdirectedRequest)
 	}

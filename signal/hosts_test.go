@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/rtcd/rtcd/signal/proto"
 )
 
 func TestHostSet(t *testing.T) {
@@ -71,7 +73,7 @@ func TestDNSRebindingRefused(t *testing.T) {
 		t.Fatalf("rebinding upgrade: %v %v, want 421", err2, resp)
 	}
 	status, m, _ := e.get(PathTURN+"?service=turn", map[string]string{"Host": "evil.com:" + port, "Origin": "http://evil.com:" + port})
-	if status != http.StatusMisdirectedRequest || m.str("code") != codeForbidden || !strings.Contains(m.str("message"), "Signal.AllowedHosts") {
+	if status != http.StatusMisdirectedRequest || m.str("code") != proto.CodeForbidden || !strings.Contains(m.str("message"), "Signal.AllowedHosts") {
 		t.Fatalf("rebinding API call: %d %v, want 421", status, m)
 	}
 	// Without Origin (curl) the name is refused too: it is not served here.
@@ -91,7 +93,7 @@ func TestDNSRebindingRefused(t *testing.T) {
 			t.Fatalf("API Host %s: %d %v", host, status, m)
 		}
 	}
-	if st := e.hub.Stats(); st.Errors[codeForbidden] != 3 {
-		t.Fatalf("forbidden count %d", st.Errors[codeForbidden])
+	if st := e.hub.Stats(); st.Errors[proto.CodeForbidden] != 3 {
+		t.Fatalf("forbidden count %d", st.Errors[proto.CodeForbidden])
 	}
 }

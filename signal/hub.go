@@ -15,6 +15,8 @@ import (
 	"github.com/zeromicro/go-zero/core/logx"
 
 	"github.com/rtcd/rtcd/auth"
+
+	"github.com/rtcd/rtcd/signal/proto"
 )
 
 // Fixed policy values (protocol.md §5, §6) that are not worth a config knob.
@@ -52,7 +54,7 @@ type session struct {
 
 	// Guarded by router.mu.
 	name    string
-	state   State
+	state   proto.State
 	room    *room
 	joining string // room of a cluster join in flight
 	closed  bool   // ended: a join in flight must not add it
@@ -155,7 +157,7 @@ func (h *Hub) serveWS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if _, ok := h.originAllowed(r); !ok {
-		h.st.err(codeForbidden)
+		h.st.err(proto.CodeForbidden)
 		http.Error(w, "origin not allowed", http.StatusForbidden)
 		return
 	}
@@ -198,7 +200,7 @@ func (h *Hub) serveConn(ws *websocket.Conn, key string) {
 	h.mu.Lock()
 	if h.stopping {
 		h.mu.Unlock()
-		_ = ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(closeShutdown.code, closeShutdown.reason), time.Now().Add(closeFlush))
+		_ = ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(proto.CloseShutdown.Code, proto.CloseShutdown.Reason), time.Now().Add(closeFlush))
 		_ = ws.Close()
 		return
 	}
@@ -253,9 +255,9 @@ func (h *Hub) Stop() {
 		h.endSession(s) // silent: everyone is being closed
 	}
 
-	bye := mustJSON(out{V: Version, Type: typeBye, Reason: "server-restart", Reconnect: boolp(true), RetryAfterMs: retryAfterMs})
+	bye := proto.Marshal(proto.ServerMessage{V: proto.Version, Type: proto.TypeBye, Reason: "server-restart", Reconnect: boolp(true), RetryAfterMs: retryAfterMs})
 	for _, c := range conns {
-		c.requestClose(closeShutdown, bye)
+		c.requestClose(proto.CloseShutdown, bye)
 	}
 	done := make(chan struct{})
 	go func() {
@@ -306,11 +308,11 @@ func (h *Hub) Stats() Stats {
 		IPLimited:     h.st.ipLimited.Load(),
 		Relayed:       h.st.relayed.Load(),
 	}
-	for i, t := range inTypes {
+	for i, t := range proto.ClientTypes {
 		s.Messages[t] = h.st.msgs[i].Load()
 	}
-	s.Messages["other"] = h.st.msgs[len(inTypes)].Load()
-	for i, c := range errorCodes {
+	s.Messages["other"] = h.st.msgs[len(proto.ClientTypes)].Load()
+	for i, c := range proto.ErrorCodes {
 		s.Errors[c] = h.st.errs[i].Load()
 	}
 	return s
@@ -456,41 +458,41 @@ func (h *Hub) overflow(s *session) {
 }
 
 // iceServers mints fresh credentials for s.
-func (h *Hub) iceServers(s *session) ([]iceServer, auth.Credential) {
+func (h *Hub) iceServers(s *session) ([]proto.ICEServer, auth.Credential) {
 	cred := h.issuer.Issue(s.user)
 	urls := h.urls
 	if h.cl != nil {
 		urls = h.cl.iceURLs(urls)
 	}
-	var servers []iceServer
+	var servers []proto.ICEServer
 	if len(urls.STUN) > 0 {
-		servers = append(servers, iceServer{URLs: urls.STUN})
+		servers = append(servers, proto.ICEServer{URLs: urls.STUN})
 	}
 	if len(urls.TURN) > 0 {
-		servers = append(servers, iceServer{URLs: urls.TURN, Username: cred.Username, Credential: cred.Password})
+		servers = append(servers, proto.ICEServer{URLs: urls.TURN, Username: cred.Username, Credential: cred.Password})
 	}
 	if servers == nil {
-		servers = []iceServer{}
+		servers = []proto.ICEServer{}
 	}
 	return servers, cred
 }
 
 func (h *Hub) iceMessage(s *session, id string) []byte {
 	servers, cred := h.iceServers(s)
-	return mustJSON(iceOut{V: Version, Type: typeICE, ID: id, IceServers: servers,
+	return proto.Marshal(proto.ICE{V: proto.Version, Type: proto.TypeICE, ID: id, IceServers: servers,
 		IceTTL: int64(cred.TTL / time.Second), IceExpires: cred.Expires.Unix()})
 }
 
 // refreshAfter is when credentials are pushed again: at 80 % of their TTL.
 func (h *Hub) refreshAfter() time.Duration { return h.issuer.TTL() * 8 / 10 }
 
-func (h *Hub) helloReply(id string, s *session, resume string, resumed bool, room string, peers []peerInfo) []byte {
+func (h *Hub) helloReply(id string, s *session, resume string, resumed bool, room string, peers []proto.PeerInfo) []byte {
 	servers, cred := h.iceServers(s)
-	m := helloOut{
-		V: Version, Type: typeHello, ID: id, PeerID: s.id, Resume: resume, Resumed: resumed,
+	m := proto.Hello{
+		V: proto.Version, Type: proto.TypeHello, ID: id, PeerID: s.id, Resume: resume, Resumed: resumed,
 		IceServers: servers, IceTTL: int64(cred.TTL / time.Second), IceExpires: cred.Expires.Unix(),
-		Limits:    limitsOut{MaxMessageBytes: MaxMessageBytes, MessagesPerSecond: h.cfg.MessagesPerSecond, RoomSize: h.cfg.RoomSize},
-		Heartbeat: heartbeatOut{Interval: h.cfg.PingInterval.Seconds(), Timeout: h.cfg.IdleTimeout.Seconds()},
+		Limits:    proto.Limits{MaxMessageBytes: proto.MaxMessageBytes, MessagesPerSecond: h.cfg.MessagesPerSecond, RoomSize: h.cfg.RoomSize},
+		Heartbeat: proto.Heartbeat{Interval: h.cfg.PingInterval.Seconds(), Timeout: h.cfg.IdleTimeout.Seconds()},
 	}
 	if resumed {
 		m.Room = room
@@ -498,7 +500,7 @@ func (h *Hub) helloReply(id string, s *session, resume string, resumed bool, roo
 			m.Peers = peers
 		}
 	}
-	return mustJSON(m)
+	return proto.Marshal(m)
 }
 
 var idEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
@@ -645,7 +647,7 @@ func (h *Hub) handOff(tok, node string) (*sessionRec, [][]byte, bool) {
 	room, m := h.router.handOff(s, node)
 	items := s.out.handOff()
 	if old != nil {
-		old.requestClose(closeReplaced, nil)
+		old.requestClose(proto.CloseReplaced, nil)
 	}
 	return &sessionRec{Peer: s.id, User: s.user, Claims: s.claims, Name: m.Name, State: m.State, Room: room, Client: s.client}, items, true
 }

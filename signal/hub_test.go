@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/rtcd/rtcd/signal/proto"
 )
 
 func TestHelloReply(t *testing.T) {
@@ -51,15 +53,15 @@ func TestHelloReply(t *testing.T) {
 	// Without a name the server says guest.
 	g := e.dial(nil)
 	g.send(`{"v":1,"type":"hello"}`)
-	g.expect(typeHello)
+	g.expect(proto.TypeHello)
 	g.send(`{"v":1,"type":"join","room":"r1"}`)
-	j = g.expect(typeJoined)
+	j = g.expect(proto.TypeJoined)
 	names := []string{j.list("peers")[0].str("name"), j.list("peers")[1].str("name")}
 	if !(names[0] == "Ann" || names[1] == "Ann") || !(names[0] == "Bob" || names[1] == "Bob") {
 		t.Fatalf("names %v", names)
 	}
 	g.send(`{"v":1,"type":"update","name":"  "}`)
-	g.expectError(codeBadRequest, "")
+	g.expectError(proto.CodeBadRequest, "")
 	if e.hub.Stats().Sessions != 3 {
 		t.Fatalf("stats %+v", e.hub.Stats())
 	}
@@ -79,7 +81,7 @@ func TestJoinPresenceAndRelay(t *testing.T) {
 	if len(peers) != 1 || peers[0].str("id") != a.id || peers[0].str("name") != "Ann" {
 		t.Fatalf("peers %v", peers)
 	}
-	pj := a.expect(typePeerJoined).obj("peer")
+	pj := a.expect(proto.TypePeerJoined).obj("peer")
 	if pj.str("id") != b.id || pj.str("name") != "Bob" {
 		t.Fatalf("peer-joined %v", pj)
 	}
@@ -99,17 +101,17 @@ func TestJoinPresenceAndRelay(t *testing.T) {
 	// Targeted relay, from stamped by the server (a spoofed from is ignored).
 	a.send(msg{"v": 1, "type": "signal", "to": b.id, "from": "p_evil", "kind": "offer",
 		"data": msg{"type": "offer", "sdp": "v=0\r\n"}})
-	s := b.expect(typeSignal)
+	s := b.expect(proto.TypeSignal)
 	if s.str("from") != a.id || s.str("kind") != "offer" || s.obj("data").str("sdp") != "v=0\r\n" {
 		t.Fatalf("signal %v", s)
 	}
 	b.send(msg{"v": 1, "type": "signal", "to": a.id, "kind": "answer", "data": msg{"type": "answer", "sdp": "x"}})
-	if s := a.expect(typeSignal); s.str("from") != b.id || s.str("kind") != "answer" {
+	if s := a.expect(proto.TypeSignal); s.str("from") != b.id || s.str("kind") != "answer" {
 		t.Fatalf("signal %v", s)
 	}
 	// End-of-candidates: data null is relayed as null.
 	b.send(`{"v":1,"type":"signal","to":"` + a.id + `","kind":"candidate","data":null}`)
-	if s := a.expect(typeSignal); s.str("kind") != "candidate" || s["data"] != nil {
+	if s := a.expect(proto.TypeSignal); s.str("kind") != "candidate" || s["data"] != nil {
 		t.Fatalf("signal %v", s)
 	} else if _, ok := s["data"]; !ok {
 		t.Fatalf("data:null dropped: %v", s)
@@ -119,19 +121,19 @@ func TestJoinPresenceAndRelay(t *testing.T) {
 		a.send(msg{"v": 1, "type": "signal", "to": b.id, "kind": "candidate", "data": msg{"candidate": i}})
 	}
 	for i := range 20 {
-		if got := b.expect(typeSignal).obj("data")["candidate"]; got != float64(i) {
+		if got := b.expect(proto.TypeSignal).obj("data")["candidate"]; got != float64(i) {
 			t.Fatalf("candidate %d arrived as %v", i, got)
 		}
 	}
 
 	// update -> peer-updated with merged state.
 	a.send(msg{"v": 1, "type": "update", "name": "Ann B.", "state": msg{"audio": true, "video": true, "bogus": 1}})
-	pu := b.expect(typePeerUpdated).obj("peer")
+	pu := b.expect(proto.TypePeerUpdated).obj("peer")
 	if pu.str("name") != "Ann B." || pu.obj("state")["audio"] != true || pu.obj("state")["screen"] != false || pu.obj("state")["bogus"] != nil {
 		t.Fatalf("peer-updated %v", pu)
 	}
 	a.send(msg{"v": 1, "type": "update", "state": msg{"audio": false}})
-	pu = b.expect(typePeerUpdated).obj("peer")
+	pu = b.expect(proto.TypePeerUpdated).obj("peer")
 	if pu.str("name") != "Ann B." || pu.obj("state")["audio"] != false || pu.obj("state")["video"] != true {
 		t.Fatalf("peer-updated %v", pu)
 	}
@@ -142,16 +144,16 @@ func TestJoinPresenceAndRelay(t *testing.T) {
 			t.Fatalf("joined shows %v", p)
 		}
 	}
-	a.expect(typePeerJoined)
-	b.expect(typePeerJoined)
+	a.expect(proto.TypePeerJoined)
+	b.expect(proto.TypePeerJoined)
 
 	// leave -> left, peer-left; the socket stays and may join again.
 	a.send(msg{"v": 1, "type": "leave", "id": "l"})
-	if l := a.expect(typeLeft); l.str("id") != "l" {
+	if l := a.expect(proto.TypeLeft); l.str("id") != "l" {
 		t.Fatalf("left %v", l)
 	}
 	for _, p := range []*peer{b, c} {
-		if pl := p.expect(typePeerLeft).obj("peer"); pl.str("id") != a.id {
+		if pl := p.expect(proto.TypePeerLeft).obj("peer"); pl.str("id") != a.id {
 			t.Fatalf("peer-left %v", pl)
 		}
 	}
@@ -159,7 +161,7 @@ func TestJoinPresenceAndRelay(t *testing.T) {
 	a.sync()
 	b.sync()
 	st := e.hub.Stats()
-	if st.Rooms != 2 || st.Peers != 3 || st.Messages[typeSignal] != 23 || st.Relayed != 23 {
+	if st.Rooms != 2 || st.Peers != 3 || st.Messages[proto.TypeSignal] != 23 || st.Relayed != 23 {
 		t.Fatalf("stats %+v", st)
 	}
 }
@@ -169,15 +171,15 @@ func TestRoomIsolation(t *testing.T) {
 	a, b, same, other := e.peer("a"), e.peer("b"), e.peer("same"), e.peer("other")
 	a.join("r1")
 	b.join("r1")
-	a.expect(typePeerJoined)
+	a.expect(proto.TypePeerJoined)
 	same.join("r1")
-	a.expect(typePeerJoined)
-	b.expect(typePeerJoined)
+	a.expect(proto.TypePeerJoined)
+	b.expect(proto.TypePeerJoined)
 	other.join("r2")
 
 	for _, kind := range []string{"offer", "answer", "candidate", "restart"} {
 		a.send(msg{"v": 1, "type": "signal", "to": b.id, "kind": kind, "data": msg{}})
-		if s := b.expect(typeSignal); s.str("kind") != kind {
+		if s := b.expect(proto.TypeSignal); s.str("kind") != kind {
 			t.Fatalf("signal %v", s)
 		}
 	}
@@ -187,10 +189,10 @@ func TestRoomIsolation(t *testing.T) {
 	other.sync()
 	// Across rooms the addressee does not exist.
 	a.send(msg{"v": 1, "type": "signal", "id": "x", "to": other.id, "kind": "offer", "data": msg{}})
-	a.expectError(codeUnknownPeer, "x")
+	a.expectError(proto.CodeUnknownPeer, "x")
 	other.sync()
 	other.send(msg{"v": 1, "type": "signal", "id": "y", "to": a.id, "kind": "offer", "data": msg{}})
-	other.expectError(codeUnknownPeer, "y")
+	other.expectError(proto.CodeUnknownPeer, "y")
 	a.sync()
 	b.sync()
 	same.sync()
@@ -204,37 +206,37 @@ func TestBadInputKeepsConnection(t *testing.T) {
 
 	// Before hello.
 	c.send(`{"v":1,"type":"join","id":"1","room":"r"}`)
-	c.expectError(codeHelloRequired, "1")
+	c.expectError(proto.CodeHelloRequired, "1")
 	c.send(`{"v":1,"type":"hello","name":5,"id":"2"}`)
-	c.expectError(codeBadRequest, "2")
+	c.expectError(proto.CodeBadRequest, "2")
 	c.send(`{"type":"hello","id":"3"}`)
-	c.expectError(codeMissingField, "3")
+	c.expectError(proto.CodeMissingField, "3")
 	c.send(`{"v":1,"type":"hello","id":"4","name":"` + strings.Repeat("x", 65) + `"}`)
-	c.expectError(codeBadRequest, "4")
+	c.expectError(proto.CodeBadRequest, "4")
 	h := c.hello("me")
 	me := h.str("peerId")
 
 	tests := []struct {
 		name, frame, code, id string
 	}{
-		{"malformed JSON", `{"v":1,"type":`, codeBadRequest, ""},
-		{"not an object", `[1,2,3]`, codeBadRequest, ""},
-		{"string", `"hello"`, codeBadRequest, ""},
-		{"null", `null`, codeMissingField, ""},
-		{"missing type", `{"v":1,"id":"a"}`, codeMissingField, "a"},
-		{"unknown type", `{"v":1,"type":"subscribe","id":"b"}`, codeUnknownType, "b"},
-		{"wrong type of field", `{"v":1,"type":"join","id":"c","room":7}`, codeBadRequest, "c"},
-		{"id not a string", `{"v":1,"type":"ping","id":7}`, codeBadRequest, ""},
-		{"id too long", `{"v":1,"type":"ping","id":"` + strings.Repeat("i", 65) + `"}`, codeBadRequest, ""},
-		{"second hello", `{"v":1,"type":"hello","id":"d"}`, codeAlreadyHello, "d"},
-		{"signal before join", `{"v":1,"type":"signal","id":"e","to":"p_x","kind":"offer","data":{}}`, codeNotInRoom, "e"},
-		{"update before join", `{"v":1,"type":"update","id":"f","state":{"audio":true}}`, codeNotInRoom, "f"},
-		{"leave before join", `{"v":1,"type":"leave","id":"g"}`, codeNotInRoom, "g"},
-		{"join without room", `{"v":1,"type":"join","id":"h"}`, codeMissingField, "h"},
-		{"bad room name", `{"v":1,"type":"join","id":"i","room":"a b/c"}`, codeBadRequest, "i"},
-		{"room name too long", `{"v":1,"type":"join","id":"j","room":"` + strings.Repeat("r", 65) + `"}`, codeBadRequest, "j"},
-		{"state not bool", `{"v":1,"type":"update","id":"k","state":{"audio":"yes"}}`, codeBadRequest, "k"},
-		{"name control chars", `{"v":1,"type":"update","id":"l","name":"a\u0000b"}`, codeBadRequest, "l"},
+		{"malformed JSON", `{"v":1,"type":`, proto.CodeBadRequest, ""},
+		{"not an object", `[1,2,3]`, proto.CodeBadRequest, ""},
+		{"string", `"hello"`, proto.CodeBadRequest, ""},
+		{"null", `null`, proto.CodeMissingField, ""},
+		{"missing type", `{"v":1,"id":"a"}`, proto.CodeMissingField, "a"},
+		{"unknown type", `{"v":1,"type":"subscribe","id":"b"}`, proto.CodeUnknownType, "b"},
+		{"wrong type of field", `{"v":1,"type":"join","id":"c","room":7}`, proto.CodeBadRequest, "c"},
+		{"id not a string", `{"v":1,"type":"ping","id":7}`, proto.CodeBadRequest, ""},
+		{"id too long", `{"v":1,"type":"ping","id":"` + strings.Repeat("i", 65) + `"}`, proto.CodeBadRequest, ""},
+		{"second hello", `{"v":1,"type":"hello","id":"d"}`, proto.CodeAlreadyHello, "d"},
+		{"signal before join", `{"v":1,"type":"signal","id":"e","to":"p_x","kind":"offer","data":{}}`, proto.CodeNotInRoom, "e"},
+		{"update before join", `{"v":1,"type":"update","id":"f","state":{"audio":true}}`, proto.CodeNotInRoom, "f"},
+		{"leave before join", `{"v":1,"type":"leave","id":"g"}`, proto.CodeNotInRoom, "g"},
+		{"join without room", `{"v":1,"type":"join","id":"h"}`, proto.CodeMissingField, "h"},
+		{"bad room name", `{"v":1,"type":"join","id":"i","room":"a b/c"}`, proto.CodeBadRequest, "i"},
+		{"room name too long", `{"v":1,"type":"join","id":"j","room":"` + strings.Repeat("r", 65) + `"}`, proto.CodeBadRequest, "j"},
+		{"state not bool", `{"v":1,"type":"update","id":"k","state":{"audio":"yes"}}`, proto.CodeBadRequest, "k"},
+		{"name control chars", `{"v":1,"type":"update","id":"l","name":"a\u0000b"}`, proto.CodeBadRequest, "l"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -246,17 +248,17 @@ func TestBadInputKeepsConnection(t *testing.T) {
 	}
 	c.t = t
 	c.join("r")
-	other.expect(typePeerJoined)
+	other.expect(proto.TypePeerJoined)
 	inRoom := []struct {
 		name, frame, code, id string
 	}{
-		{"already joined", `{"v":1,"type":"join","id":"m","room":"r2"}`, codeAlreadyJoined, "m"},
-		{"signal without to", `{"v":1,"type":"signal","id":"n","kind":"offer","data":{}}`, codeMissingField, "n"},
-		{"signal without kind", `{"v":1,"type":"signal","id":"o","to":"` + other.id + `","data":{}}`, codeMissingField, "o"},
-		{"signal without data", `{"v":1,"type":"signal","id":"p","to":"` + other.id + `","kind":"offer"}`, codeMissingField, "p"},
-		{"signal bad kind", `{"v":1,"type":"signal","id":"q","to":"` + other.id + `","kind":"bye","data":{}}`, codeBadRequest, "q"},
-		{"unknown addressee", `{"v":1,"type":"signal","id":"r","to":"p_nobody","kind":"offer","data":{}}`, codeUnknownPeer, "r"},
-		{"to self", `{"v":1,"type":"signal","id":"s","to":"` + me + `","kind":"offer","data":{}}`, codeUnknownPeer, "s"},
+		{"already joined", `{"v":1,"type":"join","id":"m","room":"r2"}`, proto.CodeAlreadyJoined, "m"},
+		{"signal without to", `{"v":1,"type":"signal","id":"n","kind":"offer","data":{}}`, proto.CodeMissingField, "n"},
+		{"signal without kind", `{"v":1,"type":"signal","id":"o","to":"` + other.id + `","data":{}}`, proto.CodeMissingField, "o"},
+		{"signal without data", `{"v":1,"type":"signal","id":"p","to":"` + other.id + `","kind":"offer"}`, proto.CodeMissingField, "p"},
+		{"signal bad kind", `{"v":1,"type":"signal","id":"q","to":"` + other.id + `","kind":"bye","data":{}}`, proto.CodeBadRequest, "q"},
+		{"unknown addressee", `{"v":1,"type":"signal","id":"r","to":"p_nobody","kind":"offer","data":{}}`, proto.CodeUnknownPeer, "r"},
+		{"to self", `{"v":1,"type":"signal","id":"s","to":"` + me + `","kind":"offer","data":{}}`, proto.CodeUnknownPeer, "s"},
 	}
 	for _, tt := range inRoom {
 		t.Run(tt.name, func(t *testing.T) {
@@ -271,11 +273,11 @@ func TestBadInputKeepsConnection(t *testing.T) {
 	if err := c.ws.WriteMessage(2, []byte{1, 2, 3}); err != nil {
 		t.Fatal(err)
 	}
-	c.expectError(codeBadRequest, "")
+	c.expectError(proto.CodeBadRequest, "")
 	c.sync()
 	// None of it reached the other peer.
 	other.sync()
-	if st := e.hub.Stats(); st.Errors[codeBadRequest] == 0 || st.Errors[codeUnknownPeer] != 2 || st.Messages["other"] == 0 {
+	if st := e.hub.Stats(); st.Errors[proto.CodeBadRequest] == 0 || st.Errors[proto.CodeUnknownPeer] != 2 || st.Messages["other"] == 0 {
 		t.Fatalf("stats %+v", st)
 	}
 }
@@ -285,7 +287,7 @@ func TestUnsupportedVersion(t *testing.T) {
 	for _, v := range []string{`2`, `"1"`, `0`} {
 		c := e.dial(nil)
 		c.send(`{"v":` + v + `,"type":"hello","id":"1"}`)
-		c.expectError(codeUnsupportedVersion, "1")
+		c.expectError(proto.CodeUnsupportedVersion, "1")
 		c.expectClose(1008)
 	}
 }
@@ -332,7 +334,7 @@ func TestPingAndIdleTimeout(t *testing.T) {
 	live.send(msg{"v": 1, "type": "ping", "id": "still-there"})
 	select {
 	case m := <-got:
-		if m.str("type") != typePong || m.str("id") != "still-there" {
+		if m.str("type") != proto.TypePong || m.str("id") != "still-there" {
 			t.Fatalf("got %v", m)
 		}
 	case <-time.After(readTimeout):
@@ -350,15 +352,15 @@ func TestMessageTooBig(t *testing.T) {
 	a, b := e.peer("a"), e.peer("b")
 	a.join("r")
 	b.join("r")
-	a.expect(typePeerJoined)
+	a.expect(proto.TypePeerJoined)
 	// Just under the limit is fine.
-	pad := strings.Repeat("x", MaxMessageBytes-200)
+	pad := strings.Repeat("x", proto.MaxMessageBytes-200)
 	a.send(msg{"v": 1, "type": "signal", "to": b.id, "kind": "offer", "data": msg{"sdp": pad}})
-	b.expect(typeSignal)
+	b.expect(proto.TypeSignal)
 	a.send(msg{"v": 1, "type": "signal", "to": b.id, "kind": "offer", "data": msg{"sdp": pad + strings.Repeat("y", 400)}})
 	a.expectClose(1009)
 	// a's session waits for a resume; b is told it is away, and is served.
-	if p := b.expect(typePeerUpdated).obj("peer"); p.str("id") != a.id || p["away"] != true {
+	if p := b.expect(proto.TypePeerUpdated).obj("peer"); p.str("id") != a.id || p["away"] != true {
 		t.Fatalf("away notice %v", p)
 	}
 	b.sync()
@@ -374,8 +376,8 @@ func TestRateLimit(t *testing.T) {
 	}
 	for range 15 {
 		m := c.read()
-		if m.str("type") == typeError {
-			if m.str("code") != codeRateLimited {
+		if m.str("type") == proto.TypeError {
+			if m.str("code") != proto.CodeRateLimited {
 				t.Fatalf("got %v", m)
 			}
 			limited++
@@ -400,7 +402,7 @@ func TestRateLimit(t *testing.T) {
 	if ce.Text != "message flood" {
 		t.Fatalf("reason %q", ce.Text)
 	}
-	if e.hub.Stats().Errors[codeRateLimited] == 0 {
+	if e.hub.Stats().Errors[proto.CodeRateLimited] == 0 {
 		t.Fatal("no stats")
 	}
 }
@@ -411,9 +413,9 @@ func TestRoomFull(t *testing.T) {
 	a.join("r")
 	b.join("r")
 	c.send(msg{"v": 1, "type": "join", "id": "9", "room": "r"})
-	c.expectError(codeRoomFull, "9")
+	c.expectError(proto.CodeRoomFull, "9")
 	c.join("other") // still usable
-	a.expect(typePeerJoined)
+	a.expect(proto.TypePeerJoined)
 	a.sync()
 }
 

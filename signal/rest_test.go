@@ -13,6 +13,8 @@ import (
 	"github.com/zeromicro/go-zero/rest"
 
 	"github.com/rtcd/rtcd/auth"
+
+	"github.com/rtcd/rtcd/signal/proto"
 )
 
 // freePort asks the kernel for a free port on 127.0.0.1; go-zero's
@@ -110,7 +112,7 @@ func TestBehindGoZeroRestServer(t *testing.T) {
 		t.Fatalf("ice-servers: %d", resp.StatusCode)
 	}
 	go shutdown()
-	c.expect(typeBye)
+	c.expect(proto.TypeBye)
 	c.expectClose(1001)
 	<-stopped
 }

@@ -4,6 +4,8 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+
+	"github.com/rtcd/rtcd/signal/proto"
 )
 
 // router owns room membership and delivery of messages to sessions. It is
@@ -71,9 +73,9 @@ func (r *router) flush(d *delivery) {
 	}
 }
 
-func info(s *session, polite *bool) peerInfo {
+func info(s *session, polite *bool) proto.PeerInfo {
 	st := s.state
-	return peerInfo{ID: s.id, Name: s.name, State: &st, Polite: polite, Away: s.away}
+	return proto.PeerInfo{ID: s.id, Name: s.name, State: &st, Polite: polite, Away: s.away}
 }
 
 func boolp(b bool) *bool { return &b }
@@ -97,8 +99,8 @@ func (rm *room) sortedMembers() []*session {
 }
 
 // peersFor lists the other members of s's room as s sees them.
-func peersFor(s *session) []peerInfo {
-	peers := []peerInfo{}
+func peersFor(s *session) []proto.PeerInfo {
+	peers := []proto.PeerInfo{}
 	if s.room == nil {
 		return peers
 	}
@@ -113,7 +115,7 @@ func peersFor(s *session) []peerInfo {
 // join puts s into the named room, replies joined to s (echoing id) and
 // tells the others. In cluster mode the room and its capacity are
 // cluster-wide; while Redis is unreachable the room works on this node only.
-func (r *router) join(s *session, name, id string) *protoError {
+func (r *router) join(s *session, name, id string) *proto.Error {
 	if r.cl == nil {
 		return r.joinLocal(s, name, id)
 	}
@@ -121,42 +123,42 @@ func (r *router) join(s *session, name, id string) *protoError {
 	if s.room != nil {
 		cur := s.room.name
 		r.mu.Unlock()
-		return perr(codeAlreadyJoined, "already in room %s; leave first", cur)
+		return proto.Errorf(proto.CodeAlreadyJoined, "already in room %s; leave first", cur)
 	}
 	r.mu.Unlock()
 	switch r.cl.join(s, name, id, false) {
 	case joinDone:
 		return nil
 	case joinFull:
-		return perr(codeRoomFull, "room %s is full (%d peers)", name, r.size)
+		return proto.Errorf(proto.CodeRoomFull, "room %s is full (%d peers)", name, r.size)
 	case joinAlready:
-		return perr(codeAlreadyJoined, "already in a room; leave first")
+		return proto.Errorf(proto.CodeAlreadyJoined, "already in a room; leave first")
 	}
 	return r.joinLocal(s, name, id) // Redis unreachable: this node only
 }
 
-func (r *router) joinLocal(s *session, name, id string) *protoError {
+func (r *router) joinLocal(s *session, name, id string) *proto.Error {
 	var d delivery
 	r.mu.Lock()
 	if s.room != nil {
 		cur := s.room.name
 		r.mu.Unlock()
-		return perr(codeAlreadyJoined, "already in room %s; leave first", cur)
+		return proto.Errorf(proto.CodeAlreadyJoined, "already in room %s; leave first", cur)
 	}
 	rm := r.rooms[name]
 	if rm != nil && len(rm.members)+len(r.joining[name]) >= r.size {
 		r.mu.Unlock()
-		return perr(codeRoomFull, "room %s is full (%d peers)", name, r.size)
+		return proto.Errorf(proto.CodeRoomFull, "room %s is full (%d peers)", name, r.size)
 	}
 	rm = r.room(name)
-	peers := make([]peerInfo, 0, len(rm.members))
+	peers := make([]proto.PeerInfo, 0, len(rm.members))
 	for _, m := range rm.sortedMembers() {
 		peers = append(peers, info(m, boolp(politeFor(s.id, m.id))))
 		p := info(s, boolp(politeFor(m.id, s.id)))
-		d.push(m, mustJSON(out{V: Version, Type: typePeerJoined, Peer: &p}), false)
+		d.push(m, proto.Marshal(proto.ServerMessage{V: proto.Version, Type: proto.TypePeerJoined, Peer: &p}), false)
 	}
 	r.add(rm, s)
-	d.push(s, mustJSON(out{V: Version, Type: typeJoined, ID: id, Room: name, Peers: peers}), false)
+	d.push(s, proto.Marshal(proto.ServerMessage{V: proto.Version, Type: proto.TypeJoined, ID: id, Room: name, Peers: peers}), false)
 	r.mu.Unlock()
 	r.flush(&d)
 	if r.cl != nil {
@@ -212,7 +214,7 @@ func (r *router) leave(s *session, reply []byte, silent bool) bool {
 	}
 	r.remove(s)
 	if rm.local > 0 && !silent {
-		b := mustJSON(out{V: Version, Type: typePeerLeft, Peer: &peerInfo{ID: s.id}})
+		b := proto.Marshal(proto.ServerMessage{V: proto.Version, Type: proto.TypePeerLeft, Peer: &proto.PeerInfo{ID: s.id}})
 		for _, m := range rm.members {
 			d.push(m, b, false)
 		}
@@ -238,17 +240,17 @@ func (r *router) forget(s *session) {
 
 // relay delivers a signal from s to the member of its room with id to, and
 // to no one else. msg is already stamped with from.
-func (r *router) relay(s *session, to string, msg []byte) *protoError {
+func (r *router) relay(s *session, to string, msg []byte) *proto.Error {
 	var d delivery
 	r.mu.Lock()
 	if s.room == nil {
 		r.mu.Unlock()
-		return perr(codeNotInRoom, "join a room first")
+		return proto.Errorf(proto.CodeNotInRoom, "join a room first")
 	}
 	t := s.room.members[to]
 	if t == nil || t == s {
 		r.mu.Unlock()
-		return perr(codeUnknownPeer, "no peer %s in room %s", clip(to, 64), s.room.name)
+		return proto.Errorf(proto.CodeUnknownPeer, "no peer %s in room %s", proto.Clip(to, 64), s.room.name)
 	}
 	if t.node != "" {
 		if r.cl.hold(to, msg) {
@@ -260,7 +262,7 @@ func (r *router) relay(s *session, to string, msg []byte) *protoError {
 		// Published synchronously from the sender's reader: that keeps the
 		// order of one sender's messages to one addressee across nodes.
 		if err := r.cl.signal(node, s.id, to, room, msg); err != nil {
-			return perr(codeInternal, "peer %s is on another node, which cannot be reached right now", clip(to, 64))
+			return proto.Errorf(proto.CodeInternal, "peer %s is on another node, which cannot be reached right now", proto.Clip(to, 64))
 		}
 		return nil
 	}
@@ -271,17 +273,17 @@ func (r *router) relay(s *session, to string, msg []byte) *protoError {
 }
 
 // update changes s's name and/or state and tells the others.
-func (r *router) update(s *session, name *string, st *stateIn) *protoError {
+func (r *router) update(s *session, name *string, st *proto.StateUpdate) *proto.Error {
 	var d delivery
 	r.mu.Lock()
 	if s.room == nil {
 		r.mu.Unlock()
-		return perr(codeNotInRoom, "join a room first")
+		return proto.Errorf(proto.CodeNotInRoom, "join a room first")
 	}
 	if name != nil {
 		s.name = *name
 	}
-	s.state = s.state.apply(st)
+	s.state = s.state.Apply(st)
 	r.announceUnlock(s, &d)
 	return nil
 }
@@ -291,7 +293,7 @@ func (r *router) update(s *session, name *string, st *stateIn) *protoError {
 // room.
 func (r *router) announceUnlock(s *session, d *delivery) {
 	p := info(s, nil)
-	b := mustJSON(out{V: Version, Type: typePeerUpdated, Peer: &p})
+	b := proto.Marshal(proto.ServerMessage{V: proto.Version, Type: proto.TypePeerUpdated, Peer: &p})
 	for _, m := range s.room.members {
 		if m != s {
 			d.push(m, b, false)
@@ -343,7 +345,7 @@ func (r *router) awayTwins(s *session, name string) []*session {
 // attach hands s's outbox to c with first (built from the room as it is
 // now) at the front. Done under mu so no presence change slips between the
 // snapshot and the queue.
-func (r *router) attach(s *session, c *conn, first func(room string, peers []peerInfo) []byte) {
+func (r *router) attach(s *session, c *conn, first func(room string, peers []proto.PeerInfo) []byte) {
 	r.mu.Lock()
 	name := ""
 	if s.room != nil {
@@ -357,7 +359,7 @@ func (r *router) attach(s *session, c *conn, first func(room string, peers []pee
 // stats are the hub's counters, read by Hub.Stats.
 type stats struct {
 	conns, sessions, rooms, peers atomic.Int64
-	msgs                          [8]atomic.Uint64 // by inTypes index; last = other
+	msgs                          [8]atomic.Uint64 // by proto.ClientTypes index; last = other
 	errs                          [20]atomic.Uint64
 	authFailures, slowConsumers   atomic.Uint64
 	ipLimited                     atomic.Uint64
@@ -365,15 +367,15 @@ type stats struct {
 }
 
 func (st *stats) msg(t string) {
-	i := slices.Index(inTypes, t)
+	i := slices.Index(proto.ClientTypes, t)
 	if i < 0 {
-		i = len(inTypes)
+		i = len(proto.ClientTypes)
 	}
 	st.msgs[i].Add(1)
 }
 
 func (st *stats) err(code string) {
-	if i := slices.Index(errorCodes, code); i >= 0 {
+	if i := slices.Index(proto.ErrorCodes, code); i >= 0 {
 		st.errs[i].Add(1)
 	}
 }

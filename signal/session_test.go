@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/rtcd/rtcd/auth"
+
+	"github.com/rtcd/rtcd/signal/proto"
 )
 
 func TestSlowReaderIsDisconnected(t *testing.T) {
@@ -15,9 +17,9 @@ func TestSlowReaderIsDisconnected(t *testing.T) {
 	a.join("r")
 	slow.join("r")
 	fast.join("r")
-	a.expect(typePeerJoined)
-	a.expect(typePeerJoined)
-	slow.expect(typePeerJoined)
+	a.expect(proto.TypePeerJoined)
+	a.expect(proto.TypePeerJoined)
+	slow.expect(proto.TypePeerJoined)
 	// slow stops reading. a keeps signalling both; fast must keep getting
 	// every message in order while slow's queue and socket fill up.
 	pad := strings.Repeat("s", 32<<10)
@@ -27,11 +29,11 @@ func TestSlowReaderIsDisconnected(t *testing.T) {
 		a.send(msg{"v": 1, "type": "signal", "to": slow.id, "kind": "offer", "data": msg{"sdp": pad}})
 		a.send(msg{"v": 1, "type": "signal", "to": fast.id, "kind": "candidate", "data": msg{"n": sent}})
 		m := fast.read()
-		if m.str("type") == typePeerLeft && m.obj("peer").str("id") == slow.id && !fastSawLeft {
+		if m.str("type") == proto.TypePeerLeft && m.obj("peer").str("id") == slow.id && !fastSawLeft {
 			fastSawLeft = true
 			m = fast.read()
 		}
-		if m.str("type") != typeSignal || m.obj("data")["n"] != float64(sent) {
+		if m.str("type") != proto.TypeSignal || m.obj("data")["n"] != float64(sent) {
 			t.Fatalf("fast got %v, want signal %d", m, sent)
 		}
 		sent++
@@ -47,21 +49,21 @@ func TestSlowReaderIsDisconnected(t *testing.T) {
 	// for signals sent in between); fast is still served.
 	for {
 		m := a.read()
-		if m.str("type") == typePeerLeft {
+		if m.str("type") == proto.TypePeerLeft {
 			if m.obj("peer").str("id") != slow.id {
 				t.Fatalf("peer-left %v", m)
 			}
 			break
 		}
-		if m.str("type") != typeError || m.str("code") != codeUnknownPeer {
+		if m.str("type") != proto.TypeError || m.str("code") != proto.CodeUnknownPeer {
 			t.Fatalf("got %v", m)
 		}
 	}
 	a.send(msg{"v": 1, "type": "signal", "to": fast.id, "kind": "offer", "data": msg{}})
 	if !fastSawLeft {
-		fast.expect(typePeerLeft)
+		fast.expect(proto.TypePeerLeft)
 	}
-	fast.expect(typeSignal)
+	fast.expect(proto.TypeSignal)
 	waitFor(t, "slow socket closed", func() bool { return e.hub.Stats().Connections == 2 })
 }
 
@@ -70,12 +72,12 @@ func TestResume(t *testing.T) {
 	a, b := e.peer("a"), e.peer("b")
 	a.join("r")
 	b.join("r")
-	a.expect(typePeerJoined)
+	a.expect(proto.TypePeerJoined)
 	// a's network drops: no close frame.
 	a.ws.NetConn().Close()
 	waitFor(t, "a detached", func() bool { return e.hub.Stats().Connections == 1 })
 	// b is told a is away.
-	if p := b.expect(typePeerUpdated).obj("peer"); p.str("id") != a.id || p["away"] != true {
+	if p := b.expect(proto.TypePeerUpdated).obj("peer"); p.str("id") != a.id || p["away"] != true {
 		t.Fatalf("away notice %v", p)
 	}
 	// b signals a while it is away, and changes state (presence is not queued).
@@ -86,7 +88,7 @@ func TestResume(t *testing.T) {
 
 	a2 := e.dial(nil)
 	a2.send(msg{"v": 1, "type": "hello", "id": "r", "resume": a.resume})
-	h := a2.expect(typeHello)
+	h := a2.expect(proto.TypeHello)
 	if h["resumed"] != true || h.str("peerId") != a.id || h.str("room") != "r" || h.str("id") != "r" {
 		t.Fatalf("resume reply %v", h)
 	}
@@ -101,25 +103,25 @@ func TestResume(t *testing.T) {
 		t.Fatalf("no fresh ice servers: %v", h)
 	}
 	for n := 1; n <= 2; n++ {
-		if s := a2.expect(typeSignal); s.obj("data")["n"] != float64(n) || s.str("from") != b.id {
+		if s := a2.expect(proto.TypeSignal); s.obj("data")["n"] != float64(n) || s.str("from") != b.id {
 			t.Fatalf("queued signal %v", s)
 		}
 	}
 	a2.sync()
 	// b saw no leave or join, only that a is back.
-	if p := b.expect(typePeerUpdated).obj("peer"); p.str("id") != a.id || p["away"] != nil {
+	if p := b.expect(proto.TypePeerUpdated).obj("peer"); p.str("id") != a.id || p["away"] != nil {
 		t.Fatalf("back notice %v", p)
 	}
 	b.sync()
 	// The resumed session works both ways.
 	a2.send(msg{"v": 1, "type": "signal", "to": b.id, "kind": "answer", "data": msg{}})
-	if s := b.expect(typeSignal); s.str("from") != a.id {
+	if s := b.expect(proto.TypeSignal); s.str("from") != a.id {
 		t.Fatalf("signal %v", s)
 	}
 	// The old token is spent.
 	x := e.dial(nil)
 	x.send(msg{"v": 1, "type": "hello", "id": "o", "resume": a.resume})
-	x.expectError(codeNoSuchSession, "o")
+	x.expectError(proto.CodeNoSuchSession, "o")
 	x.hello("fresh") // a plain hello still works on that socket
 }
 
@@ -128,10 +130,10 @@ func TestResumeReplacesOpenSocket(t *testing.T) {
 	a, b := e.peer("a"), e.peer("b")
 	a.join("r")
 	b.join("r")
-	a.expect(typePeerJoined)
+	a.expect(proto.TypePeerJoined)
 	a2 := e.dial(nil)
 	a2.send(msg{"v": 1, "type": "hello", "resume": a.resume})
-	if h := a2.expect(typeHello); h.str("peerId") != a.id {
+	if h := a2.expect(proto.TypeHello); h.str("peerId") != a.id {
 		t.Fatalf("reply %v", h)
 	}
 	if ce := a.expectClose(1008); ce.Text != "replaced" {
@@ -139,7 +141,7 @@ func TestResumeReplacesOpenSocket(t *testing.T) {
 	}
 	b.sync()
 	b.send(msg{"v": 1, "type": "signal", "to": a.id, "kind": "offer", "data": msg{}})
-	a2.expect(typeSignal)
+	a2.expect(proto.TypeSignal)
 }
 
 func TestResumeWindowExpires(t *testing.T) {
@@ -147,13 +149,13 @@ func TestResumeWindowExpires(t *testing.T) {
 	a, b := e.peer("a"), e.peer("b")
 	a.join("r")
 	b.join("r")
-	a.expect(typePeerJoined)
+	a.expect(proto.TypePeerJoined)
 	a.ws.NetConn().Close()
 	start := time.Now()
-	if p := b.expect(typePeerUpdated).obj("peer"); p["away"] != true {
+	if p := b.expect(proto.TypePeerUpdated).obj("peer"); p["away"] != true {
 		t.Fatalf("away notice %v", p)
 	}
-	if pl := b.expect(typePeerLeft).obj("peer"); pl.str("id") != a.id {
+	if pl := b.expect(proto.TypePeerLeft).obj("peer"); pl.str("id") != a.id {
 		t.Fatalf("peer-left %v", pl)
 	}
 	if time.Since(start) < 100*time.Millisecond {
@@ -161,7 +163,7 @@ func TestResumeWindowExpires(t *testing.T) {
 	}
 	c := e.dial(nil)
 	c.send(msg{"v": 1, "type": "hello", "id": "1", "resume": a.resume})
-	c.expectError(codeNoSuchSession, "1")
+	c.expectError(proto.CodeNoSuchSession, "1")
 	if e.hub.Stats().Sessions != 1 {
 		t.Fatalf("stats %+v", e.hub.Stats())
 	}
@@ -172,9 +174,9 @@ func TestNormalCloseEndsSessionAtOnce(t *testing.T) {
 	a, b := e.peer("a"), e.peer("b")
 	a.join("r")
 	b.join("r")
-	a.expect(typePeerJoined)
+	a.expect(proto.TypePeerJoined)
 	_ = a.ws.WriteControl(8, []byte{0x03, 0xe8}, time.Now().Add(time.Second)) // 1000
-	if pl := b.expect(typePeerLeft).obj("peer"); pl.str("id") != a.id {
+	if pl := b.expect(proto.TypePeerLeft).obj("peer"); pl.str("id") != a.id {
 		t.Fatalf("peer-left %v", pl)
 	}
 }
@@ -186,7 +188,7 @@ func TestTwoTabsSameUser(t *testing.T) {
 	for range 2 {
 		c := e.dial(nil)
 		c.send(msg{"v": 1, "type": "hello", "id": "h", "token": tok})
-		h := c.expect(typeHello)
+		h := c.expect(proto.TypeHello)
 		if u := h.list("iceServers")[1].str("username"); turnLabel(t, e.issuer, u) != "alice" {
 			t.Fatalf("TURN username %q is not for the token's user", u)
 		}
@@ -197,11 +199,11 @@ func TestTwoTabsSameUser(t *testing.T) {
 	}
 	tabs[0].join("r")
 	tabs[1].join("r")
-	tabs[0].expect(typePeerJoined)
+	tabs[0].expect(proto.TypePeerJoined)
 	tabs[0].send(msg{"v": 1, "type": "signal", "to": tabs[1].id, "kind": "offer", "data": msg{}})
-	tabs[1].expect(typeSignal)
+	tabs[1].expect(proto.TypeSignal)
 	tabs[1].send(msg{"v": 1, "type": "signal", "to": tabs[0].id, "kind": "answer", "data": msg{}})
-	tabs[0].expect(typeSignal)
+	tabs[0].expect(proto.TypeSignal)
 }
 
 func TestTokenMode(t *testing.T) {
@@ -220,11 +222,11 @@ func TestTokenMode(t *testing.T) {
 	}{
 		{"valid", e.token("r", "u1", time.Hour), "", "r", ""},
 		{"wildcard room", e.token("*", "u2", time.Hour), "", "any-room", ""},
-		{"wrong room", e.token("r", "u3", time.Hour), "", "other", codeForbidden},
-		{"expired", e.token("r", "u4", -time.Minute), codeTokenExpired, "", ""},
-		{"wrong signature", otherKey, codeUnauthorized, "", ""},
-		{"garbage", "not.a.jwt", codeUnauthorized, "", ""},
-		{"missing", "", codeUnauthorized, "", ""},
+		{"wrong room", e.token("r", "u3", time.Hour), "", "other", proto.CodeForbidden},
+		{"expired", e.token("r", "u4", -time.Minute), proto.CodeTokenExpired, "", ""},
+		{"wrong signature", otherKey, proto.CodeUnauthorized, "", ""},
+		{"garbage", "not.a.jwt", proto.CodeUnauthorized, "", ""},
+		{"missing", "", proto.CodeUnauthorized, "", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -235,20 +237,20 @@ func TestTokenMode(t *testing.T) {
 				c.expectError(tt.helloErr, "h")
 				// Still open: may retry.
 				c.send(msg{"v": 1, "type": "join", "id": "j", "room": "r"})
-				c.expectError(codeHelloRequired, "j")
+				c.expectError(proto.CodeHelloRequired, "j")
 				return
 			}
-			c.expect(typeHello)
+			c.expect(proto.TypeHello)
 			c.send(msg{"v": 1, "type": "join", "id": "j", "room": tt.room})
 			if tt.joinErr != "" {
 				c.expectError(tt.joinErr, "j")
 				return
 			}
-			c.expect(typeJoined)
+			c.expect(proto.TypeJoined)
 		})
 	}
 	e.t = t
-	if st := e.hub.Stats(); st.AuthFailures != 4 || st.Errors[codeForbidden] != 1 {
+	if st := e.hub.Stats(); st.AuthFailures != 4 || st.Errors[proto.CodeForbidden] != 1 {
 		t.Fatalf("stats %+v", st)
 	}
 }
@@ -261,26 +263,26 @@ func TestAuthThrottle(t *testing.T) {
 	c := e.dial(nil)
 	for range authFailMax + 1 {
 		c.send(msg{"v": 1, "type": "hello", "token": "bad"})
-		c.expectError(codeUnauthorized, "")
+		c.expectError(proto.CodeUnauthorized, "")
 	}
 	// A valid token on the same socket is verified and joins.
 	c.send(msg{"v": 1, "type": "hello", "id": "h", "token": e.token("r", "u", time.Hour)})
-	c.expect(typeHello)
+	c.expect(proto.TypeHello)
 	c.join("r")
 	// Another invalid one from the address is throttled and its socket closed.
 	d := e.dial(nil)
 	d.send(msg{"v": 1, "type": "hello", "id": "t", "token": "bad"})
-	d.expectError(codeThrottled, "t")
+	d.expectError(proto.CodeThrottled, "t")
 	d.expectClose(1008)
 	// An expired one too: it fails the check like a forged one.
 	x := e.dial(nil)
 	x.send(msg{"v": 1, "type": "hello", "token": e.token("r", "u", -time.Minute)})
-	x.expectError(codeThrottled, "")
+	x.expectError(proto.CodeThrottled, "")
 	x.expectClose(1008)
 	// A new socket with a valid token still joins.
 	v := e.dial(nil)
 	v.send(msg{"v": 1, "type": "hello", "id": "h", "token": e.token("r", "w", time.Hour)})
-	v.expect(typeHello)
+	v.expect(proto.TypeHello)
 	v.join("r")
 	// The HTTP API alike: valid bearer 200, invalid 429.
 	for _, tt := range []struct {
@@ -311,15 +313,15 @@ func TestAuthThrottle(t *testing.T) {
 	g := o.dial(nil)
 	for range authFailMax + 1 {
 		g.send(msg{"v": 1, "type": "hello", "resume": "r_guess"})
-		g.expectError(codeNoSuchSession, "")
+		g.expectError(proto.CodeNoSuchSession, "")
 	}
 	g.send(msg{"v": 1, "type": "hello", "resume": "r_guess"})
-	g.expectError(codeThrottled, "")
+	g.expectError(proto.CodeThrottled, "")
 	g.expectClose(1008)
 	o.dial(nil).hello("plain")
 	r := o.dial(nil)
 	r.send(msg{"v": 1, "type": "hello", "id": "h", "resume": p.resume})
-	if m := r.expect(typeHello); m["resumed"] != true || m.str("peerId") != p.id {
+	if m := r.expect(proto.TypeHello); m["resumed"] != true || m.str("peerId") != p.id {
 		t.Fatalf("resume from a throttled address: %v", m)
 	}
 }
@@ -387,7 +389,7 @@ func TestCredentialRefresh(t *testing.T) {
 	start := time.Now()
 	c.hello("x")
 	// Pushed at 80 % of the TTL.
-	m := c.expect(typeICE)
+	m := c.expect(proto.TypeICE)
 	if el := time.Since(start); el < 500*time.Millisecond {
 		t.Fatalf("pushed after %v, want about 800ms", el)
 	}
@@ -400,11 +402,11 @@ func TestCredentialRefresh(t *testing.T) {
 	}
 	// On request, with the id echoed.
 	c.send(msg{"v": 1, "type": "ice", "id": "9"})
-	if m := c.expect(typeICE); m.str("id") != "9" || m["iceExpires"] == nil {
+	if m := c.expect(proto.TypeICE); m.str("id") != "9" || m["iceExpires"] == nil {
 		t.Fatalf("ice %v", m)
 	}
 	// And again at the next 80 %.
-	c.expect(typeICE)
+	c.expect(proto.TypeICE)
 }
 
 func TestShutdown(t *testing.T) {
@@ -412,7 +414,7 @@ func TestShutdown(t *testing.T) {
 	a, b := e.peer("a"), e.peer("b")
 	a.join("r")
 	b.join("r")
-	a.expect(typePeerJoined)
+	a.expect(proto.TypePeerJoined)
 	pre := e.dial(nil) // has not said hello
 	waitFor(t, "3 sockets", func() bool { return e.hub.Stats().Connections == 3 })
 	done := make(chan struct{})
@@ -422,7 +424,7 @@ func TestShutdown(t *testing.T) {
 		close(done)
 	}()
 	for _, p := range []*peer{a, b} {
-		bye := p.expect(typeBye)
+		bye := p.expect(proto.TypeBye)
 		if bye.str("reason") != "server-restart" || bye["reconnect"] != true || bye["retryAfterMs"] != float64(1000) {
 			t.Fatalf("bye %v", bye)
 		}
@@ -476,14 +478,14 @@ func TestTokenNameClaimWins(t *testing.T) {
 	}
 	a := e.dial(nil)
 	a.send(msg{"v": 1, "type": "hello", "token": tok, "name": "The CEO"})
-	a.expect(typeHello)
+	a.expect(proto.TypeHello)
 	a.send(msg{"v": 1, "type": "join", "room": "r"})
-	a.expect(typeJoined)
+	a.expect(proto.TypeJoined)
 	b := e.dial(nil)
 	b.send(msg{"v": 1, "type": "hello", "token": e.token("r", "u2", time.Hour), "name": "Bob"})
-	b.expect(typeHello)
+	b.expect(proto.TypeHello)
 	b.send(msg{"v": 1, "type": "join", "room": "r"})
-	joined := b.expect(typeJoined)
+	joined := b.expect(proto.TypeJoined)
 	peers, _ := joined["peers"].([]any)
 	if len(peers) != 1 {
 		t.Fatalf("peers %v", joined["peers"])
@@ -498,7 +500,7 @@ func (e *env) peerAs(name, clientID string) *peer {
 	e.t.Helper()
 	c := e.dial(nil)
 	c.send(msg{"v": 1, "type": "hello", "id": "h", "name": name, "client": clientID})
-	h := c.expect(typeHello)
+	h := c.expect(proto.TypeHello)
 	return &peer{client: c, id: h.str("peerId"), resume: h.str("resume")}
 }
 
@@ -514,12 +516,12 @@ func TestRejoinReplacesOwnGhost(t *testing.T) {
 	a.join("r")
 	b.join("r")
 	c.join("r")
-	b.expect(typePeerJoined)
+	b.expect(proto.TypePeerJoined)
 	// Ann's browser dies; so does Cy's.
 	a.ws.NetConn().Close()
 	c.ws.NetConn().Close()
 	for seen := map[string]bool{}; len(seen) < 2; {
-		p := b.expect(typePeerUpdated).obj("peer")
+		p := b.expect(proto.TypePeerUpdated).obj("peer")
 		if p["away"] != true {
 			t.Fatalf("away notice %v", p)
 		}
@@ -537,16 +539,16 @@ func TestRejoinReplacesOwnGhost(t *testing.T) {
 			t.Fatalf("Cy listed without away: %v", p)
 		}
 	}
-	if pl := b.expect(typePeerLeft).obj("peer"); pl.str("id") != a.id {
+	if pl := b.expect(proto.TypePeerLeft).obj("peer"); pl.str("id") != a.id {
 		t.Fatalf("peer-left %v, want the ghost %s", pl, a.id)
 	}
-	if pj := b.expect(typePeerJoined).obj("peer"); pj.str("id") != a2.id {
+	if pj := b.expect(proto.TypePeerJoined).obj("peer"); pj.str("id") != a2.id {
 		t.Fatalf("peer-joined %v", pj)
 	}
 	// A second live tab of Bob's browser does not replace Bob.
 	b2 := e.peerAs("Bob", "browser-b")
 	b2.send(msg{"v": 1, "type": "join", "id": "j", "room": "r"})
-	b2.expectError(codeRoomFull, "j") // Bob, Ann and Cy's ghost
+	b2.expectError(proto.CodeRoomFull, "j") // Bob, Ann and Cy's ghost
 	b.sync()
 }
 
@@ -557,7 +559,7 @@ func TestHelloClientValidated(t *testing.T) {
 	for _, id := range []string{strings.Repeat("x", 65), "a b", "ünï"} {
 		c := e.dial(nil)
 		c.send(msg{"v": 1, "type": "hello", "id": "h", "client": id})
-		c.expectError(codeBadRequest, "h")
+		c.expectError(proto.CodeBadRequest, "h")
 	}
 }
 
@@ -569,7 +571,7 @@ func TestUnicodeRooms(t *testing.T) {
 	composed, decomposed := "caf\u00e9", "cafe\u0301"
 	a.join(composed)
 	b.send(msg{"v": 1, "type": "join", "id": "j", "room": decomposed})
-	if m := b.expect(typeJoined); m.str("room") != composed || len(m.list("peers")) != 1 {
+	if m := b.expect(proto.TypeJoined); m.str("room") != composed || len(m.list("peers")) != 1 {
 		t.Fatalf("joined %v", m)
 	}
 	for _, room := range []string{"会議室", "встреча-1", "Ωmega_2.0"} {
@@ -579,6 +581,6 @@ func TestUnicodeRooms(t *testing.T) {
 	for _, bad := range []string{"bad room", "..", "\u0301x", "a/b", strings.Repeat("é", 65), "😀"} {
 		c := e.peer("c")
 		c.send(msg{"v": 1, "type": "join", "id": "j", "room": bad})
-		c.expectError(codeBadRequest, "j")
+		c.expectError(proto.CodeBadRequest, "j")
 	}
 }

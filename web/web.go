@@ -11,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/rtcd/rtcd/signal"
+	"github.com/rtcd/rtcd/signal/proto"
 )
 
 //go:embed static
@@ -129,7 +129,7 @@ const callPage = "call.html"
 func roomOK(p string) bool {
 	room := strings.TrimSuffix(strings.TrimPrefix(p, "/r/"), "/")
 	if strings.HasPrefix(p, "/r/") && !strings.Contains(room, "/") {
-		_, ok := signal.CanonicalRoom(room)
+		_, ok := proto.CanonicalRoom(room)
 		return ok
 	}
 	return false

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/rtcd/rtcd/client"
+	"github.com/rtcd/rtcd/signal/proto"
 )
 
 type result struct {
@@ -109,11 +110,8 @@ func run(url, room, name, chat, expectChat string, timeout time.Duration, res *r
 			case client.EventDataOpen:
 				dataOpen = true
 			case client.EventData:
-				var m struct {
-					T    string `json:"t"`
-					Text string `json:"text"`
-				}
-				if json.Unmarshal(ev.Data, &m) == nil && m.T == "chat" {
+				var m proto.DataMessage
+				if json.Unmarshal(ev.Data, &m) == nil && m.T == proto.DataChat {
 					logf("chat from browser: %q", m.Text)
 					res.ChatGot = m.Text
 				}

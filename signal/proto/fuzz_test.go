@@ -1,4 +1,4 @@
-package signal
+package proto
 
 import (
 	"bytes"
@@ -35,12 +35,12 @@ func FuzzDecode(f *testing.F) {
 		} else {
 			dupKey(b) // must not panic on anything
 		}
-		m, err := decode(b)
+		m, err := Decode(b)
 		if err != nil {
-			if err.code == "" || err.msg == "" {
+			if err.Code == "" || err.Message == "" {
 				t.Fatalf("error without code or message: %#v", err)
 			}
-			if len(m.ID) > maxIDBytes {
+			if len(m.ID) > MaxIDBytes {
 				t.Fatalf("echoed id of %d bytes", len(m.ID))
 			}
 			return
@@ -52,7 +52,7 @@ func FuzzDecode(f *testing.F) {
 		if _, dup := dupKey(b); dup {
 			t.Fatalf("accepted %q with a duplicate key", b)
 		}
-		m2, err2 := decode(enc)
+		m2, err2 := Decode(enc)
 		if err2 != nil {
 			t.Fatalf("re-decode of %s: %v", enc, err2)
 		}

@@ -1,0 +1,181 @@
+package proto
+
+import (
+	"encoding/json"
+	"fmt"
+)
+
+// State is a peer's media state as shown to the others.
+type State struct {
+	Audio  bool `json:"audio"`
+	Video  bool `json:"video"`
+	Screen bool `json:"screen"`
+}
+
+// StateUpdate is a partial State: absent keys keep their value, and unknown
+// keys are dropped.
+type StateUpdate struct {
+	Audio  *bool `json:"audio,omitempty"`
+	Video  *bool `json:"video,omitempty"`
+	Screen *bool `json:"screen,omitempty"`
+}
+
+// Apply returns s with the keys present in u changed.
+func (s State) Apply(u *StateUpdate) State {
+	if u == nil {
+		return s
+	}
+	if u.Audio != nil {
+		s.Audio = *u.Audio
+	}
+	if u.Video != nil {
+		s.Video = *u.Video
+	}
+	if u.Screen != nil {
+		s.Screen = *u.Screen
+	}
+	return s
+}
+
+// ClientMessage is any message a client sends. The envelope is flat, so one
+// struct holds the fields of every client type; Decode validates it.
+type ClientMessage struct {
+	// V is kept raw so that Decode can tell 1 from "1" or 1.5.
+	V    json.RawMessage `json:"v,omitempty"`
+	Type string          `json:"type"`
+	ID   string          `json:"id,omitempty"`
+	// Name is a pointer because update tells "no change" from a new name.
+	Name   *string         `json:"name,omitempty"`
+	Token  string          `json:"token,omitempty"`
+	Resume string          `json:"resume,omitempty"`
+	Client string          `json:"client,omitempty"`
+	Room   string          `json:"room,omitempty"`
+	To     string          `json:"to,omitempty"`
+	Kind   string          `json:"kind,omitempty"`
+	Data   json.RawMessage `json:"data,omitempty"`
+	State  *StateUpdate    `json:"state,omitempty"`
+}
+
+// PeerInfo describes a peer in joined and peer-* messages. Polite is from the
+// recipient's point of view: true means the recipient is the polite side.
+type PeerInfo struct {
+	ID     string `json:"id"`
+	Name   string `json:"name,omitempty"`
+	State  *State `json:"state,omitempty"`
+	Polite *bool  `json:"polite,omitempty"`
+	// Away: the peer's signaling connection is gone and the server waits
+	// for it to resume (up to Signal.ResumeWindow).
+	Away bool `json:"away,omitempty"`
+}
+
+// IsPolite reports Polite, false when absent.
+func (p PeerInfo) IsPolite() bool { return p.Polite != nil && *p.Polite }
+
+// ICEServer is one RTCIceServer.
+type ICEServer struct {
+	URLs       URLList `json:"urls"`
+	Username   string  `json:"username,omitempty"`
+	Credential string  `json:"credential,omitempty"`
+}
+
+// URLList is an RTCIceServer's urls: the server sends a list, and a lone
+// string (which RTCIceServer also allows) decodes as a list of one.
+type URLList []string
+
+// UnmarshalJSON accepts a string or a list of strings.
+func (u *URLList) UnmarshalJSON(b []byte) error {
+	if len(b) > 0 && b[0] == '"' {
+		var one string
+		if err := json.Unmarshal(b, &one); err != nil {
+			return err
+		}
+		*u = URLList{one}
+		return nil
+	}
+	return json.Unmarshal(b, (*[]string)(u))
+}
+
+// Limits are the hub's limits, advertised in the hello reply.
+type Limits struct {
+	MaxMessageBytes   int `json:"maxMessageBytes"`
+	MessagesPerSecond int `json:"messagesPerSecond"`
+	RoomSize          int `json:"roomSize"`
+}
+
+// Heartbeat tells a client how often to ping (Interval) and how long the
+// server waits for a frame before it closes the socket (Timeout), in seconds.
+type Heartbeat struct {
+	Interval float64 `json:"interval"`
+	Timeout  float64 `json:"timeout"`
+}
+
+// Hello is the server's reply to hello. Every field but id, room and peers
+// is always present.
+type Hello struct {
+	V          int         `json:"v"`
+	Type       string      `json:"type"`
+	ID         string      `json:"id,omitempty"`
+	PeerID     string      `json:"peerId"`
+	Resume     string      `json:"resume"`
+	Resumed    bool        `json:"resumed"`
+	Room       string      `json:"room,omitempty"`
+	Peers      []PeerInfo  `json:"peers,omitzero"` // nil: not resumed into a room; [] stays
+	IceServers []ICEServer `json:"iceServers"`
+	IceTTL     int64       `json:"iceTTL"`
+	IceExpires int64       `json:"iceExpires"`
+	Limits     Limits      `json:"limits"`
+	Heartbeat  Heartbeat   `json:"heartbeat"`
+}
+
+// ICE is the reply to ice and the push before credentials expire.
+type ICE struct {
+	V          int         `json:"v"`
+	Type       string      `json:"type"`
+	ID         string      `json:"id,omitempty"`
+	IceServers []ICEServer `json:"iceServers"`
+	IceTTL     int64       `json:"iceTTL"`
+	IceExpires int64       `json:"iceExpires"`
+}
+
+// ServerMessage is every other server message; omitempty keeps each type to
+// its fields. A client decodes any frame into it first, and a hello or ice
+// frame again into Hello or ICE.
+type ServerMessage struct {
+	V       int             `json:"v"`
+	Type    string          `json:"type"`
+	ID      string          `json:"id,omitempty"`
+	Code    string          `json:"code,omitempty"`
+	Message string          `json:"message,omitempty"`
+	Room    string          `json:"room,omitempty"`
+	Peers   []PeerInfo      `json:"peers,omitzero"` // joined sends a non-nil slice, so [] stays
+	Peer    *PeerInfo       `json:"peer,omitempty"`
+	From    string          `json:"from,omitempty"`
+	Kind    string          `json:"kind,omitempty"`
+	Data    json.RawMessage `json:"data,omitempty"` // "null" is kept: it is not empty
+	Reason  string          `json:"reason,omitempty"`
+	// Reconnect and RetryAfterMs belong to bye.
+	Reconnect    *bool `json:"reconnect,omitempty"`
+	RetryAfterMs int   `json:"retryAfterMs,omitempty"`
+}
+
+// DataMessage is a message on the data channel between two peers.
+type DataMessage struct {
+	T      string `json:"t"`
+	Text   string `json:"text,omitempty"`   // chat
+	PeerID string `json:"peerId,omitempty"` // rebind
+}
+
+// Marshal encodes a message the server or a client built, which cannot
+// fail to encode.
+func Marshal(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(fmt.Sprintf("proto: encode %T: %v", v, err))
+	}
+	return b
+}
+
+// ErrorFrame encodes an error reply to the request with id.
+func ErrorFrame(id string, e *Error) []byte {
+	return Marshal(ServerMessage{V: Version, Type: TypeError, ID: id, Code: e.Code, Message: e.Message})
+}

@@ -1,0 +1,137 @@
+package proto
+
+// Version is the protocol version: the v field of every message.
+const Version = 1
+
+// V1 is Version as the raw v field a client sends in ClientMessage.
+var V1 = []byte("1")
+
+// Message types (docs/protocol.md §3).
+const (
+	TypeHello       = "hello"        // client → server, and the server's reply
+	TypeJoin        = "join"         // client → server
+	TypeJoined      = "joined"       // reply to join
+	TypeLeave       = "leave"        // client → server
+	TypeLeft        = "left"         // reply to leave
+	TypeSignal      = "signal"       // offer/answer/candidate/restart, both ways
+	TypeUpdate      = "update"       // client → server: name or media state
+	TypeICE         = "ice"          // fresh ICE servers: a request and its reply or push
+	TypePing        = "ping"         // client → server
+	TypePong        = "pong"         // reply to ping
+	TypeError       = "error"        // server → client
+	TypeBye         = "bye"          // server → client, before it closes the socket
+	TypePeerJoined  = "peer-joined"  // server → client
+	TypePeerLeft    = "peer-left"    // server → client
+	TypePeerUpdated = "peer-updated" // server → client
+)
+
+// ClientTypes are the types a client may send, in the order the hub's
+// statistics list them.
+var ClientTypes = []string{TypeHello, TypeJoin, TypeLeave, TypeSignal, TypeUpdate, TypeICE, TypePing}
+
+// ServerTypes are the types the server sends.
+var ServerTypes = []string{TypeHello, TypeJoined, TypeLeft, TypeSignal, TypeICE, TypePong, TypeError, TypeBye,
+	TypePeerJoined, TypePeerLeft, TypePeerUpdated}
+
+// Error codes (docs/protocol.md §4). Stable: programs match on them.
+const (
+	CodeBadRequest         = "bad_request"
+	CodeUnknownType        = "unknown_type"
+	CodeMissingField       = "missing_field"
+	CodeUnsupportedVersion = "unsupported_version"
+	CodeHelloRequired      = "hello_required"
+	CodeAlreadyHello       = "already_hello"
+	CodeUnauthorized       = "unauthorized"
+	CodeTokenExpired       = "token_expired"
+	CodeForbidden          = "forbidden"
+	CodeThrottled          = "throttled"
+	CodeNoSuchSession      = "no_such_session"
+	CodeNotInRoom          = "not_in_room"
+	CodeAlreadyJoined      = "already_joined"
+	CodeRoomFull           = "room_full"
+	CodeUnknownPeer        = "unknown_peer"
+	CodeRateLimited        = "rate_limited"
+	CodeInternal           = "internal"
+)
+
+// ErrorCodes lists every error code, in the order the hub's statistics list them.
+var ErrorCodes = []string{
+	CodeBadRequest, CodeUnknownType, CodeMissingField, CodeUnsupportedVersion, CodeHelloRequired,
+	CodeAlreadyHello, CodeUnauthorized, CodeTokenExpired, CodeForbidden, CodeThrottled, CodeNoSuchSession,
+	CodeNotInRoom, CodeAlreadyJoined, CodeRoomFull, CodeUnknownPeer, CodeRateLimited, CodeInternal,
+}
+
+// Signal kinds (docs/protocol.md §3.6); the server never looks inside data.
+const (
+	KindOffer     = "offer"
+	KindAnswer    = "answer"
+	KindCandidate = "candidate"
+	KindRestart   = "restart"
+)
+
+// ByeServerRestart is the reason of the bye a stopping server sends when the
+// client should come back (reconnect: true) after retryAfterMs.
+const ByeServerRestart = "server-restart"
+
+// Close is a WebSocket close code with its reason text.
+type Close struct {
+	Code   int
+	Reason string
+}
+
+// WebSocket close codes the server uses (RFC 6455 §7.4.1).
+const (
+	ClosePolicyViolation = 1008
+	CloseGoingAway       = 1001
+	CloseNormal          = 1000 // sent by a client, it ends the session at once
+	CloseTooBig          = 1009
+)
+
+// Every close the server initiates (docs/protocol.md §3.9).
+var (
+	CloseHelloTimeout = Close{ClosePolicyViolation, "hello timeout"}
+	CloseVersion      = Close{ClosePolicyViolation, "unsupported version"}
+	CloseFlood        = Close{ClosePolicyViolation, "message flood"}
+	CloseThrottled    = Close{ClosePolicyViolation, "auth throttled"}
+	CloseReplaced     = Close{ClosePolicyViolation, "replaced"}
+	CloseIdle         = Close{CloseGoingAway, "idle timeout"}
+	CloseShutdown     = Close{CloseGoingAway, "server shutting down"}
+)
+
+// Limits of the protocol itself; the hub's configurable limits are sent in
+// the hello reply (Limits).
+const (
+	// MaxMessageBytes is the largest frame a client may send; larger frames
+	// close the socket with 1009. 64 KiB fits any SDP a browser produces.
+	MaxMessageBytes = 64 << 10
+	// MaxIDBytes bounds request ids and client ids.
+	MaxIDBytes = 64
+	// MaxNameRunes bounds display names.
+	MaxNameRunes = 64
+	// MaxRoomRunes bounds room names, counted after NFC normalization.
+	MaxRoomRunes = 64
+	// MaxRoomBytes bounds a room name before normalization: 64 characters of
+	// up to 4 bytes.
+	MaxRoomBytes = 256
+	// DefaultName is the display name of a hello without one.
+	DefaultName = "guest"
+)
+
+// The data channel between two peers, which the server never sees. Both
+// sides create it as a negotiated channel (negotiated: true, id 0) with the
+// PeerConnection, so neither waits for the other to open it, and send
+// DataMessage as JSON text.
+const (
+	DataChannelLabel        = "rtcd"
+	DataChannelID    uint16 = 0
+)
+
+// Data channel message types (DataMessage.T).
+const (
+	DataChat   = "chat"   // a chat line: Text
+	DataBye    = "bye"    // the sender is leaving the call
+	DataRebind = "rebind" // the sender has a new signaling id (PeerID) after losing its session
+)
+
+// MaxChatRunes is how much of a chat line a receiver shows.
+const MaxChatRunes = 2000
