@@ -43,7 +43,7 @@ test: deps vet unit e2e bench-smoke
 STRESS_COUNT ?= 20
 STRESS_NODES ?= 3
 stress: deps
-	$(GO) test -race -count=$(STRESS_COUNT) -timeout 30m -skip '^TestTURNOnlyInterop$$' ./client ./probe ./internal/daemon
+	$(GO) test -race -count=$(STRESS_COUNT) -timeout 30m -skip '^TestTURNOnlyInterop$$' ./client ./internal/probe ./internal/daemon
 	$(GO) test -race -count=$(STRESS_NODES) -timeout 30m ./signal/clustertest ./test/netns
 	./test/e2e/run.sh
 

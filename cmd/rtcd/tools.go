@@ -7,8 +7,8 @@ import (
 	ossignal "os/signal"
 	"syscall"
 
-	"github.com/rtcd/rtcd/bench"
-	"github.com/rtcd/rtcd/probe"
+	"github.com/rtcd/rtcd/internal/bench"
+	"github.com/rtcd/rtcd/internal/probe"
 	"github.com/zeromicro/go-zero/core/logx"
 )
 

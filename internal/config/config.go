@@ -14,7 +14,7 @@ import (
 	"github.com/rtcd/rtcd/auth"
 	"github.com/rtcd/rtcd/etc"
 	"github.com/rtcd/rtcd/signal"
-	"github.com/rtcd/rtcd/tlsconf"
+	"github.com/rtcd/rtcd/internal/tlsconf"
 	"github.com/rtcd/rtcd/turn"
 	"github.com/zeromicro/go-zero/core/conf"
 	"github.com/zeromicro/go-zero/rest"

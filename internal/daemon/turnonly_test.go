@@ -21,7 +21,7 @@ import (
 	"github.com/rtcd/rtcd/internal/daemon"
 	"github.com/rtcd/rtcd/internal/leaktest"
 	"github.com/rtcd/rtcd/internal/turntest"
-	"github.com/rtcd/rtcd/tlsconf/tlstest"
+	"github.com/rtcd/rtcd/internal/tlsconf/tlstest"
 	"go.uber.org/goleak"
 )
 

@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rtcd/rtcd/tlsconf/tlstest"
+	"github.com/rtcd/rtcd/internal/tlsconf/tlstest"
 
 	"github.com/rtcd/rtcd/internal/leaktest"
 )

@@ -12,7 +12,7 @@ import (
 	"github.com/rtcd/rtcd/internal/config"
 	"github.com/rtcd/rtcd/internal/daemon"
 	"github.com/rtcd/rtcd/internal/leaktest"
-	"github.com/rtcd/rtcd/tlsconf/tlstest"
+	"github.com/rtcd/rtcd/internal/tlsconf/tlstest"
 )
 
 func TestMain(m *testing.M) {

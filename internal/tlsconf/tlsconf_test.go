@@ -17,8 +17,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rtcd/rtcd/tlsconf"
-	"github.com/rtcd/rtcd/tlsconf/tlstest"
+	"github.com/rtcd/rtcd/internal/tlsconf"
+	"github.com/rtcd/rtcd/internal/tlsconf/tlstest"
 	"github.com/zeromicro/go-zero/core/logx"
 	"go.uber.org/goleak"
 )

@@ -8,8 +8,8 @@ import (
 	"time"
 
 	pionturn "github.com/pion/turn/v4"
-	"github.com/rtcd/rtcd/portmux"
-	"github.com/rtcd/rtcd/tlsconf"
+	"github.com/rtcd/rtcd/internal/portmux"
+	"github.com/rtcd/rtcd/internal/tlsconf"
 )
 
 // Example shows one-port mode as the daemon wires it: the certificate from
