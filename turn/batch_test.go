@@ -17,7 +17,7 @@ func TestBatchReader(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	lc := &listenerConn{PacketConn: pc, member: member{g: newGroup()}}
+	lc := &listenerConn{PacketConn: pc, member: member{g: newGroup()}, s: &Server{tune: defaultTuning(Config{})}}
 	lc.g.add()
 	defer pc.Close()
 	var srcs []*net.UDPConn
@@ -62,7 +62,7 @@ func TestBatchReader(t *testing.T) {
 	if n, _, err := lc.ReadFrom(buf); err != nil || n != len(buf) {
 		t.Fatalf("long datagram: n=%d err=%v, want %d (truncated)", n, err, len(buf))
 	}
-	if lc.batch == nil && listenBatch > 1 {
+	if lc.batch == nil && lc.s.tune.listenBatch > 1 {
 		t.Log("no batch reader on this platform")
 	}
 	// One datagram per read (a low rate): no allocation per system call.
@@ -118,7 +118,7 @@ func TestRelayTurnsBatched(t *testing.T) {
 		}
 		t.Run(name, func(t *testing.T) {
 			s, _, _, relay, peer := loopbackAllocation(t, tcp)
-			echoRoundTrip(t, relay, peer, relayBusyAfter+50)
+			echoRoundTrip(t, relay, peer, s.tune.relayBusyAfter+50)
 			s.mu.Lock()
 			batched := 0
 			for r := range s.relays {
@@ -127,7 +127,7 @@ func TestRelayTurnsBatched(t *testing.T) {
 				}
 			}
 			s.mu.Unlock()
-			if batched != 1 && relayBatch > 1 && newBatchReader(peerConn(t), 1, 64) != nil {
+			if batched != 1 && s.tune.relayBatch > 1 && newBatchReader(peerConn(t), 1, 64) != nil {
 				t.Fatalf("%d relays read in batches, want 1", batched)
 			}
 		})

@@ -24,4 +24,12 @@
 //     UDP clients' relay sockets on one thread per CPU but one, so a
 //     datagram costs a thread wake-up and no goroutine hand-off;
 //   - pion's logs routed to logx with client-triggerable noise lowered to debug.
+//
+// Where things are: server.go (Server, Start/Stop, Stats), config.go,
+// tuning.go (how datagrams are read and sent, one read path per socket kind),
+// handlers.go (pion's auth, permission and event hooks), relay.go (relay
+// addresses and ports), listenconn.go, relayconn.go and tcpconn.go (the conns
+// handed to pion), track.go (waiting for pion's goroutines), fastpath*.go,
+// evloop_*.go, batch_*.go and sendto_*.go (the datagram paths), peerpolicy.go,
+// ratelimit.go.
 package turn

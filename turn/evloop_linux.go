@@ -322,14 +322,13 @@ func (ls *loopSock) close() error {
 	return err
 }
 
-// eventLoopsOn: loops are used where the platform has them (benchmarks
-// measure with and without).
-var eventLoopsOn = true
+// eventLoopsSupported: this platform has event loops.
+const eventLoopsSupported = true
 
 // startLoops gives each UDP listen socket to one of n loops (round robin).
 // A socket that cannot move stays with Go's poller.
 func (s *Server) startLoops(udp []*listenerConn) {
-	if !s.fastOn || !eventLoopsOn || s.cfg.DisableEventLoops || len(udp) == 0 {
+	if !s.tune.eventLoops || len(udp) == 0 {
 		return
 	}
 	n := loopCount(len(udp))
@@ -355,7 +354,7 @@ func (s *Server) startLoops(udp []*listenerConn) {
 			continue
 		}
 		lc.raw = newRawSenderFor(ls.fd)
-		lc.batch, lc.batchOK = newBatchReaderFor(ls.fd, max(listenBatch, 1), batchSlot), true
+		lc.batch, lc.batchOK = newBatchReaderFor(ls.fd, max(s.tune.listenBatch, 1), s.tune.batchSlot), true
 		lc.lp, lc.loop = ls, s.loops[i%len(s.loops)]
 		if err := ls.start(lc.loop, lc); err != nil {
 			logx.Errorw("turn: listen socket closed: event loop refused it", logx.Field("err", err.Error()))
@@ -489,7 +488,7 @@ func (c *relayConn) readNow(b []byte) (int, *net.UDPAddr, error) {
 	}
 	a, busy := c.noteRead(canonical(ap))
 	if busy {
-		c.batch = newBatchReaderFor(c.lp.fd, relayBatch, batchSlot)
+		c.batch = newBatchReaderFor(c.lp.fd, c.s.tune.relayBatch, c.s.tune.batchSlot)
 		c.batching.Store(true)
 	}
 	return n, a, nil

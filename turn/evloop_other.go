@@ -21,4 +21,5 @@ func (c *relayConn) toLoop(*listenerConn) {}
 
 func (*rawSender) sendWait([]byte, *net.UDPAddr) (int, error) { panic("unreachable") }
 
-var eventLoopsOn = false
+// eventLoopsSupported: this platform has no event loops.
+const eventLoopsSupported = false

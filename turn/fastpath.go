@@ -225,7 +225,7 @@ func udpAddrPort(a net.Addr) (netip.AddrPort, bool) {
 // fastRelay finds the relay socket pion reports as relayAddr. pion passes
 // back the very *net.UDPAddr relayGen returned, so the lookup is by identity.
 func (s *Server) fastRelay(relayAddr net.Addr) *relayConn {
-	if !s.fastOn {
+	if !s.tune.fastPath {
 		return nil
 	}
 	v, ok := s.relayByAddr.Load(relayAddr)
@@ -252,11 +252,14 @@ func (s *Server) fastSide(src, dst net.Addr) clientSide {
 // onAllocationCreated moves the relay socket of a UDP client's allocation
 // into the event loop of the client's listen socket (evloop_linux.go).
 func (s *Server) onAllocationCreated(src, dst, relayAddr net.Addr) {
-	r := s.fastRelay(relayAddr)
+	r, side := s.fastRelay(relayAddr), s.fastSide(src, dst)
+	if s.tune.fastPath && (r == nil || side == nil) {
+		s.stats.fastPathMisses.Add(1)
+	}
 	if r == nil {
 		return
 	}
-	if lc, ok := s.fastSide(src, dst).(*listenerConn); ok {
+	if lc, ok := side.(*listenerConn); ok {
 		r.toLoop(lc)
 	}
 }
@@ -283,6 +286,7 @@ func (s *Server) onChannelCreated(src, dst, relayAddr, peer net.Addr, num uint16
 	peerAP, ok2 := udpAddrPort(peer)
 	if side == nil || !ok1 || !ok2 {
 		// pion still relays this channel; only the fast path skips it.
+		s.stats.fastPathMisses.Add(1)
 		logx.Debugw("turn: channel not on the fast path",
 			logx.Field("relay", relayAddr.String()), logx.Field("channel", num), logx.Field("client", src.String()))
 		return

@@ -209,7 +209,7 @@ func (c *relayConn) room(n int) []byte {
 		f.flush()
 		want := slot
 		if c.batch != nil {
-			want = slot * relayBatch
+			want = slot * c.s.tune.relayBatch
 		}
 		if len(f.buf) < want {
 			f.buf = make([]byte, want)

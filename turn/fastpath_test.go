@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"math/big"
 	"net"
+	"path"
 	"testing"
 	"time"
 
@@ -27,6 +28,9 @@ func fastServer(t *testing.T, tcp, strict bool, chanTTL time.Duration, mod func(
 	c := testConfig()
 	if !strict {
 		c.AllowPeers = []string{"127.0.0.1/32"}
+	}
+	if path.Base(t.Name()) == noLoopVariant {
+		c.DisableEventLoops = true
 	}
 	if mod != nil {
 		mod(&c)
@@ -49,21 +53,18 @@ func fastServer(t *testing.T, tcp, strict bool, chanTTL time.Duration, mod func(
 	return s, newRawClient(t, s, tcp, cred.Username, cred.Password)
 }
 
+// noLoopVariant is the subtest of transports whose fastServer keeps every
+// socket on Go's poller (Config.DisableEventLoops).
+const noLoopVariant = "udp-noloop"
+
 // transports runs f over UDP (with event loops where the platform has
 // them), over UDP with every socket on Go's poller, and over TCP.
 func transports(t *testing.T, f func(t *testing.T, tcp bool)) {
 	for _, v := range []struct {
-		name       string
-		tcp, loops bool
-	}{{"udp", false, true}, {"udp-noloop", false, false}, {"tcp", true, true}} {
-		t.Run(v.name, func(t *testing.T) {
-			if !v.loops {
-				was := eventLoopsOn
-				eventLoopsOn = false
-				t.Cleanup(func() { eventLoopsOn = was })
-			}
-			f(t, v.tcp)
-		})
+		name string
+		tcp  bool
+	}{{"udp", false}, {noLoopVariant, false}, {"tcp", true}} {
+		t.Run(v.name, func(t *testing.T) { f(t, v.tcp) })
 	}
 }
 
@@ -632,7 +633,7 @@ func TestFastPathBurst(t *testing.T) {
 			}
 		}
 		waitStats(t, s, func(st Stats) bool { return st.FastToPeers == total && st.FastFromPeers == total })
-		if r := onlyRelay(t, s); relayBatch > 1 && !r.batching.Load() {
+		if r := onlyRelay(t, s); s.tune.relayBatch > 1 && !r.batching.Load() {
 			t.Error("relay never switched to batched reads")
 		}
 	})
@@ -694,4 +695,36 @@ func TestFastPathTLS(t *testing.T) {
 		}
 	}
 	waitStats(t, s, func(st Stats) bool { return st.FastToPeers == 20 && st.FastFromPeers == 20 })
+	if st := s.Stats(); st.FastPathMisses != 0 {
+		t.Fatalf("%d fast path misses over TLS", st.FastPathMisses)
+	}
+}
+
+// TestPionAddressIdentity pins what the fast path assumes of pion: the
+// relay address and the 5-tuple ends it reports in its allocation and
+// channel events are the very net.Addr values rtcd's conns returned, so the
+// lookups by identity find rtcd's sockets. If a pion upgrade copied them,
+// relaying would silently fall back to pion's slower path; here it fails.
+func TestPionAddressIdentity(t *testing.T) {
+	transports(t, func(t *testing.T, tcp bool) {
+		s, c := fastServer(t, tcp, false, 0, nil)
+		peer := bindEcho(t, c, 0x4010)
+		r := onlyRelay(t, s)
+		if got := s.fastRelay(r.adv); got != r {
+			t.Fatalf("relay address %v does not find its relay", r.adv)
+		}
+		r.fast.mu.Lock()
+		n := len(r.fast.chans)
+		r.fast.mu.Unlock()
+		if n != 1 {
+			t.Fatalf("%d channels on the fast path, want 1", n)
+		}
+		if !c.echoChannel(0x4010, []byte("identity"), tcp) {
+			t.Fatal("echo lost")
+		}
+		waitStats(t, s, func(st Stats) bool { return st.FastToPeers == 1 && st.FastFromPeers == 1 })
+		if st := s.Stats(); st.FastPathMisses != 0 {
+			t.Fatalf("%d fast path misses (peer %v)", st.FastPathMisses, peer)
+		}
+	})
 }

@@ -32,12 +32,6 @@ func TestServeForBench(t *testing.T) {
 	if *benchServe == "" {
 		t.Skip("profiling harness: set -turn.serve host:port")
 	}
-	if *benchNoBatch {
-		listenBatch, relayBatch = 0, 0
-	}
-	if *benchNoRaw {
-		rawSend = false
-	}
 	secret := os.Getenv("RTCD_BENCH_SECRET")
 	if secret == "" {
 		t.Fatal("set RTCD_BENCH_SECRET")
@@ -50,11 +44,19 @@ func TestServeForBench(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := New(Config{
+	c := Config{
 		Listen: *benchServe, PublicIP: "127.0.0.1", MinPort: 50000, MaxPort: 59999,
 		AllowPeers: strings.Fields("127.0.0.1/32"), MaxAllocationsPerUser: 100000,
 		MaxAllocations: 100000, UDPSockets: *benchSockets, DisableFastPath: *benchNoFast, DisableEventLoops: *benchNoLoop,
-	}, iss)
+	}
+	tune := defaultTuning(c)
+	if *benchNoBatch {
+		tune.listenBatch, tune.relayBatch = 0, 0
+	}
+	if *benchNoRaw {
+		tune.rawSend = false
+	}
+	s, err := newServer(c, iss, tune)
 	if err != nil {
 		t.Fatal(err)
 	}

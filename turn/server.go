@@ -49,6 +49,11 @@ type Stats struct {
 	FastFromPeers        uint64 // of PacketsFromPeers, those rtcd's ChannelData fast path relayed
 	FastToPeers          uint64 // of PacketsToPeers, likewise
 	LoopQueueDrops       uint64 // datagrams an event loop dropped because pion's reader fell behind
+	// FastPathMisses counts allocations and channels pion reported with
+	// addresses the fast path could not match to rtcd's sockets: they are
+	// relayed by pion alone. Always 0 unless pion stops handing back the
+	// net.Addr values rtcd's conns returned (see tuning).
+	FastPathMisses uint64
 }
 
 type counters struct {
@@ -64,6 +69,7 @@ type counters struct {
 	authFailures       atomic.Uint64
 	expiredAccepted    atomic.Uint64
 	loopQueueDrops     atomic.Uint64
+	fastPathMisses     atomic.Uint64
 }
 
 // Server is rtcd's STUN/TURN relay: pion/turn with rtcd's credentials
@@ -80,7 +86,7 @@ type Server struct {
 	ownPorts   bool          // restrict own4 to live relay ports (false when AllowPeers lists it)
 	bindIP     netip.Addr    // relay sockets bind here
 	detected   bool          // publicIP was detected, not configured
-	tcpIdle    time.Duration // the TCP deadlines (relay.go); tests shorten them
+	tcpIdle    time.Duration // the TCP deadlines (tcpconn.go); tests shorten them
 	tcpFirst   time.Duration
 	tcpNoAlloc time.Duration
 	chanTTL    time.Duration // pion's channel binding lifetime; 0: pion's default (tests shorten it)
@@ -97,7 +103,7 @@ type Server struct {
 	// The ChannelData fast path (fastpath.go): relays by the address pion
 	// was given for them, client sides (listen sockets, TCP conns) by the
 	// address pion's 5-tuples hold for them.
-	fastOn      bool
+	tune        tuning
 	relayByAddr sync.Map // net.Addr → *relayConn
 	sides       sync.Map // net.Addr → clientSide
 
@@ -118,6 +124,11 @@ type Server struct {
 
 // New validates c and prepares a Server; it does not listen (see Start).
 func New(c Config, issuer *auth.Issuer) (*Server, error) {
+	return newServer(c, issuer, defaultTuning(c))
+}
+
+// newServer is New with the datagram paths set by tune.
+func newServer(c Config, issuer *auth.Issuer, tune tuning) (*Server, error) {
 	if issuer == nil {
 		return nil, errors.New("turn: nil auth.Issuer")
 	}
@@ -130,6 +141,7 @@ func New(c Config, issuer *auth.Issuer) (*Server, error) {
 	}
 	s := &Server{
 		cfg:        c,
+		tune:       tune,
 		issuer:     issuer,
 		tcpIdle:    tcpIdleTimeout,
 		tcpFirst:   tcpFirstTimeout,
@@ -163,7 +175,6 @@ func New(c Config, issuer *auth.Issuer) (*Server, error) {
 		return nil, err
 	}
 	s.policy = p
-	s.fastOn = fastPath && !c.DisableFastPath
 	// An operator who lists the own address in AllowPeers opened it fully.
 	s.ownPorts = !matchAny(p.allow, s.publicIP, s.publicIP)
 	return s, nil
@@ -366,7 +377,7 @@ func (s *Server) listenOnce(host, port string) ([]*listenerConn, *trackedListene
 			cleanup()
 			return nil, nil, errStopped
 		}
-		lc := &listenerConn{PacketConn: pc, member: member{g: s.readers}, fast: s.fastOn, s: s}
+		lc := &listenerConn{PacketConn: pc, member: member{g: s.readers}, fast: s.tune.fastPath, s: s}
 		if ua, ok := pc.LocalAddr().(*net.UDPAddr); ok {
 			lc.local = &net.UDPAddr{IP: ua.IP, Port: ua.Port, Zone: ua.Zone} // a value of our own
 		} else {
@@ -375,7 +386,7 @@ func (s *Server) listenOnce(host, port string) ([]*listenerConn, *trackedListene
 		if lc.fast {
 			s.sides.Store(lc.local, clientSide(lc))
 		}
-		if uc, ok := pc.(*net.UDPConn); ok && rawSend {
+		if uc, ok := pc.(*net.UDPConn); ok && s.tune.rawSend {
 			lc.raw = newRawSender(uc)
 		}
 		udp = append(udp, lc)
@@ -458,7 +469,7 @@ func (s *Server) trackRelay(r *relayConn) bool {
 	}
 	s.relays[r] = struct{}{}
 	s.livePorts.add(r.adv.Port)
-	if s.fastOn {
+	if s.tune.fastPath {
 		s.relayByAddr.Store(r.adv, r)
 	}
 	return true
@@ -492,7 +503,7 @@ func (s *Server) trackConn(c net.Conn) (net.Conn, bool) {
 		return nil, false
 	}
 	tc := &tcpConn{Conn: c, member: member{g: s.readers}, s: s, raddr: c.RemoteAddr(), addr: addr, acceptedAt: time.Now()}
-	if ta, ok := tc.raddr.(*net.TCPAddr); ok && s.fastOn {
+	if ta, ok := tc.raddr.(*net.TCPAddr); ok && s.tune.fastPath {
 		tc.raddr = &net.TCPAddr{IP: ta.IP, Port: ta.Port, Zone: ta.Zone} // a value of our own
 		tc.rap = canonical(ta.AddrPort())
 		tc.fr = &frameReader{buf: make([]byte, tcpFrameStart)}
@@ -575,5 +586,6 @@ func (s *Server) Stats() Stats {
 		AuthFailures:         s.stats.authFailures.Load(),
 		ExpiredAccepted:      s.stats.expiredAccepted.Load(),
 		LoopQueueDrops:       s.stats.loopQueueDrops.Load(),
+		FastPathMisses:       s.stats.fastPathMisses.Load(),
 	}
 }

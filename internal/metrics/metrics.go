@@ -112,6 +112,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 			counter("rtcd_turn_permission_denials_total", s.PermissionDenials)
 			counter("rtcd_turn_own_port_drops_total", s.OwnPortDrops)
 			counter("rtcd_turn_loop_queue_drops_total", s.LoopQueueDrops)
+			counter("rtcd_turn_fast_path_misses_total", s.FastPathMisses)
 			counter("rtcd_turn_quota_refusals_total", s.QuotaRefusals)
 			counter("rtcd_turn_address_quota_refusals_total", s.AddressQuotaRefusals)
 			counter("rtcd_turn_tcp_refused_total", s.TCPRefused)
