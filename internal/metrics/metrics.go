@@ -48,6 +48,7 @@ var defs = []metricDef{
 	{"rtcd_turn_permission_denials_total", "Peers refused by the peer policy (CreatePermission, ChannelBind).", nil},
 	{"rtcd_turn_own_port_drops_total", "Datagrams to the relay's own address at a port where no allocation lives, dropped.", nil},
 	{"rtcd_turn_loop_queue_drops_total", "Datagrams for pion (STUN, Data indications) an event loop dropped because pion's reader fell behind.", nil},
+	{"rtcd_turn_fast_path_misses_total", "Allocations and channels the fast path could not match to rtcd's sockets (relayed by pion alone); 0 unless pion changed how it hands back addresses.", nil},
 	{"rtcd_turn_quota_refusals_total", "Allocations refused with 486 (any quota).", nil},
 	{"rtcd_turn_address_quota_refusals_total", "Allocations refused with 486 at the per-address quota.", nil},
 	{"rtcd_turn_tcp_refused_total", "TURN-over-TCP/TLS connections closed on accept (total or per-address cap).", nil},
