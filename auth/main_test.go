@@ -3,8 +3,8 @@ package auth
 import (
 	"testing"
 
-	"github.com/rtcd/rtcd/internal/leaktest"
+	"github.com/rtcd/rtcd/internal/testharness"
 )
 
 // TestMain fails the package if a goroutine outlives its tests.
-func TestMain(m *testing.M) { leaktest.VerifyTestMain(m) }
+func TestMain(m *testing.M) { testharness.VerifyTestMain(m) }

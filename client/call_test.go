@@ -14,12 +14,12 @@ import (
 
 	"github.com/gorilla/websocket"
 
-	"github.com/rtcd/rtcd/internal/leaktest"
+	"github.com/rtcd/rtcd/internal/testharness"
 )
 
 // TestMain checks for leaked goroutines, except go-zero's process-wide ones
 // (started by the in-process daemon's packages, never stopped).
-func TestMain(m *testing.M) { leaktest.VerifyTestMain(m) }
+func TestMain(m *testing.M) { testharness.VerifyTestMain(m) }
 
 // callPair puts two relay-only peers with video in one room on url and runs
 // a call between them, returning both sides' results.

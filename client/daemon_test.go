@@ -4,29 +4,15 @@ import (
 	"testing"
 
 	"github.com/rtcd/rtcd/internal/config"
-	"github.com/rtcd/rtcd/internal/daemon"
+	"github.com/rtcd/rtcd/internal/testharness/daemontest"
 )
-
-// startDaemon runs a whole rtcd node in-process on loopback ports.
-func startDaemon(t *testing.T) *daemon.Daemon {
-	t.Helper()
-	d, err := daemon.New(config.Default())
-	if err != nil {
-		t.Fatalf("daemon.New: %v", err)
-	}
-	if err := d.Start(); err != nil {
-		t.Fatalf("daemon.Start: %v", err)
-	}
-	t.Cleanup(d.Stop)
-	return d
-}
 
 // TestCallThroughDaemon is the end-to-end proof: two Go peers in one room of
 // a real rtcd, relay only, a VP8 track and the data channel crossing the
 // embedded TURN relay, once with TURN over UDP and once over TCP. Every data
 // message is SHA-256 checked; loss and round trip are logged.
 func TestCallThroughDaemon(t *testing.T) {
-	d := startDaemon(t)
+	d := daemontest.Start(t, config.Default())
 	for _, tr := range []string{TransportUDP, TransportTCP} {
 		t.Run("turn-"+tr, func(t *testing.T) {
 			callPair(t, d.HTTPURL(), []string{tr}, 300)

@@ -10,8 +10,9 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
-	"github.com/rtcd/rtcd/internal/leaktest"
 	"github.com/zeromicro/go-zero/core/logx"
+
+	"github.com/rtcd/rtcd/internal/testharness"
 
 	"github.com/rtcd/rtcd/auth"
 
@@ -20,7 +21,7 @@ import (
 
 func TestMain(m *testing.M) {
 	logx.SetLevel(logx.ErrorLevel)
-	leaktest.VerifyTestMain(m)
+	testharness.VerifyTestMain(m)
 }
 
 const (

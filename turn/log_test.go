@@ -1,38 +1,21 @@
 package turn
 
 import (
-	"bytes"
 	"net"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/pion/stun/v3"
 	"github.com/zeromicro/go-zero/core/logx"
+
+	"github.com/rtcd/rtcd/internal/testharness"
 )
 
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // captureLogs routes logx at debug level into a buffer until cleanup.
-func captureLogs(t *testing.T) *lockedBuffer {
+func captureLogs(t *testing.T) *testharness.LockedBuffer {
 	t.Helper()
-	buf := &lockedBuffer{}
+	buf := &testharness.LockedBuffer{}
 	logx.SetLevel(logx.DebugLevel)
 	logx.SetWriter(logx.NewWriter(buf))
 	t.Cleanup(func() {

@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rtcd/rtcd/internal/leaktest"
+	"github.com/rtcd/rtcd/internal/testharness"
 )
 
 // rtcdBin is the binary under test, built once by TestMain, so that these
@@ -35,7 +35,7 @@ func TestMain(m *testing.M) {
 	}
 	code := m.Run()
 	_ = os.RemoveAll(dir)
-	if err := leaktest.Find(); code == 0 && err != nil {
+	if err := testharness.Find(); code == 0 && err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		code = 1
 	}

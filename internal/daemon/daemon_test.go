@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,29 +15,18 @@ import (
 	pionturn "github.com/pion/turn/v4"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/expfmt"
-	"github.com/rtcd/rtcd/internal/config"
-	"github.com/rtcd/rtcd/internal/daemon"
-	"github.com/rtcd/rtcd/internal/leaktest"
 	"github.com/zeromicro/go-zero/core/logx"
 	"github.com/zeromicro/go-zero/core/proc"
 	"go.uber.org/goleak"
+
+	"github.com/rtcd/rtcd/internal/config"
+	"github.com/rtcd/rtcd/internal/daemon"
+	"github.com/rtcd/rtcd/internal/testharness"
+	"github.com/rtcd/rtcd/internal/testharness/daemontest"
 )
 
 // TestMain fails the package if a goroutine outlives its tests.
-func TestMain(m *testing.M) { leaktest.VerifyTestMain(m) }
-
-func startDaemon(t *testing.T, c config.Config) *daemon.Daemon {
-	t.Helper()
-	d, err := daemon.New(c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := d.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(d.Stop)
-	return d
-}
+func TestMain(m *testing.M) { testharness.VerifyTestMain(m) }
 
 // iceServer is the WebRTC RTCIceServer shape of the hello reply.
 type iceServer struct {
@@ -142,8 +130,8 @@ func allocateICE(t *testing.T, s iceServer, transport string) net.PacketConn {
 func TestSignalingCredentialsOpenTheRelay(t *testing.T) {
 	// Registered first, so it runs after every other cleanup has stopped things.
 	ignore := goleak.IgnoreCurrent()
-	t.Cleanup(func() { leaktest.VerifyNone(t, ignore) })
-	d := startDaemon(t, config.Default())
+	t.Cleanup(func() { testharness.VerifyNone(t, ignore) })
+	d := daemontest.Start(t, config.Default())
 	_, a := hello(t, d, "ann")
 	_, b := hello(t, d, "bob")
 	ra := allocateICE(t, a, "udp")
@@ -181,7 +169,7 @@ func TestSignalingCredentialsOpenTheRelay(t *testing.T) {
 }
 
 func TestMetricsHaveNoPersonalLabels(t *testing.T) {
-	d := startDaemon(t, config.Default())
+	d := daemontest.Start(t, config.Default())
 	ws, _ := hello(t, d, "carol-secret-name")
 	if err := ws.WriteJSON(map[string]any{"v": 1, "type": "join", "room": "private-room-name"}); err != nil {
 		t.Fatal(err)
@@ -219,7 +207,7 @@ func TestMetricsHaveNoPersonalLabels(t *testing.T) {
 }
 
 func TestHealthAndReadiness(t *testing.T) {
-	d := startDaemon(t, config.Default())
+	d := daemontest.Start(t, config.Default())
 	for _, path := range []string{"/healthz", "/readyz"} {
 		resp, err := http.Get(d.HTTPURL() + path)
 		if err != nil {
@@ -251,7 +239,7 @@ func TestHealthAndReadiness(t *testing.T) {
 }
 
 func TestICEServersAPIMatchesRelay(t *testing.T) {
-	d := startDaemon(t, config.Default())
+	d := daemontest.Start(t, config.Default())
 	req, _ := http.NewRequest(http.MethodGet, d.HTTPURL()+"/api/v1/ice-servers", nil)
 	req.Header.Set("Origin", d.HTTPURL())
 	resp, err := http.DefaultClient.Do(req)
@@ -277,9 +265,9 @@ func TestICEServersAPIMatchesRelay(t *testing.T) {
 // TestHealthChecksStayOutOfTheAccessLog: load balancers poll every few
 // seconds; one log line per poll would bury everything else.
 func TestHealthChecksStayOutOfTheAccessLog(t *testing.T) {
-	d := startDaemon(t, config.Default())
+	d := daemontest.Start(t, config.Default())
 	// After start: go-zero sets its writer up once, when the server is built.
-	var logs syncBuffer
+	var logs testharness.LockedBuffer
 	logx.SetWriter(logx.NewWriter(&logs))
 	defer logx.Reset()
 	logx.SetLevel(logx.InfoLevel)
@@ -304,22 +292,4 @@ func TestHealthChecksStayOutOfTheAccessLog(t *testing.T) {
 	if !strings.Contains(out, "GET  /") {
 		t.Fatalf("the app request was not logged, so this test proves nothing:\n%s", out)
 	}
-}
-
-// syncBuffer is a strings.Builder safe for the logger's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -8,7 +8,9 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
 	"github.com/rtcd/rtcd/internal/config"
+	"github.com/rtcd/rtcd/internal/testharness/daemontest"
 )
 
 // TestVictimAllocatesDespiteNamedCredentials: with one allocation per user,
@@ -18,7 +20,7 @@ import (
 func TestVictimAllocatesDespiteNamedCredentials(t *testing.T) {
 	c := config.Default()
 	c.Turn.MaxAllocationsPerUser = 1
-	d := startDaemon(t, c)
+	d := daemontest.Start(t, c)
 
 	ws, _, err := websocket.DefaultDialer.Dial(d.WSURL(), http.Header{"Origin": {d.HTTPURL()}})
 	if err != nil {
@@ -65,7 +67,7 @@ func TestVictimAllocatesDespiteNamedCredentials(t *testing.T) {
 func TestHostsFromConfiguration(t *testing.T) {
 	c := config.Default()
 	c.Turn.PublicHost = "rtc.test"
-	d := startDaemon(t, c)
+	d := daemontest.Start(t, c)
 	_, port, err := net.SplitHostPort(d.HTTPAddr().String())
 	if err != nil {
 		t.Fatal(err)

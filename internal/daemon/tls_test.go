@@ -12,18 +12,19 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
+
 	"github.com/rtcd/rtcd/internal/config"
 	"github.com/rtcd/rtcd/internal/daemon"
-	"github.com/rtcd/rtcd/internal/leaktest"
-	"github.com/rtcd/rtcd/internal/turntest"
+	"github.com/rtcd/rtcd/internal/testharness"
 	"github.com/rtcd/rtcd/internal/tlsconf/tlstest"
-	"go.uber.org/goleak"
+	"github.com/rtcd/rtcd/internal/turntest"
 )
 
 const ioTimeout = 10 * time.Second
 
 func TestTLSOnePortAndTURNS(t *testing.T) {
-	defer leaktest.VerifyNone(t, goleak.IgnoreCurrent())
+	defer testharness.VerifyNone(t, goleak.IgnoreCurrent())
 	ca := tlstest.NewCA(t)
 	certFile, keyFile := ca.Issue(t, "rtc.test", time.Hour, "rtc.test", "127.0.0.1").Write(t, t.TempDir())
 	c := config.Default()

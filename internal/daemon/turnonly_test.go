@@ -17,12 +17,14 @@ import (
 
 	"github.com/pion/webrtc/v4"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/goleak"
+
 	"github.com/rtcd/rtcd/internal/config"
 	"github.com/rtcd/rtcd/internal/daemon"
-	"github.com/rtcd/rtcd/internal/leaktest"
-	"github.com/rtcd/rtcd/internal/turntest"
+	"github.com/rtcd/rtcd/internal/testharness"
+	"github.com/rtcd/rtcd/internal/testharness/daemontest"
 	"github.com/rtcd/rtcd/internal/tlsconf/tlstest"
-	"go.uber.org/goleak"
+	"github.com/rtcd/rtcd/internal/turntest"
 )
 
 // platformSecret is the shared secret a platform and rtcd are configured with.
@@ -95,7 +97,7 @@ func turnOnlyDaemon(t *testing.T) (*daemon.Daemon, *tlstest.CA) {
 	c.Turn.TLSListen = "127.0.0.1:0"
 	c.Turn.OnePort = true // TURN over TLS on the main port too (443 in production)
 	c.Turn.PublicHost = "turn.test"
-	return startDaemon(t, c), ca
+	return daemontest.Start(t, c), ca
 }
 
 // TestTURNOnlyMode: with Signal.Disabled the daemon serves the relay
@@ -105,7 +107,7 @@ func turnOnlyDaemon(t *testing.T) (*daemon.Daemon, *tlstest.CA) {
 // transport.
 func TestTURNOnlyMode(t *testing.T) {
 	ignore := goleak.IgnoreCurrent()
-	t.Cleanup(func() { leaktest.VerifyNone(t, ignore) }) // after the daemon's own cleanup
+	t.Cleanup(func() { testharness.VerifyNone(t, ignore) }) // after the daemon's own cleanup
 	d, ca := turnOnlyDaemon(t)
 	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.Pool(), ServerName: "turn.test"}}
 	defer tr.CloseIdleConnections()
@@ -216,7 +218,7 @@ func TestTURNOnlyInterop(t *testing.T) {
 // connect through rtcd and exchange data.
 func TestTURNOnlySynapseCall(t *testing.T) {
 	ignore := goleak.IgnoreCurrent()
-	t.Cleanup(func() { leaktest.VerifyNone(t, ignore) })
+	t.Cleanup(func() { testharness.VerifyNone(t, ignore) })
 	d, _ := turnOnlyDaemon(t)
 	// homeserver.yaml: turn_uris: ["turn:<rtcd>?transport=udp", "turn:<rtcd>?transport=tcp"]
 	uris := []string{"turn:" + d.TURNAddr().String() + "?transport=udp", "turn:" + d.Relay().TCPAddr().String() + "?transport=tcp"}

@@ -11,25 +11,13 @@ import (
 
 	"github.com/rtcd/rtcd/internal/config"
 	"github.com/rtcd/rtcd/internal/daemon"
-	"github.com/rtcd/rtcd/internal/leaktest"
+	"github.com/rtcd/rtcd/internal/testharness"
+	"github.com/rtcd/rtcd/internal/testharness/daemontest"
 	"github.com/rtcd/rtcd/internal/tlsconf/tlstest"
 )
 
 func TestMain(m *testing.M) {
-	leaktest.VerifyTestMain(m)
-}
-
-func startDaemon(t *testing.T) *daemon.Daemon {
-	t.Helper()
-	d, err := daemon.New(config.Default())
-	if err != nil {
-		t.Fatalf("daemon.New: %v", err)
-	}
-	if err := d.Start(); err != nil {
-		t.Fatalf("daemon.Start: %v", err)
-	}
-	t.Cleanup(d.Stop)
-	return d
+	testharness.VerifyTestMain(m)
 }
 
 func run(t *testing.T, opts Options) Report {
@@ -66,7 +54,7 @@ func find(t *testing.T, rep Report, prefix string) []Check {
 }
 
 func TestProbeGreen(t *testing.T) {
-	d := startDaemon(t)
+	d := daemontest.Start(t, config.Default())
 	rep := run(t, Options{URL: d.HTTPURL()})
 	if !rep.OK || rep.ExitCode() != 0 {
 		t.Fatalf("want all green, %d failed", rep.Failed())
@@ -99,7 +87,7 @@ func TestProbeGreen(t *testing.T) {
 // TestMainTrace runs the CLI with --trace against a live daemon: the report
 // goes to stdout, the test call's negotiation trace to stderr.
 func TestMainTrace(t *testing.T) {
-	d := startDaemon(t)
+	d := daemontest.Start(t, config.Default())
 	var out, errb bytes.Buffer
 	if code := Main(context.Background(), []string{d.HTTPURL(), "--trace"}, &out, &errb); code != 0 {
 		t.Fatalf("exit %d\n%s\n%s", code, out.String(), errb.String())
@@ -116,7 +104,7 @@ func TestMainTrace(t *testing.T) {
 }
 
 func TestProbeTURNDown(t *testing.T) {
-	d := startDaemon(t)
+	d := daemontest.Start(t, config.Default())
 	d.Relay().Stop() // signaling still hands out the TURN URLs; nothing answers there
 	rep := run(t, Options{URL: d.HTTPURL(), CheckTimeout: 1500 * time.Millisecond})
 	if rep.OK || rep.ExitCode() == 0 {
@@ -138,7 +126,7 @@ func TestProbeTURNDown(t *testing.T) {
 }
 
 func TestProbeDeadDaemon(t *testing.T) {
-	d := startDaemon(t)
+	d := daemontest.Start(t, config.Default())
 	url := d.HTTPURL()
 	d.Stop()
 	rep := run(t, Options{URL: url, CheckTimeout: time.Second})
@@ -154,7 +142,7 @@ func TestProbeDeadDaemon(t *testing.T) {
 }
 
 func TestProbeBadOrigin(t *testing.T) {
-	d := startDaemon(t)
+	d := daemontest.Start(t, config.Default())
 	rep := run(t, Options{URL: d.HTTPURL(), Origin: "https://evil.example"})
 	c := find(t, rep, "WebSocket")[0]
 	if c.OK || !strings.Contains(c.Hint, "AllowOrigins") {

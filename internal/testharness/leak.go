@@ -1,7 +1,9 @@
-// Package leaktest is the one goroutine-leak check of rtcd's tests: goleak
-// with the go-zero goroutines that live for the whole process ignored, so
-// every package checks the same thing.
-package leaktest
+// Package testharness holds what rtcd's tests share and what needs nothing of
+// rtcd itself, so any package's tests can import it: the one goroutine-leak
+// check (goleak with go-zero's process-long goroutines ignored, so every
+// package checks the same thing) and a buffer safe for concurrent writers.
+// Starting a whole daemon is in internal/testharness/daemontest.
+package testharness
 
 import (
 	"testing"

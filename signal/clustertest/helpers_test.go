@@ -19,8 +19,9 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
-	"github.com/rtcd/rtcd/internal/leaktest"
 	"github.com/zeromicro/go-zero/core/logx"
+
+	"github.com/rtcd/rtcd/internal/testharness"
 
 	"github.com/rtcd/rtcd/internal/config"
 	"github.com/rtcd/rtcd/internal/daemon"
@@ -41,7 +42,7 @@ func TestMain(m *testing.M) {
 		return
 	}
 	logx.SetLevel(logx.ErrorLevel)
-	leaktest.VerifyTestMain(m)
+	testharness.VerifyTestMain(m)
 }
 
 // nodeConfig is config.Default() in cluster mode with fast heartbeats.
