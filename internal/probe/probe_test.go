@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/rtcd/rtcd/internal/config"
-	"github.com/rtcd/rtcd/internal/daemon"
 	"github.com/rtcd/rtcd/internal/testharness"
 	"github.com/rtcd/rtcd/internal/testharness/daemontest"
 	"github.com/rtcd/rtcd/internal/tlsconf/tlstest"
@@ -201,14 +200,7 @@ func TestProbeGreenTLS(t *testing.T) {
 	c.Turn.TLSListen = "127.0.0.1:0"
 	c.Turn.OnePort = true
 	c.Turn.PublicHost = "localhost"
-	d, err := daemon.New(c)
-	if err != nil {
-		t.Fatalf("daemon.New: %v", err)
-	}
-	if err := d.Start(); err != nil {
-		t.Fatalf("daemon.Start: %v", err)
-	}
-	t.Cleanup(d.Stop)
+	d := daemontest.Start(t, c)
 
 	rep := run(t, Options{URL: d.HTTPURL(), RootCAs: ca.Pool()})
 	if !rep.OK {
