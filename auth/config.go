@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/rtcd/rtcd/internal/defaults"
 )
 
 // MinTokenSecretLen is the shortest accepted HS256 key for join tokens, in bytes.
@@ -18,15 +20,25 @@ type Config struct {
 	// Empty strings are ignored: an unset ${RTCD_TURN_SECRET} leaves one behind.
 	Secrets []string `json:",optional"`
 	// TTL is the lifetime of issued TURN credentials. Defaults to 6h.
-	TTL time.Duration `json:",default=6h"`
+	TTL time.Duration `json:",optional"`
 	// TokenSecret is the HS256 key for signaling join tokens (token mode).
 	// Empty disables token mode. At least 16 bytes when set.
 	TokenSecret string `json:",optional"`
 }
 
+// DefaultTTL is the lifetime of TURN credentials when Config.TTL is unset.
+const DefaultTTL = 6 * time.Hour
+
+// WithDefaults returns c with every zero field set to its default.
+func (c Config) WithDefaults() Config {
+	defaults.Set(&c.TTL, DefaultTTL)
+	return c
+}
+
 // Validate reports configuration errors naming the offending field, so a bad
-// config fails at start before anything listens.
+// config fails at start before anything listens. A zero TTL means DefaultTTL.
 func (c Config) Validate() error {
+	c = c.WithDefaults()
 	if err := validateSecrets(c.Secrets); err != nil {
 		return err
 	}

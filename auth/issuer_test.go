@@ -257,8 +257,14 @@ func TestNewIssuerErrors(t *testing.T) {
 	if err := (Config{TTL: time.Hour, TokenSecret: "short"}).Validate(); err == nil || !strings.Contains(err.Error(), "Auth.TokenSecret") {
 		t.Fatalf("short TokenSecret: %v", err)
 	}
-	if err := (Config{TTL: 0}).Validate(); err == nil || !strings.Contains(err.Error(), "Auth.TTL") {
-		t.Fatalf("zero TTL: %v", err)
+	if err := (Config{TTL: 500 * time.Millisecond}).Validate(); err == nil || !strings.Contains(err.Error(), "Auth.TTL") {
+		t.Fatalf("sub-second TTL: %v", err)
+	}
+	if err := (Config{}).Validate(); err != nil {
+		t.Fatalf("zero TTL (the default): %v", err)
+	}
+	if ttl := (Config{}).WithDefaults().TTL; ttl != DefaultTTL {
+		t.Fatalf("default TTL %v", ttl)
 	}
 	if err := (Config{TTL: 6 * time.Hour, Secrets: []string{"a", "b"}}).Validate(); err != nil {
 		t.Fatal(err)

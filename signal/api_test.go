@@ -221,21 +221,25 @@ func TestConfigValidate(t *testing.T) {
 	}
 }
 
-// TestConfigLoadsWithGoZero checks the struct tags: an empty Signal section
-// loaded by go-zero's conf gets exactly the protocol.md §5 defaults.
+// TestConfigLoadsWithGoZero checks the struct tags: every key may be left
+// out, a left-out key loads as zero, and WithDefaults then gives exactly the
+// protocol.md §5 defaults.
 func TestConfigLoadsWithGoZero(t *testing.T) {
 	var c struct{ Signal Config }
-	if err := conf.LoadFromYamlBytes([]byte("Signal:\n  Mode: open\n"), &c); err != nil {
+	if err := conf.LoadFromYamlBytes([]byte("Signal:\n  Disabled: false\n"), &c); err != nil {
 		t.Fatal(err)
 	}
-	if want := (Config{}).withDefaults(); !reflect.DeepEqual(c.Signal, want) {
+	if !reflect.DeepEqual(c.Signal, Config{}) {
+		t.Fatalf("an empty section loaded as %+v, want zeros", c.Signal)
+	}
+	if want := (Config{Mode: ModeOpen}).WithDefaults(); !reflect.DeepEqual(c.Signal.WithDefaults(), want) {
 		t.Fatalf("loaded %+v\nwant   %+v", c.Signal, want)
 	}
 	yaml := "Signal:\n  Mode: token\n  AllowOrigins: [\"https://a.example\"]\n  TrustedProxies: [\"10.0.0.0/8\"]\n  ResumeWindow: 1m\n"
 	if err := conf.LoadFromYamlBytes([]byte(yaml), &c); err != nil {
 		t.Fatal(err)
 	}
-	if c.Signal.Mode != ModeToken || c.Signal.ResumeWindow != time.Minute || c.Signal.RoomSize != 6 || c.Signal.Validate() != nil {
+	if c.Signal.Mode != ModeToken || c.Signal.ResumeWindow != time.Minute || c.Signal.WithDefaults().RoomSize != 6 || c.Signal.Validate() != nil {
 		t.Fatalf("loaded %+v", c.Signal)
 	}
 	if err := conf.LoadFromYamlBytes([]byte("Signal:\n  Mode: closed\n"), &c); err == nil {

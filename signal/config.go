@@ -7,6 +7,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/rtcd/rtcd/internal/defaults"
 )
 
 // Modes of Config.Mode.
@@ -24,7 +26,7 @@ type Config struct {
 	// credentials themselves (docs/turn-only.md).
 	Disabled bool `json:",optional"`
 	// Mode is "open" (default) or "token".
-	Mode string `json:",default=open,options=open|token"`
+	Mode string `json:",optional,options=open|token"`
 	// AllowOrigins lists extra page origins ("https://app.example.com") that
 	// may open /ws and call /api/v1, besides the daemon's own host. A page
 	// from any other origin must not be able to collect TURN credentials.
@@ -38,62 +40,52 @@ type Config struct {
 	// Turn.PublicHost, TLS.ACMEDomains and the certificate's names.
 	AllowedHosts []string `json:",optional"`
 	// MaxConnsPerIP caps open sockets per client IP (IPv6: per /64). Defaults to 20.
-	MaxConnsPerIP int `json:",default=20"`
+	MaxConnsPerIP int `json:",optional"`
 	// RoomSize caps peers per room; a mesh beyond ~6 overloads uplinks. Defaults to 6.
-	RoomSize int `json:",default=6"`
+	RoomSize int `json:",optional"`
 	// MessagesPerSecond is the per-connection rate (burst twice that). Defaults to 50.
-	MessagesPerSecond int `json:",default=50"`
+	MessagesPerSecond int `json:",optional"`
 	// HelloTimeout is how long a new socket may stay silent before hello. Defaults to 5s.
-	HelloTimeout time.Duration `json:",default=5s"`
+	HelloTimeout time.Duration `json:",optional"`
 	// PingInterval is the WebSocket ping period. Defaults to 5s: with
 	// IdleTimeout it decides how soon a dead browser or network is noticed
 	// and its room told the peer is away.
-	PingInterval time.Duration `json:",default=5s"`
+	PingInterval time.Duration `json:",optional"`
 	// IdleTimeout closes a socket from which nothing (message or pong) arrived. Defaults to 12s.
-	IdleTimeout time.Duration `json:",default=12s"`
+	IdleTimeout time.Duration `json:",optional"`
 	// ResumeWindow is how long a dropped session is kept for hello{resume}. Defaults to 30s.
-	ResumeWindow time.Duration `json:",default=30s"`
+	ResumeWindow time.Duration `json:",optional"`
 	// WriteTimeout bounds one write to a client; a client that cannot take a
 	// message in that time is disconnected. Defaults to 10s.
-	WriteTimeout time.Duration `json:",default=10s"`
+	WriteTimeout time.Duration `json:",optional"`
 	// QueueSize is the per-session outbox length; overflow ends the session. Defaults to 256.
-	QueueSize int `json:",default=256"`
+	QueueSize int `json:",optional"`
 	// TrustedProxies are CIDRs whose X-Forwarded-For is believed when
 	// computing the client IP for limits and throttling.
 	TrustedProxies []string `json:",optional"`
 }
 
-// withDefaults fills zero fields with the protocol.md §5 defaults.
-func (c Config) withDefaults() Config {
-	if c.Mode == "" {
-		c.Mode = ModeOpen
-	}
-	def := func(v *int, d int) {
-		if *v == 0 {
-			*v = d
-		}
-	}
-	defd := func(v *time.Duration, d time.Duration) {
-		if *v == 0 {
-			*v = d
-		}
-	}
-	def(&c.MaxConnsPerIP, 20)
-	def(&c.RoomSize, 6)
-	def(&c.MessagesPerSecond, 50)
-	def(&c.QueueSize, 256)
-	defd(&c.HelloTimeout, 5*time.Second)
-	defd(&c.PingInterval, 5*time.Second)
-	defd(&c.IdleTimeout, 12*time.Second)
-	defd(&c.ResumeWindow, 30*time.Second)
-	defd(&c.WriteTimeout, 10*time.Second)
+// WithDefaults returns c with every zero field set to its default
+// (protocol.md §5): the one place the hub's defaults are applied, whether c
+// came from a file or code.
+func (c Config) WithDefaults() Config {
+	defaults.Set(&c.Mode, ModeOpen)
+	defaults.Set(&c.MaxConnsPerIP, 20)
+	defaults.Set(&c.RoomSize, 6)
+	defaults.Set(&c.MessagesPerSecond, 50)
+	defaults.Set(&c.QueueSize, 256)
+	defaults.Set(&c.HelloTimeout, 5*time.Second)
+	defaults.Set(&c.PingInterval, 5*time.Second)
+	defaults.Set(&c.IdleTimeout, 12*time.Second)
+	defaults.Set(&c.ResumeWindow, 30*time.Second)
+	defaults.Set(&c.WriteTimeout, 10*time.Second)
 	return c
 }
 
 // Validate reports the first invalid field by name, so a bad config fails at
 // start. Zero values are valid and mean the defaults.
 func (c Config) Validate() error {
-	d := c.withDefaults()
+	d := c.WithDefaults()
 	if d.Mode != ModeOpen && d.Mode != ModeToken {
 		return fmt.Errorf("Signal.Mode: %q is not open or token", c.Mode)
 	}

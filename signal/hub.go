@@ -102,7 +102,7 @@ func NewHub(c Config, issuer *auth.Issuer, tokens *auth.Tokens, urls ICEURLs) (*
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
-	c = c.withDefaults()
+	c = c.WithDefaults()
 	if issuer == nil {
 		return nil, errors.New("signal: NewHub: nil issuer")
 	}

@@ -5,15 +5,17 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
+
+	"github.com/rtcd/rtcd/internal/defaults"
 )
 
 // Config is the `Turn` section of etc/rtcd.yaml. Zero values mean the
 // documented default, so a Config built in Go behaves like one loaded by go-zero.
 type Config struct {
-	// Listen is the UDP and TCP listen address for STUN/TURN. Defaults to ":3478".
-	Listen string `json:",default=:3478"`
+	// Listen is the UDP and TCP listen address for STUN/TURN. Defaults to "0.0.0.0:3478" (IPv4; "[::]:3478" for IPv6 too).
+	Listen string `json:",optional"`
 	// Realm is the long-term credential realm (RFC 8489 §9.2). Defaults to "rtcd".
-	Realm string `json:",default=rtcd"`
+	Realm string `json:",optional"`
 	// PublicIP is the IPv4 relay address advertised to clients. Empty means
 	// detected from the interfaces (first global unicast, preferring non-private;
 	// else 127.0.0.1). A VPS behind 1:1 NAT (AWS, GCP) must set it.
@@ -23,8 +25,8 @@ type Config struct {
 	RelayIP string `json:",optional"`
 	// MinPort and MaxPort bound the relay port range (inclusive).
 	// Default 49152-65535, as coturn.
-	MinPort int `json:",default=49152"`
-	MaxPort int `json:",default=65535"`
+	MinPort int `json:",optional"`
+	MaxPort int `json:",optional"`
 	// AllowPeers are CIDRs (or bare IPs) the relay may reach although the
 	// built-in table denies them, e.g. a LAN. DenyPeers wins over AllowPeers.
 	AllowPeers []string `json:",optional"`
@@ -32,32 +34,32 @@ type Config struct {
 	DenyPeers []string `json:",optional"`
 	// MaxAllocationsPerUser caps live allocations per user part of the
 	// username (486 past it). Defaults to 10.
-	MaxAllocationsPerUser int `json:",default=10"`
+	MaxAllocationsPerUser int `json:",optional"`
 	// MaxAllocationsPerAddress caps live allocations per client address
 	// (IPv4, or IPv6 /64), whatever usernames they use (486 past it), so
 	// minting many REST usernames does not multiply a client's quota.
 	// Defaults to 128: room for an office behind one NAT, where a browser in
 	// a full mesh holds up to 15.
-	MaxAllocationsPerAddress int `json:",default=128"`
+	MaxAllocationsPerAddress int `json:",optional"`
 	// MaxAllocations caps live allocations in total (486 past it). Defaults to 10000.
-	MaxAllocations int `json:",default=10000"`
+	MaxAllocations int `json:",optional"`
 	// UDPSockets is the number of SO_REUSEPORT UDP sockets (one read goroutine
 	// each). 0 means runtime.NumCPU().
-	UDPSockets int `json:",default=0"`
+	UDPSockets int `json:",optional"`
 	// MaxTCPConnections caps concurrent TURN-over-TCP connections; more are
 	// closed on accept. Defaults to 4096.
-	MaxTCPConnections int `json:",default=4096"`
+	MaxTCPConnections int `json:",optional"`
 	// MaxTCPConnectionsPerAddress caps concurrent TURN-over-TCP and TLS
 	// connections from one client address (IPv4, or IPv6 /64); more are
 	// closed on accept. Defaults to 128.
-	MaxTCPConnectionsPerAddress int `json:",default=128"`
+	MaxTCPConnectionsPerAddress int `json:",optional"`
 	// BindingRate is the sustained rate, per second and client address, of
 	// unauthenticated STUN Binding requests over UDP that get an answer;
 	// BindingBurst is how many may come at once. Past them requests are
 	// dropped, so the relay cannot be used as a reflector. ICE sends a few
 	// per candidate gathering. Defaults 20 and 40.
-	BindingRate  int `json:",default=20"`
-	BindingBurst int `json:",default=40"`
+	BindingRate  int `json:",optional"`
+	BindingBurst int `json:",optional"`
 
 	// TLSListen is the TURN-over-TLS (turns:) listen address, e.g.
 	// ":5349". Empty means off. Needs the TLS section.
@@ -83,7 +85,7 @@ type Config struct {
 
 // Defaults for zero Config fields.
 const (
-	DefaultListen                = ":3478"
+	DefaultListen                = "0.0.0.0:3478"
 	DefaultRealm                 = "rtcd"
 	DefaultMinPort               = 49152
 	DefaultMaxPort               = 65535
@@ -97,33 +99,27 @@ const (
 	maxUDPSockets                = 256
 )
 
-func (c Config) withDefaults() Config {
-	orDefault(&c.Listen, DefaultListen)
-	orDefault(&c.Realm, DefaultRealm)
-	orDefault(&c.MinPort, DefaultMinPort)
-	orDefault(&c.MaxPort, DefaultMaxPort)
-	orDefault(&c.MaxAllocationsPerUser, DefaultMaxAllocationsPerUser)
-	orDefault(&c.MaxAllocationsPerAddress, DefaultMaxAllocationsPerAddr)
-	orDefault(&c.MaxAllocations, DefaultMaxAllocations)
-	orDefault(&c.MaxTCPConnections, DefaultMaxTCPConnections)
-	orDefault(&c.MaxTCPConnectionsPerAddress, DefaultMaxTCPConnsPerAddr)
-	orDefault(&c.BindingRate, DefaultBindingRate)
-	orDefault(&c.BindingBurst, DefaultBindingBurst)
+// WithDefaults returns c with every zero field set to its default: the one
+// place the relay's defaults are applied, whether c came from a file or code.
+func (c Config) WithDefaults() Config {
+	defaults.Set(&c.Listen, DefaultListen)
+	defaults.Set(&c.Realm, DefaultRealm)
+	defaults.Set(&c.MinPort, DefaultMinPort)
+	defaults.Set(&c.MaxPort, DefaultMaxPort)
+	defaults.Set(&c.MaxAllocationsPerUser, DefaultMaxAllocationsPerUser)
+	defaults.Set(&c.MaxAllocationsPerAddress, DefaultMaxAllocationsPerAddr)
+	defaults.Set(&c.MaxAllocations, DefaultMaxAllocations)
+	defaults.Set(&c.MaxTCPConnections, DefaultMaxTCPConnections)
+	defaults.Set(&c.MaxTCPConnectionsPerAddress, DefaultMaxTCPConnsPerAddr)
+	defaults.Set(&c.BindingRate, DefaultBindingRate)
+	defaults.Set(&c.BindingBurst, DefaultBindingBurst)
 	return c
-}
-
-// orDefault sets *v to def when it is the zero value.
-func orDefault[T comparable](v *T, def T) {
-	var zero T
-	if *v == zero {
-		*v = def
-	}
 }
 
 // Validate reports the first configuration error, naming the field, so a bad
 // config fails at start before anything listens.
 func (c Config) Validate() error {
-	c = c.withDefaults()
+	c = c.WithDefaults()
 	host, port, err := net.SplitHostPort(c.Listen)
 	if err != nil {
 		return fmt.Errorf("Turn.Listen: bad address %q: %w", c.Listen, err)

@@ -202,7 +202,7 @@ func TestDefaultsAndDetection(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.cfg.Listen != ":3478" || s.cfg.Realm != "rtcd" || s.cfg.MinPort != 49152 || s.cfg.MaxPort != 65535 ||
+	if s.cfg.Listen != "0.0.0.0:3478" || s.cfg.Realm != "rtcd" || s.cfg.MinPort != 49152 || s.cfg.MaxPort != 65535 ||
 		s.cfg.MaxAllocationsPerUser != 10 || s.cfg.MaxAllocations != 10000 || s.cfg.UDPSockets != runtime.NumCPU() {
 		t.Fatalf("defaults not applied: %+v", s.cfg)
 	}

@@ -135,7 +135,7 @@ func newServer(c Config, issuer *auth.Issuer, tune tuning) (*Server, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
-	c = c.withDefaults()
+	c = c.WithDefaults()
 	if c.UDPSockets == 0 {
 		c.UDPSockets = runtime.NumCPU()
 	}

@@ -9,15 +9,19 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"strings"
+
+	"github.com/zeromicro/go-zero/core/conf"
+	"github.com/zeromicro/go-zero/core/service"
+	"github.com/zeromicro/go-zero/rest"
+	"gopkg.in/yaml.v2"
 
 	"github.com/rtcd/rtcd/auth"
 	"github.com/rtcd/rtcd/etc"
-	"github.com/rtcd/rtcd/signal"
 	"github.com/rtcd/rtcd/internal/tlsconf"
+	"github.com/rtcd/rtcd/signal"
 	"github.com/rtcd/rtcd/turn"
-	"github.com/zeromicro/go-zero/core/conf"
-	"github.com/zeromicro/go-zero/rest"
 )
 
 // Config is the whole daemon configuration. RestConf is embedded because
@@ -102,22 +106,109 @@ func (c Config) TURNSecrets() []string {
 }
 
 // Load reads path, expanding ${ENV} references, fills defaults and validates.
-// An empty path means the embedded etc/rtcd.yaml.
+// An empty path means the embedded etc/rtcd.yaml. Every key may be left out:
+// the loaded Config has the defaults in every field a file does not set
+// (withDefaults), so etc/rtcd.yaml only spells them out for people to read,
+// and a test keeps it equal to them.
 func Load(path string) (Config, error) {
 	var c Config
+	text := os.ExpandEnv(string(etc.DefaultYAML))
 	if path == "" {
-		if err := conf.LoadFromYamlBytes([]byte(os.ExpandEnv(string(etc.DefaultYAML))), &c); err != nil {
+		if err := conf.LoadFromYamlBytes([]byte(text), &c); err != nil {
 			return c, fmt.Errorf("embedded etc/rtcd.yaml: %w", err)
 		}
-		return c, nil
+	} else {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return c, fmt.Errorf("config file: %w", err)
+		}
+		text = os.ExpandEnv(string(b))
+		if err := conf.Load(path, &c, conf.UseEnv()); err != nil {
+			return c, fmt.Errorf("config file %s: %w", path, err)
+		}
 	}
-	if _, err := os.Stat(path); err != nil {
-		return c, fmt.Errorf("config file: %w", err)
-	}
-	if err := conf.Load(path, &c, conf.UseEnv()); err != nil {
+	set, err := keysSet(path, text)
+	if err != nil {
 		return c, fmt.Errorf("config file %s: %w", path, err)
 	}
-	return c, nil
+	return c.withDefaults(set), nil
+}
+
+// Defaults rtcd chooses for go-zero's own keys, where go-zero's are not
+// right for a daemon that serves calls: plain-text logs without the
+// per-minute stat lines, a 10 s HTTP timeout (WebSockets are exempt), and
+// the metrics and pprof server on loopback only (go-zero's listens on every
+// interface).
+const (
+	defaultTimeoutMs     = 10000
+	defaultLogEncoding   = "plain"
+	defaultDevServerHost = "127.0.0.1"
+)
+
+// withDefaults fills every field the file left out: go-zero's keys that rtcd
+// defaults differently (set reports which keys the file has, since go-zero
+// has already filled its own defaults in), and each section's zero fields
+// from that section's WithDefaults, the one place its defaults live.
+func (c Config) withDefaults(set func(path ...string) bool) Config {
+	if !set("Timeout") {
+		c.Timeout = defaultTimeoutMs
+	}
+	if !set("Log", "Encoding") {
+		c.Log.Encoding = defaultLogEncoding
+	}
+	if !set("Log", "Stat") {
+		c.Log.Stat = false
+	}
+	switch {
+	case !set("DevServer"):
+		c.DevServer = defaultDevServer()
+	case !set("DevServer", "Host"):
+		c.DevServer.Host = defaultDevServerHost
+	}
+	c.Auth = c.Auth.WithDefaults()
+	c.Turn = c.Turn.WithDefaults()
+	c.Signal = c.Signal.WithDefaults()
+	return c
+}
+
+// defaultDevServer is go-zero's metrics and pprof server with go-zero's
+// defaults (which it applies only to a DevServer section that is present),
+// on loopback.
+func defaultDevServer() devserver {
+	var c struct{ DevServer devserver }
+	if err := conf.LoadFromYamlBytes([]byte("DevServer:\n  Host: "+defaultDevServerHost+"\n"), &c); err != nil {
+		panic(fmt.Sprintf("config: go-zero's DevServer defaults: %v", err)) // a build defect, caught by tests
+	}
+	return c.DevServer
+}
+
+// devserver is go-zero's DevServer section type.
+type devserver = service.DevServerConfig
+
+// keysSet parses a config file's text as YAML (JSON is YAML too) and
+// returns whether it sets a key path. Files of other formats (TOML) count as
+// setting every key, so nothing of theirs is overridden.
+func keysSet(path, text string) (func(path ...string) bool, error) {
+	if ext := strings.ToLower(filepath.Ext(path)); path != "" && ext != ".yaml" && ext != ".yml" && ext != ".json" {
+		return func(...string) bool { return true }, nil
+	}
+	var doc any
+	if err := yaml.Unmarshal([]byte(text), &doc); err != nil {
+		return nil, err
+	}
+	return func(keys ...string) bool {
+		v := doc
+		for _, k := range keys {
+			m, ok := v.(map[any]any) // yaml.v2's mapping type, at every level
+			if !ok {
+				return false
+			}
+			if v, ok = m[k]; !ok {
+				return false
+			}
+		}
+		return true
+	}, nil
 }
 
 // Default returns the embedded defaults with the listeners moved to free

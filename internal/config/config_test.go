@@ -1,42 +1,71 @@
 package config
 
 import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rtcd/rtcd/turn"
-	"github.com/zeromicro/go-zero/core/conf"
 )
 
-// TestTurnDefaultsAgree: the relay's limits in etc/rtcd.yaml, the struct
-// tags go-zero fills from, and the constants a Config built in Go gets are
-// one set of numbers.
-func TestTurnDefaultsAgree(t *testing.T) {
+// TestDefaultsAgree: etc/rtcd.yaml spells out the defaults, and a file that
+// sets nothing but the required keys loads as exactly the same Config, so
+// the values in etc/rtcd.yaml are the ones the code applies, field by field
+// (the sections' WithDefaults and withDefaults here are the only place they
+// are defined).
+func TestDefaultsAgree(t *testing.T) {
 	embedded, err := Load("")
 	if err != nil {
 		t.Fatal(err)
 	}
-	var bare Config
-	if err := conf.LoadFromYamlBytes([]byte("Name: rtcd\nPort: 8080\n"), &bare); err != nil {
+	path := filepath.Join(t.TempDir(), "bare.yaml")
+	if err := os.WriteFile(path, []byte("Name: rtcd\nPort: 8080\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	for _, c := range []struct {
-		name            string
-		yaml, tag, code int
-	}{
-		{"MinPort", embedded.Turn.MinPort, bare.Turn.MinPort, turn.DefaultMinPort},
-		{"MaxPort", embedded.Turn.MaxPort, bare.Turn.MaxPort, turn.DefaultMaxPort},
-		{"MaxAllocationsPerUser", embedded.Turn.MaxAllocationsPerUser, bare.Turn.MaxAllocationsPerUser, turn.DefaultMaxAllocationsPerUser},
-		{"MaxAllocationsPerAddress", embedded.Turn.MaxAllocationsPerAddress, bare.Turn.MaxAllocationsPerAddress, turn.DefaultMaxAllocationsPerAddr},
-		{"MaxAllocations", embedded.Turn.MaxAllocations, bare.Turn.MaxAllocations, turn.DefaultMaxAllocations},
-		{"MaxTCPConnections", embedded.Turn.MaxTCPConnections, bare.Turn.MaxTCPConnections, turn.DefaultMaxTCPConnections},
-		{"MaxTCPConnectionsPerAddress", embedded.Turn.MaxTCPConnectionsPerAddress, bare.Turn.MaxTCPConnectionsPerAddress, turn.DefaultMaxTCPConnsPerAddr},
-		{"BindingRate", embedded.Turn.BindingRate, bare.Turn.BindingRate, turn.DefaultBindingRate},
-		{"BindingBurst", embedded.Turn.BindingBurst, bare.Turn.BindingBurst, turn.DefaultBindingBurst},
-	} {
-		if c.yaml != c.code || c.tag != c.code {
-			t.Errorf("Turn.%s: etc/rtcd.yaml %d, struct tag %d, turn package %d", c.name, c.yaml, c.tag, c.code)
+	bare, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// ${RTCD_TURN_SECRET} and ${RTCD_TOKEN_SECRET} expand to empty strings,
+	// which mean the same as no key.
+	embedded.Auth.Secrets = nil
+	for _, d := range diff("", reflect.ValueOf(embedded), reflect.ValueOf(bare)) {
+		t.Errorf("etc/rtcd.yaml and the code defaults differ at %s", d)
+	}
+	if err := bare.Validate(); err != nil {
+		t.Errorf("a file with only Name and Port: %v", err)
+	}
+	if bare.DevServer.Host != "127.0.0.1" || bare.Timeout != 10000 || bare.Log.Encoding != "plain" {
+		t.Errorf("go-zero keys: DevServer.Host %q, Timeout %d, Log.Encoding %q", bare.DevServer.Host, bare.Timeout, bare.Log.Encoding)
+	}
+	for _, name := range []string{"MinPort", "MaxAllocationsPerAddress", "BindingBurst"} {
+		if reflect.ValueOf(bare.Turn).FieldByName(name).Int() == 0 {
+			t.Errorf("Turn.%s is 0 after Load", name)
 		}
+	}
+}
+
+// TestFileOverridesDefaults: what a file sets wins over every default,
+// go-zero's keys included.
+func TestFileOverridesDefaults(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "rtcd.yaml")
+	text := "Name: rtcd\nPort: 8080\nTimeout: 3000\nLog:\n  Encoding: json\n  Stat: true\nDevServer:\n  Enabled: false\n" +
+		"Signal:\n  RoomSize: 9\nTurn:\n  MinPort: 50000\n"
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Timeout != 3000 || c.Log.Encoding != "json" || !c.Log.Stat || c.DevServer.Enabled ||
+		c.Signal.RoomSize != 9 || c.Turn.MinPort != 50000 || c.Turn.MaxPort != turn.DefaultMaxPort {
+		t.Errorf("loaded %+v", c)
 	}
 }
 
@@ -74,4 +103,95 @@ func TestTURNOnlyValidation(t *testing.T) {
 	if err := c.Validate(); err == nil || !strings.HasPrefix(err.Error(), "Cluster.Enabled") {
 		t.Errorf("TURN-only cluster: %v", err)
 	}
+}
+
+// diff lists the fields where a and b differ, as "path: a vs b".
+func diff(path string, a, b reflect.Value) []string {
+	if a.Kind() == reflect.Struct {
+		var out []string
+		for i := 0; i < a.NumField(); i++ {
+			out = append(out, diff(path+"."+a.Type().Field(i).Name, a.Field(i), b.Field(i))...)
+		}
+		return out
+	}
+	if reflect.DeepEqual(a.Interface(), b.Interface()) || a.Kind() == reflect.Slice && a.Len() == 0 && b.Len() == 0 {
+		return nil // [] in a file and no key are the same
+	}
+	return []string{fmt.Sprintf("%s: %#v vs %#v", strings.TrimPrefix(path, "."), a.Interface(), b.Interface())}
+}
+
+// TestREADMEDefaults: the defaults in README.md's configuration table are
+// the ones Load applies. Rows whose default is not a literal (detected,
+// ${ENV}, off) are skipped.
+func TestREADMEDefaults(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "bare.yaml")
+	if err := os.WriteFile(path, []byte("Name: rtcd\nPort: 8080\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	row := regexp.MustCompile("^\\| (`[A-Za-z.]+`(?:, `?[A-Za-z.]+`?)*) \\| (`[^|]*`) \\|")
+	checked := 0
+	for _, line := range strings.Split(string(readme), "\n") {
+		m := row.FindStringSubmatch(line)
+		if m == nil {
+			continue
+		}
+		keys := strings.Split(strings.ReplaceAll(m[1], "`", ""), ", ")
+		vals := strings.Split(m[2], ", ")
+		if len(keys) != len(vals) {
+			t.Errorf("README row %q: %d keys, %d defaults", m[1], len(keys), len(vals))
+			continue
+		}
+		prefix := ""
+		for i, key := range keys {
+			if strings.HasPrefix(key, ".") {
+				key = prefix + key
+			} else if j := strings.LastIndex(key, "."); j > 0 {
+				prefix = key[:j]
+			}
+			want := strings.Trim(vals[i], "`")
+			if strings.Contains(want, "${") {
+				continue
+			}
+			v := reflect.ValueOf(c)
+			for _, f := range strings.Split(key, ".") {
+				v = v.FieldByName(f)
+			}
+			if !v.IsValid() {
+				t.Errorf("README names %s, which Config does not have", key)
+				continue
+			}
+			checked++
+			if got := render(v); got != want {
+				t.Errorf("README says %s defaults to %s; Load gives %s", key, want, got)
+			}
+		}
+	}
+	if checked < 20 {
+		t.Errorf("only %d README defaults checked", checked)
+	}
+}
+
+// render writes a config value the way README.md does.
+func render(v reflect.Value) string {
+	switch x := v.Interface().(type) {
+	case time.Duration:
+		s := x.String()
+		for _, z := range []string{"0s", "0m"} {
+			if strings.HasSuffix(s, z) && len(s) > len(z) {
+				s = strings.TrimSuffix(s, z)
+			}
+		}
+		return s
+	case []string:
+		return "[" + strings.Join(x, ",") + "]"
+	}
+	return fmt.Sprint(v.Interface())
 }

@@ -72,7 +72,7 @@ func New(c config.Config) (*Daemon, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
-	issuer, err := auth.NewIssuer(c.TURNSecrets(), c.Auth.TTL)
+	issuer, err := auth.NewIssuer(c.TURNSecrets(), c.Auth.WithDefaults().TTL)
 	if err != nil {
 		return nil, fmt.Errorf("Auth.Secrets: %w", err)
 	}
