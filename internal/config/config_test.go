@@ -23,14 +23,7 @@ func TestDefaultsAgree(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	path := filepath.Join(t.TempDir(), "bare.yaml")
-	if err := os.WriteFile(path, []byte("Name: rtcd\nPort: 8080\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	bare, err := Load(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	bare := loadBare(t)
 	// ${RTCD_TURN_SECRET} and ${RTCD_TOKEN_SECRET} expand to empty strings,
 	// which mean the same as no key.
 	embedded.Auth.Secrets = nil
@@ -128,14 +121,7 @@ func TestREADMEDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	path := filepath.Join(t.TempDir(), "bare.yaml")
-	if err := os.WriteFile(path, []byte("Name: rtcd\nPort: 8080\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	c, err := Load(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := loadBare(t)
 	row := regexp.MustCompile("^\\| (`[A-Za-z.]+`(?:, `?[A-Za-z.]+`?)*) \\| (`[^|]*`) \\|")
 	checked := 0
 	for _, line := range strings.Split(string(readme), "\n") {
@@ -194,4 +180,18 @@ func render(v reflect.Value) string {
 		return "[" + strings.Join(x, ",") + "]"
 	}
 	return fmt.Sprint(v.Interface())
+}
+
+// loadBare loads a file that sets only the keys go-zero requires.
+func loadBare(t *testing.T) Config {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "bare.yaml")
+	if err := os.WriteFile(path, []byte("Name: rtcd\nPort: 8080\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
