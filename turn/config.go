@@ -176,7 +176,7 @@ func (c Config) Validate() error {
 			return fmt.Errorf("Turn.TLSListen: bad port %q", p)
 		}
 	}
-	if _, err := NewPeerPolicy(c.AllowPeers, c.DenyPeers, netip.Addr{}); err != nil {
+	if _, err := newPeerPolicy(c.AllowPeers, c.DenyPeers, netip.Addr{}); err != nil {
 		return err
 	}
 	return nil

@@ -5,7 +5,7 @@
 //   - credentials from auth.Issuer with coturn's expiry semantics: an expired
 //     credential cannot create an allocation, but an allocation created while
 //     it was valid keeps refreshing, so calls longer than the TTL survive;
-//   - PeerPolicy, a deny-by-default filter for loopback, private, link-local,
+//   - peerPolicy, a deny-by-default filter for loopback, private, link-local,
 //     multicast and IANA special-purpose peers judged on the canonical address
 //     (every IPv4-in-IPv6 form unwrapped), so the relay is not an SSRF proxy;
 //     the server's own relay address stays reachable only at the ports of live

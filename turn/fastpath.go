@@ -25,7 +25,7 @@ import (
 // Everything else (STUN requests, Send/Data indications, ChannelData of an
 // unknown channel) goes to pion unchanged. A binding is used only while pion
 // has both the channel and a permission for the peer's IP (pion creates both
-// only after PeerPolicy accepted the peer), and only for peers the own-port
+// only after peerPolicy accepted the peer), and only for peers the own-port
 // rule lets through; it is dropped when pion deletes the channel or the
 // permission (expiry, allocation deleted) and when the relay socket closes.
 // Traffic is counted in the same per-relay counters as pion's path.

@@ -7,44 +7,44 @@ import (
 	"strings"
 )
 
-// Reason says why a peer address was allowed or refused. It is a small enum so
+// refusal says why a peer address was allowed or refused. It is a small enum so
 // the permission path does not allocate and logs stay low-cardinality.
-type Reason uint8
+type refusal uint8
 
-// Reasons, in the order PeerPolicy.Classify decides them.
+// Reasons, in the order peerPolicy.Classify decides them.
 const (
-	ReasonPublic      Reason = iota // global unicast, allowed
-	ReasonAllowList                 // matched AllowPeers
-	ReasonOwnRelay                  // the server's own relay address (ports checked on send)
-	ReasonDenyList                  // matched DenyPeers
-	ReasonInvalid                   // not an IP address
-	ReasonUnspecified               // 0.0.0.0/8, ::
-	ReasonLoopback                  // 127/8, ::1
-	ReasonPrivate                   // RFC 1918, fc00::/7
-	ReasonShared                    // 100.64/10 CGNAT
-	ReasonLinkLocal                 // 169.254/16 (cloud metadata), fe80::/10
-	ReasonMulticast                 // 224/4, ff00::/8
-	ReasonBroadcast                 // 255.255.255.255
-	ReasonReserved                  // IANA special-purpose, documentation, benchmarking, 240/4, non-2000::/3 IPv6
+	reasonPublic      refusal = iota // global unicast, allowed
+	reasonAllowList                  // matched AllowPeers
+	reasonOwnRelay                   // the server's own relay address (ports checked on send)
+	reasonDenyList                   // matched DenyPeers
+	reasonInvalid                    // not an IP address
+	reasonUnspecified                // 0.0.0.0/8, ::
+	reasonLoopback                   // 127/8, ::1
+	reasonPrivate                    // RFC 1918, fc00::/7
+	reasonShared                     // 100.64/10 CGNAT
+	reasonLinkLocal                  // 169.254/16 (cloud metadata), fe80::/10
+	reasonMulticast                  // 224/4, ff00::/8
+	reasonBroadcast                  // 255.255.255.255
+	reasonReserved                   // IANA special-purpose, documentation, benchmarking, 240/4, non-2000::/3 IPv6
 )
 
 var reasonNames = [...]string{
-	ReasonPublic:      "public",
-	ReasonAllowList:   "allow-list",
-	ReasonOwnRelay:    "own-relay",
-	ReasonDenyList:    "deny-list",
-	ReasonInvalid:     "invalid",
-	ReasonUnspecified: "unspecified",
-	ReasonLoopback:    "loopback",
-	ReasonPrivate:     "private",
-	ReasonShared:      "shared-address-space",
-	ReasonLinkLocal:   "link-local",
-	ReasonMulticast:   "multicast",
-	ReasonBroadcast:   "broadcast",
-	ReasonReserved:    "reserved",
+	reasonPublic:      "public",
+	reasonAllowList:   "allow-list",
+	reasonOwnRelay:    "own-relay",
+	reasonDenyList:    "deny-list",
+	reasonInvalid:     "invalid",
+	reasonUnspecified: "unspecified",
+	reasonLoopback:    "loopback",
+	reasonPrivate:     "private",
+	reasonShared:      "shared-address-space",
+	reasonLinkLocal:   "link-local",
+	reasonMulticast:   "multicast",
+	reasonBroadcast:   "broadcast",
+	reasonReserved:    "reserved",
 }
 
-func (r Reason) String() string {
+func (r refusal) String() string {
 	if int(r) < len(reasonNames) {
 		return reasonNames[r]
 	}
@@ -52,14 +52,14 @@ func (r Reason) String() string {
 }
 
 // Allowed reports whether r lets traffic through.
-func (r Reason) Allowed() bool { return r <= ReasonOwnRelay }
+func (r refusal) Allowed() bool { return r <= reasonOwnRelay }
 
 type tableEntry struct {
 	p netip.Prefix
-	r Reason
+	r refusal
 }
 
-func mustPrefixes(r Reason, ss ...string) []tableEntry {
+func mustPrefixes(r refusal, ss ...string) []tableEntry {
 	out := make([]tableEntry, 0, len(ss))
 	for _, s := range ss {
 		out = append(out, tableEntry{netip.MustParsePrefix(s), r})
@@ -79,20 +79,20 @@ func concat(parts ...[]tableEntry) []tableEntry {
 // host itself on Linux (CVE-2020-26262), and a relay has no business sending
 // to multicast or broadcast.
 var alwaysDenied = concat(
-	mustPrefixes(ReasonUnspecified, "0.0.0.0/8", "::/128"),
-	mustPrefixes(ReasonBroadcast, "255.255.255.255/32"),
-	mustPrefixes(ReasonMulticast, "224.0.0.0/4", "ff00::/8"),
+	mustPrefixes(reasonUnspecified, "0.0.0.0/8", "::/128"),
+	mustPrefixes(reasonBroadcast, "255.255.255.255/32"),
+	mustPrefixes(reasonMulticast, "224.0.0.0/4", "ff00::/8"),
 )
 
 // builtinDeny is the default table, from the IANA IPv4/IPv6 special-purpose
 // address registries (RFC 6890) as used by Enable Security's coturn
 // recommended.conf and eturnal's "recommended" list. AllowPeers overrides it.
 var builtinDeny = concat(
-	mustPrefixes(ReasonLoopback, "127.0.0.0/8", "::1/128"),
-	mustPrefixes(ReasonPrivate, "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"),
-	mustPrefixes(ReasonShared, "100.64.0.0/10"),
-	mustPrefixes(ReasonLinkLocal, "169.254.0.0/16", "fe80::/10"),
-	mustPrefixes(ReasonReserved,
+	mustPrefixes(reasonLoopback, "127.0.0.0/8", "::1/128"),
+	mustPrefixes(reasonPrivate, "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"),
+	mustPrefixes(reasonShared, "100.64.0.0/10"),
+	mustPrefixes(reasonLinkLocal, "169.254.0.0/16", "fe80::/10"),
+	mustPrefixes(reasonReserved,
 		"192.0.0.0/24",    // IETF protocol assignments
 		"192.0.2.0/24",    // TEST-NET-1
 		"192.31.196.0/24", // AS112-v4
@@ -116,7 +116,7 @@ var builtinDeny = concat(
 // anything else that is not an embedded IPv4 form is refused.
 var globalUnicast6 = netip.MustParsePrefix("2000::/3")
 
-// PeerPolicy decides which peer addresses the relay may send to (RFC 8656
+// peerPolicy decides which peer addresses the relay may send to (RFC 8656
 // §9: the server decides which permissions to install). It judges the
 // canonical address: IPv4-mapped, IPv4-compatible, IPv4-translated, NAT64
 // (64:ff9b::/96, 64:ff9b:1::/48), 6to4 (2002::/16) and Teredo (2001::/32)
@@ -129,18 +129,18 @@ var globalUnicast6 = netip.MustParsePrefix("2000::/3")
 // deny entry is never silently reopened. Prefix lists match both the raw
 // and the canonical address.
 //
-// A PeerPolicy is immutable and safe for concurrent use; Classify does not
+// A peerPolicy is immutable and safe for concurrent use; Classify does not
 // allocate.
-type PeerPolicy struct {
+type peerPolicy struct {
 	allow []netip.Prefix
 	deny  []netip.Prefix
 	own   netip.Addr // canonical own relay IP, or invalid
 }
 
-// NewPeerPolicy parses allow and deny lists of CIDRs (a bare IP means that
+// newPeerPolicy parses allow and deny lists of CIDRs (a bare IP means that
 // single address). own, when valid, is the server's relay address and is
 // allowed unless explicitly denied.
-func NewPeerPolicy(allow, deny []string, own netip.Addr) (*PeerPolicy, error) {
+func newPeerPolicy(allow, deny []string, own netip.Addr) (*peerPolicy, error) {
 	a, err := parsePrefixes("AllowPeers", allow)
 	if err != nil {
 		return nil, err
@@ -149,9 +149,9 @@ func NewPeerPolicy(allow, deny []string, own netip.Addr) (*PeerPolicy, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &PeerPolicy{allow: a, deny: d}
+	p := &peerPolicy{allow: a, deny: d}
 	if own.IsValid() {
-		p.own = Canonical(own)
+		p.own = canonicalAddr(own)
 	}
 	return p, nil
 }
@@ -182,9 +182,9 @@ func parsePrefixes(field string, ss []string) ([]netip.Prefix, error) {
 	return out, nil
 }
 
-// Canonical returns the address a peer really designates: the embedded IPv4
+// canonicalAddr returns the address a peer really designates: the embedded IPv4
 // address for IPv4-in-IPv6 forms, else a unchanged (without zone).
-func Canonical(a netip.Addr) netip.Addr {
+func canonicalAddr(a netip.Addr) netip.Addr {
 	a = a.WithZone("")
 	if !a.Is6() {
 		return a
@@ -265,14 +265,14 @@ func isOne(b []byte) bool { return b[0] == 0 && b[1] == 0 && b[2] == 0 && b[3] =
 // /48 way, 8.8.8.8 the /96 way) is refused. Layouts that read the zero bits
 // of a shorter prefix read 0.0.0.0, so most of the prefix is refused; the
 // relay allocates IPv4 only, so no reachable peer is lost.
-func (p *PeerPolicy) Classify(a netip.Addr) Reason {
+func (p *peerPolicy) Classify(a netip.Addr) refusal {
 	if !a.IsValid() {
-		return ReasonInvalid
+		return reasonInvalid
 	}
 	raw := a.WithZone("")
 	if raw.Is6() && isLocalNAT64(raw.As16()) {
 		b := raw.As16()
-		var r Reason
+		var r refusal
 		for i := range localNAT64Layouts {
 			if r = p.classify(raw, nat64Embedded(b, i)); !r.Allowed() {
 				return r
@@ -280,43 +280,43 @@ func (p *PeerPolicy) Classify(a netip.Addr) Reason {
 		}
 		return r
 	}
-	return p.classify(raw, Canonical(raw))
+	return p.classify(raw, canonicalAddr(raw))
 }
 
 // classify judges raw, whose canonical form is c.
-func (p *PeerPolicy) classify(raw, c netip.Addr) Reason {
+func (p *peerPolicy) classify(raw, c netip.Addr) refusal {
 	if r, ok := lookup(alwaysDenied, c); ok {
 		return r
 	}
 	if matchAny(p.deny, raw, c) {
-		return ReasonDenyList
+		return reasonDenyList
 	}
 	if p.own.IsValid() && c == p.own {
-		return ReasonOwnRelay
+		return reasonOwnRelay
 	}
 	if matchAny(p.allow, raw, c) {
-		return ReasonAllowList
+		return reasonAllowList
 	}
 	if r, ok := lookup(builtinDeny, c); ok {
 		return r
 	}
 	if c.Is6() && !globalUnicast6.Contains(c) {
-		return ReasonReserved
+		return reasonReserved
 	}
-	return ReasonPublic
+	return reasonPublic
 }
 
 // ClassifyIP is Classify for a net.IP, as pion's PermissionHandler passes it.
-func (p *PeerPolicy) ClassifyIP(ip net.IP) Reason {
+func (p *peerPolicy) ClassifyIP(ip net.IP) refusal {
 	a, ok := netip.AddrFromSlice(ip)
 	if !ok {
-		return ReasonInvalid
+		return reasonInvalid
 	}
 	return p.Classify(a)
 }
 
 // Allowed reports whether the relay may send to ip.
-func (p *PeerPolicy) Allowed(ip net.IP) bool { return p.ClassifyIP(ip).Allowed() }
+func (p *peerPolicy) Allowed(ip net.IP) bool { return p.ClassifyIP(ip).Allowed() }
 
 func matchAny(ps []netip.Prefix, raw, c netip.Addr) bool {
 	for _, p := range ps {
@@ -329,7 +329,7 @@ func matchAny(ps []netip.Prefix, raw, c netip.Addr) bool {
 
 // lookup judges the canonical address only: an unwrapped form is judged as
 // the IPv4 address it carries, not by the IPv6 block that carries it.
-func lookup(t []tableEntry, c netip.Addr) (Reason, bool) {
+func lookup(t []tableEntry, c netip.Addr) (refusal, bool) {
 	for _, e := range t {
 		if e.p.Contains(c) {
 			return e.r, true

@@ -7,13 +7,13 @@ import (
 	"testing"
 )
 
-func mustPolicy(t testing.TB, allow, deny []string, own string) *PeerPolicy {
+func mustPolicy(t testing.TB, allow, deny []string, own string) *peerPolicy {
 	t.Helper()
 	var o netip.Addr
 	if own != "" {
 		o = netip.MustParseAddr(own)
 	}
-	p, err := NewPeerPolicy(allow, deny, o)
+	p, err := newPeerPolicy(allow, deny, o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -34,113 +34,113 @@ func TestDefaultDenyTable(t *testing.T) {
 	p := mustPolicy(t, nil, nil, "")
 	tests := []struct {
 		ip   string
-		want Reason
+		want refusal
 	}{
 		// unspecified (CVE-2020-26262)
-		{"0.0.0.0", ReasonUnspecified},
-		{"0.1.2.3", ReasonUnspecified},
-		{"::", ReasonUnspecified},
-		{"::ffff:0.0.0.0", ReasonUnspecified},
+		{"0.0.0.0", reasonUnspecified},
+		{"0.1.2.3", reasonUnspecified},
+		{"::", reasonUnspecified},
+		{"::ffff:0.0.0.0", reasonUnspecified},
 		// loopback, every encoding
-		{"127.0.0.1", ReasonLoopback},
-		{"127.0.0.8", ReasonLoopback},
-		{"127.255.255.254", ReasonLoopback},
-		{"::1", ReasonLoopback},
-		{"::ffff:127.0.0.1", ReasonLoopback},      // IPv4-mapped (CVE-2026-27624)
-		{"::ffff:127.0.0.2", ReasonLoopback},      // IPv4-mapped
-		{"::127.0.0.1", ReasonLoopback},           // IPv4-compatible
-		{"::ffff:0:127.0.0.1", ReasonLoopback},    // IPv4-translated (SIIT)
-		{"64:ff9b::7f00:1", ReasonLoopback},       // NAT64 well-known prefix
-		{"64:ff9b:1::7f00:1", ReasonLoopback},     // NAT64 local-use
-		{"2002:7f00:1::1", ReasonLoopback},        // 6to4
-		{teredo("127.0.0.1"), ReasonLoopback},     // Teredo
-		{"::ffff:127.0.0.1%eth0", ReasonLoopback}, // zone ignored
+		{"127.0.0.1", reasonLoopback},
+		{"127.0.0.8", reasonLoopback},
+		{"127.255.255.254", reasonLoopback},
+		{"::1", reasonLoopback},
+		{"::ffff:127.0.0.1", reasonLoopback},
+		{"::ffff:127.0.0.2", reasonLoopback},
+		{"::127.0.0.1", reasonLoopback},
+		{"::ffff:0:127.0.0.1", reasonLoopback},
+		{"64:ff9b::7f00:1", reasonLoopback},
+		{"64:ff9b:1::7f00:1", reasonLoopback},
+		{"2002:7f00:1::1", reasonLoopback},
+		{teredo("127.0.0.1"), reasonLoopback},
+		{"::ffff:127.0.0.1%eth0", reasonLoopback},
 		// private
-		{"10.0.0.1", ReasonPrivate},
-		{"10.255.255.254", ReasonPrivate},
-		{"172.16.0.1", ReasonPrivate},
-		{"172.31.255.254", ReasonPrivate},
-		{"192.168.0.1", ReasonPrivate},
-		{"192.168.255.254", ReasonPrivate},
-		{"::ffff:10.0.0.1", ReasonPrivate},
-		{"::10.0.0.1", ReasonPrivate},
-		{"64:ff9b::a00:1", ReasonPrivate},
-		{"2002:c0a8:101::1", ReasonPrivate},
-		{teredo("192.168.1.1"), ReasonPrivate},
-		{"fc00::1", ReasonPrivate},
-		{"fd12:3456::1", ReasonPrivate},
-		{"100.64.0.0", ReasonShared},
-		{"100.127.255.254", ReasonShared},
-		{"::ffff:100.64.0.1", ReasonShared},
+		{"10.0.0.1", reasonPrivate},
+		{"10.255.255.254", reasonPrivate},
+		{"172.16.0.1", reasonPrivate},
+		{"172.31.255.254", reasonPrivate},
+		{"192.168.0.1", reasonPrivate},
+		{"192.168.255.254", reasonPrivate},
+		{"::ffff:10.0.0.1", reasonPrivate},
+		{"::10.0.0.1", reasonPrivate},
+		{"64:ff9b::a00:1", reasonPrivate},
+		{"2002:c0a8:101::1", reasonPrivate},
+		{teredo("192.168.1.1"), reasonPrivate},
+		{"fc00::1", reasonPrivate},
+		{"fd12:3456::1", reasonPrivate},
+		{"100.64.0.0", reasonShared},
+		{"100.127.255.254", reasonShared},
+		{"::ffff:100.64.0.1", reasonShared},
 		// link-local, cloud metadata
-		{"169.254.169.254", ReasonLinkLocal},
-		{"169.254.0.1", ReasonLinkLocal},
-		{"169.254.254.255", ReasonLinkLocal},
-		{"::ffff:169.254.169.254", ReasonLinkLocal},
-		{"64:ff9b::a9fe:a9fe", ReasonLinkLocal},
-		{"2002:a9fe:a9fe::", ReasonLinkLocal},
-		{teredo("169.254.169.254"), ReasonLinkLocal},
-		{"fe80::1", ReasonLinkLocal},
-		{"fe80::1%eth0", ReasonLinkLocal},
+		{"169.254.169.254", reasonLinkLocal},
+		{"169.254.0.1", reasonLinkLocal},
+		{"169.254.254.255", reasonLinkLocal},
+		{"::ffff:169.254.169.254", reasonLinkLocal},
+		{"64:ff9b::a9fe:a9fe", reasonLinkLocal},
+		{"2002:a9fe:a9fe::", reasonLinkLocal},
+		{teredo("169.254.169.254"), reasonLinkLocal},
+		{"fe80::1", reasonLinkLocal},
+		{"fe80::1%eth0", reasonLinkLocal},
 		// multicast, broadcast
-		{"224.0.0.1", ReasonMulticast},
-		{"239.255.255.254", ReasonMulticast},
-		{"::ffff:224.0.0.1", ReasonMulticast},
-		{"ff02::1", ReasonMulticast},
-		{"ff0e::1", ReasonMulticast},
-		{"255.255.255.255", ReasonBroadcast},
-		{"::ffff:255.255.255.255", ReasonBroadcast},
+		{"224.0.0.1", reasonMulticast},
+		{"239.255.255.254", reasonMulticast},
+		{"::ffff:224.0.0.1", reasonMulticast},
+		{"ff02::1", reasonMulticast},
+		{"ff0e::1", reasonMulticast},
+		{"255.255.255.255", reasonBroadcast},
+		{"::ffff:255.255.255.255", reasonBroadcast},
 		// reserved / special purpose
-		{"240.0.0.1", ReasonReserved},
-		{"192.0.0.1", ReasonReserved},
-		{"192.0.2.1", ReasonReserved},
-		{"198.18.0.1", ReasonReserved},
-		{"198.19.255.254", ReasonReserved},
-		{"198.51.100.7", ReasonReserved},
-		{"203.0.113.9", ReasonReserved},
-		{"192.88.99.1", ReasonReserved},
-		{"192.31.196.1", ReasonReserved},
-		{"192.52.193.1", ReasonReserved},
-		{"192.175.48.1", ReasonReserved},
-		{"::ffff:198.51.100.7", ReasonReserved},
-		{"2001:db8::1", ReasonReserved},
-		{"2001:2::1", ReasonReserved},
-		{"2001:10::1", ReasonReserved},
-		{"100::1", ReasonReserved},
-		{"3fff::1", ReasonReserved},
-		{"2620:4f:8000::1", ReasonReserved},
-		{"fec0::1", ReasonReserved},
-		{"5f00::1", ReasonReserved},
-		{"4000::1", ReasonReserved},
+		{"240.0.0.1", reasonReserved},
+		{"192.0.0.1", reasonReserved},
+		{"192.0.2.1", reasonReserved},
+		{"198.18.0.1", reasonReserved},
+		{"198.19.255.254", reasonReserved},
+		{"198.51.100.7", reasonReserved},
+		{"203.0.113.9", reasonReserved},
+		{"192.88.99.1", reasonReserved},
+		{"192.31.196.1", reasonReserved},
+		{"192.52.193.1", reasonReserved},
+		{"192.175.48.1", reasonReserved},
+		{"::ffff:198.51.100.7", reasonReserved},
+		{"2001:db8::1", reasonReserved},
+		{"2001:2::1", reasonReserved},
+		{"2001:10::1", reasonReserved},
+		{"100::1", reasonReserved},
+		{"3fff::1", reasonReserved},
+		{"2620:4f:8000::1", reasonReserved},
+		{"fec0::1", reasonReserved},
+		{"5f00::1", reasonReserved},
+		{"4000::1", reasonReserved},
 		// public
-		{"8.8.8.8", ReasonPublic},
-		{"1.1.1.1", ReasonPublic},
-		{"100.63.255.255", ReasonPublic},
-		{"100.128.0.0", ReasonPublic},
-		{"172.15.255.255", ReasonPublic},
-		{"172.32.0.0", ReasonPublic},
-		{"169.253.255.255", ReasonPublic},
-		{"198.17.255.255", ReasonPublic},
-		{"223.255.255.255", ReasonPublic},
-		{"::ffff:8.8.8.8", ReasonPublic},
-		{"64:ff9b::808:808", ReasonPublic},
-		{"2002:808:808::1", ReasonPublic},
-		{teredo("8.8.8.8"), ReasonPublic},
-		{"2606:4700:4700::1111", ReasonPublic},
-		{"2a00:1450:4001::1", ReasonPublic},
+		{"8.8.8.8", reasonPublic},
+		{"1.1.1.1", reasonPublic},
+		{"100.63.255.255", reasonPublic},
+		{"100.128.0.0", reasonPublic},
+		{"172.15.255.255", reasonPublic},
+		{"172.32.0.0", reasonPublic},
+		{"169.253.255.255", reasonPublic},
+		{"198.17.255.255", reasonPublic},
+		{"223.255.255.255", reasonPublic},
+		{"::ffff:8.8.8.8", reasonPublic},
+		{"64:ff9b::808:808", reasonPublic},
+		{"2002:808:808::1", reasonPublic},
+		{teredo("8.8.8.8"), reasonPublic},
+		{"2606:4700:4700::1111", reasonPublic},
+		{"2a00:1450:4001::1", reasonPublic},
 	}
 	for _, tt := range tests {
 		t.Run(tt.ip, func(t *testing.T) {
 			a := netip.MustParseAddr(tt.ip)
 			if got := p.Classify(a); got != tt.want {
-				t.Fatalf("Classify(%s) = %v, want %v (canonical %v)", tt.ip, got, tt.want, Canonical(a))
+				t.Fatalf("Classify(%s) = %v, want %v (canonical %v)", tt.ip, got, tt.want, canonicalAddr(a))
 			}
 			if got := p.Allowed(net.IP(a.AsSlice())); got != tt.want.Allowed() {
 				t.Fatalf("Allowed(%s) = %v", tt.ip, got)
 			}
 		})
 	}
-	if p.ClassifyIP(net.IP{1, 2, 3}) != ReasonInvalid || p.Allowed(nil) {
+	if p.ClassifyIP(net.IP{1, 2, 3}) != reasonInvalid || p.Allowed(nil) {
 		t.Fatal("malformed net.IP allowed")
 	}
 }
@@ -152,26 +152,26 @@ func TestPolicyOverrides(t *testing.T) {
 		"203.0.113.5")
 	tests := []struct {
 		ip   string
-		want Reason
+		want refusal
 	}{
-		{"10.1.2.3", ReasonAllowList},
-		{"::ffff:10.1.2.3", ReasonAllowList}, // allow matches the canonical form
-		{"10.0.0.1", ReasonDenyList},         // explicit deny wins over allow
-		{"::ffff:10.0.0.1", ReasonDenyList},  // deny matches the canonical form
-		{"64:ff9b::a00:1", ReasonDenyList},
-		{"127.0.0.1", ReasonAllowList},
-		{"fd00::1", ReasonAllowList},
-		{"198.51.100.1", ReasonAllowList},
-		{"8.8.4.4", ReasonDenyList},
-		{"2001:4860::8888", ReasonDenyList},
-		{"203.0.113.5", ReasonOwnRelay}, // own relay address (documentation range, allowed)
-		{"::ffff:203.0.113.5", ReasonOwnRelay},
-		{"203.0.113.6", ReasonAllowList}, // via 0.0.0.0/0
+		{"10.1.2.3", reasonAllowList},
+		{"::ffff:10.1.2.3", reasonAllowList},
+		{"10.0.0.1", reasonDenyList},
+		{"::ffff:10.0.0.1", reasonDenyList},
+		{"64:ff9b::a00:1", reasonDenyList},
+		{"127.0.0.1", reasonAllowList},
+		{"fd00::1", reasonAllowList},
+		{"198.51.100.1", reasonAllowList},
+		{"8.8.4.4", reasonDenyList},
+		{"2001:4860::8888", reasonDenyList},
+		{"203.0.113.5", reasonOwnRelay},
+		{"::ffff:203.0.113.5", reasonOwnRelay},
+		{"203.0.113.6", reasonAllowList},
 		// never re-opened, even by 0.0.0.0/0
-		{"0.0.0.0", ReasonUnspecified},
-		{"::ffff:0.0.0.0", ReasonUnspecified},
-		{"255.255.255.255", ReasonBroadcast},
-		{"224.0.0.1", ReasonMulticast},
+		{"0.0.0.0", reasonUnspecified},
+		{"::ffff:0.0.0.0", reasonUnspecified},
+		{"255.255.255.255", reasonBroadcast},
+		{"224.0.0.1", reasonMulticast},
 	}
 	for _, tt := range tests {
 		if got := p.Classify(netip.MustParseAddr(tt.ip)); got != tt.want {
@@ -180,7 +180,7 @@ func TestPolicyOverrides(t *testing.T) {
 	}
 	// Own relay address loses to an explicit deny.
 	p2 := mustPolicy(t, nil, []string{"203.0.113.5"}, "203.0.113.5")
-	if got := p2.Classify(netip.MustParseAddr("203.0.113.5")); got != ReasonDenyList {
+	if got := p2.Classify(netip.MustParseAddr("203.0.113.5")); got != reasonDenyList {
 		t.Errorf("own relay explicitly denied: %v", got)
 	}
 }
@@ -195,7 +195,7 @@ func TestPolicyBadCIDR(t *testing.T) {
 		{deny: []string{"1.2.3.4", "nonsense"}, want: "Turn.DenyPeers[1]"},
 		{deny: []string{"fe80::/10%eth0"}, want: "Turn.DenyPeers[0]"},
 	} {
-		_, err := NewPeerPolicy(tt.allow, tt.deny, netip.Addr{})
+		_, err := newPeerPolicy(tt.allow, tt.deny, netip.Addr{})
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("NewPeerPolicy(%v, %v) = %v, want %q", tt.allow, tt.deny, err, tt.want)
 		}
@@ -269,11 +269,11 @@ func FuzzClassify(f *testing.F) {
 		if !ok {
 			return
 		}
-		for _, pol := range []*PeerPolicy{p, pa} {
+		for _, pol := range []*peerPolicy{p, pa} {
 			r := pol.Classify(a)
-			c := Canonical(a)
-			if Canonical(c) != c {
-				t.Fatalf("Canonical not idempotent: %v -> %v -> %v", a, c, Canonical(c))
+			c := canonicalAddr(a)
+			if canonicalAddr(c) != c {
+				t.Fatalf("Canonical not idempotent: %v -> %v -> %v", a, c, canonicalAddr(c))
 			}
 			rc := pol.Classify(c)
 			if a.Is6() && isLocalNAT64(a.As16()) {
@@ -368,7 +368,7 @@ func TestNAT64PrefixLengths(t *testing.T) {
 	}
 	// Public in every layout: allowed. So is the well-known /96 form.
 	for _, s := range []string{"64:ff9b:1:808:808:808:808:808", "64:ff9b::808:808"} {
-		if r := p.Classify(netip.MustParseAddr(s)); r != ReasonPublic {
+		if r := p.Classify(netip.MustParseAddr(s)); r != reasonPublic {
 			t.Errorf("%s judged %v, want public", s, r)
 		}
 	}
@@ -401,7 +401,7 @@ func FuzzNAT64(f *testing.F) {
 		if wk96.Contains(a) {
 			v4 = [4]byte(a.AsSlice()[12:16])
 		}
-		for _, pol := range []*PeerPolicy{p, pa} {
+		for _, pol := range []*peerPolicy{p, pa} {
 			if pol.Classify(netip.AddrFrom4(v4)).Allowed() {
 				continue
 			}

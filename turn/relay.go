@@ -32,7 +32,7 @@ func (s *Server) ownPortOK(ip net.IP, port int) bool {
 		copy(b[:], ip)
 	case net.IPv6len:
 		a := netip.AddrFrom16([16]byte(ip))
-		c := Canonical(a)
+		c := canonicalAddr(a)
 		if !c.Is4() {
 			return true
 		}

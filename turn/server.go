@@ -32,7 +32,7 @@ const socketBuffer = 4 << 20
 type Stats struct {
 	AllocationsActive  int64  // live allocations
 	AllocationsCreated uint64 // allocations ever created
-	PermissionDenials  uint64 // CreatePermission/ChannelBind peers refused by PeerPolicy
+	PermissionDenials  uint64 // CreatePermission/ChannelBind peers refused by peerPolicy
 	OwnPortDrops       uint64 // relayed datagrams to the own relay IP at a port without a live allocation
 	QuotaRefusals      uint64 // Allocate refused with 486
 	// AddressQuotaRefusals counts, of QuotaRefusals, those at MaxAllocationsPerAddress.
@@ -80,7 +80,7 @@ type Server struct {
 	// events admits pion's allocation events until Stop shuts it.
 	events     callback.Gate
 	issuer     *auth.Issuer
-	policy     *PeerPolicy
+	policy     *peerPolicy
 	publicIP   netip.Addr    // advertised relay IPv4
 	own4       [4]byte       // publicIP as bytes, for the per-packet check
 	ownPorts   bool          // restrict own4 to live relay ports (false when AllowPeers lists it)
@@ -170,7 +170,7 @@ func newServer(c Config, issuer *auth.Issuer, tune tuning) (*Server, error) {
 	default:
 		s.bindIP = netip.IPv4Unspecified()
 	}
-	p, err := NewPeerPolicy(c.AllowPeers, c.DenyPeers, s.publicIP)
+	p, err := newPeerPolicy(c.AllowPeers, c.DenyPeers, s.publicIP)
 	if err != nil {
 		return nil, err
 	}
