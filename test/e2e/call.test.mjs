@@ -52,16 +52,11 @@ test('two users each decode the other\'s video over a direct path', async () => 
     assert.notEqual(ma.local.type, 'relay');
     assert.notEqual(mb.local.type, 'relay');
     // Audio flows too, and the fake microphone's beeps light the speaking indicator.
-    const audioBytes = await a.page.evaluate(async () => {
-      const pc = [...window.rtcd.peers.values()][0].pc;
-      let n = 0;
-      (await pc.getStats()).forEach((r) => { if (r.type === 'inbound-rtp' && r.kind === 'audio') n += r.bytesReceived; });
-      return n;
-    });
+    const audioBytes = (await L.media(a.page))[0].audio.bytesReceived;
     assert.ok(audioBytes > 0, 'audio received');
     await L.waitFor('speaking indicator on Bob\'s tile', () => a.page.$eval('[data-peer-id]', (e) => e.dataset.speaking === 'true'), 8000, 50);
     // The page's own metric: navigation start to first connected peer.
-    timings.bobFirstConnectedMetric = await b.page.evaluate(() => window.rtcd.metrics.firstConnectedMs);
+    timings.bobFirstConnectedMetric = await b.page.evaluate(() => window.rtcdTest.metrics().firstConnectedMs);
 
     // Chat over the data channel.
     await a.page.click('#btn-chat');
@@ -91,7 +86,7 @@ test('mute, camera off and screen share are seen on the other side', async () =>
     assert.equal(await b.page.getAttribute('#btn-mic', 'aria-pressed'), null);
     await b.page.click('#btn-cam');
     await L.waitFor('Bob camera off at Alice', async () => (await attr('video')) === 'false', 5000);
-    assert.equal(await b.page.evaluate(() => window.rtcd.cam), null, 'camera track released');
+    assert.equal(await b.page.evaluate(() => window.rtcdTest.cameraTrackId()), null, 'camera track released');
 
     await b.page.keyboard.press('m'); // keyboard shortcut unmutes
     await L.waitFor('Bob unmuted at Alice', async () => (await attr('audio')) === 'true', 5000);
@@ -104,9 +99,13 @@ test('mute, camera off and screen share are seen on the other side', async () =>
     await b.page.click('#btn-settings');
     const cams = await b.page.$$eval('#cam-select option', (os) => os.map((o) => ({ v: o.value, t: o.textContent })));
     assert.ok(cams.length >= 1 && cams[0].v, `cameras listed: ${JSON.stringify(cams)}`);
-    const oldTrack = await b.page.evaluate(() => window.rtcd.cam.id);
+    const oldTrack = await b.page.evaluate(() => window.rtcdTest.cameraTrackId());
+    assert.ok(oldTrack, 'a camera track');
     await b.page.selectOption('#cam-select', cams[cams.length - 1].v);
-    await L.waitFor('camera re-acquired', () => b.page.evaluate((id) => window.rtcd.cam && window.rtcd.cam.id !== id, oldTrack), 5000);
+    await L.waitFor('camera re-acquired', () => b.page.evaluate((id) => {
+      const now = window.rtcdTest.cameraTrackId();
+      return !!now && now !== id;
+    }, oldTrack), 5000);
     const f1 = (await L.media(a.page))[0].framesDecoded;
     await L.waitFor('frames after device switch', async () => (await L.media(a.page))[0].framesDecoded > f1 + 5, 8000);
     await b.page.click('#btn-settings');
@@ -120,9 +119,8 @@ test('mute, camera off and screen share are seen on the other side', async () =>
       // replaceTrack resolves after the state update that Alice saw went
       // out, so the sender's track is awaited, not read once.
       await L.waitFor('video sender back on the camera track', () => b.page.evaluate(() => {
-        const p = [...window.rtcd.peers.values()][0];
-        const s = p.pc.getSenders().find((x) => x.track && x.track.kind === 'video');
-        return !!s && s.track === window.rtcd.cam;
+        const cam = window.rtcdTest.cameraTrackId();
+        return !!cam && window.rtcdTest.peers()[0].sending.video === cam;
       }), 5000);
     } else {
       L.log('screen capture unavailable in this headless Chromium; share not asserted');
@@ -180,9 +178,11 @@ test('a dropped signaling socket resumes the same session without touching the c
     await L.waitConnected(a.page, 1);
     const [tb] = await L.waitConnected(b.page, 1);
     const selfBefore = await a.page.$eval('body', (e) => e.dataset.selfId);
-    await a.page.evaluate(() => window.rtcd.sig.ws.close(4000, 'test drop'));
-    await L.waitFor('Alice back', () => a.page.evaluate(() => document.body.dataset.signal === 'connected' && window.rtcd.sig.hello?.resumed === true), 10000);
+    await a.page.evaluate(() => window.rtcdTest.dropSocket());
+    await L.waitFor('Alice back', () => a.page.evaluate(() => document.body.dataset.signal === 'connected' && window.rtcdTest.signaling().resumed), 10000);
     assert.equal(await a.page.$eval('body', (e) => e.dataset.selfId), selfBefore, 'same peer id after resume');
+    assert.equal(await a.page.$eval('body', (e) => e.dataset.call), 'joined', 'in the room again after resume');
+    assert.equal(await a.page.textContent('#conn'), 'Connected');
     assert.equal((await L.tiles(b.page))[0].id, tb.id);
     assert.equal((await L.tiles(b.page))[0].state, 'connected');
     await a.page.click('#btn-cam');
@@ -205,8 +205,8 @@ test('a connection that fails comes back by ICE restart, on the same RTCPeerConn
       b = await L.openCall(browser, daemon.url, r, { name: 'Bob' });
       await L.waitConnected(a.page, 1);
       await L.waitConnected(b.page, 1);
-      const created = await a.page.evaluate(() => [...window.rtcd.peers.values()][0].createdAt);
-      const ufrag = () => a.page.evaluate(() => /a=ice-ufrag:(\S+)/.exec([...window.rtcd.peers.values()][0].pc.localDescription.sdp)[1]);
+      const created = (await L.peers(a.page))[0].createdAt;
+      const ufrag = async () => (await L.peers(a.page))[0].iceUfrag;
       const ufrag0 = await ufrag();
       // Drop every UDP packet: media, ICE checks and TURN over UDP all stop.
       nft('table inet e2e {\n chain out {\n  type filter hook output priority 0; policy accept;\n  meta l4proto udp drop\n }\n}\n');
@@ -215,14 +215,14 @@ test('a connection that fails comes back by ICE restart, on the same RTCPeerConn
       await L.waitFor('Alice sees the call drop', async () => (await L.tiles(a.page))[0].state !== 'connected', 20000);
       timings.iceDropDetected = Date.now() - cut;
       await L.waitFor('an ICE restart', async () =>
-        (await a.page.evaluate(() => window.rtcd.metrics.iceRestarts)) + (await b.page.evaluate(() => window.rtcd.metrics.iceRestarts)) > 0, 20000);
+        (await a.page.evaluate(() => window.rtcdTest.metrics().iceRestarts)) + (await b.page.evaluate(() => window.rtcdTest.metrics().iceRestarts)) > 0, 20000);
       nft('delete table inet e2e');
       blocked = false;
       const healed = Date.now();
       await L.waitConnected(a.page, 1, 30000);
       await L.waitConnected(b.page, 1, 30000);
       timings.iceRestartRecovered = Date.now() - healed;
-      assert.equal(await a.page.evaluate(() => [...window.rtcd.peers.values()][0].createdAt), created, 'same connection, restarted');
+      assert.equal((await L.peers(a.page))[0].createdAt, created, 'same connection, restarted');
       assert.notEqual(await ufrag(), ufrag0, 'new ICE credentials: the restart was negotiated');
       const f0 = (await L.media(a.page))[0].framesDecoded;
       await L.waitFor('video flows again', async () => (await L.media(a.page))[0].framesDecoded > f0 + 5, 10000);
@@ -261,13 +261,11 @@ test('relay=1: both ends use a relay candidate through rtcd\'s TURN', async () =
     assert.match(label.title, /through the relay server \(TURN over (UDP|TCP|TLS)\)/);
 
     // Fresh TURN credentials (an 'ice' message) are applied to the running connection.
-    const user = () => a.page.evaluate(() => {
-      const pc = [...window.rtcd.peers.values()][0].pc;
-      return pc.getConfiguration().iceServers.find((s) => s.username)?.username;
-    });
+    const user = async () => (await L.peers(a.page))[0].iceUsername;
     const before = await user();
+    assert.ok(before, 'a TURN username in the connection\'s configuration');
     await L.sleep(1100); // usernames carry the expiry in seconds
-    await a.page.evaluate(() => window.rtcd.sig.request({ type: 'ice' }));
+    await a.page.evaluate(() => window.rtcdTest.request({ type: 'ice' }));
     await L.waitFor('new credentials applied', async () => (await user()) !== before, 3000);
     assert.equal((await L.tiles(a.page))[0].state, 'connected');
   });
@@ -300,7 +298,7 @@ test('the daemon restarts mid-call and the pages reconnect by themselves', async
     await L.waitConnected(a.page, 1);
     await L.waitConnected(b.page, 1);
     await L.waitVideo(a.page, 1);
-    const pcBefore = await a.page.evaluate(() => [...window.rtcd.peers.values()][0].createdAt);
+    const pcBefore = (await L.peers(a.page))[0].createdAt;
 
     await daemon.stop({ hard: true }); // a crash: no bye, sessions lost
     await L.waitFor('pages notice the drop', async () =>
@@ -322,7 +320,7 @@ test('the daemon restarts mid-call and the pages reconnect by themselves', async
       const [t] = await L.tiles(a.page);
       return t && !t.id.startsWith('old:');
     }, 15000);
-    const pcAfter = await a.page.evaluate(() => [...window.rtcd.peers.values()][0].createdAt);
+    const pcAfter = (await L.peers(a.page))[0].createdAt;
     assert.equal(pcAfter, pcBefore, 'the running call was kept, not rebuilt');
     const f0 = (await L.media(a.page))[0].framesDecoded;
     await L.waitFor('video still flowing', async () => (await L.media(a.page))[0].framesDecoded > f0 + 5, 5000);

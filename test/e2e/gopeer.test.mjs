@@ -66,22 +66,11 @@ after(async () => {
   await cleanup.run();
 });
 
-// inboundVideo sums the page's inbound video RTP stats from its only peer.
-function inboundVideo(page) {
-  return page.evaluate(async () => {
-    const p = [...window.rtcd.peers.values()][0];
-    const out = { packetsReceived: 0, bytesReceived: 0, framesDecoded: 0, codec: '' };
-    const stats = await p.pc.getStats();
-    stats.forEach((r) => {
-      if (r.type === 'inbound-rtp' && r.kind === 'video') {
-        out.packetsReceived += r.packetsReceived || 0;
-        out.bytesReceived += r.bytesReceived || 0;
-        out.framesDecoded += r.framesDecoded || 0;
-        if (r.codecId && stats.get(r.codecId)) out.codec = stats.get(r.codecId).mimeType;
-      }
-    });
-    return out;
-  });
+// inboundVideo is the page's inbound video RTP from its only peer.
+async function inboundVideo(page) {
+  const [m] = await L.media(page);
+  const v = m?.video || {};
+  return { packetsReceived: v.packetsReceived || 0, bytesReceived: v.bytesReceived || 0, framesDecoded: v.framesDecoded || 0, codec: v.codec || '' };
 }
 
 test('a browser page and the Go peer call each other relay-only: video RTP both ways, chat both ways', async () => {

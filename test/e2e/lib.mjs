@@ -327,25 +327,25 @@ export function waitConnected(page, n, timeoutMs = 15000) {
 }
 
 // media reads, for each remote peer, what the browser really receives: the
-// selected candidate pair, inbound video frames and the <video> element size.
-export function media(page) {
-  return page.evaluate(async () => {
-    const out = [];
-    for (const p of window.rtcd.peers.values()) {
-      const s = await p.stats();
-      out.push({
-        id: p.id,
-        framesDecoded: s?.framesDecoded || 0,
-        bytesReceived: s?.bytesReceived || 0,
-        videoWidth: p.video.videoWidth,
-        local: s?.local ? { type: s.local.candidateType, protocol: s.local.protocol, relayProtocol: s.local.relayProtocol, address: s.local.address, port: s.local.port, url: s.local.url } : null,
-        remote: s?.remote ? { type: s.remote.candidateType, protocol: s.remote.protocol, address: s.remote.address, port: s.remote.port } : null,
-        rtt: s?.rtt,
-      });
-    }
-    return out;
-  });
+// selected candidate pair, inbound video frames and the <video> element size
+// (window.rtcdTest.stats(), see README.md).
+export async function media(page) {
+  const stats = await page.evaluate(() => window.rtcdTest.stats());
+  return stats.map((s) => ({
+    id: s.id,
+    framesDecoded: s.framesDecoded,
+    bytesReceived: s.bytesReceived,
+    videoWidth: s.videoWidth,
+    local: s.local ? { type: s.local.candidateType, protocol: s.local.protocol, relayProtocol: s.local.relayProtocol, address: s.local.address, port: s.local.port, url: s.local.url } : null,
+    remote: s.remote ? { type: s.remote.candidateType, protocol: s.remote.protocol, address: s.remote.address, port: s.remote.port } : null,
+    rtt: s.rtt,
+    audio: s.audio,
+    video: s.video,
+  }));
 }
+
+// peers reads the page's participants (window.rtcdTest.peers()).
+export function peers(page) { return page.evaluate(() => window.rtcdTest.peers()); }
 
 // waitVideo waits until every remote video on the page decodes frames.
 export function waitVideo(page, n, timeoutMs = 15000) {

@@ -156,7 +156,7 @@ test('keyboard: Escape closes chat and devices and gives focus back, c opens an 
   await step('keys', async () => {
     const { page } = u;
     await L.waitFor('joined', () => page.$eval('body', (b) => b.dataset.call === 'joined'));
-    await L.waitFor('camera on', () => page.evaluate(() => !!window.rtcd.cam));
+    await L.waitFor('camera on', () => page.evaluate(() => !!window.rtcdTest.cameraTrackId()));
     await page.keyboard.press('c');
     assert.equal(await page.isVisible('#chat'), true);
     assert.equal(await page.evaluate(() => document.activeElement.id), 'chat-input');
@@ -241,7 +241,7 @@ test('after Leave: no chat as if sent, the avatar instead of a black tile, the p
     assert.equal(await page.isDisabled('#chat-input'), true);
     assert.equal(await page.$eval('.tile.self', (t) => t.dataset.video), 'false');
     assert.equal(await page.isVisible('.tile.self .avatar'), true);
-    assert.equal(await page.evaluate(() => window.rtcd.stream.getTracks().filter((t) => t.readyState === 'live').length), 0, 'camera and microphone released');
+    assert.equal(await page.evaluate(() => window.rtcdTest.localTracks().filter((t) => t.readyState === 'live').length), 0, 'camera and microphone released');
     assert.equal(await page.isVisible('#alone'), false);
   });
   await L.closeAll(a);

@@ -80,10 +80,10 @@ test('the page and its signaling load over HTTPS and WSS, trusting only the test
   let a;
   await step('tls-page', async () => {
     a = await L.openCall(browser, daemon.url, room('tls-page'), { name: 'Alice' });
-    await L.waitFor('signaling connected', () => a.page.evaluate(() => document.body.dataset.signal === 'connected' && window.rtcd.iceServers.length > 0), 10000);
+    await L.waitFor('signaling connected', () => a.page.evaluate(() => document.body.dataset.signal === 'connected' && window.rtcdTest.iceServers().length > 0), 10000);
     const info = await a.page.evaluate(() => ({
-      href: location.href, secure: window.isSecureContext, ws: window.rtcd.sig.ws?.url, wsState: window.rtcd.sig.ws?.readyState,
-      media: !!navigator.mediaDevices, ice: window.rtcd.iceServers.flatMap((s) => [].concat(s.urls)),
+      href: location.href, secure: window.isSecureContext, ws: window.rtcdTest.signaling().url, wsState: window.rtcdTest.signaling().socket,
+      media: !!navigator.mediaDevices, ice: window.rtcdTest.iceServers().flatMap((s) => [].concat(s.urls)),
     }));
     assert.match(info.href, new RegExp(`^https://${HOST}:${daemon.httpPort}/`));
     assert.ok(info.secure && info.media, 'a secure context with mediaDevices');
@@ -110,7 +110,7 @@ async function relayCall(label, query, check) {
     const [tb] = await L.waitConnected(b.page, 1, 20000);
     const loadToConnected = Date.now() - b.opened;
     const [ta] = await L.waitConnected(a.page, 1, 20000);
-    const navToConnected = await b.page.evaluate(() => window.rtcd.metrics.firstConnectedMs);
+    const navToConnected = await b.page.evaluate(() => window.rtcdTest.metrics().firstConnectedMs);
     out = { loadToConnected, navToConnected };
     if (check) await check({ a, b, ta, tb });
   });
@@ -161,9 +161,9 @@ test('Chromium really verifies the TURN server\'s certificate: a turns: name it 
   let a;
   await step('turns-wrong-name', async () => {
     a = await L.openCall(browser, daemon.url, room('tls-name'), { name: 'Alice' });
-    await L.waitFor('ICE servers', () => a.page.evaluate(() => window.rtcd.iceServers.length > 0), 10000);
+    await L.waitFor('ICE servers', () => a.page.evaluate(() => window.rtcdTest.iceServers().length > 0), 10000);
     const gather = (from, to) => a.page.evaluate(async ([from, to]) => {
-      const servers = window.rtcd.iceServers
+      const servers = window.rtcdTest.iceServers()
         .map((s) => ({ ...s, urls: [].concat(s.urls).filter((u) => u.startsWith(`turns:${from}`)).map((u) => u.replace(from, to)) }))
         .filter((s) => s.urls.length);
       const pc = new RTCPeerConnection({ iceServers: servers, iceTransportPolicy: 'relay' });

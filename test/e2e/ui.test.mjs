@@ -64,7 +64,7 @@ test('/diag finds rtcd\'s STUN and TURN working and a relayed test call', async 
     await page.goto(`${open.url}/diag?auto=1`);
     await L.waitFor('diag done', () => page.$eval('body', (b) => b.dataset.status === 'done' || b.dataset.status === 'error'), 30000);
     assert.equal(await page.$eval('body', (b) => b.dataset.status), 'done');
-    const res = await page.evaluate(() => window.rtcdDiag);
+    const res = await page.evaluate(() => window.rtcdTest.diag());
     L.log('diag:', JSON.stringify(res.results.map((r) => [r.kind, r.transport, r.ok, r.ms, r.detail])), JSON.stringify(res.call));
     const turn = res.results.filter((r) => r.kind === 'TURN');
     assert.ok(turn.length >= 2, 'TURN over UDP and TCP offered');
@@ -93,7 +93,7 @@ test('a full room, an expired invite and a bad token get plain messages', async 
       assert.match(await page.textContent('#notice-text'), /room is full/i);
       // The pill says so, and the camera and microphone are off behind the notice.
       assert.equal(await page.textContent('#conn'), 'Room full');
-      assert.equal(await page.evaluate(() => window.rtcd.stream.getTracks().filter((t) => t.readyState === 'live').length), 0);
+      assert.equal(await page.evaluate(() => window.rtcdTest.localTracks().filter((t) => t.readyState === 'live').length), 0);
       assert.equal(await page.$eval('.tile.self', (t) => t.dataset.video), 'false');
     }
     const expired = L.jwtHS256(TOKEN_SECRET, { room: 'locked', sub: 'u1', exp: Math.floor(Date.now() / 1000) - 60 });

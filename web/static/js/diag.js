@@ -2,13 +2,17 @@
 // hands out (one RTCPeerConnection per URL), then makes a relay-only call
 // between two local connections through the relay. Results go in a table and
 // a few sentences of advice. document.body.dataset.status ends as "done" or
-// "error" so tests can wait for it.
+// "error" so tests can wait for it, and the test hook (testhook.js) gives
+// the last run's results.
 import { fetchHello } from './signal.js';
-import { el } from './peer.js';
+import { el } from './util.js';
+import { exposeDiag } from './testhook.js';
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
 const TIMEOUT_MS = 6000;
+let last = null; // the last run's {results, call}, for the test hook
+exposeDiag(() => last);
 
 function describe(url) {
   const m = /^(stuns?|turns?):(?:\/\/)?([^?]+)(?:\?(.*))?$/i.exec(url) || [];
@@ -192,7 +196,7 @@ async function run() {
   $('status').textContent = 'Done.';
   document.body.dataset.status = 'done';
   btn.disabled = false;
-  window.rtcdDiag = { results, call };
+  last = { results, call };
 }
 
 $('run').addEventListener('click', run);

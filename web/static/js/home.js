@@ -1,6 +1,6 @@
 // Home page: pick or type a room, remember the name, copy the invite link.
-import { randomRoom, storedName, rememberName, cleanName, copyText } from './util.js';
-import { canonicalRoom } from './signal.js';
+import { randomRoom, storedName, rememberName, copyText } from './util.js';
+import { canonicalRoom, cleanName } from './protocol.js';
 
 const $ = (id) => document.getElementById(id);
 const nameIn = $('name');

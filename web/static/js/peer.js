@@ -1,49 +1,22 @@
-// One remote participant: its tile, and the RTCPeerConnection to it run with
+// One remote participant of the mesh: the RTCPeerConnection to it, run with
 // MDN's "perfect negotiation" (the server tells us whether we are polite).
+// Its tile is a view (transport.js) that it only tells what changed.
 //
 // Media layout per connection: exactly one audio and one video transceiver,
 // both sendrecv, plus one negotiated data channel (id 0) for chat and control.
 // Mute, camera off, device switch and screen share are all replaceTrack on
 // those senders, so they never renegotiate.
+import { KIND, CHANNEL, description, decode } from './protocol.js';
 
 const STATE_MAP = { new: 'connecting', connecting: 'connecting', connected: 'connected', disconnected: 'reconnecting', failed: 'reconnecting', closed: 'failed' };
 
-export function el(tag, attrs = {}, ...children) {
-  const e = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (k === 'class') e.className = v;
-    else if (k === 'text') e.textContent = v;
-    else if (k.startsWith('data-') || k.startsWith('aria-') || k === 'role' || k === 'tabindex') e.setAttribute(k, v);
-    else e[k] = v;
-  }
-  for (const c of children) if (c) e.append(c);
-  return e;
-}
-
-export function initials(name) {
-  const parts = String(name || '?').replace(/\(.*?\)/g, '').trim().split(/\s+/).filter((w) => /[\p{L}\p{N}]/u.test(w[0]));
-  return ((parts[0]?.[0] || '?') + (parts.length > 1 ? parts[parts.length - 1][0] : '')).toUpperCase();
-}
-
-// makeTile builds the element the tests and the grid rely on.
-export function makeTile({ self = false, name = '' } = {}) {
-  const video = el('video', { autoplay: true, muted: true, playsInline: true });
-  video.setAttribute('playsinline', '');
-  video.setAttribute('muted', '');
-  const nameEl = el('span', { class: 'name', text: name });
-  const tile = el('figure', { class: self ? 'tile self' : 'tile', 'data-audio': 'true', 'data-video': 'true', tabindex: '0' },
-    video,
-    el('div', { class: 'avatar', 'aria-hidden': 'true', text: initials(name) }),
-    el('span', { class: 'path', text: self ? 'you' : 'Connecting…' }),
-    el('figcaption', { class: 'label' }, nameEl, el('span', { class: 'mic', text: 'muted' })));
-  return { tile, video, nameEl };
-}
-
 export class Peer {
-  // app supplies: rtcConfig(), sendTrack(kind), signal(peer, kind, data), onData(peer, msg),
-  // onState(peer), onTrack(peer, track), log(...)
-  constructor(app, info) {
+  // app supplies: rtcConfig(), localStream(), sendTrack(kind), signal(peer, kind, data),
+  // onData(peer, msg), onState(peer), onTrack(peer, track), refreshStats(peer),
+  // needAudioUnlock(), log(...), metrics; view is the peer's tile (transport.js).
+  constructor(app, info, view) {
     this.app = app;
+    this.view = view;
     this.id = info.id;
     this.name = info.name || 'guest';
     this.polite = !!info.polite;
@@ -56,17 +29,10 @@ export class Peer {
     this.orphan = false;      // our signaling session for it is gone; kept while media flows
     this.away = !!info.away;  // its signaling session is gone, the server waits for a resume
     this.bye = false;
-    this.path = '';
+    this.conn = 'connecting'; // the view's state: connecting | connected | reconnecting | failed
     this.connectedAt = 0;
     this.createdAt = performance.now();
     this.remote = new MediaStream();
-    const { tile, video, nameEl } = makeTile({ name: this.name });
-    this.tile = tile;
-    this.video = video;
-    this.nameEl = nameEl;
-    this.audio = el('audio', { autoplay: true });
-    this.tile.append(this.audio);
-    this.tile.dataset.state = 'connecting';
     this.render();
   }
 
@@ -80,23 +46,7 @@ export class Peer {
     this.render();
   }
 
-  render() {
-    const t = this.tile;
-    t.dataset.peerId = this.id;
-    t.dataset.audio = String(this.state.audio !== false);
-    t.dataset.video = String(this.state.video !== false);
-    t.dataset.screen = String(!!this.state.screen);
-    t.dataset.away = String(this.away);
-    this.nameEl.textContent = this.name;
-    t.querySelector('.avatar').textContent = initials(this.name);
-    const bits = [this.name];
-    if (this.state.audio === false) bits.push('microphone muted');
-    if (this.state.video === false) bits.push('camera off');
-    if (this.state.screen) bits.push('sharing screen');
-    if (this.away) bits.push('reconnecting');
-    t.setAttribute('aria-label', bits.join(', '));
-    this.video.setAttribute('aria-label', `Video of ${this.name}`);
-  }
+  render() { this.view.show(this); }
 
   // ensurePC creates the connection. The initiator adds the transceivers (and
   // so sends the first offer); the other side gets them from that offer.
@@ -104,11 +54,10 @@ export class Peer {
     if (this.pc) return this.pc;
     const pc = new RTCPeerConnection(this.app.rtcConfig());
     this.pc = pc;
-    this.dc = pc.createDataChannel('rtcd', { negotiated: true, id: 0 });
+    this.dc = pc.createDataChannel(CHANNEL.label, { negotiated: true, id: CHANNEL.id });
     this.dc.onmessage = (ev) => {
-      let msg;
-      try { msg = JSON.parse(ev.data); } catch { return; }
-      if (msg && typeof msg === 'object') this.app.onData(this, msg);
+      const msg = decode(ev.data);
+      if (msg) this.app.onData(this, msg);
     };
     this.dc.onopen = () => this.app.onData(this, { t: 'open' });
     this.dc.onclose = () => this.app.onData(this, { t: 'closed' });
@@ -122,14 +71,12 @@ export class Peer {
       for (const old of this.remote.getTracks()) if (old.kind === track.kind && old !== track) this.remote.removeTrack(old);
       if (!this.remote.getTracks().includes(track)) this.remote.addTrack(track);
       if (track.kind === 'audio') {
-        this.audio.srcObject = new MediaStream([track]);
-        this.audio.play().catch((e) => { if (e.name === 'NotAllowedError') this.app.needAudioUnlock(); });
+        this.view.playAudio(track).catch((e) => { if (e.name === 'NotAllowedError') this.app.needAudioUnlock(); });
       }
-      if (this.video.srcObject !== this.remote) this.video.srcObject = this.remote; // set late: see Call.pushTrack
-      this.video.play().catch(() => { /* muted autoplay: starts when frames come */ });
+      this.view.attach(this.remote);
       this.app.onTrack(this, track);
     };
-    pc.onicecandidate = ({ candidate }) => this.send('candidate', candidate ? candidate.toJSON() : null);
+    pc.onicecandidate = ({ candidate }) => this.send(KIND.candidate, candidate ? candidate.toJSON() : null);
     pc.onnegotiationneeded = async () => {
       try {
         this.makingOffer = true;
@@ -154,10 +101,9 @@ export class Peer {
   // onSignal applies a relayed offer/answer/candidate/restart (docs/protocol.md §3.6).
   async onSignal(kind, data) {
     try {
-      if (kind === 'offer' || kind === 'answer') {
-        if (!data || typeof data.sdp !== 'string') return;
+      const desc = description(kind, data);
+      if (desc) {
         const pc = this.ensurePC(false);
-        const desc = { type: kind, sdp: data.sdp };
         const readyForOffer = !this.makingOffer && (pc.signalingState === 'stable' || this.srdAnswerPending);
         const collision = desc.type === 'offer' && !readyForOffer;
         this.ignoreOffer = !this.polite && collision;
@@ -171,7 +117,7 @@ export class Peer {
           await pc.setLocalDescription();
           this.send(pc.localDescription.type, pc.localDescription.toJSON());
         }
-      } else if (kind === 'candidate') {
+      } else if (kind === KIND.candidate) {
         if (!this.pc) return;
         try {
           if (data && data.candidate) await this.pc.addIceCandidate(data);
@@ -179,7 +125,7 @@ export class Peer {
         } catch (err) {
           if (!this.ignoreOffer && data && data.candidate) this.app.log('addIceCandidate', this.id, err);
         }
-      } else if (kind === 'restart') {
+      } else if (kind === KIND.restart) {
         if (this.pc) this.pc.restartIce();
         else this.ensurePC(true);
       }
@@ -205,8 +151,8 @@ export class Peer {
   onConnState() {
     const pc = this.pc;
     const cs = pc ? pc.connectionState : 'new';
-    const s = STATE_MAP[cs] || 'connecting';
-    if (this.tile.dataset.state !== s) this.tile.dataset.state = s;
+    this.conn = STATE_MAP[cs] || 'connecting';
+    this.view.setState(this.conn);
     if (cs === 'connected') {
       if (!this.connectedAt) this.connectedAt = performance.now();
       this.downSince = 0;
@@ -246,7 +192,7 @@ export class Peer {
       pc.restartIce();
       return;
     }
-    this.send('restart', {});
+    this.send(KIND.restart, {});
     clearTimeout(this.restartTimer);
     this.restartTimer = setTimeout(() => {
       if (this.pc === pc && pc.connectionState !== 'connected' && pc.connectionState !== 'closed') pc.restartIce();
@@ -270,13 +216,23 @@ export class Peer {
       if (r.type === 'transport' && r.selectedCandidatePairId) pair = report.get(r.selectedCandidatePairId) || pair;
     });
     if (!pair) report.forEach((r) => { if (r.type === 'candidate-pair' && r.nominated && r.state === 'succeeded') pair = r; });
-    const out = { pair: null, local: null, remote: null, rtt: null, framesDecoded: 0, bytesReceived: 0 };
+    const out = {
+      pair: null, local: null, remote: null, rtt: null, framesDecoded: 0, bytesReceived: 0,
+      audio: { packetsReceived: 0, bytesReceived: 0 },
+      video: { packetsReceived: 0, bytesReceived: 0, framesDecoded: 0, codec: '' },
+    };
     report.forEach((r) => {
-      if (r.type === 'inbound-rtp' && r.kind === 'video') {
+      if (r.type !== 'inbound-rtp') return;
+      if (r.kind === 'video') {
         out.framesDecoded += r.framesDecoded || 0;
         out.frameWidth = r.frameWidth;
+        out.video.framesDecoded += r.framesDecoded || 0;
+        if (r.codecId && report.get(r.codecId)) out.video.codec = report.get(r.codecId).mimeType;
       }
-      if (r.type === 'inbound-rtp') out.bytesReceived += r.bytesReceived || 0;
+      out.bytesReceived += r.bytesReceived || 0;
+      const m = r.kind === 'video' ? out.video : out.audio;
+      m.packetsReceived += r.packetsReceived || 0;
+      m.bytesReceived += r.bytesReceived || 0;
     });
     if (pair) {
       out.pair = pair;
@@ -296,6 +252,6 @@ export class Peer {
       this.pc.close();
     }
     this.pc = null;
-    this.tile.remove();
+    this.view.remove();
   }
 }

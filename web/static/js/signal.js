@@ -5,17 +5,7 @@
 //   'message'  {detail: msg}               every other server message
 //   'status'   {detail: {state, delay?, reason?}}
 //   'fatal'    {detail: {code, message}}  the server refused us; no retry
-// A room name (docs/protocol.md §3.3): 1-64 letters or digits of any script
-// (with their combining marks), dots, dashes and underscores, in NFC form,
-// and not "." or "..".
-export const ROOM_RE = /^(?!\.\.?$)[\p{L}\p{Nd}_.-][\p{L}\p{M}\p{Nd}_.-]{0,63}$/u;
-
-// canonicalRoom returns the room s names (normalized as the server does), or
-// '' when s is not a valid room name.
-export function canonicalRoom(s) {
-  const n = String(s ?? '').normalize('NFC');
-  return ROOM_RE.test(n) ? n : '';
-}
+import { MSG, ERR, END, CLOSE, CLIENT_RE, isFatal, envelope, decode } from './protocol.js';
 
 const CLIENT_KEY = 'rtcd.client';
 
@@ -24,7 +14,7 @@ const CLIENT_KEY = 'rtcd.client';
 export function clientId() {
   try {
     let id = localStorage.getItem(CLIENT_KEY);
-    if (!id || !/^[A-Za-z0-9_-]{16,64}$/.test(id)) {
+    if (!id || id.length < 16 || !CLIENT_RE.test(id)) {
       const b = new Uint8Array(16);
       crypto.getRandomValues(b);
       id = btoa(String.fromCharCode(...b)).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
@@ -40,13 +30,11 @@ export function clientId() {
 // detail (a tooltip), not in the sentence.
 function closeReason(ev, opened) {
   if (!opened) return 'the server does not answer';
-  if (ev.code === 1001) return 'the server is restarting';
-  if (ev.code === 1011) return 'the server had a problem';
-  if (ev.code === 1006) return 'the connection was lost';
+  if (ev.code === CLOSE.goingAway) return 'the server is restarting';
+  if (ev.code === CLOSE.internal) return 'the server had a problem';
+  if (ev.code === CLOSE.abnormal) return 'the connection was lost';
   return ev.reason || 'the connection closed';
 }
-
-const FATAL_CODES = new Set(['unauthorized', 'token_expired', 'forbidden', 'throttled', 'unsupported_version']);
 
 export function wsURL() {
   const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
@@ -91,7 +79,7 @@ export class Signaling extends EventTarget {
     this.emit('status', { state: this.attempt ? 'reconnecting' : 'connecting' });
     ws.onopen = () => {
       opened = true;
-      const hello = { v: 1, type: 'hello', id: this.newId() };
+      const hello = envelope({ type: MSG.hello, id: this.newId() });
       if (this.name) hello.name = this.name;
       if (this.client) hello.client = this.client;
       if (this.token) hello.token = this.token;
@@ -101,10 +89,8 @@ export class Signaling extends EventTarget {
     };
     ws.onmessage = (ev) => {
       if (ws !== this.ws) return;
-      let msg;
-      try { msg = JSON.parse(ev.data); } catch { return; }
-      if (!msg || typeof msg !== 'object') return;
-      this.onMessage(msg);
+      const msg = decode(ev.data);
+      if (msg) this.onMessage(msg);
     };
     ws.onclose = (ev) => {
       if (ws !== this.ws) return;
@@ -114,14 +100,14 @@ export class Signaling extends EventTarget {
       for (const p of this.pending.values()) p.reject(new Error('signaling closed'));
       this.pending.clear();
       if (this.closed) return;
-      if (ev.code === 1008 && ev.reason === 'replaced') {
+      if (ev.code === CLOSE.policy && ev.reason === CLOSE.replacedReason) {
         // Another page resumed this session: fighting over it would ping-pong forever.
-        this.fail({ code: 'replaced', message: 'this call was taken over by another window' });
+        this.fail({ code: END.replaced, message: 'this call was taken over by another window' });
         return;
       }
-      if (ev.code === 1008 && ev.reason !== 'hello timeout') {
+      if (ev.code === CLOSE.policy && ev.reason !== CLOSE.helloTimeoutReason) {
         // Policy close (flood, throttled, bad version): retrying blindly would repeat it.
-        this.fail({ code: 'policy', message: ev.reason || 'the server closed the connection' });
+        this.fail({ code: END.policy, message: ev.reason || 'the server closed the connection' });
         return;
       }
       this.scheduleRetry(closeReason(ev, opened), `WebSocket close code ${ev.code}${ev.reason ? `, reason "${ev.reason}"` : ''}`);
@@ -129,7 +115,7 @@ export class Signaling extends EventTarget {
   }
 
   onMessage(msg) {
-    if (msg.type === 'hello') {
+    if (msg.type === MSG.hello) {
       this.ready = true;
       this.attempt = 0;
       this.retryAfter = 0;
@@ -143,20 +129,20 @@ export class Signaling extends EventTarget {
       this.emit('open', msg);
       return;
     }
-    if (msg.type === 'bye') {
+    if (msg.type === MSG.bye) {
       if (msg.reconnect && msg.retryAfterMs > 0) this.retryAfter = msg.retryAfterMs;
-      if (!msg.reconnect) this.fail({ code: 'bye', message: msg.reason || 'the server ended the session' });
+      if (!msg.reconnect) this.fail({ code: END.bye, message: msg.reason || 'the server ended the session' });
       return;
     }
-    if (msg.type === 'error') {
-      if (msg.code === 'no_such_session' && !this.ready) {
+    if (msg.type === MSG.error) {
+      if (msg.code === ERR.noSuchSession && !this.ready) {
         // The server forgot us (restart, or away too long): start a fresh session.
         this.resumeToken = '';
-        this.emit('message', { type: 'session-lost' });
+        this.emit('message', { type: MSG.sessionLost });
         this.restartSocket();
         return;
       }
-      if (FATAL_CODES.has(msg.code) && (!this.ready || msg.id === this.helloId)) {
+      if (isFatal(msg.code) && (!this.ready || msg.id === this.helloId)) {
         this.fail({ code: msg.code, message: msg.message || msg.code });
         return;
       }
@@ -164,7 +150,7 @@ export class Signaling extends EventTarget {
     if (msg.id && this.pending.has(msg.id)) {
       const p = this.pending.get(msg.id);
       this.pending.delete(msg.id);
-      if (msg.type === 'error') p.reject(Object.assign(new Error(msg.message || msg.code), { code: msg.code }));
+      if (msg.type === MSG.error) p.reject(Object.assign(new Error(msg.message || msg.code), { code: msg.code }));
       else p.resolve(msg);
     }
     this.emit('message', msg);
@@ -175,13 +161,13 @@ export class Signaling extends EventTarget {
   // they were addressed to peer ids of the old one).
   send(msg) {
     if (!this.ready) {
-      if ((msg.type === 'signal' || msg.type === 'update') && this.resumeToken && this.outbox.length < 500) {
-        this.outbox.push({ v: 1, ...msg });
+      if ((msg.type === MSG.signal || msg.type === MSG.update) && this.resumeToken && this.outbox.length < 500) {
+        this.outbox.push(envelope(msg));
         return true;
       }
       return false;
     }
-    return this.raw({ v: 1, ...msg });
+    return this.raw(envelope(msg));
   }
 
   // request sends a message with an id and resolves with the reply that echoes it.
@@ -209,7 +195,7 @@ export class Signaling extends EventTarget {
     const ws = this.ws;
     this.ws = null;
     this.ready = false;
-    if (ws) { ws.onclose = null; ws.onmessage = null; try { ws.close(1000); } catch { /* closing anyway */ } }
+    if (ws) { ws.onclose = null; ws.onmessage = null; try { ws.close(CLOSE.normal); } catch { /* closing anyway */ } }
     this.connect();
   }
 
@@ -233,7 +219,7 @@ export class Signaling extends EventTarget {
   fail(detail) {
     this.closed = true;
     clearTimeout(this.retryTimer);
-    if (this.ws) { try { this.ws.close(1000); } catch { /* ignore */ } }
+    if (this.ws) { try { this.ws.close(CLOSE.normal); } catch { /* ignore */ } }
     this.ws = null;
     this.emit('status', { state: 'closed', reason: detail.message });
     this.emit('fatal', detail);
@@ -243,8 +229,8 @@ export class Signaling extends EventTarget {
     this.closed = true;
     clearTimeout(this.retryTimer);
     if (this.ws) {
-      this.raw({ v: 1, type: 'leave' });
-      try { this.ws.close(1000); } catch { /* ignore */ }
+      this.raw(envelope({ type: MSG.leave }));
+      try { this.ws.close(CLOSE.normal); } catch { /* ignore */ }
     }
     this.ws = null;
   }
@@ -252,22 +238,22 @@ export class Signaling extends EventTarget {
   emit(type, detail) { this.dispatchEvent(new CustomEvent(type, { detail })); }
 }
 
-// fetchIceServers opens a short-lived signaling session just to get ICE servers
+// fetchHello opens a short-lived signaling session just to get ICE servers
 // (used by /diag). It resolves with the hello reply.
 export function fetchHello({ name = 'diag', token = '', timeoutMs = 8000 } = {}) {
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(wsURL());
     const t = setTimeout(() => { ws.close(); reject(new Error('no answer from the server')); }, timeoutMs);
     ws.onopen = () => {
-      const hello = { v: 1, type: 'hello', id: '1', name };
+      const hello = envelope({ type: MSG.hello, id: '1', name });
       if (token) hello.token = token;
       ws.send(JSON.stringify(hello));
     };
     ws.onmessage = (ev) => {
-      let msg;
-      try { msg = JSON.parse(ev.data); } catch { return; }
-      if (msg.type === 'hello') { clearTimeout(t); ws.close(1000); resolve(msg); }
-      if (msg.type === 'error') { clearTimeout(t); ws.close(1000); reject(Object.assign(new Error(msg.message || msg.code), { code: msg.code })); }
+      const msg = decode(ev.data);
+      if (!msg) return;
+      if (msg.type === MSG.hello) { clearTimeout(t); ws.close(CLOSE.normal); resolve(msg); }
+      if (msg.type === MSG.error) { clearTimeout(t); ws.close(CLOSE.normal); reject(Object.assign(new Error(msg.message || msg.code), { code: msg.code })); }
     };
     ws.onerror = () => { clearTimeout(t); reject(new Error('cannot reach the server')); };
   });

@@ -1,4 +1,7 @@
-// Small helpers shared by the pages.
+// Small helpers shared by the pages: element building, the remembered name,
+// random room names, copying to the clipboard.
+import { cleanName } from './protocol.js';
+
 const NAME_KEY = 'rtcd.name';
 
 const ADJ = ['amber', 'brave', 'calm', 'clever', 'cosy', 'eager', 'gentle', 'golden', 'happy', 'jolly', 'kind', 'lucky',
@@ -20,22 +23,6 @@ export function randomRoom() {
   return `${pick(ADJ)}-${pick(NOUN)}-${10 + (a[0] % 90)}`;
 }
 
-export function cleanName(s) {
-  return String(s || '').replace(/[\u0000-\u001f\u007f]/g, '').trim().slice(0, 64);
-}
-
-// displayName: ?name=, then the remembered one, then a generated "Guest 123".
-export function displayName(fromQuery) {
-  const q = cleanName(fromQuery);
-  if (q) return q;
-  let stored = '';
-  try { stored = cleanName(localStorage.getItem(NAME_KEY)); } catch { /* storage off */ }
-  if (stored) return stored;
-  const a = new Uint32Array(1);
-  crypto.getRandomValues(a);
-  return `Guest ${100 + (a[0] % 900)}`;
-}
-
 export function rememberName(name) {
   try { localStorage.setItem(NAME_KEY, cleanName(name)); } catch { /* storage off */ }
 }
@@ -45,6 +32,20 @@ export function storedName() {
 }
 
 // copyText uses the async clipboard API and falls back to a hidden textarea.
+// el builds an element: attrs are properties, except class, text, data-*,
+// aria-*, role and tabindex; children are appended.
+export function el(tag, attrs = {}, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k === 'class') e.className = v;
+    else if (k === 'text') e.textContent = v;
+    else if (k.startsWith('data-') || k.startsWith('aria-') || k === 'role' || k === 'tabindex') e.setAttribute(k, v);
+    else e[k] = v;
+  }
+  for (const c of children) if (c) e.append(c);
+  return e;
+}
+
 export async function copyText(text) {
   try {
     await navigator.clipboard.writeText(text);

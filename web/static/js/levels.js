@@ -1,0 +1,51 @@
+// The speaking indicator: an audio level meter per tile (our microphone on
+// the self tile, each peer's audio on theirs). A tile whose level stays
+// above a threshold gets the class "speaking" and data-speaking="true".
+export class Levels {
+  constructor() {
+    this.meters = new Map(); // tile element -> {src, an, buf, track, hold}
+    this.ctx = null;
+    setInterval(() => this.tick(), 150);
+  }
+
+  watch(tile, track) {
+    try {
+      if (!this.ctx) this.ctx = new AudioContext();
+      this.unwatch(tile);
+      const src = this.ctx.createMediaStreamSource(new MediaStream([track]));
+      const an = this.ctx.createAnalyser();
+      an.fftSize = 512;
+      src.connect(an);
+      this.meters.set(tile, { src, an, buf: new Float32Array(an.fftSize), track, hold: 0 });
+    } catch (e) { console.info('[rtcd]', 'level meter', e); }
+  }
+
+  unwatch(tile) {
+    const m = this.meters.get(tile);
+    if (!m) return;
+    this.meters.delete(tile);
+    try { m.src.disconnect(); } catch { /* already disconnected */ }
+  }
+
+  // resume restarts an audio context the browser suspended before a gesture.
+  resume() {
+    if (this.ctx && this.ctx.state === 'suspended') this.ctx.resume().catch(() => {});
+  }
+
+  tick() {
+    for (const [tile, m] of this.meters) {
+      if (!tile.isConnected) { this.unwatch(tile); continue; }
+      m.an.getFloatTimeDomainData(m.buf);
+      let sum = 0;
+      for (const v of m.buf) sum += v * v;
+      const rms = Math.sqrt(sum / m.buf.length);
+      const muted = tile.dataset.audio === 'false' || m.track.readyState === 'ended';
+      if (rms > 0.02 && !muted) m.hold = 4; else if (m.hold > 0) m.hold--;
+      const speaking = m.hold > 0;
+      if (tile.classList.contains('speaking') !== speaking) {
+        tile.classList.toggle('speaking', speaking);
+        tile.dataset.speaking = String(speaking);
+      }
+    }
+  }
+}

@@ -1,0 +1,154 @@
+// Our place in the room, as a state machine over the signaling client
+// (signal.js). States:
+//   invalid       the link names no valid room; nothing is started
+//   joining       waiting for hello, the camera, or the join reply
+//   joined        in the room
+//   reconnecting  in the room, signaling lost; the session is being resumed
+//   refused       not admitted; reason is the code (room_full, unauthorized, ...)
+//   failed        the server ended the session; reason is the code
+//   left          we left
+// It emits:
+//   'state'   {detail: {state, reason, message}}
+//   'status'  {detail: Signaling status}  after the state it caused
+//   'hello'   {detail: hello reply}        every hello, resumed or not
+//   'renew'   {detail: {peerId}}           a fresh session replaced a lost one
+//   'joined'  {detail: {peers}}            the join reply's participants
+//   'resumed' {detail: {peers}}            a resumed session's participants
+//   'ice'     {detail: {iceServers}}       new ICE servers (hello, refresh)
+//   'message' {detail: msg}                presence, signal, session-lost
+import { Signaling } from './signal.js';
+import { MSG, ERR, isRefusal, iceServersOf } from './protocol.js';
+
+// callAttr is the body[data-call] word for a state; the page's contract keeps
+// joining | joined | refused | left | invalid.
+export function callAttr(state) {
+  return { reconnecting: 'joining', failed: 'refused' }[state] || state;
+}
+
+export class Session extends EventTarget {
+  constructor({ room, name = '', token = '', client = '' }) {
+    super();
+    this.room = room;
+    this.state = room ? 'joining' : 'invalid';
+    this.reason = '';
+    this.signal = 'connecting'; // the socket: connecting | connected | reconnecting | closed
+    this.inRoom = '';           // the room we are in on the current session
+    this.iceServers = [];
+    this.hadSession = false;
+    this.closed = false;
+    this.ready = Promise.resolve(); // what must be done before joining (the camera)
+    this.sig = new Signaling({ name, token, client });
+    this.sig.addEventListener('status', (e) => this.onStatus(e.detail));
+    this.sig.addEventListener('fatal', (e) => this.end(e.detail));
+    this.sig.addEventListener('open', (e) => this.onOpen(e.detail));
+    this.sig.addEventListener('message', (e) => this.onMessage(e.detail));
+  }
+
+  emit(type, detail) { this.dispatchEvent(new CustomEvent(type, { detail })); }
+
+  get peerId() { return this.sig.peerId; }
+  get hello() { return this.sig.hello; }
+  get roomSize() { return this.sig.hello?.limits?.roomSize; }
+
+  setState(state, reason = '', message = '') {
+    this.state = state;
+    this.reason = reason;
+    this.emit('state', { state, reason, message });
+  }
+
+  // start connects; the join waits for ready (the camera and microphone).
+  start(ready) {
+    if (this.state === 'invalid') return;
+    this.ready = ready;
+    this.sig.connect();
+  }
+
+  // rejoin asks for a place again after a refusal, once ready.
+  async rejoin(ready) {
+    this.setState('joining');
+    this.ready = ready;
+    await ready;
+    if (!this.closed) this.join();
+  }
+
+  send(msg) { return this.sig.send(msg); }
+  request(msg) { return this.sig.request(msg); }
+  retryNow() { this.sig.retryNow(); }
+
+  // announce tells the room our media state, while we are in it.
+  announce(state) { if (this.inRoom) this.send({ type: MSG.update, state: { ...state } }); }
+
+  onStatus(s) {
+    this.signal = s.state;
+    if (s.state === 'reconnecting') {
+      this.inRoom = '';
+      if (this.state === 'joined') this.setState('reconnecting');
+    }
+    this.emit('status', s);
+  }
+
+  // end records that the server refused or ended the session.
+  end({ code, message }) {
+    this.setState(isRefusal(code) ? 'refused' : 'failed', code, message);
+  }
+
+  async onOpen(hello) {
+    this.iceServers = iceServersOf(hello) || [];
+    this.emit('ice', { iceServers: this.iceServers });
+    this.emit('hello', hello);
+    if (hello.resumed) {
+      this.inRoom = hello.room || this.room;
+      if (this.state === 'reconnecting') this.setState('joined');
+      this.emit('resumed', { peers: hello.peers || [] });
+      return;
+    }
+    if (this.hadSession) this.emit('renew', { peerId: hello.peerId });
+    this.hadSession = true;
+    await this.ready;
+    if (this.sig.peerId !== hello.peerId || this.closed) return; // superseded meanwhile
+    this.join();
+  }
+
+  async join() {
+    try {
+      const reply = await this.sig.request({ type: MSG.join, room: this.room });
+      this.inRoom = reply.room || this.room;
+      this.setState('joined');
+      this.emit('joined', { peers: reply.peers || [] });
+    } catch (err) {
+      if (err.code === ERR.roomFull || err.code === ERR.forbidden || err.code === ERR.tokenExpired || err.code === ERR.unauthorized) {
+        this.end({ code: err.code, message: err.message });
+      } else if (err.code === ERR.alreadyJoined) {
+        this.inRoom = this.room;
+        this.setState('joined');
+      } else {
+        console.info('[rtcd]', 'join failed', err);
+      }
+    }
+  }
+
+  onMessage(msg) {
+    if (msg.type === MSG.ice) {
+      const list = iceServersOf(msg);
+      if (list) { this.iceServers = list; this.emit('ice', { iceServers: list }); }
+      return;
+    }
+    if (msg.type === MSG.sessionLost) this.inRoom = '';
+    if (msg.type === MSG.error) console.info('[rtcd]', 'server error', msg.code, msg.message);
+    this.emit('message', msg);
+  }
+
+  // close ends the signaling session (leave, then close the socket).
+  close() {
+    this.closed = true;
+    this.sig.close();
+  }
+
+  // leave closes the session and records that we left.
+  leave() {
+    this.close();
+    this.signal = 'closed';
+    this.emit('status', { state: 'closed' });
+    this.setState('left');
+  }
+}

@@ -1,0 +1,35 @@
+// window.rtcdTest: the one way the browser tests (test/e2e) look inside a
+// page, documented in test/e2e/README.md. Every method returns plain data,
+// so the tests depend on this list and not on how the page is built.
+const plain = (o) => (o ? JSON.parse(JSON.stringify(o)) : null);
+
+function videoWidth(id) {
+  return document.querySelector(`[data-peer-id="${CSS.escape(id)}"] video`)?.videoWidth || 0;
+}
+
+// exposeCall installs the call page's hook.
+export function exposeCall({ session, media, transport }) {
+  window.rtcdTest = Object.freeze({
+    // peers: the transport's participants, {id, name, state, path, createdAt,
+    // iceUfrag, iceUsername, sending: {audio, video} (track ids)}.
+    peers: () => plain(transport.snapshot()),
+    // stats: per participant, what the browser really receives.
+    stats: async () => (await transport.stats()).map((s) => ({ ...plain(s), videoWidth: videoWidth(s.id) })),
+    metrics: () => ({ ...transport.metrics }),
+    iceServers: () => plain(session.iceServers),
+    signaling: () => ({
+      state: session.signal, call: session.state, peerId: session.peerId, resumed: !!session.hello?.resumed,
+      url: session.sig.ws?.url || '', socket: session.sig.ws ? session.sig.ws.readyState : null,
+    }),
+    dropSocket: () => { session.sig.ws?.close(4000, 'test drop'); },
+    request: async (msg) => plain(await session.request(msg)),
+    localTracks: () => media.stream.getTracks().map((t) => ({ id: t.id, kind: t.kind, readyState: t.readyState, enabled: t.enabled })),
+    cameraTrackId: () => media.cam?.id || null,
+  });
+}
+
+// exposeDiag installs the /diag page's hook: diag() is the last run's
+// {results, call}, or null before one ended.
+export function exposeDiag(last) {
+  window.rtcdTest = Object.freeze({ diag: () => plain(last()) });
+}

@@ -1,0 +1,120 @@
+// One participant's tile in the grid: the <figure> with its <video>, avatar,
+// name and path label, and the data-* attributes the tests and the CSS read
+// (test/e2e/README.md). A transport drives a remote tile through the view
+// methods documented in transport.js; the call page drives the self tile.
+import { el } from './util.js';
+
+// initials makes the avatar's letters from a display name.
+export function initials(name) {
+  const parts = String(name || '?').replace(/\(.*?\)/g, '').trim().split(/\s+/).filter((w) => /[\p{L}\p{N}]/u.test(w[0]));
+  return ((parts[0]?.[0] || '?') + (parts.length > 1 ? parts[parts.length - 1][0] : '')).toUpperCase();
+}
+
+export class Tile {
+  constructor({ self = false, name = '' } = {}) {
+    const video = el('video', { autoplay: true, muted: true, playsInline: true });
+    video.setAttribute('playsinline', '');
+    video.setAttribute('muted', '');
+    this.video = video;
+    this.nameEl = el('span', { class: 'name', text: name });
+    this.avatar = el('div', { class: 'avatar', 'aria-hidden': 'true', text: initials(name) });
+    this.label = el('span', { class: 'path', text: self ? 'you' : 'Connecting…' });
+    this.el = el('figure', { class: self ? 'tile self' : 'tile', 'data-audio': 'true', 'data-video': 'true', tabindex: '0' },
+      video, this.avatar, this.label,
+      el('figcaption', { class: 'label' }, this.nameEl, el('span', { class: 'mic', text: 'muted' })));
+    if (self) {
+      this.el.dataset.self = 'true';
+      this.el.dataset.video = 'false'; // avatar until the camera starts
+      return;
+    }
+    this.audio = el('audio', { autoplay: true });
+    this.el.append(this.audio);
+    this.el.dataset.state = 'connecting';
+  }
+
+  // --- the view a transport drives (transport.js) ---
+
+  // show renders who the peer is and what it announced.
+  show({ id, name, state, away }) {
+    const t = this.el;
+    t.dataset.peerId = id;
+    t.dataset.audio = String(state.audio !== false);
+    t.dataset.video = String(state.video !== false);
+    t.dataset.screen = String(!!state.screen);
+    t.dataset.away = String(away);
+    this.nameEl.textContent = name;
+    this.avatar.textContent = initials(name);
+    const bits = [name];
+    if (state.audio === false) bits.push('microphone muted');
+    if (state.video === false) bits.push('camera off');
+    if (state.screen) bits.push('sharing screen');
+    if (away) bits.push('reconnecting');
+    t.setAttribute('aria-label', bits.join(', '));
+    this.video.setAttribute('aria-label', `Video of ${name}`);
+  }
+
+  // setState sets data-state: connecting | connected | reconnecting | failed.
+  setState(s) { if (this.el.dataset.state !== s) this.el.dataset.state = s; }
+
+  // attach shows the peer's incoming stream.
+  attach(stream) {
+    // Attached with the first track: an element fed an empty stream would delay
+    // the page's load event forever.
+    if (this.video.srcObject !== stream) this.video.srcObject = stream;
+    this.video.play().catch(() => { /* muted autoplay: starts when frames come */ });
+  }
+
+  // playAudio plays the peer's audio track; the promise rejects with
+  // NotAllowedError while the browser blocks sound.
+  playAudio(track) {
+    if (track) this.audio.srcObject = new MediaStream([track]);
+    return this.audio.play();
+  }
+
+  // showLink renders the path label and data-path/-transport/-rtt from a
+  // link summary (transport.js linkOf).
+  showLink(link, name) {
+    const t = this.el;
+    const label = this.label;
+    if (link.up) {
+      const relayed = link.path === 'relay';
+      if (t.dataset.path !== link.path) t.dataset.path = link.path;
+      t.dataset.transport = link.transport;
+      if (link.rtt != null) t.dataset.rtt = String(link.rtt);
+      const rtt = link.rtt != null ? ` · ${link.rtt} ms` : '';
+      label.textContent = `${relayed ? 'Via relay' : 'Direct'}${rtt}${link.waitingVideo ? ' · waiting for video' : ''}`;
+      const how = !relayed ? `Your call with ${name} goes directly between your devices`
+        : link.transport === 'their relay' ? `Your call with ${name} goes through their relay server`
+          : `Your call with ${name} goes through the relay server (${link.transport === 'tls' ? 'TURN over TLS' : `TURN over ${link.transport.toUpperCase()}`})`;
+      label.title = `${how}${link.rtt != null ? `, ${link.rtt} ms round trip` : ''}. Technical: local ${link.local.candidateType} ${link.local.protocol}, remote ${link.remote.candidateType}.`;
+    } else {
+      label.textContent = link.reconnecting ? 'Reconnecting…' : `Connecting to ${name}…`;
+      label.title = link.failed ? 'The connection failed; trying again.' : '';
+    }
+  }
+
+  remove() { this.el.remove(); }
+
+  // --- the self tile ---
+
+  // showOwn renders our own announced state.
+  showOwn({ audio, video, screen }) {
+    this.el.dataset.audio = String(!!audio);
+    this.el.dataset.video = String(!!(video || screen));
+    this.el.classList.toggle('screen', !!screen);
+  }
+
+  // preview shows what we send; null shows the avatar. An element fed an
+  // empty stream would delay the page's load event forever, so a stream
+  // without video is not attached.
+  preview(stream) {
+    const want = stream && stream.getVideoTracks().length ? stream : null;
+    if (this.video.srcObject !== want) this.video.srcObject = want;
+  }
+
+  // previewOff drops the preview and shows the avatar.
+  previewOff() {
+    this.video.srcObject = null;
+    this.el.dataset.video = 'false';
+  }
+}
