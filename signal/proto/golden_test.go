@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -265,3 +266,19 @@ func jsonExamples(s string) []string {
 	return out
 }
 
+// TestLimitsFixture: the limits the web app's tests read are this package's.
+func TestLimitsFixture(t *testing.T) {
+	b, err := os.ReadFile("testdata/limits.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var l map[string]int
+	if err := json.Unmarshal(b, &l); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]int{"maxMessageBytes": MaxMessageBytes, "maxIdBytes": MaxIDBytes, "maxNameRunes": MaxNameRunes,
+		"maxRoomRunes": MaxRoomRunes, "maxChatRunes": MaxChatRunes}
+	if !reflect.DeepEqual(l, want) {
+		t.Fatalf("testdata/limits.json %v, package %v", l, want)
+	}
+}

@@ -3,7 +3,7 @@
 // docs/protocol.md §4 lists, and its room and name rules say what §3.3 says.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import * as P from '../../web/static/js/protocol.js';
 
 const doc = readFileSync(new URL('../../docs/protocol.md', import.meta.url), 'utf8');
@@ -48,4 +48,97 @@ test('decoding frames and their parts', () => {
   assert.equal(P.iceServersOf({ iceServers: 'no' }), null);
   assert.ok(P.isFatal(P.ERR.tokenExpired) && !P.isFatal(P.ERR.roomFull));
   assert.ok(P.isRefusal(P.ERR.roomFull) && !P.isRefusal(P.ERR.unsupportedVersion));
+});
+
+// The Go protocol package's reference messages (signal/proto/testdata),
+// read here too, so a change on either side breaks the other's tests.
+const fixtures = new URL('../../signal/proto/testdata/', import.meta.url);
+const readJSON = (rel) => JSON.parse(readFileSync(new URL(rel, fixtures), 'utf8'));
+const dir = (name) => readdirSync(new URL(`${name}/`, fixtures)).filter((f) => f.endsWith('.json'))
+  .map((f) => ({ f, text: readFileSync(new URL(`${name}/${f}`, fixtures), 'utf8') }));
+const wireTypes = Object.values(P.MSG).filter((t) => t !== P.MSG.sessionLost);
+
+test('every message type has a Go fixture, and every fixture a type the page knows', () => {
+  const seen = new Set([...dir('client'), ...dir('server')].map(({ text }) => P.decode(text).type));
+  assert.deepEqual([...seen].sort(), [...wireTypes].sort());
+});
+
+test('server fixtures decode into what the page reads', () => {
+  for (const { f, text } of dir('server')) {
+    const m = P.decode(text);
+    assert.ok(m, f);
+    assert.equal(m.v, P.VERSION, f);
+    assert.ok(wireTypes.includes(m.type), `${f}: type ${m.type}`);
+    switch (m.type) {
+      case P.MSG.hello:
+        assert.ok(P.iceServersOf(m), f);
+        assert.equal(typeof m.peerId, 'string', f);
+        assert.equal(m.limits.maxMessageBytes, P.LIMITS.frameBytes, f);
+        assert.ok(m.heartbeat.interval > 0 && m.heartbeat.timeout > m.heartbeat.interval, f);
+        break;
+      case P.MSG.ice:
+        assert.ok(P.iceServersOf(m)?.length, f);
+        break;
+      case P.MSG.error:
+        assert.ok(Object.values(P.ERR).includes(m.code), `${f}: code ${m.code}`);
+        break;
+      case P.MSG.signal:
+        assert.ok(Object.values(P.KIND).includes(m.kind), f);
+        if (m.kind === P.KIND.offer || m.kind === P.KIND.answer) assert.ok(P.description(m.kind, m.data), f);
+        break;
+      case P.MSG.joined:
+        assert.equal(P.canonicalRoom(m.room), m.room, f);
+        assert.ok(Array.isArray(m.peers), f);
+        break;
+    }
+    for (const p of [...(m.peers || []), ...(m.peer ? [m.peer] : [])]) assert.equal(typeof p.id, 'string', f);
+  }
+});
+
+test('client fixtures are what the page sends', () => {
+  for (const { f, text } of dir('client')) {
+    const m = P.decode(text);
+    const { v, ...body } = m;
+    assert.deepEqual(P.envelope(body), m, f);
+    if (m.room !== undefined) assert.equal(P.canonicalRoom(m.room), m.room, f);
+    if (m.client !== undefined) assert.match(m.client, P.CLIENT_RE, f);
+    if (m.name !== undefined) assert.equal(P.cleanName(m.name), m.name, f);
+    if (m.kind !== undefined) assert.ok(Object.values(P.KIND).includes(m.kind), f);
+  }
+});
+
+test('data channel fixtures, room names and limits agree with the Go package', () => {
+  for (const { f, text } of dir('data')) {
+    const m = P.decode(text);
+    assert.ok(Object.values(P.DATA).includes(m.t), `${f}: t ${m.t}`);
+    if (m.t === P.DATA.chat) assert.equal(P.chatText(m), m.text, f);
+  }
+  const rooms = readJSON('rooms.json');
+  for (const [raw, canon] of rooms.valid) assert.equal(P.canonicalRoom(raw), canon, raw);
+  for (const bad of rooms.invalid) assert.equal(P.canonicalRoom(bad), '', bad);
+  const l = readJSON('limits.json');
+  assert.deepEqual([l.maxMessageBytes, l.maxIdBytes, l.maxNameRunes, l.maxRoomRunes, l.maxChatRunes],
+    [P.LIMITS.frameBytes, P.LIMITS.idBytes, P.LIMITS.nameChars, P.LIMITS.roomChars, P.LIMITS.chatChars]);
+});
+
+// The page's other modules take protocol strings from protocol.js: none
+// spells a message type, error code, signal kind or data message type where
+// a message is built or matched.
+test('no module but protocol.js spells a protocol string', () => {
+  const byKey = {
+    type: new Set(wireTypes), code: new Set(Object.values(P.ERR)), reason: new Set(Object.values(P.ERR)),
+    kind: new Set(Object.values(P.KIND)), t: new Set(Object.values(P.DATA)),
+  };
+  const all = new Set(Object.values(byKey).flatMap((v) => [...v]));
+  const jsDir = new URL('../../web/static/js/', import.meta.url);
+  // desc.type is WebRTC's RTCSessionDescription type, not a signaling field.
+  const use = /(?:(?<!desc)\.|\b)(type|code|kind|t|reason)\s*(?:===|!==|:)\s*'([a-z_-]+)'|\bcase\s+'([a-z_-]+)'/g;
+  const found = [];
+  for (const f of readdirSync(jsDir).filter((n) => n.endsWith('.js') && n !== 'protocol.js')) {
+    const src = readFileSync(new URL(f, jsDir), 'utf8');
+    for (const m of src.matchAll(use)) {
+      if (m[1] ? byKey[m[1]].has(m[2]) : all.has(m[3])) found.push(`${f}: ${m[0]}`);
+    }
+  }
+  assert.deepEqual(found, []);
 });

@@ -108,7 +108,7 @@ session.addEventListener('state', ({ detail: { state, reason, message } }) => {
     releaseMedia();
     notices.show(`This room is full (${session.roomSize || LIMITS.roomSize} people). Try again later or pick another room.`, [
       ['Try again', retryJoin], ['Go to the start page', '/'],
-    ], 'error', '', 'room_full');
+    ], 'error', '', ERR.roomFull);
   } else if (state === 'refused' || state === 'failed') {
     releaseMedia();
     notices.show(endedText(reason), [['Reload', () => location.reload()], ['Go to the start page', '/']], 'error', message);
@@ -130,7 +130,7 @@ session.addEventListener('status', ({ detail: { state, delay, reason, detail, at
 });
 
 session.addEventListener('hello', ({ detail: hello }) => { document.body.dataset.selfId = hello.peerId; });
-session.addEventListener('joined', () => { notices.hideIf('room_full'); applyState(); });
+session.addEventListener('joined', () => { notices.hideIf(ERR.roomFull); applyState(); });
 session.addEventListener('resumed', applyState); // re-announce our state
 
 // --- the others ---

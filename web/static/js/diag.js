@@ -4,6 +4,7 @@
 // a few sentences of advice. document.body.dataset.status ends as "done" or
 // "error" so tests can wait for it, and the test hook (testhook.js) gives
 // the last run's results.
+import { ERR } from './protocol.js';
 import { fetchHello } from './signal.js';
 import { el } from './util.js';
 import { exposeDiag } from './testhook.js';
@@ -163,7 +164,7 @@ async function run() {
   try {
     hello = await fetchHello({ token: params.get('token') || '' });
   } catch (err) {
-    $('status').textContent = err.code === 'unauthorized' || err.code === 'token_expired'
+    $('status').textContent = err.code === ERR.unauthorized || err.code === ERR.tokenExpired
       ? 'This server needs an invite link: open /diag?token=… with a valid token.'
       : `Cannot reach the rtcd server: ${err.message}. Is the daemon running, and does this page come from it?`;
     document.body.dataset.status = 'error';
