@@ -142,7 +142,7 @@ func RunCall(ctx context.Context, c *Client, opts CallOptions) (CallResult, erro
 							return
 						default:
 						}
-						msg := append([]byte{frameData}, Seal(uint64(i), opts.Size)...)
+						msg := append([]byte{frameData}, seal(uint64(i), opts.Size)...)
 						if err := c.Send(peerID, msg); err != nil {
 							sendErr <- err
 							return
@@ -156,7 +156,7 @@ func RunCall(ctx context.Context, c *Client, opts CallOptions) (CallResult, erro
 				}
 				switch ev.Data[0] {
 				case frameData:
-					seq, err := Open(ev.Data[1:])
+					seq, err := openSealed(ev.Data[1:])
 					if err != nil {
 						return res, fmt.Errorf("client: message %d from %s: %w", res.Received, ev.Peer, err)
 					}

@@ -15,11 +15,11 @@ var ErrChecksum = errors.New("client: data checksum mismatch")
 // sealedHeader is seq (8 bytes) followed by the SHA-256 of seq+payload.
 const sealedHeader = 8 + sha256.Size
 
-// Seal builds a self-verifying data message: an 8-byte sequence number, the
+// seal builds a self-verifying data message: an 8-byte sequence number, the
 // SHA-256 of sequence number and payload, then size random payload bytes. The
-// tests and the probe use it so that every message crossing the relay is
+// test calls (RunCall) use it so that every message crossing the relay is
 // checked end to end.
-func Seal(seq uint64, size int) []byte {
+func seal(seq uint64, size int) []byte {
 	msg := make([]byte, sealedHeader+size)
 	binary.BigEndian.PutUint64(msg[:8], seq)
 	_, _ = rand.Read(msg[sealedHeader:])
@@ -30,8 +30,8 @@ func Seal(seq uint64, size int) []byte {
 	return msg
 }
 
-// Open verifies a message made by Seal and returns its sequence number.
-func Open(msg []byte) (uint64, error) {
+// openSealed verifies a message made by seal and returns its sequence number.
+func openSealed(msg []byte) (uint64, error) {
 	if len(msg) < sealedHeader {
 		return 0, fmt.Errorf("%w: short message (%d bytes)", ErrChecksum, len(msg))
 	}

@@ -2,13 +2,14 @@ package client
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/tls"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -896,7 +897,9 @@ func (c *Client) newSession() error {
 	return nil
 }
 
+// randomID is 8 random hex digits.
 func randomID() string {
-	b := Seal(0, 4)
-	return strings.ToLower(fmt.Sprintf("%x", b[len(b)-4:]))
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }

@@ -3,8 +3,9 @@
 // PeerConnection per remote peer, using MDN "perfect negotiation" with the
 // server-assigned polite flag.
 //
-// It exists so that the relay can be proven without a browser: the end-to-end
-// tests, `rtcd probe` and the network-namespace NAT matrix all place real
-// calls with it, and it interoperates with the web app (same protocol, same
-// "chat" data channel).
+// It is rtcd's Go SDK (docs/client.md): bots, recorders and checks join the
+// same rooms as the web app and interoperate with it (same protocol, same
+// data channel). It also proves the relay without a browser: the end-to-end
+// tests, `rtcd probe` and the network-namespace NAT matrix place real calls
+// with it. The wire types come from signal/proto.
 package client

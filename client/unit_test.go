@@ -74,16 +74,16 @@ func TestFilterICEServers(t *testing.T) {
 }
 
 func TestSealOpen(t *testing.T) {
-	msg := Seal(42, 100)
-	seq, err := Open(msg)
+	msg := seal(42, 100)
+	seq, err := openSealed(msg)
 	if err != nil || seq != 42 {
 		t.Fatalf("Open = %d, %v", seq, err)
 	}
 	msg[len(msg)-1] ^= 1
-	if _, err := Open(msg); !errors.Is(err, ErrChecksum) {
+	if _, err := openSealed(msg); !errors.Is(err, ErrChecksum) {
 		t.Fatalf("tampered: err = %v", err)
 	}
-	if _, err := Open([]byte{1, 2}); !errors.Is(err, ErrChecksum) {
+	if _, err := openSealed([]byte{1, 2}); !errors.Is(err, ErrChecksum) {
 		t.Fatalf("short: err = %v", err)
 	}
 }
