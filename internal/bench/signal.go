@@ -330,13 +330,7 @@ func runSignalRow(ctx context.Context, cfg signalConfig) (SignalResult, error) {
 
 	// Phase 1: connect + hello + join, cfg.concurrency at a time.
 	clients := make([]*wsClient, cfg.clients)
-	var (
-		readers  sync.WaitGroup
-		connHist Histogram
-		failures atomic.Int64
-		mu       sync.Mutex // guards connHist and firstErr
-		firstErr error
-	)
+	var readers sync.WaitGroup
 	defer func() {
 		var wg sync.WaitGroup
 		for _, c := range clients {
@@ -351,50 +345,13 @@ func runSignalRow(ctx context.Context, cfg signalConfig) (SignalResult, error) {
 		wg.Wait()
 		readers.Wait()
 	}()
-	idxs := make(chan int)
-	var wg sync.WaitGroup
 	start := time.Now()
-	for w := 0; w < min(cfg.concurrency, cfg.clients); w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var local Histogram
-			for i := range idxs {
-				t0 := time.Now()
-				c, err := dialSignal(ctx, cfg, i, stats)
-				if err != nil {
-					failures.Add(1)
-					mu.Lock()
-					if firstErr == nil {
-						firstErr = err
-					}
-					mu.Unlock()
-					stats.addErr("connect: " + trimErr(err))
-					continue
-				}
-				local.Record(time.Since(t0))
-				clients[i] = c
-				readers.Add(1)
-				go func() {
-					defer readers.Done()
-					c.read(stats)
-				}()
-			}
-			mu.Lock()
-			connHist.Merge(&local)
-			mu.Unlock()
-		}()
-	}
-	for i := 0; i < cfg.clients && ctx.Err() == nil; i++ {
-		idxs <- i
-	}
-	close(idxs)
-	wg.Wait()
+	connHist, failures, firstErr := connectAll(ctx, cfg, stats, clients, &readers)
 	if err := ctx.Err(); err != nil {
 		return res, err
 	}
 	res.ConnectSeconds = time.Since(start).Seconds()
-	res.ConnectFailures = int(failures.Load())
+	res.ConnectFailures = failures
 	res.Connected = cfg.clients - res.ConnectFailures
 	if res.Connected == 0 {
 		return res, fmt.Errorf("no client connected: %w", firstErr)
@@ -430,6 +387,56 @@ func runSignalRow(ctx context.Context, cfg signalConfig) (SignalResult, error) {
 	return res, nil
 }
 
+// connectAll dials clients[i] for every i, cfg.concurrency at a time, and
+// starts each one's reader in readers. It returns the connect times, how
+// many failed and the first failure.
+func connectAll(ctx context.Context, cfg signalConfig, stats *signalStats, clients []*wsClient,
+	readers *sync.WaitGroup,
+) (connHist Histogram, failures int, firstErr error) {
+	var (
+		mu sync.Mutex // guards connHist, failures and firstErr
+		wg sync.WaitGroup
+	)
+	idxs := make(chan int)
+	for w := 0; w < min(cfg.concurrency, cfg.clients); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var local Histogram
+			for i := range idxs {
+				t0 := time.Now()
+				c, err := dialSignal(ctx, cfg, i, stats)
+				if err != nil {
+					mu.Lock()
+					failures++
+					if firstErr == nil {
+						firstErr = err
+					}
+					mu.Unlock()
+					stats.addErr("connect: " + trimErr(err))
+					continue
+				}
+				local.Record(time.Since(t0))
+				clients[i] = c
+				readers.Add(1)
+				go func() {
+					defer readers.Done()
+					c.read(stats)
+				}()
+			}
+			mu.Lock()
+			connHist.Merge(&local)
+			mu.Unlock()
+		}()
+	}
+	for i := 0; i < cfg.clients && ctx.Err() == nil; i++ {
+		idxs <- i
+	}
+	close(idxs)
+	wg.Wait()
+	return connHist, failures, firstErr
+}
+
 func trimErr(err error) string {
 	s := err.Error()
 	if i := strings.Index(s, "127."); i > 0 { // drop per-connection addresses: keep keys few
@@ -457,73 +464,26 @@ func runSignalMessages(ctx context.Context, cfg signalConfig, clients []*wsClien
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for i, at := range []time.Duration{tl.measFrom, tl.measTo} {
-				if !sleepCtx(ctx, at-tl.now()) {
-					return
-				}
-				if samples[i], perr = readProc(cfg.pid); perr != nil {
-					return
-				}
-			}
+			samples, perr = sampleWindow(ctx, cfg.pid, &tl)
 		}()
 	}
 	senders := min(signalSenders, len(clients))
 	interval := time.Duration(float64(time.Second) * float64(senders) / cfg.rate)
 	for s := 0; s < senders; s++ {
+		var own []*wsClient
+		for i := s; i < len(clients); i += senders {
+			if clients[i] != nil {
+				own = append(own, clients[i])
+			}
+		}
+		if len(own) == 0 {
+			continue
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			var own []*wsClient
-			for i := s; i < len(clients); i += senders {
-				if clients[i] != nil {
-					own = append(own, clients[i])
-				}
-			}
-			if len(own) == 0 {
-				return
-			}
-			next := tl.now() + interval*time.Duration(s)/time.Duration(senders)
-			k := 0
-			var buf []byte
-			for ctx.Err() == nil {
-				now := tl.now()
-				if now >= tl.measTo {
-					return
-				}
-				if now < next {
-					time.Sleep(next - now)
-					continue
-				}
-				if now-next > 100*time.Millisecond {
-					next = now
-				}
-				next += interval
-				// Next live client with a peer, at most one lap.
-				for tries := 0; tries < len(own); tries++ {
-					c := own[k%len(own)]
-					k++
-					if c.dead.Load() {
-						continue
-					}
-					to, ok := c.pickPeer()
-					if !ok {
-						continue
-					}
-					t := tl.now()
-					buf = appendSignal(buf[:0], to, t, pad)
-					_ = c.conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
-					if err := c.conn.WriteMessage(websocket.TextMessage, buf); err != nil {
-						if !c.dead.Swap(true) {
-							stats.disconnects.Add(1)
-						}
-						break
-					}
-					if tl.inWindow(t) {
-						sent.Add(1)
-					}
-					break
-				}
-			}
+			first := tl.now() + interval*time.Duration(s)/time.Duration(senders)
+			sendPaced(ctx, &tl, own, first, interval, pad, stats, &sent)
 		}()
 	}
 	wg.Wait()
@@ -541,6 +501,78 @@ func runSignalMessages(ctx context.Context, cfg signalConfig, clients []*wsClien
 	if perr != nil {
 		return perr
 	}
+	summarizeSignal(res, cfg, stats, sent.Load(), samples)
+	return nil
+}
+
+// sampleWindow reads pid's CPU at the start and the end of the measured
+// window.
+func sampleWindow(ctx context.Context, pid int, tl *timeline) ([2]procSample, error) {
+	var samples [2]procSample
+	for i, at := range []time.Duration{tl.measFrom, tl.measTo} {
+		if !sleepCtx(ctx, at-tl.now()) {
+			return samples, nil
+		}
+		var err error
+		if samples[i], err = readProc(pid); err != nil {
+			return samples, err
+		}
+	}
+	return samples, nil
+}
+
+// sendPaced is one sender: from first on, every interval it sends a timed
+// signal from the next live client of own that has a peer (at most one lap),
+// until the measured window ends. Messages sent inside the window count in
+// sent.
+func sendPaced(ctx context.Context, tl *timeline, own []*wsClient, first, interval time.Duration, pad string,
+	stats *signalStats, sent *atomic.Uint64,
+) {
+	next, k := first, 0
+	var buf []byte
+	for ctx.Err() == nil {
+		now := tl.now()
+		if now >= tl.measTo {
+			return
+		}
+		if now < next {
+			time.Sleep(next - now)
+			continue
+		}
+		if now-next > 100*time.Millisecond {
+			next = now
+		}
+		next += interval
+		for tries := 0; tries < len(own); tries++ {
+			c := own[k%len(own)]
+			k++
+			if c.dead.Load() {
+				continue
+			}
+			to, ok := c.pickPeer()
+			if !ok {
+				continue
+			}
+			t := tl.now()
+			buf = appendSignal(buf[:0], to, t, pad)
+			_ = c.conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
+			if err := c.conn.WriteMessage(websocket.TextMessage, buf); err != nil {
+				if !c.dead.Swap(true) {
+					stats.disconnects.Add(1)
+				}
+				break
+			}
+			if tl.inWindow(t) {
+				sent.Add(1)
+			}
+			break
+		}
+	}
+}
+
+// summarizeSignal fills res from the readers' histograms and the server's
+// CPU over the window.
+func summarizeSignal(res *SignalResult, cfg signalConfig, stats *signalStats, sent uint64, samples [2]procSample) {
 	var hist Histogram
 	for i := range stats.shards {
 		sh := &stats.shards[i]
@@ -548,7 +580,7 @@ func runSignalMessages(ctx context.Context, cfg signalConfig, clients []*wsClien
 		hist.Merge(&sh.hist)
 		sh.mu.Unlock()
 	}
-	res.Sent, res.Received = sent.Load(), stats.received()
+	res.Sent, res.Received = sent, stats.received()
 	res.MsgsPerSec = float64(res.Received) / cfg.duration.Seconds()
 	res.SentPerSec = float64(res.Sent) / cfg.duration.Seconds()
 	res.LossPct = lossPct(res.Sent, res.Received)
@@ -556,12 +588,11 @@ func runSignalMessages(ctx context.Context, cfg signalConfig, clients []*wsClien
 	if res.Server != nil {
 		cpu := samples[1].CPU - samples[0].CPU
 		res.Server.CPUPercent = 100 * cpu.Seconds() / cfg.duration.Seconds()
-		if n := sent.Load(); n > 0 {
+		if sent > 0 {
 			// A relayed message is read once and written once by the hub: count it once.
-			res.Server.CPUMicrosPerMsg = float64(cpu.Microseconds()) / float64(n)
+			res.Server.CPUMicrosPerMsg = float64(cpu.Microseconds()) / float64(sent)
 		}
 	}
-	return nil
 }
 
 func (s *signalStats) received() uint64 {
