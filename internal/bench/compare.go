@@ -246,22 +246,40 @@ func runCompareMode(ctx context.Context, args []string, out io.Writer) error {
 	var allocRows []AllocResult
 	if *allocCycles > 0 {
 		acfg := allocConfig{cycles: *allocCycles, duration: *allocDuration, timeout: 3 * time.Second}
-		for _, n := range counts {
-			for _, t := range targets {
-				if t.server == "" {
-					continue
-				}
-				r, err := runAllocRow(ctx, t, n, acfg)
-				if err != nil {
-					return fmt.Errorf("bench: alloc on %s with %d clients: %w", t.label, n, err)
-				}
-				allocRows = append(allocRows, r)
-			}
+		if allocRows, err = runAllocRows(ctx, targets, counts, acfg); err != nil {
+			return err
 		}
 	}
-	ratios := compareRatios(rows, counts, *rtcdLabel)
-	addAllocRatios(ratios, allocRows, *rtcdLabel)
-	if lf.json {
+	return writeCompare(out, lf.json, cfg, rows, allocRows, counts, *rtcdLabel)
+}
+
+// runAllocRows runs an alloc row per client count against every relay
+// target (not raw UDP).
+func runAllocRows(ctx context.Context, targets []relayTarget, counts []int, acfg allocConfig) ([]AllocResult, error) {
+	var rows []AllocResult
+	for _, n := range counts {
+		for _, t := range targets {
+			if t.server == "" {
+				continue
+			}
+			r, err := runAllocRow(ctx, t, n, acfg)
+			if err != nil {
+				return nil, fmt.Errorf("bench: alloc on %s with %d clients: %w", t.label, n, err)
+			}
+			rows = append(rows, r)
+		}
+	}
+	return rows, nil
+}
+
+// writeCompare reports the rows and their ratios to the rtcd row, as JSON or
+// as tables.
+func writeCompare(out io.Writer, asJSON bool, cfg loadConfig, rows []LoadResult, allocRows []AllocResult, counts []int,
+	label string,
+) error {
+	ratios := compareRatios(rows, counts, label)
+	addAllocRatios(ratios, allocRows, label)
+	if asJSON {
 		return writeJSON(out, struct {
 			loadReport
 			Alloc  []AllocResult  `json:"alloc,omitempty"`
@@ -278,7 +296,7 @@ func runCompareMode(ctx context.Context, args []string, out io.Writer) error {
 		}
 	}
 	fmt.Fprintln(out)
-	return writeRatioTable(out, ratios, *rtcdLabel)
+	return writeRatioTable(out, ratios, label)
 }
 
 // addAllocRatios fills the allocation-rate ratio of each client count.
