@@ -17,10 +17,10 @@ import (
 //go:embed static
 var staticFS embed.FS
 
-// CSP is the Content-Security-Policy sent with every response. connect-src
+// csp is the Content-Security-Policy sent with every response. connect-src
 // lists ws: and wss: because 'self' does not cover WebSocket schemes in every
 // browser; media-src allows blob: for local previews.
-const CSP = "default-src 'self'; script-src 'self'; style-src 'self'; " +
+const csp = "default-src 'self'; script-src 'self'; style-src 'self'; " +
 	"connect-src 'self' ws: wss:; media-src 'self' blob:; img-src 'self' data:; " +
 	"object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 
@@ -82,7 +82,7 @@ func Handler() http.Handler {
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	hdr := w.Header()
-	hdr.Set("Content-Security-Policy", CSP)
+	hdr.Set("Content-Security-Policy", csp)
 	hdr.Set("X-Content-Type-Options", "nosniff")
 	hdr.Set("Referrer-Policy", "no-referrer") // room names in URLs must not leak to other sites
 	hdr.Set("Permissions-Policy", permissionsPolicy)
