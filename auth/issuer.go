@@ -146,20 +146,20 @@ func RandomUser(label string) string {
 	return label + "." + hex.EncodeToString(b[:])
 }
 
-// KeyedUser is RandomUser for a known identity: label, a dot and the first
+// keyedUser is RandomUser for a known identity: label, a dot and the first
 // 128 bits of HMAC-SHA256(key, id) in hex. One id always gets the same user
 // part, so the relay's per-user quota holds across its sessions, while
 // nobody without key can compute it from the id.
-func KeyedUser(key []byte, label, id string) string {
+func keyedUser(key []byte, label, id string) string {
 	mac := hmac.New(sha256.New, key)
 	mac.Write([]byte("rtcd-turn-user:" + id)) // hash.Hash.Write never fails
 	return label + "." + hex.EncodeToString(mac.Sum(nil)[:userRandomBytes])
 }
 
-// KeyedUser is the package's KeyedUser with the minting secret as key, so
+// KeyedUser is keyedUser with the minting secret as key, so
 // every node sharing Auth.Secrets gives one id the same user part.
 func (i *Issuer) KeyedUser(label, id string) string {
-	return KeyedUser(i.keys[0].key, label, id)
+	return keyedUser(i.keys[0].key, label, id)
 }
 
 // Password returns the password that belongs to username if it is well-formed
@@ -179,7 +179,7 @@ func (i *Issuer) Password(username string) (password string, expires time.Time, 
 // for requests on an allocation that was created while the credential was valid
 // (coturn semantics: expiry is checked when the session is created).
 func (i *Issuer) PasswordIgnoringExpiry(username string) (password string, expires time.Time, err error) {
-	u, err := ParseUsername(username)
+	u, err := parseUsername(username)
 	if err != nil {
 		return "", time.Time{}, err
 	}
@@ -206,7 +206,7 @@ func (i *Issuer) Verify(username, password string) error {
 // User returns the user part of a username (without expiry and key id), the
 // identity quotas count against.
 func (i *Issuer) User(username string) (string, error) {
-	u, err := ParseUsername(username)
+	u, err := parseUsername(username)
 	if err != nil {
 		return "", err
 	}
@@ -220,7 +220,7 @@ func (i *Issuer) User(username string) (string, error) {
 }
 
 // keyFor picks the secret named by the key id, else the first secret.
-func (i *Issuer) keyFor(u Username) secretKey {
+func (i *Issuer) keyFor(u parsedUsername) secretKey {
 	if u.KeyID != "" {
 		for _, k := range i.keys {
 			if k.kid == u.KeyID {

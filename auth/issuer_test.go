@@ -143,7 +143,7 @@ func TestRotationMintsWithFirst(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := iss.Issue("u")
-	u, err := ParseUsername(c.Username)
+	u, err := parseUsername(c.Username)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -323,15 +323,15 @@ func TestRandomUser(t *testing.T) {
 
 func TestKeyedUser(t *testing.T) {
 	k1, k2 := []byte("key-one-0123456789abcdef"), []byte("key-two-0123456789abcdef")
-	a := KeyedUser(k1, "alice", "alice")
+	a := keyedUser(k1, "alice", "alice")
 	label, rnd, ok := strings.Cut(a, ".")
 	if !ok || label != "alice" || len(rnd) != 32 || strings.Trim(rnd, "0123456789abcdef") != "" {
 		t.Fatalf("KeyedUser = %q", a)
 	}
-	if KeyedUser(k1, "alice", "alice") != a {
+	if keyedUser(k1, "alice", "alice") != a {
 		t.Fatal("not stable for one id")
 	}
-	if KeyedUser(k1, "alice", "bob") == a || KeyedUser(k2, "alice", "alice") == a {
+	if keyedUser(k1, "alice", "bob") == a || keyedUser(k2, "alice", "alice") == a {
 		t.Fatal("another id or key gives the same user part")
 	}
 	one, _ := NewIssuer([]string{string(k1), string(k2)}, time.Hour)

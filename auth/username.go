@@ -15,8 +15,8 @@ const kidLen = 8
 // millisecond timestamp, which would make a credential that never expires.
 const maxExpiryDigits = 10
 
-// Username is a parsed TURN REST username.
-type Username struct {
+// parsedUsername is a parsed TURN REST username.
+type parsedUsername struct {
 	// Expiry is the Unix time in seconds after which the credential is invalid.
 	Expiry int64
 	// KeyID is the 8-hex key id when the user part has the "<kid>:" shape,
@@ -30,7 +30,7 @@ type Username struct {
 }
 
 // String formats u back into the wire form.
-func (u Username) String() string {
+func (u parsedUsername) String() string {
 	var b strings.Builder
 	b.WriteString(strconv.FormatInt(u.Expiry, 10))
 	if !u.HasUser && u.KeyID == "" {
@@ -45,23 +45,23 @@ func (u Username) String() string {
 	return b.String()
 }
 
-// ParseUsername splits a TURN REST username "<expiry>[:<kid>:][<user>]".
+// parseUsername splits a TURN REST username "<expiry>[:<kid>:][<user>]".
 // The expiry must be 1 to 10 decimal digits (seconds, not milliseconds).
-func ParseUsername(username string) (Username, error) {
+func parseUsername(username string) (parsedUsername, error) {
 	exp, rest, hasSep := strings.Cut(username, ":")
 	if len(exp) == 0 || len(exp) > maxExpiryDigits {
-		return Username{}, ErrMalformed
+		return parsedUsername{}, ErrMalformed
 	}
 	for i := 0; i < len(exp); i++ {
 		if exp[i] < '0' || exp[i] > '9' {
-			return Username{}, ErrMalformed
+			return parsedUsername{}, ErrMalformed
 		}
 	}
 	n, err := strconv.ParseInt(exp, 10, 64)
 	if err != nil {
-		return Username{}, ErrMalformed
+		return parsedUsername{}, ErrMalformed
 	}
-	u := Username{Expiry: n, HasUser: hasSep}
+	u := parsedUsername{Expiry: n, HasUser: hasSep}
 	if !hasSep {
 		return u, nil
 	}

@@ -8,27 +8,27 @@ import (
 func TestParseUsername(t *testing.T) {
 	tests := []struct {
 		in   string
-		want Username
+		want parsedUsername
 		err  error
 	}{
-		{"1599491771", Username{Expiry: 1599491771}, nil},
-		{"1599491771:", Username{Expiry: 1599491771, HasUser: true}, nil},
-		{"1599491771:foobar", Username{Expiry: 1599491771, User: "foobar", HasUser: true}, nil},
-		{"1599491771:0123abcd:u", Username{Expiry: 1599491771, KeyID: "0123abcd", User: "u", HasUser: true}, nil},
-		{"1599491771:0123abcd:", Username{Expiry: 1599491771, KeyID: "0123abcd", HasUser: true}, nil},
-		{"1599491771:0123ABCD:u", Username{Expiry: 1599491771, User: "0123ABCD:u", HasUser: true}, nil},
-		{"1599491771:0123abc:u", Username{Expiry: 1599491771, User: "0123abc:u", HasUser: true}, nil},
-		{"1599491771:0123abcd", Username{Expiry: 1599491771, User: "0123abcd", HasUser: true}, nil},
-		{"9999999999:x", Username{Expiry: 9999999999, User: "x", HasUser: true}, nil},
-		{"", Username{}, ErrMalformed},
-		{"12345678901:x", Username{}, ErrMalformed},
-		{"abc:1599491771", Username{}, ErrMalformed},
-		{"1e9:x", Username{}, ErrMalformed},
+		{"1599491771", parsedUsername{Expiry: 1599491771}, nil},
+		{"1599491771:", parsedUsername{Expiry: 1599491771, HasUser: true}, nil},
+		{"1599491771:foobar", parsedUsername{Expiry: 1599491771, User: "foobar", HasUser: true}, nil},
+		{"1599491771:0123abcd:u", parsedUsername{Expiry: 1599491771, KeyID: "0123abcd", User: "u", HasUser: true}, nil},
+		{"1599491771:0123abcd:", parsedUsername{Expiry: 1599491771, KeyID: "0123abcd", HasUser: true}, nil},
+		{"1599491771:0123ABCD:u", parsedUsername{Expiry: 1599491771, User: "0123ABCD:u", HasUser: true}, nil},
+		{"1599491771:0123abc:u", parsedUsername{Expiry: 1599491771, User: "0123abc:u", HasUser: true}, nil},
+		{"1599491771:0123abcd", parsedUsername{Expiry: 1599491771, User: "0123abcd", HasUser: true}, nil},
+		{"9999999999:x", parsedUsername{Expiry: 9999999999, User: "x", HasUser: true}, nil},
+		{"", parsedUsername{}, ErrMalformed},
+		{"12345678901:x", parsedUsername{}, ErrMalformed},
+		{"abc:1599491771", parsedUsername{}, ErrMalformed},
+		{"1e9:x", parsedUsername{}, ErrMalformed},
 	}
 	for _, tt := range tests {
-		got, err := ParseUsername(tt.in)
+		got, err := parseUsername(tt.in)
 		if !errors.Is(err, tt.err) || got != tt.want {
-			t.Errorf("ParseUsername(%q) = %+v, %v; want %+v, %v", tt.in, got, err, tt.want, tt.err)
+			t.Errorf("parseUsername(%q) = %+v, %v; want %+v, %v", tt.in, got, err, tt.want, tt.err)
 		}
 		if err == nil && got.String() != tt.in {
 			t.Errorf("String() = %q, want %q", got.String(), tt.in)
@@ -43,7 +43,7 @@ func FuzzParseUsername(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		u, err := ParseUsername(s)
+		u, err := parseUsername(s)
 		if err != nil {
 			return
 		}
@@ -54,7 +54,7 @@ func FuzzParseUsername(f *testing.F) {
 			t.Fatalf("bad kid %q from %q", u.KeyID, s)
 		}
 		s2 := u.String()
-		u2, err := ParseUsername(s2)
+		u2, err := parseUsername(s2)
 		if err != nil {
 			t.Fatalf("reparse %q (from %q): %v", s2, s, err)
 		}
