@@ -2,29 +2,18 @@
 // directly and through rtcd's TURN relay, see each other's mute and camera
 // state, a third user joins and leaves, and the pages reconnect by themselves
 // when the daemon is killed and started again on the same ports.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import * as L from './lib.mjs';
 
 let daemon;
 let browser;
-const cleanup = new L.Cleanup();
 const timings = {};
-
-before(async () => {
-  cleanup.add(() => L.removeTemp());
-  daemon = await L.Daemon.create();
-  cleanup.add(() => daemon.stop({ hard: true }));
-  await daemon.start();
-  browser = await L.launchBrowser();
-  cleanup.add(() => browser.close());
-});
-
-after(async () => {
-  L.log('timings (ms):', JSON.stringify(timings));
-  await cleanup.run();
-});
+const cleanup = L.suite(async (c) => {
+  daemon = await L.startDaemon(c);
+  browser = await L.startBrowser(c);
+}, { timings });
 
 const step = (label, fn) => L.step(label, fn, { browser, daemons: [daemon] });
 const room = L.roomName;

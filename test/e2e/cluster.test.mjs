@@ -3,13 +3,12 @@
 // through the nodes' TURN relays. redis-server (Debian's package) is started
 // on a free loopback port without persistence and killed by PID at the end;
 // the test is skipped when it is not installed.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, execFileSync } from 'node:child_process';
 import net from 'node:net';
 import * as L from './lib.mjs';
 
-const cleanup = new L.Cleanup();
 let browser;
 let nodes = [];
 let redisMissing = false;
@@ -49,8 +48,7 @@ async function startRedis() {
   return port;
 }
 
-before(async () => {
-  cleanup.add(() => L.removeTemp());
+const cleanup = L.suite(async () => {
   const redisPort = await startRedis();
   if (!redisPort) { redisMissing = true; return; }
   const secret = `e2e-cluster-${process.pid}-${Date.now()}`;
@@ -67,11 +65,8 @@ before(async () => {
     assert.match(d.config(), /Cluster:\n  Enabled: true/);
     nodes.push(d);
   }
-  browser = await L.launchBrowser();
-  cleanup.add(() => browser.close());
+  browser = await L.startBrowser(cleanup);
 });
-
-after(async () => { await cleanup.run(); });
 
 async function callAcross(t, relay) {
   if (redisMissing) { t.skip('redis-server not installed (test/deps.sh installs it)'); return; }

@@ -4,7 +4,7 @@
 // as a subprocess. The page sees the Go peer connected over rtcd's relay,
 // receives its video RTP and shows its chat line; the Go peer receives the
 // page's RTP and chat line and reports them as one JSON line.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -15,7 +15,11 @@ import * as L from './lib.mjs';
 let daemon;
 let browser;
 let gopeerBin;
-const cleanup = new L.Cleanup();
+const cleanup = L.suite(async (c) => {
+  gopeerBin = buildGoPeer();
+  daemon = await L.startDaemon(c);
+  browser = await L.startBrowser(c);
+});
 
 // buildGoPeer uses GOPEER_BIN (set by run.sh) or builds ./test/e2e/gopeer.
 function buildGoPeer() {
@@ -52,19 +56,6 @@ function startGoPeer(args) {
   return { proc, done, stderr: () => stderr };
 }
 
-before(async () => {
-  cleanup.add(() => L.removeTemp());
-  gopeerBin = buildGoPeer();
-  daemon = await L.Daemon.create();
-  cleanup.add(() => daemon.stop({ hard: true }));
-  await daemon.start();
-  browser = await L.launchBrowser();
-  cleanup.add(() => browser.close());
-});
-
-after(async () => {
-  await cleanup.run();
-});
 
 // inboundVideo is the page's inbound video RTP from its only peer.
 async function inboundVideo(page) {

@@ -11,6 +11,7 @@ import dgram from 'node:dgram';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { before, after } from 'node:test';
 import { chromium } from 'playwright-core';
 
 export const here = path.dirname(fileURLToPath(import.meta.url));
@@ -365,6 +366,39 @@ export class Cleanup {
     }
     this.fns = [];
   }
+}
+
+// suite registers the hooks of a test file: setup runs before the first test
+// with the file's Cleanup (which also removes the temporary directory), and
+// the cleanup runs after the last test, also when one failed. With timings,
+// they are logged first.
+export function suite(setup, { timings } = {}) {
+  const cleanup = new Cleanup();
+  before(async () => {
+    cleanup.add(() => removeTemp());
+    await setup(cleanup);
+  });
+  after(async () => {
+    if (timings) log('timings (ms):', JSON.stringify(timings));
+    await cleanup.run();
+  });
+  return cleanup;
+}
+
+// startDaemon creates and starts a Daemon (opts as Daemon.create) that
+// cleanup kills.
+export async function startDaemon(cleanup, opts) {
+  const d = await Daemon.create(opts);
+  cleanup.add(() => d.stop({ hard: true }));
+  await d.start();
+  return d;
+}
+
+// startBrowser launches Chromium (opts as launchBrowser) that cleanup closes.
+export async function startBrowser(cleanup, opts) {
+  const b = await launchBrowser(opts);
+  cleanup.add(() => b.close());
+  return b;
 }
 
 // step runs a test body; when it throws, it saves a screenshot of every page

@@ -4,24 +4,16 @@
 // Unicode room names work; the keyboard does what it says (Escape, shortcuts
 // that can be turned off, a help list); messages are plain sentences; after
 // Leave nothing pretends to be in a call; alone, the page says it waits.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as L from './lib.mjs';
 
 let daemon;
 let browser;
-const cleanup = new L.Cleanup();
-
-before(async () => {
-  cleanup.add(() => L.removeTemp());
-  daemon = await L.Daemon.create();
-  cleanup.add(() => daemon.stop({ hard: true }));
-  await daemon.start();
-  browser = await L.launchBrowser();
-  cleanup.add(() => browser.close());
+const cleanup = L.suite(async (c) => {
+  daemon = await L.startDaemon(c);
+  browser = await L.startBrowser(c);
 });
-
-after(() => cleanup.run());
 
 const step = (label, fn) => L.step(label, fn, { browser, daemons: [daemon] });
 

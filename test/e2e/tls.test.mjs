@@ -13,7 +13,7 @@
 //
 // It also logs page load -> connected for relayed calls over UDP, TCP and TLS
 // (no timing assertion; the target is <= 1.5 s on loopback).
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -26,7 +26,6 @@ const WRONG_HOST = 'other.test'; // mapped to the same address, but not in the c
 let daemon;
 let browser;
 let certs;
-const cleanup = new L.Cleanup();
 const timings = {};
 
 function haveCertutil() {
@@ -37,16 +36,13 @@ function haveCertutil() {
 // E2E_TLS_TRUST=spki forces the fallback.
 const trust = process.env.E2E_TLS_TRUST === 'spki' || !haveCertutil() ? 'spki' : 'nss';
 
-before(async () => {
-  cleanup.add(() => L.removeTemp());
+L.suite(async (cleanup) => {
   const { dir } = L.buildDaemon();
   const tlsDir = fs.mkdtempSync(path.join(dir, 'tls-'));
   certs = L.makeCerts(tlsDir, HOST);
-  daemon = await L.Daemon.create({
+  daemon = await L.startDaemon(cleanup, {
     tls: { ...certs, host: HOST, turnsPort: await L.freePort(), onePort: true, metricsPort: await L.freePort() },
   });
-  cleanup.add(() => daemon.stop({ hard: true }));
-  await daemon.start();
 
   let env;
   const args = [];
@@ -62,15 +58,9 @@ before(async () => {
     L.log('certutil missing (apt-get install libnss3-tools; run.sh does): trusting the test CA by --ignore-certificate-errors-spki-list');
     args.push(`--ignore-certificate-errors-spki-list=${certs.caSpkiHash}`);
   }
-  browser = await L.launchBrowser({ hosts: { [HOST]: '127.0.0.1', [WRONG_HOST]: '127.0.0.1' }, args, env });
-  cleanup.add(() => browser.close());
+  browser = await L.startBrowser(cleanup, { hosts: { [HOST]: '127.0.0.1', [WRONG_HOST]: '127.0.0.1' }, args, env });
   L.log(`trust: ${trust}; daemon ${daemon.url}, turns on ${daemon.tls.turnsPort} and (one-port) ${daemon.httpPort}`);
-});
-
-after(async () => {
-  L.log('timings (ms):', JSON.stringify(timings));
-  await cleanup.run();
-});
+}, { timings });
 
 const step = (label, fn) => L.step(label, fn, { browser, daemons: [daemon] });
 const room = L.roomName;

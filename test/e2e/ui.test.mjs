@@ -1,7 +1,7 @@
 // The pages around the call: home, /diag against rtcd's own STUN/TURN, and
 // the plain-words messages for a full room, an expired invite, a denied
 // camera and an unreachable daemon.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as L from './lib.mjs';
 
@@ -9,21 +9,11 @@ const TOKEN_SECRET = 'e2e-token-secret-0123456789abcdef0123456789';
 let open;      // open mode, room size 2
 let locked;    // token mode
 let browser;
-const cleanup = new L.Cleanup();
-
-before(async () => {
-  cleanup.add(() => L.removeTemp());
-  open = await L.Daemon.create({ signal: { RoomSize: 2 } });
-  cleanup.add(() => open.stop({ hard: true }));
-  await open.start();
-  locked = await L.Daemon.create({ signal: { Mode: 'token' }, tokenSecret: TOKEN_SECRET });
-  cleanup.add(() => locked.stop({ hard: true }));
-  await locked.start();
-  browser = await L.launchBrowser();
-  cleanup.add(() => browser.close());
+L.suite(async (c) => {
+  open = await L.startDaemon(c, { signal: { RoomSize: 2 } });
+  locked = await L.startDaemon(c, { signal: { Mode: 'token' }, tokenSecret: TOKEN_SECRET });
+  browser = await L.startBrowser(c);
 });
-
-after(() => cleanup.run());
 
 const step = (label, fn) => L.step(label, fn, { browser });
 async function newPage(viewport = { width: 960, height: 640 }) {
