@@ -13,8 +13,9 @@ import (
 
 	"github.com/rtcd/rtcd/auth"
 	"github.com/rtcd/rtcd/etc"
-	"github.com/rtcd/rtcd/signal"
 	"github.com/rtcd/rtcd/internal/tlsconf"
+	"github.com/rtcd/rtcd/signal"
+	"github.com/rtcd/rtcd/signal/redisbus"
 	"github.com/rtcd/rtcd/turn"
 	"github.com/zeromicro/go-zero/core/conf"
 	"github.com/zeromicro/go-zero/rest"
@@ -31,7 +32,7 @@ type Config struct {
 	// TLS turns the main port into HTTPS/WSS and enables TURN over TLS.
 	TLS tlsconf.Config `json:",optional"`
 	// Cluster lets several nodes share rooms through Redis (docs/cluster.md).
-	Cluster signal.ClusterConfig `json:",optional"`
+	Cluster redisbus.Config `json:",optional"`
 }
 
 // Validate checks the sections against each other and names the field at

@@ -14,7 +14,7 @@ import (
 
 	"github.com/rtcd/rtcd/client"
 	"github.com/rtcd/rtcd/internal/config"
-	"github.com/rtcd/rtcd/signal"
+	"github.com/rtcd/rtcd/signal/redisbus"
 )
 
 // TestCallAcrossNodes: two Go peers (client package), one per node,
@@ -67,7 +67,7 @@ func TestCallAcrossNodes(t *testing.T) {
 // other (shared Auth.Secrets).
 func TestICEServersAllNodes(t *testing.T) {
 	r := startRedis(t)
-	all := func(c *config.Config) { c.Cluster.ICEServers = signal.ICEAllNodes }
+	all := func(c *config.Config) { c.Cluster.ICEServers = redisbus.ICEAllNodes }
 	n1 := startNode(t, r.addr(), "n1", all)
 	n2 := startNode(t, r.addr(), "n2", all)
 	relay2 := n2.TURNAddr().String()

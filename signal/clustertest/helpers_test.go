@@ -24,7 +24,7 @@ import (
 
 	"github.com/rtcd/rtcd/internal/config"
 	"github.com/rtcd/rtcd/internal/daemon"
-	"github.com/rtcd/rtcd/signal"
+	"github.com/rtcd/rtcd/signal/redisbus"
 )
 
 const (
@@ -54,7 +54,7 @@ func nodeConfig(redisAddr, id string) config.Config {
 	// its own allocations, so the other nodes' relays need the address
 	// allowed (real nodes have addresses of their own).
 	c.Turn.AllowPeers = []string{"127.0.0.1/32"}
-	c.Cluster = signal.ClusterConfig{
+	c.Cluster = redisbus.Config{
 		Enabled: true, RedisAddr: redisAddr, NodeID: id,
 		HeartbeatInterval: hbInterval, NodeTTL: nodeTTL, RedisTimeout: 500 * time.Millisecond,
 	}
