@@ -82,7 +82,6 @@ type Hub struct {
 	ips      *ipLimiter
 	fails    *throttle
 	st       stats
-	bus      RoomBus // the local bus unless StartBus gave another
 
 	// Test hooks, fixed in production.
 	floodWindow time.Duration
@@ -136,7 +135,6 @@ func NewHub(c Config, issuer *auth.Issuer, tokens *auth.Tokens, urls ICEURLs) (*
 		h.allow[n] = true
 	}
 	h.router = newRouter(c.RoomSize, &h.st, h.overflow)
-	h.bus = h.router.bus
 	h.upgrader = websocket.Upgrader{
 		HandshakeTimeout: c.HelloTimeout,
 		// A 1 KiB read buffer (longer messages take a few more reads) and
@@ -249,7 +247,7 @@ func (h *Hub) Stop() {
 	}
 	h.mu.Unlock()
 	// Clients are told to reconnect: let them resume on another node.
-	h.bus.SaveSessions(h.router.records(byTok), h.cfg.ResumeWindow)
+	h.router.bus.SaveSessions(h.router.records(byTok), h.cfg.ResumeWindow)
 	for _, s := range waiting {
 		h.endSession(s) // silent: everyone is being closed
 	}
@@ -273,7 +271,7 @@ func (h *Hub) Stop() {
 		h.mu.Unlock()
 		<-done
 	}
-	h.bus.Stop()
+	h.router.bus.Stop()
 	logx.Infow("signal: hub stopped", logx.Field("connections", len(conns)))
 }
 
@@ -457,7 +455,7 @@ func (h *Hub) overflow(s *session) {
 // iceServers mints fresh credentials for s.
 func (h *Hub) iceServers(s *session) ([]proto.ICEServer, auth.Credential) {
 	cred := h.issuer.Issue(s.user)
-	urls := h.bus.ICEURLs(h.urls)
+	urls := h.router.bus.ICEURLs(h.urls)
 	var servers []proto.ICEServer
 	if len(urls.STUN) > 0 {
 		servers = append(servers, proto.ICEServer{URLs: urls.STUN})
@@ -532,7 +530,7 @@ func (h *Hub) authFailed(key, why string) {
 // with others it ends with ".<node id>", so that any node finds the
 // session's node.
 func (h *Hub) newResumeToken() string {
-	if node := h.bus.NodeID(); node != "" {
+	if node := h.router.bus.NodeID(); node != "" {
 		return "r_" + randomToken() + "." + node
 	}
 	return "r_" + randomToken()
@@ -554,10 +552,9 @@ func tokenNode(tok string) string {
 // backend is unreachable is not an error: the hub then serves its rooms
 // alone, and says so in Ready, until the bus is connected.
 func (h *Hub) StartBus(b RoomBus) error {
-	if _, local := h.bus.(localBus); !local {
+	if _, local := h.router.bus.(localBus); !local {
 		return errors.New("signal: StartBus called twice")
 	}
-	h.bus = b
 	h.router.bus = b
 	b.Start(&Rooms{h: h, r: h.router})
 	return nil
@@ -565,7 +562,7 @@ func (h *Hub) StartBus(b RoomBus) error {
 
 // NodeID is this node's id among the nodes sharing rooms ("" on a single
 // node).
-func (h *Hub) NodeID() string { return h.bus.NodeID() }
+func (h *Hub) NodeID() string { return h.router.bus.NodeID() }
 
 // Ready reports whether the hub serves as configured: nil on a single node
 // and on a node connected to the others; otherwise why not (the node still
@@ -577,7 +574,7 @@ func (h *Hub) Ready() error {
 	if stopping {
 		return errors.New("signal: shutting down")
 	}
-	return h.bus.Health()
+	return h.router.bus.Health()
 }
 
 // takeOverRemote resumes on this node a session of another node.
@@ -586,7 +583,7 @@ func (h *Hub) takeOverRemote(tok string, c *conn) (*session, string, *conn) {
 	if node == "" {
 		return nil, "", nil
 	}
-	rec, items := h.bus.TakeOver(node, tok)
+	rec, items := h.router.bus.TakeOver(node, tok)
 	if rec == nil {
 		return nil, "", nil
 	}
@@ -595,7 +592,7 @@ func (h *Hub) takeOverRemote(tok string, c *conn) (*session, string, *conn) {
 	for _, b := range items {
 		s.out.push(b, true)
 	}
-	defer h.bus.Drain(s.id) // whatever is still held for s, had it not entered its room
+	defer h.router.bus.Drain(s.id) // whatever is still held for s, had it not entered its room
 	h.mu.Lock()
 	if h.stopping || h.sessions[s.id] != nil {
 		h.mu.Unlock()
@@ -616,7 +613,7 @@ func (h *Hub) takeOverRemote(tok string, c *conn) (*session, string, *conn) {
 // rejoin puts a session taken over from another node back into its room,
 // where it may count already: on this node alone if the bus cannot.
 func (h *Hub) rejoin(s *session, room string) {
-	switch h.bus.Join(&Joining{Room: room, Peer: s.id, Resumed: true, r: h.router, s: s}) {
+	switch h.router.bus.Join(&Joining{Room: room, Peer: s.id, Resumed: true, r: h.router, s: s}) {
 	case JoinLocal:
 		h.router.completeJoin(s, room, "", nil, true)
 	case JoinFull:

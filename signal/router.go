@@ -19,7 +19,7 @@ type router struct {
 	size       int
 	st         *stats
 	onOverflow func(*session) // called without locks for a session whose outbox overflowed
-	bus        RoomBus        // the local bus on a single node; set before serving
+	bus        RoomBus        // the local bus unless Hub.StartBus gave another; set before serving
 
 	mu      sync.Mutex                     // guards the following fields and session.{name,state,room,joining,closed}
 	rooms   map[string]*room               // by name; a room exists while it has local members
