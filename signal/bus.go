@@ -148,16 +148,16 @@ var errNoOtherNode = errors.New("signal: no other node")
 // so there is nothing to tell and no one to ask.
 type localBus struct{}
 
-func (localBus) Start(*Rooms)                                        {}
-func (localBus) Stop()                                               {}
-func (localBus) NodeID() string                                      { return "" }
-func (localBus) Health() error                                       { return nil }
-func (localBus) ICEURLs(own ICEURLs) ICEURLs                         { return own }
-func (localBus) Join(*Joining) JoinResult                            { return JoinLocal }
-func (localBus) Leave(string, string)                                {}
-func (localBus) Update(string, Member)                               {}
-func (localBus) Signal(string, string, string, string, []byte) error { return errNoOtherNode }
-func (localBus) Hold(string, []byte) bool                            { return false }
-func (localBus) Drain(string) [][]byte                               { return nil }
-func (localBus) TakeOver(string, string) (*SessionRecord, [][]byte)  { return nil, nil }
+func (localBus) Start(*Rooms)                                         {}
+func (localBus) Stop()                                                {}
+func (localBus) NodeID() string                                       { return "" }
+func (localBus) Health() error                                        { return nil }
+func (localBus) ICEURLs(own ICEURLs) ICEURLs                          { return own }
+func (localBus) Join(*Joining) JoinResult                             { return JoinLocal }
+func (localBus) Leave(string, string)                                 {}
+func (localBus) Update(string, Member)                                {}
+func (localBus) Signal(string, string, string, string, []byte) error  { return errNoOtherNode }
+func (localBus) Hold(string, []byte) bool                             { return false }
+func (localBus) Drain(string) [][]byte                                { return nil }
+func (localBus) TakeOver(string, string) (*SessionRecord, [][]byte)   { return nil, nil }
 func (localBus) SaveSessions(map[string]SessionRecord, time.Duration) {}

@@ -232,9 +232,17 @@ func (b *Bus) keyTTL() int64 {
 // roomsKey is the set of rooms in which this node has entries: after a
 // crash, a node restarted with the same NodeID clears what its previous
 // run left there.
-func (b *Bus) roomsKey() string           { return b.pfx + "noderooms:" + b.self }
+func (b *Bus) roomsKey() string { return b.pfx + "noderooms:" + b.self }
+
+// nodeKey is a node's heartbeat key; nodeKey("") is the prefix join.lua
+// puts a member's node id after to tell whether the node is alive.
 func (b *Bus) nodeKey(node string) string { return b.pfx + "node:" + node }
-func (b *Bus) nodeCh(node string) string  { return b.pfx + "to:" + node }
+
+// nodeCh is a node's own channel.
+func (b *Bus) nodeCh(node string) string { return b.pfx + "to:" + node }
+
+// sessKey holds a stopped node's session of resume token tok, under the
+// token's hash, so that Redis holds no usable token at rest.
 func (b *Bus) sessKey(tok string) string {
 	h := sha256.Sum256([]byte(tok))
 	return b.pfx + "sess:" + hex.EncodeToString(h[:])

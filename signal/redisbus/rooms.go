@@ -65,7 +65,7 @@ func (b *Bus) runJoin(j *signal.Joining, m signal.Member, rid string) (string, s
 	b.pubMu.Lock()
 	ctx, cancel := b.cmdCtx()
 	res, err := joinScript.Run(ctx, b.rdb, []string{b.roomKey(j.Room), b.roomsKey()},
-		j.Peer, string(proto.Marshal(m)), b.rooms.RoomSize(), b.pfx+"node:", b.evCh, string(ev), b.myCh, rid, force, j.Room, b.keyTTL()).Slice()
+		j.Peer, string(proto.Marshal(m)), b.rooms.RoomSize(), b.nodeKey(""), b.evCh, string(ev), b.myCh, rid, force, j.Room, b.keyTTL()).Slice()
 	cancel()
 	b.pubMu.Unlock()
 	if err != nil || len(res) != 2 {
