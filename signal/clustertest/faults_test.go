@@ -142,7 +142,11 @@ func TestRedisRestart(t *testing.T) {
 // TestRedisBlip: an outage shorter than NodeTTL changes nothing the
 // clients can see; cross-node signaling resumes by itself.
 func TestRedisBlip(t *testing.T) {
-	r, n1, n2, a, b := twoNodesOneRoom(t)
+	// The outage lasts as long as restarting redis-server, which can take
+	// more than the tests' usual NodeTTL on a loaded machine: these nodes
+	// wait longer before they give up on each other.
+	const ttl = 4 * time.Second
+	r, n1, n2, a, b := twoNodesOneRoom(t, func(c *nodeConfig) { c.Cluster.NodeTTL = ttl })
 	r.Stop()
 	waitReady(t, n1, false, 5*time.Second)
 	waitReady(t, n2, false, 5*time.Second)
@@ -169,7 +173,7 @@ func TestRedisBlip(t *testing.T) {
 	if m := b.wait("signal"); seqOf(m) != 7 {
 		t.Fatalf("b got %v", m)
 	}
-	a.quiet(nodeTTL + 3*hbInterval) // no peer-left: the blip was shorter than NodeTTL
+	a.quiet(ttl + 3*hbInterval) // no peer-left: the blip was shorter than NodeTTL
 	b.quiet(3 * hbInterval)
 }
 

@@ -458,12 +458,13 @@ func (c *wsc) closedWith() int {
 }
 
 // twoNodesOneRoom is the common start of the fault tests: Redis, nodes n1
-// and n2, client a on n1 and b on n2 in room "room", and a has seen b join.
-func twoNodesOneRoom(t *testing.T) (r *redistest.Server, n1, n2 *node, a, b *wsc) {
+// and n2 (configured by mod), client a on n1 and b on n2 in room "room",
+// and a has seen b join.
+func twoNodesOneRoom(t *testing.T, mod ...func(*nodeConfig)) (r *redistest.Server, n1, n2 *node, a, b *wsc) {
 	t.Helper()
 	r = redistest.Run(t)
-	n1 = startNode(t, r.Addr(), "n1")
-	n2 = startNode(t, r.Addr(), "n2")
+	n1 = startNode(t, r.Addr(), "n1", mod...)
+	n2 = startNode(t, r.Addr(), "n2", mod...)
 	a = dial(t, n1.wsURL(), "a")
 	b = dial(t, n2.wsURL(), "b")
 	a.join("room")
