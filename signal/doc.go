@@ -8,12 +8,13 @@
 // Each WebSocket has one reader (the HTTP handler goroutine) and one writer
 // goroutine draining a bounded per-session outbox, so a slow client is
 // disconnected instead of stalling anyone else. Room membership and delivery
-// live in one type (router). In cluster mode (Hub.StartCluster,
-// docs/cluster.md) the router also mirrors the peers of other nodes, fed
-// through Redis pub/sub, and room capacity is checked in Redis, so that
-// several nodes serve rooms together; without it a hub needs nothing but
-// memory.
+// live in one type (router), which tells a room bus (RoomBus) what other
+// nodes must learn. A hub alone runs the local bus and needs nothing but
+// memory; given the Redis bus (Hub.StartBus, package signal/redisbus,
+// docs/cluster.md) the router also mirrors the peers of other nodes and
+// room capacity is counted across nodes, so that several nodes serve rooms
+// together.
 //
 // The package imports auth for credentials and tokens, and gets the relay's
-// STUN/TURN URLs as data (ICEURLs); it never imports turn.
+// STUN/TURN URLs as data (ICEURLs); it never imports turn, nor a bus.
 package signal

@@ -48,7 +48,7 @@ type session struct {
 	// a new session with the same client replaces a detached one at join.
 	client string // immutable
 
-	// node is the cluster node holding the session; "" for this node. A
+	// node is the node holding the session; "" for this node. A
 	// session with node set is a placeholder in a room: no outbox, no conn.
 	node string // immutable
 
@@ -56,7 +56,7 @@ type session struct {
 	name    string
 	state   proto.State
 	room    *room
-	joining string // room of a cluster join in flight
+	joining string // room of a bus join in flight
 	closed  bool   // ended: a join in flight must not add it
 	away    bool   // detached, waiting for a resume; the room is told
 
@@ -82,7 +82,6 @@ type Hub struct {
 	ips      *ipLimiter
 	fails    *throttle
 	st       stats
-	cl       *cluster // nil on a single node
 
 	// Test hooks, fixed in production.
 	floodWindow time.Duration
@@ -247,10 +246,8 @@ func (h *Hub) Stop() {
 		byTok[tok] = s
 	}
 	h.mu.Unlock()
-	if h.cl != nil {
-		// Clients are told to reconnect: let them resume on another node.
-		h.cl.saveSessions(h.router.records(byTok), h.cfg.ResumeWindow)
-	}
+	// Clients are told to reconnect: let them resume on another node.
+	h.router.bus.SaveSessions(h.router.records(byTok), h.cfg.ResumeWindow)
 	for _, s := range waiting {
 		h.endSession(s) // silent: everyone is being closed
 	}
@@ -274,9 +271,7 @@ func (h *Hub) Stop() {
 		h.mu.Unlock()
 		<-done
 	}
-	if h.cl != nil {
-		h.cl.stop()
-	}
+	h.router.bus.Stop()
 	logx.Infow("signal: hub stopped", logx.Field("connections", len(conns)))
 }
 
@@ -346,7 +341,7 @@ func (h *Hub) newSession(c *conn, name, client string, claims *auth.Claims) *ses
 func (h *Hub) takeOver(tok string, c *conn) (s *session, newTok string, old *conn) {
 	h.mu.Lock()
 	s = h.byResume[tok]
-	if s == nil && h.cl != nil && !h.stopping {
+	if s == nil && !h.stopping {
 		h.mu.Unlock()
 		return h.takeOverRemote(tok, c)
 	}
@@ -460,10 +455,7 @@ func (h *Hub) overflow(s *session) {
 // iceServers mints fresh credentials for s.
 func (h *Hub) iceServers(s *session) ([]proto.ICEServer, auth.Credential) {
 	cred := h.issuer.Issue(s.user)
-	urls := h.urls
-	if h.cl != nil {
-		urls = h.cl.iceURLs(urls)
-	}
+	urls := h.router.bus.ICEURLs(h.urls)
 	var servers []proto.ICEServer
 	if len(urls.STUN) > 0 {
 		servers = append(servers, proto.ICEServer{URLs: urls.STUN})
@@ -534,47 +526,47 @@ func (h *Hub) authFailed(key, why string) {
 	logx.Debugw("signal: authentication failed", logx.Field("ip", key), logx.Field("why", why))
 }
 
-// newResumeToken returns a fresh resume token. In cluster mode it ends with
-// ".<node id>", so that any node can find the session's node.
+// newResumeToken returns a fresh resume token. On a node that shares rooms
+// with others it ends with ".<node id>", so that any node finds the
+// session's node.
 func (h *Hub) newResumeToken() string {
-	if h.cl != nil {
-		return "r_" + randomToken() + "." + h.cl.self
+	if node := h.router.bus.NodeID(); node != "" {
+		return "r_" + randomToken() + "." + node
 	}
 	return "r_" + randomToken()
 }
 
-// StartCluster joins the hub to the nodes sharing cfg's Redis (cluster mode,
-// docs/cluster.md). Call it after NewHub and before serving. An unreachable
-// Redis is not an error: the hub then serves its rooms alone, says so in
-// the log and in Ready, and joins the cluster when Redis answers.
-func (h *Hub) StartCluster(cfg ClusterConfig) error {
-	if !cfg.Enabled {
-		return nil
+// tokenNode is the node id at the end of a resume token
+// ("r_<random>.<node>"); random tokens are base64url, which has no '.'.
+func tokenNode(tok string) string {
+	i := strings.IndexByte(tok, '.')
+	if !strings.HasPrefix(tok, "r_") || i < 0 || !proto.ValidASCIIName(tok[i+1:]) {
+		return "" // a single node's token, or not a possible node id
 	}
-	if h.cl != nil {
-		return errors.New("signal: StartCluster called twice")
+	return tok[i+1:]
+}
+
+// StartBus makes the hub share its rooms with other nodes through b (the
+// Redis bus of cluster mode, docs/cluster.md) instead of serving them alone.
+// Call it after NewHub and before serving; Stop stops b. A bus whose
+// backend is unreachable is not an error: the hub then serves its rooms
+// alone, and says so in Ready, until the bus is connected.
+func (h *Hub) StartBus(b RoomBus) error {
+	if _, local := h.router.bus.(localBus); !local {
+		return errors.New("signal: StartBus called twice")
 	}
-	cl, err := newCluster(h, cfg)
-	if err != nil {
-		return err
-	}
-	h.cl = cl
-	h.router.cl = cl
-	cl.start()
+	h.router.bus = b
+	b.Start(&Rooms{h: h, r: h.router})
 	return nil
 }
 
-// NodeID is this node's id in the cluster ("" on a single node).
-func (h *Hub) NodeID() string {
-	if h.cl == nil {
-		return ""
-	}
-	return h.cl.self
-}
+// NodeID is this node's id among the nodes sharing rooms ("" on a single
+// node).
+func (h *Hub) NodeID() string { return h.router.bus.NodeID() }
 
 // Ready reports whether the hub serves as configured: nil on a single node
-// and on a cluster node connected to Redis; otherwise why not (the node
-// still serves its own rooms). It backs /readyz.
+// and on a node connected to the others; otherwise why not (the node still
+// serves its own rooms). It backs /readyz.
 func (h *Hub) Ready() error {
 	h.mu.Lock()
 	stopping := h.stopping
@@ -582,15 +574,16 @@ func (h *Hub) Ready() error {
 	if stopping {
 		return errors.New("signal: shutting down")
 	}
-	if h.cl == nil {
-		return nil
-	}
-	return h.cl.health()
+	return h.router.bus.Health()
 }
 
 // takeOverRemote resumes on this node a session of another node.
 func (h *Hub) takeOverRemote(tok string, c *conn) (*session, string, *conn) {
-	rec, items := h.cl.takeOver(tok)
+	node := tokenNode(tok)
+	if node == "" {
+		return nil, "", nil
+	}
+	rec, items := h.router.bus.TakeOver(node, tok)
 	if rec == nil {
 		return nil, "", nil
 	}
@@ -599,10 +592,10 @@ func (h *Hub) takeOverRemote(tok string, c *conn) (*session, string, *conn) {
 	for _, b := range items {
 		s.out.push(b, true)
 	}
+	defer h.router.bus.Drain(s.id) // whatever is still held for s, had it not entered its room
 	h.mu.Lock()
 	if h.stopping || h.sessions[s.id] != nil {
 		h.mu.Unlock()
-		h.cl.dropIncoming(s.id)
 		return nil, "", nil
 	}
 	s.resume = h.newResumeToken()
@@ -611,22 +604,27 @@ func (h *Hub) takeOverRemote(tok string, c *conn) (*session, string, *conn) {
 	h.mu.Unlock()
 	h.st.sessions.Add(1)
 	if rec.Room != "" {
-		switch h.cl.join(s, rec.Room, "", true) {
-		case joinFallback:
-			h.router.completeJoin(s, rec.Room, "", nil, true, h.cl.drain)
-		case joinFull:
-			logx.Infow("signal: resumed session could not re-enter its full room", logx.Field("peer", s.id), logx.Field("room", rec.Room))
-		}
+		h.rejoin(s, rec.Room)
 	}
-	h.cl.dropIncoming(s.id)
 	logx.Debugw("signal: session taken over from another node", logx.Field("peer", s.id))
 	return s, s.resume, nil
+}
+
+// rejoin puts a session taken over from another node back into its room,
+// where it may count already: on this node alone if the bus cannot.
+func (h *Hub) rejoin(s *session, room string) {
+	switch h.router.bus.Join(&Joining{Room: room, Peer: s.id, Resumed: true, r: h.router, s: s}) {
+	case JoinLocal:
+		h.router.completeJoin(s, room, "", nil, true)
+	case JoinFull:
+		logx.Infow("signal: resumed session could not re-enter its full room", logx.Field("peer", s.id), logx.Field("room", room))
+	}
 }
 
 // handOff gives the session of resume token tok to node, which a client
 // resumed on: the session ends here without peer-left, its old socket (if
 // any) is closed as replaced, and the signals queued for it travel along.
-func (h *Hub) handOff(tok, node string) (*sessionRec, [][]byte, bool) {
+func (h *Hub) handOff(tok, node string) (*SessionRecord, [][]byte, bool) {
 	h.mu.Lock()
 	s := h.byResume[tok]
 	if s == nil || s.ended || h.stopping {
@@ -649,5 +647,5 @@ func (h *Hub) handOff(tok, node string) (*sessionRec, [][]byte, bool) {
 	if old != nil {
 		old.requestClose(proto.CloseReplaced, nil)
 	}
-	return &sessionRec{Peer: s.id, User: s.user, Claims: s.claims, Name: m.Name, State: m.State, Room: room, Client: s.client}, items, true
+	return &SessionRecord{Peer: s.id, User: s.user, Claims: s.claims, Name: m.Name, State: m.State, Room: room, Client: s.client}, items, true
 }

@@ -8,9 +8,9 @@ import (
 	"github.com/rtcd/rtcd/signal/proto"
 )
 
-// router owns room membership and delivery of messages to sessions. It is
-// the one seam a multi-node mode (rooms shared through Redis) replaces, so
-// the rest of the hub talks to rooms only through its methods.
+// router owns room membership and delivery of messages to sessions; the
+// rest of the hub talks to rooms only through its methods. What other nodes
+// must learn of a change, and signals for their peers, go to the room bus.
 //
 // Messages are pushed to outboxes while mu is held, so that each recipient
 // sees presence in the order membership changed; pushes never block, and
@@ -19,14 +19,14 @@ type router struct {
 	size       int
 	st         *stats
 	onOverflow func(*session) // called without locks for a session whose outbox overflowed
-	cl         *cluster       // nil on a single node; set before serving
+	bus        RoomBus        // the local bus unless Hub.StartBus gave another; set before serving
 
 	mu      sync.Mutex                     // guards the following fields and session.{name,state,room,joining,closed}
 	rooms   map[string]*room               // by name; a room exists while it has local members
-	joining map[string]map[string]*session // cluster joins in flight, by room then peer id
+	joining map[string]map[string]*session // bus joins in flight, by room then peer id
 }
 
-// room is one room as this node sees it. In cluster mode members also holds
+// room is one room as this node sees it. With a shared bus members also holds
 // placeholders for the peers of other nodes (session.node set, no outbox):
 // they are listed and addressed like local peers, and pushes skip them.
 type room struct {
@@ -36,7 +36,7 @@ type room struct {
 }
 
 func newRouter(size int, st *stats, onOverflow func(*session)) *router {
-	return &router{size: size, st: st, onOverflow: onOverflow, rooms: make(map[string]*room),
+	return &router{size: size, st: st, onOverflow: onOverflow, bus: localBus{}, rooms: make(map[string]*room),
 		joining: make(map[string]map[string]*session)}
 }
 
@@ -113,12 +113,10 @@ func peersFor(s *session) []proto.PeerInfo {
 }
 
 // join puts s into the named room, replies joined to s (echoing id) and
-// tells the others. In cluster mode the room and its capacity are
-// cluster-wide; while Redis is unreachable the room works on this node only.
+// tells the others. The bus places it in the room on every node, with the
+// capacity counted across nodes; where it cannot (a single node, or Redis
+// unreachable), the room is this node's own.
 func (r *router) join(s *session, name, id string) *proto.Error {
-	if r.cl == nil {
-		return r.joinLocal(s, name, id)
-	}
 	r.mu.Lock()
 	if s.room != nil {
 		cur := s.room.name
@@ -126,15 +124,15 @@ func (r *router) join(s *session, name, id string) *proto.Error {
 		return proto.Errorf(proto.CodeAlreadyJoined, "already in room %s; leave first", cur)
 	}
 	r.mu.Unlock()
-	switch r.cl.join(s, name, id, false) {
-	case joinDone:
+	switch r.bus.Join(&Joining{Room: name, Peer: s.id, r: r, s: s, id: id}) {
+	case JoinDone:
 		return nil
-	case joinFull:
+	case JoinFull:
 		return proto.Errorf(proto.CodeRoomFull, "room %s is full (%d peers)", name, r.size)
-	case joinAlready:
+	case JoinAlready:
 		return proto.Errorf(proto.CodeAlreadyJoined, "already in a room; leave first")
 	}
-	return r.joinLocal(s, name, id) // Redis unreachable: this node only
+	return r.joinLocal(s, name, id)
 }
 
 func (r *router) joinLocal(s *session, name, id string) *proto.Error {
@@ -161,9 +159,6 @@ func (r *router) joinLocal(s *session, name, id string) *proto.Error {
 	d.push(s, proto.Marshal(proto.ServerMessage{V: proto.Version, Type: proto.TypeJoined, ID: id, Room: name, Peers: peers}), false)
 	r.mu.Unlock()
 	r.flush(&d)
-	if r.cl != nil {
-		r.cl.markDirty(name) // registered in Redis when it is back
-	}
 	return nil
 }
 
@@ -201,8 +196,8 @@ func (r *router) remove(s *session) {
 }
 
 // leave takes s out of its room. The others get peer-left unless silent
-// (shutdown: in cluster mode the membership then stays in Redis, so that the
-// session can resume on another node). reply, if not nil, is pushed to s. It
+// (shutdown: the other nodes then keep it in the room, so that the session
+// can resume on one of them). reply, if not nil, is pushed to s. It
 // reports whether s was in a room.
 func (r *router) leave(s *session, reply []byte, silent bool) bool {
 	var d delivery
@@ -224,13 +219,13 @@ func (r *router) leave(s *session, reply []byte, silent bool) bool {
 	}
 	r.mu.Unlock()
 	r.flush(&d)
-	if r.cl != nil && !silent {
-		r.cl.leave(rm.name, s.id)
+	if !silent {
+		r.bus.Leave(rm.name, s.id)
 	}
 	return true
 }
 
-// forget marks s as ended, so that a cluster join still in flight does not
+// forget marks s as ended, so that a bus join still in flight does not
 // put it into a room afterwards.
 func (r *router) forget(s *session) {
 	r.mu.Lock()
@@ -253,7 +248,7 @@ func (r *router) relay(s *session, to string, msg []byte) *proto.Error {
 		return proto.Errorf(proto.CodeUnknownPeer, "no peer %s in room %s", proto.Clip(to, 64), s.room.name)
 	}
 	if t.node != "" {
-		if r.cl.hold(to, msg) {
+		if r.bus.Hold(to, msg) {
 			r.mu.Unlock() // t is being taken over by this node
 			return nil
 		}
@@ -261,7 +256,7 @@ func (r *router) relay(s *session, to string, msg []byte) *proto.Error {
 		r.mu.Unlock()
 		// Published synchronously from the sender's reader: that keeps the
 		// order of one sender's messages to one addressee across nodes.
-		if err := r.cl.signal(node, s.id, to, room, msg); err != nil {
+		if err := r.bus.Signal(node, s.id, to, room, msg); err != nil {
 			return proto.Errorf(proto.CodeInternal, "peer %s is on another node, which cannot be reached right now", proto.Clip(to, 64))
 		}
 		return nil
@@ -288,7 +283,7 @@ func (r *router) update(s *session, name *string, st *proto.StateUpdate) *proto.
 	return nil
 }
 
-// announceUnlock tells the others in s's room (and the cluster) what s looks
+// announceUnlock tells the others in s's room (and the bus) what s looks
 // like now with peer-updated, and releases mu. Called with mu held and s in a
 // room.
 func (r *router) announceUnlock(s *session, d *delivery) {
@@ -302,9 +297,7 @@ func (r *router) announceUnlock(s *session, d *delivery) {
 	room, mem := s.room.name, memberOf(s, "")
 	r.mu.Unlock()
 	r.flush(d)
-	if r.cl != nil {
-		r.cl.update(room, mem)
-	}
+	r.bus.Update(room, mem)
 }
 
 // setAway marks s as away (its socket is gone, a resume may follow) or

@@ -21,6 +21,7 @@ import (
 	"github.com/rtcd/rtcd/etc"
 	"github.com/rtcd/rtcd/internal/tlsconf"
 	"github.com/rtcd/rtcd/signal"
+	"github.com/rtcd/rtcd/signal/redisbus"
 	"github.com/rtcd/rtcd/turn"
 )
 
@@ -35,7 +36,7 @@ type Config struct {
 	// TLS turns the main port into HTTPS/WSS and enables TURN over TLS.
 	TLS tlsconf.Config `json:",optional"`
 	// Cluster lets several nodes share rooms through Redis (docs/cluster.md).
-	Cluster signal.ClusterConfig `json:",optional"`
+	Cluster redisbus.Config `json:",optional"`
 }
 
 // Validate checks the sections against each other and names the field at

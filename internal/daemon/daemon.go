@@ -21,8 +21,9 @@ import (
 	"github.com/rtcd/rtcd/internal/config"
 	"github.com/rtcd/rtcd/internal/metrics"
 	"github.com/rtcd/rtcd/internal/portmux"
-	"github.com/rtcd/rtcd/signal"
 	"github.com/rtcd/rtcd/internal/tlsconf"
+	"github.com/rtcd/rtcd/signal"
+	"github.com/rtcd/rtcd/signal/redisbus"
 	"github.com/rtcd/rtcd/turn"
 	"github.com/rtcd/rtcd/web"
 	"github.com/zeromicro/go-zero/core/logx"
@@ -43,6 +44,7 @@ type Daemon struct {
 	issuer *auth.Issuer
 	tokens *auth.Tokens
 	relay  *turn.Server
+	bus    *redisbus.Bus // cluster mode: the hub's room bus; nil on a single node
 
 	httpLn  net.Listener
 	httpSrv *http.Server
@@ -86,6 +88,12 @@ func New(c config.Config) (*Daemon, error) {
 	if err != nil {
 		return nil, err
 	}
+	var bus *redisbus.Bus
+	if c.Cluster.Enabled {
+		if bus, err = redisbus.New(c.Cluster); err != nil {
+			return nil, err
+		}
+	}
 	var src *tlsconf.Source
 	if c.TLS.Enabled() {
 		if src, err = tlsconf.New(c.TLS); err != nil {
@@ -98,6 +106,7 @@ func New(c config.Config) (*Daemon, error) {
 		issuer:   issuer,
 		tokens:   tokens,
 		relay:    relay,
+		bus:      bus,
 		served:   make(chan struct{}),
 		httpDown: make(chan struct{}),
 		stopped:  make(chan struct{}),
@@ -128,9 +137,11 @@ func (d *Daemon) Start() error {
 			d.abortStart(closeListeners)
 			return err
 		}
-		if err := hub.StartCluster(d.cfg.Cluster); err != nil {
-			d.abortStart(closeListeners)
-			return err
+		if d.bus != nil {
+			if err := hub.StartBus(d.bus); err != nil {
+				d.abortStart(closeListeners)
+				return err
+			}
 		}
 	}
 	handler, err := d.router(hub)

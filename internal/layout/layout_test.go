@@ -48,6 +48,7 @@ var mayImport = map[string][]string{
 	"internal/testharness/daemontest": {"internal/config", "internal/daemon"},
 	"internal/tlsconf/tlstest":        nil,
 	"internal/turntest":               nil,
+	"internal/redistest":              nil,
 	"internal/layout":                 nil,
 	"deploy":                          nil,
 	"signal/clustertest":              nil,

@@ -2,24 +2,22 @@ package clustertest
 
 import (
 	"fmt"
-	"net/http"
 	"slices"
 	"sync"
 	"testing"
-	"time"
 
-	"github.com/rtcd/rtcd/internal/config"
+	"github.com/rtcd/rtcd/internal/redistest"
 )
 
 // TestRoomAcrossNodes: peers on two nodes see each other join, update and
 // leave, and their signals cross in order, exactly once.
 func TestRoomAcrossNodes(t *testing.T) {
-	r := startRedis(t)
-	n1 := startNode(t, r.addr(), "n1")
-	n2 := startNode(t, r.addr(), "n2")
+	r := redistest.Run(t)
+	n1 := startNode(t, r.Addr(), "n1")
+	n2 := startNode(t, r.Addr(), "n2")
 
-	a := dial(t, n1.WSURL(), "a")
-	b := dial(t, n2.WSURL(), "b")
+	a := dial(t, n1.wsURL(), "a")
+	b := dial(t, n2.wsURL(), "b")
 	if j := a.join("r1"); len(j.peerIDs()) != 0 {
 		t.Fatalf("a joined %v, want an empty room", j)
 	}
@@ -52,7 +50,7 @@ func TestRoomAcrossNodes(t *testing.T) {
 	if u := a.wait("peer-updated"); u.peer() != b.peerID || u["peer"].(map[string]any)["name"] != "Bee" {
 		t.Fatalf("a got %v, want peer-updated Bee", u)
 	}
-	c := dial(t, n1.WSURL(), "c")
+	c := dial(t, n1.wsURL(), "c")
 	if j := c.join("r1"); !slices.Equal(j.peerIDs(), sorted(a.peerID, b.peerID)) {
 		t.Fatalf("c joined %v", j)
 	}
@@ -80,17 +78,17 @@ func sorted(s ...string) []string { slices.Sort(s); return s }
 // TestCapacityClusterWide: RoomSize counts peers on every node, also when
 // joins race on two nodes.
 func TestCapacityClusterWide(t *testing.T) {
-	r := startRedis(t)
-	size := func(c *config.Config) { c.Signal.RoomSize = 3 }
-	n1 := startNode(t, r.addr(), "n1", size)
-	n2 := startNode(t, r.addr(), "n2", size)
+	r := redistest.Run(t)
+	size := func(c *nodeConfig) { c.Signal.RoomSize = 3 }
+	n1 := startNode(t, r.Addr(), "n1", size)
+	n2 := startNode(t, r.Addr(), "n2", size)
 	for round := range 3 {
 		room := fmt.Sprintf("cap%d", round)
 		var clients []*wsc
 		for i := range 8 {
-			url := n1.WSURL()
+			url := n1.wsURL()
 			if i%2 == 1 {
-				url = n2.WSURL()
+				url = n2.wsURL()
 			}
 			clients = append(clients, dial(t, url, fmt.Sprintf("c%d", i)))
 		}
@@ -130,14 +128,3 @@ func TestCapacityClusterWide(t *testing.T) {
 		}
 	}
 }
-
-// TestReadyzSingleNode: without Cluster the node needs no Redis and is ready.
-func TestReadyzSingleNode(t *testing.T) {
-	c := config.Default()
-	d := startPlain(t, c)
-	if code, body := readyz(t, d); code != http.StatusOK {
-		t.Fatalf("readyz %d %q", code, body)
-	}
-}
-
-var _ = time.Second

@@ -7,12 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -21,11 +20,11 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/zeromicro/go-zero/core/logx"
 
+	"github.com/rtcd/rtcd/auth"
+	"github.com/rtcd/rtcd/internal/redistest"
 	"github.com/rtcd/rtcd/internal/testharness"
-
-	"github.com/rtcd/rtcd/internal/config"
-	"github.com/rtcd/rtcd/internal/daemon"
 	"github.com/rtcd/rtcd/signal"
+	"github.com/rtcd/rtcd/signal/redisbus"
 )
 
 const (
@@ -36,45 +35,114 @@ const (
 	childEnv   = "RTCD_CLUSTERTEST_CHILD" // "redisAddr nodeID": run a node and block
 )
 
+// testURLs are the relay URLs every test node hands out; no relay runs.
+var testURLs = signal.ICEURLs{
+	STUN: []string{"stun:127.0.0.1:3478"},
+	TURN: []string{"turn:127.0.0.1:3478?transport=udp"},
+}
+
 func TestMain(m *testing.M) {
+	// Severe: the Redis outages the tests cause are logged as errors.
+	logx.SetLevel(logx.SevereLevel)
 	if v := os.Getenv(childEnv); v != "" {
 		runChild(v)
 		return
 	}
-	logx.SetLevel(logx.ErrorLevel)
 	testharness.VerifyTestMain(m)
 }
 
-// nodeConfig is config.Default() in cluster mode with fast heartbeats.
-func nodeConfig(redisAddr, id string) config.Config {
-	c := config.Default()
-	c.Auth.Secrets = []string{testSecret}
-	c.Log.Level = "severe" // /readyz 503s are expected here
-	c.Signal.MessagesPerSecond = 5000
-	// Every node is 127.0.0.1 here: a relay reaches its own address only at
-	// its own allocations, so the other nodes' relays need the address
-	// allowed (real nodes have addresses of their own).
-	c.Turn.AllowPeers = []string{"127.0.0.1/32"}
-	c.Cluster = signal.ClusterConfig{
-		Enabled: true, RedisAddr: redisAddr, NodeID: id,
-		HeartbeatInterval: hbInterval, NodeTTL: nodeTTL, RedisTimeout: 500 * time.Millisecond,
+// nodeConfig is what a test node is built from: the Signal and Cluster
+// sections of etc/rtcd.yaml.
+type nodeConfig struct {
+	Signal  signal.Config
+	Cluster redisbus.Config
+}
+
+// defaultConfig is a cluster node with fast heartbeats.
+func defaultConfig(redisAddr, id string) nodeConfig {
+	return nodeConfig{
+		Signal: signal.Config{MessagesPerSecond: 5000},
+		Cluster: redisbus.Config{
+			Enabled: true, RedisAddr: redisAddr, NodeID: id,
+			HeartbeatInterval: hbInterval, NodeTTL: nodeTTL, RedisTimeout: 500 * time.Millisecond,
+		},
 	}
-	return c
+}
+
+// node is one cluster node as internal/daemon wires it, without the relay:
+// a hub with the Redis bus, its /ws served on a loopback port.
+type node struct {
+	hub  *signal.Hub
+	srv  *httptest.Server
+	once sync.Once
+}
+
+// newNode builds a node and starts serving; it does not wait for Redis.
+func newNode(c nodeConfig) (*node, error) {
+	issuer, err := auth.NewIssuer([]string{testSecret}, time.Hour)
+	if err != nil {
+		return nil, err
+	}
+	bus, err := redisbus.New(c.Cluster)
+	if err != nil {
+		return nil, err
+	}
+	hub, err := signal.NewHub(c.Signal, issuer, nil, testURLs)
+	if err != nil {
+		return nil, err
+	}
+	if err := hub.StartBus(bus); err != nil {
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/ws", hub.Handler())
+	return &node{hub: hub, srv: httptest.NewServer(mux)}, nil
+}
+
+// wsURL is the node's signaling endpoint.
+func (n *node) wsURL() string { return "ws://" + n.srv.Listener.Addr().String() + "/ws" }
+
+// stop stops the node as the daemon does: the hub (clients are told to
+// reconnect, the bus leaves the cluster), then HTTP. Idempotent.
+func (n *node) stop() {
+	n.once.Do(func() {
+		n.hub.Stop()
+		n.srv.Close()
+	})
+}
+
+// runNode builds a node that the test's cleanup stops.
+func runNode(t *testing.T, c nodeConfig) *node {
+	t.Helper()
+	n, err := newNode(c)
+	if err != nil {
+		t.Fatalf("node: %v", err)
+	}
+	t.Cleanup(n.stop)
+	return n
+}
+
+// startNode runs a cluster node in-process and waits until it is connected.
+func startNode(t *testing.T, redisAddr, id string, mod ...func(*nodeConfig)) *node {
+	t.Helper()
+	c := defaultConfig(redisAddr, id)
+	for _, f := range mod {
+		f(&c)
+	}
+	n := runNode(t, c)
+	waitReady(t, n, true, 5*time.Second)
+	return n
 }
 
 // runChild is a node in its own process, so that a test can SIGKILL it.
 func runChild(v string) {
 	f := strings.Fields(v)
-	logx.SetLevel(logx.ErrorLevel)
-	d, err := daemon.New(nodeConfig(f[0], f[1]))
-	if err == nil {
-		err = d.Start()
-	}
+	n, err := newNode(defaultConfig(f[0], f[1]))
 	if err != nil {
 		fmt.Println("ERR", err)
 		os.Exit(1)
 	}
-	fmt.Println("WS", d.WSURL())
+	fmt.Println("WS", n.wsURL())
 	select {}
 }
 
@@ -120,121 +188,18 @@ func startChild(t *testing.T, redisAddr, id string) (wsURL string, kill func()) 
 	return "", kill
 }
 
-// redisProc is a redis-server started by the test on a free loopback port,
-// without persistence; it is stopped by PID at cleanup, also on failure.
-type redisProc struct {
-	t    *testing.T
-	bin  string
-	port int
-	args []string // extra redis-server arguments
-	cmd  *exec.Cmd
-}
-
-func startRedis(t *testing.T, args ...string) *redisProc {
-	t.Helper()
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		t.Skip("redis-server not found: install Debian's redis-server (test/deps.sh does) to run the cluster tests")
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	_ = ln.Close()
-	r := &redisProc{t: t, bin: bin, port: port, args: args}
-	t.Cleanup(r.stop)
-	r.start()
-	return r
-}
-
-func (r *redisProc) addr() string { return "127.0.0.1:" + strconv.Itoa(r.port) }
-
-func (r *redisProc) start() {
-	r.t.Helper()
-	cmd := exec.Command(r.bin, append([]string{"--port", strconv.Itoa(r.port), "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no", "--daemonize", "no", "--loglevel", "warning"}, r.args...)...)
-	if err := cmd.Start(); err != nil {
-		r.t.Fatalf("redis-server: %v", err)
-	}
-	r.cmd = cmd
-	deadline := time.Now().Add(5 * time.Second)
-	for time.Now().Before(deadline) {
-		if ping(r.addr()) {
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	r.t.Fatal("redis-server did not answer PING within 5s")
-}
-
-func (r *redisProc) stop() {
-	if r.cmd == nil {
-		return
-	}
-	_ = r.cmd.Process.Kill()
-	_ = r.cmd.Wait()
-	r.cmd = nil
-}
-
-func ping(addr string) bool {
-	c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
-	if err != nil {
-		return false
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(500 * time.Millisecond))
-	if _, err := c.Write([]byte("PING\r\n")); err != nil {
-		return false
-	}
-	b := make([]byte, 7)
-	n, _ := io.ReadFull(c, b)
-	// -NOAUTH also means it is up (a password is set).
-	return strings.HasPrefix(string(b[:n]), "+PONG") || strings.HasPrefix(string(b[:n]), "-NOAUTH")
-}
-
-// startNode runs a cluster node in-process.
-func startNode(t *testing.T, redisAddr, id string, mod ...func(*config.Config)) *daemon.Daemon {
-	t.Helper()
-	c := nodeConfig(redisAddr, id)
-	for _, f := range mod {
-		f(&c)
-	}
-	d, err := daemon.New(c)
-	if err != nil {
-		t.Fatalf("daemon.New: %v", err)
-	}
-	if err := d.Start(); err != nil {
-		t.Fatalf("daemon.Start: %v", err)
-	}
-	t.Cleanup(d.Stop)
-	waitReady(t, d.HTTPURL(), true, 5*time.Second)
-	return d
-}
-
-// readyz returns /readyz's status code and body.
-func readyz(t *testing.T, base string) (int, string) {
-	t.Helper()
-	resp, err := http.Get(base + "/readyz")
-	if err != nil {
-		t.Fatalf("readyz: %v", err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
-}
-
-// waitReady waits until /readyz says ready (or not ready) and returns how long it took.
-func waitReady(t *testing.T, base string, ready bool, max time.Duration) time.Duration {
+// waitReady waits until the node is ready (or not ready: connected to the
+// cluster or not, what /readyz reports) and returns how long it took.
+func waitReady(t *testing.T, n *node, ready bool, max time.Duration) time.Duration {
 	t.Helper()
 	start := time.Now()
 	for {
-		code, body := readyz(t, base)
-		if (code == http.StatusOK) == ready {
+		err := n.hub.Ready()
+		if (err == nil) == ready {
 			return time.Since(start)
 		}
 		if time.Since(start) > max {
-			t.Fatalf("readyz at %s: %d %q after %v, want ready=%v", base, code, body, max, ready)
+			t.Fatalf("node %s: ready %v after %v, want ready=%v", n.hub.NodeID(), err, max, ready)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -435,20 +400,6 @@ func (c *wsc) waitAny(types ...string) msg {
 	}
 }
 
-// startPlain runs a node with config c (no cluster unless c says so).
-func startPlain(t *testing.T, c config.Config) string {
-	t.Helper()
-	d, err := daemon.New(c)
-	if err != nil {
-		t.Fatalf("daemon.New: %v", err)
-	}
-	if err := d.Start(); err != nil {
-		t.Fatalf("daemon.Start: %v", err)
-	}
-	t.Cleanup(d.Stop)
-	return d.HTTPURL()
-}
-
 // waitAnyFor is waitAny with its own timeout; nil if nothing came.
 func (c *wsc) waitAnyFor(d time.Duration, types ...string) msg {
 	timer := time.NewTimer(d)
@@ -469,20 +420,13 @@ func (c *wsc) waitAnyFor(d time.Duration, types ...string) msg {
 }
 
 // nodeDown starts a cluster node whose Redis is not running.
-func nodeDown(t *testing.T, redisAddr, id string) *daemon.Daemon {
+func nodeDown(t *testing.T, redisAddr, id string) *node {
 	t.Helper()
-	d, err := daemon.New(nodeConfig(redisAddr, id))
-	if err != nil {
-		t.Fatal(err)
+	n := runNode(t, defaultConfig(redisAddr, id))
+	if n.hub.Ready() == nil {
+		t.Fatal("ready with Redis down")
 	}
-	if err := d.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(d.Stop)
-	if code, _ := readyz(t, d.HTTPURL()); code != http.StatusServiceUnavailable {
-		t.Fatalf("readyz %d with Redis down", code)
-	}
-	return d
+	return n
 }
 
 // resumeOn opens a new socket to url and resumes the session of old.
@@ -514,14 +458,15 @@ func (c *wsc) closedWith() int {
 }
 
 // twoNodesOneRoom is the common start of the fault tests: Redis, nodes n1
-// and n2, client a on n1 and b on n2 in room "room", and a has seen b join.
-func twoNodesOneRoom(t *testing.T) (r *redisProc, n1, n2 *daemon.Daemon, a, b *wsc) {
+// and n2 (configured by mod), client a on n1 and b on n2 in room "room",
+// and a has seen b join.
+func twoNodesOneRoom(t *testing.T, mod ...func(*nodeConfig)) (r *redistest.Server, n1, n2 *node, a, b *wsc) {
 	t.Helper()
-	r = startRedis(t)
-	n1 = startNode(t, r.addr(), "n1")
-	n2 = startNode(t, r.addr(), "n2")
-	a = dial(t, n1.WSURL(), "a")
-	b = dial(t, n2.WSURL(), "b")
+	r = redistest.Run(t)
+	n1 = startNode(t, r.Addr(), "n1", mod...)
+	n2 = startNode(t, r.Addr(), "n2", mod...)
+	a = dial(t, n1.wsURL(), "a")
+	b = dial(t, n2.wsURL(), "b")
 	a.join("room")
 	b.join("room")
 	a.wait("peer-joined")

@@ -2,48 +2,21 @@ package clustertest
 
 import (
 	"context"
-	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/rtcd/rtcd/internal/config"
-	"github.com/rtcd/rtcd/internal/daemon"
+	"github.com/rtcd/rtcd/internal/redistest"
 )
-
-// TestBadClusterConfig: mistakes are refused before anything listens, with
-// the field named.
-func TestBadClusterConfig(t *testing.T) {
-	tests := []struct {
-		name string
-		mod  func(*config.Config)
-		want string
-	}{
-		{"no shared TURN secret", func(c *config.Config) { c.Auth.Secrets = []string{""} }, "Auth.Secrets"},
-		{"bad node id", func(c *config.Config) { c.Cluster.NodeID = "a/b" }, "Cluster.NodeID"},
-		{"ttl under two heartbeats", func(c *config.Config) { c.Cluster.NodeTTL = c.Cluster.HeartbeatInterval }, "Cluster.NodeTTL"},
-		{"ice choice", func(c *config.Config) { c.Cluster.ICEServers = "mine" }, "Cluster.ICEServers"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			c := nodeConfig("127.0.0.1:1", "n1")
-			tt.mod(&c)
-			_, err := daemon.New(c)
-			if err == nil || !strings.Contains(err.Error(), tt.want) {
-				t.Fatalf("daemon.New: %v, want an error naming %s", err, tt.want)
-			}
-		})
-	}
-}
 
 // TestBadClusterMessages: junk on the cluster channels (a buggy or foreign
 // publisher) is logged and dropped; the nodes keep serving.
 func TestBadClusterMessages(t *testing.T) {
 	r, _, n2, a, b := twoNodesOneRoom(t)
 
-	rdb := redis.NewClient(&redis.Options{Addr: r.addr()})
+	rdb := redis.NewClient(&redis.Options{Addr: r.Addr()})
 	defer rdb.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -78,7 +51,7 @@ func TestBadClusterMessages(t *testing.T) {
 	if err := rdb.HSet(ctx, "rtcd:room:room", "p_junk", "not json").Err(); err != nil {
 		t.Fatal(err)
 	}
-	c := dial(t, n2.WSURL(), "c")
+	c := dial(t, n2.wsURL(), "c")
 	if j := c.join("room"); len(j.peerIDs()) != 2 {
 		t.Fatalf("c joined %v", j)
 	}
@@ -92,62 +65,22 @@ func TestBadClusterMessages(t *testing.T) {
 	b.quiet(3 * hbInterval)
 }
 
-// TestClusterConfigLoads: the Cluster section loads through go-zero's
-// config loader with its defaults, and the password comes from the
-// environment.
-func TestClusterConfigLoads(t *testing.T) {
-	t.Setenv("RTCD_REDIS_PASSWORD", "from-env")
-	t.Setenv("RTCD_TURN_SECRET", "shared-secret")
-	dir := t.TempDir()
-	path := dir + "/rtcd.yaml"
-	yaml := `Name: rtcd
-Port: 8080
-Auth:
-  Secrets: ["${RTCD_TURN_SECRET}"]
-Cluster:
-  Enabled: true
-  RedisAddr: 10.0.0.5:6379
-  RedisPassword: "${RTCD_REDIS_PASSWORD}"
-  NodeID: node-a
-`
-	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	c, err := config.Load(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cl := c.Cluster
-	if !cl.Enabled || cl.RedisAddr != "10.0.0.5:6379" || cl.RedisPassword != "from-env" || cl.NodeID != "node-a" ||
-		cl.HeartbeatInterval != 2*time.Second || cl.NodeTTL != 10*time.Second || cl.RedisTimeout != time.Second ||
-		cl.ICEServers != "own" || cl.KeyPrefix != "rtcd" {
-		t.Fatalf("loaded %+v", cl)
-	}
-	// Absent, the section is off.
-	if err := os.WriteFile(path, []byte("Name: rtcd\nPort: 8080\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if c, err = config.Load(path); err != nil || c.Cluster.Enabled {
-		t.Fatalf("no Cluster section: %+v %v", c.Cluster, err)
-	}
-}
-
 // TestRedisPassword: RedisPassword authenticates; a wrong one leaves the
 // node serving alone and not ready, without the password in what it says.
 func TestRedisPassword(t *testing.T) {
 	const pw = "s3cret-redis-pw"
-	r := startRedis(t, "--requirepass", pw)
-	good := startNode(t, r.addr(), "n1", func(c *config.Config) { c.Cluster.RedisPassword = pw })
-	if code, body := readyz(t, good.HTTPURL()); code != 200 {
-		t.Fatalf("readyz %d %q", code, body)
+	r := redistest.Run(t, "--requirepass", pw)
+	good := startNode(t, r.Addr(), "n1", func(c *nodeConfig) { c.Cluster.RedisPassword = pw })
+	if err := good.hub.Ready(); err != nil {
+		t.Fatalf("ready: %v", err)
 	}
-	c := nodeConfig(r.addr(), "n2")
+	c := defaultConfig(r.Addr(), "n2")
 	c.Cluster.RedisPassword = "wrong-" + pw
-	bad := startPlain(t, c)
+	bad := runNode(t, c)
 	time.Sleep(3 * hbInterval)
-	code, body := readyz(t, bad)
-	if code != 503 || strings.Contains(body, pw) {
-		t.Fatalf("readyz with a wrong password: %d %q", code, body)
+	err := bad.hub.Ready()
+	if err == nil || strings.Contains(err.Error(), pw) {
+		t.Fatalf("readiness with a wrong password: %v", err)
 	}
-	t.Logf("readyz: %s", strings.TrimSpace(body))
+	t.Logf("not ready: %v", err)
 }

@@ -6,18 +6,19 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/rtcd/rtcd/internal/redistest"
 )
 
 // TestResumeOnOtherNode: a client whose socket dropped resumes on another
 // node with its resume token: same peer id, same room, the signals queued
 // meanwhile in order, and nobody sees it leave or join.
 func TestResumeOnOtherNode(t *testing.T) {
-	r := startRedis(t)
-	n1 := startNode(t, r.addr(), "n1")
-	n2 := startNode(t, r.addr(), "n2")
-	a := dial(t, n1.WSURL(), "a")
-	b := dial(t, n2.WSURL(), "b")
-	c := dial(t, n1.WSURL(), "c")
+	r := redistest.Run(t)
+	n1 := startNode(t, r.Addr(), "n1")
+	n2 := startNode(t, r.Addr(), "n2")
+	a := dial(t, n1.wsURL(), "a")
+	b := dial(t, n2.wsURL(), "b")
+	c := dial(t, n1.wsURL(), "c")
 	a.join("room")
 	b.join("room")
 	c.join("room")
@@ -28,7 +29,7 @@ func TestResumeOnOtherNode(t *testing.T) {
 	a.cut()
 	// Wait until n1 saw the socket go: what is written to a dying socket is
 	// lost, by design (protocol.md: only unwritten signals are replayed).
-	for n1.Hub().Stats().Connections != 1 {
+	for n1.hub.Stats().Connections != 1 {
 		time.Sleep(5 * time.Millisecond)
 	}
 	for i := range 5 {
@@ -38,7 +39,7 @@ func TestResumeOnOtherNode(t *testing.T) {
 	c.send(msg{"v": 1, "type": "ping", "id": "p"}) // c's signals are queued once c gets pong
 	c.wait("pong")
 
-	a2 := resumeOn(t, n2.WSURL(), a)
+	a2 := resumeOn(t, n2.wsURL(), a)
 	if a2.hello.str("room") != "room" || !slices.Equal(a2.hello.peerIDs(), sorted(b.peerID, c.peerID)) {
 		t.Fatalf("resumed hello %v", a2.hello)
 	}
@@ -94,7 +95,7 @@ func TestResumeOnOtherNode(t *testing.T) {
 	b.quiet(3 * hbInterval)
 	c.quiet(nodeTTL + 3*hbInterval)
 	a2.quiet(3 * hbInterval)
-	x := connect(t, n1.WSURL(), "x")
+	x := connect(t, n1.wsURL(), "x")
 	x.send(msg{"v": 1, "type": "hello", "resume": a.resume})
 	if e := x.waitAny("error", "hello"); e.str("code") != "no_such_session" {
 		t.Fatalf("spent token: %v", e)
@@ -105,7 +106,7 @@ func TestResumeOnOtherNode(t *testing.T) {
 // socket is still open closes it with 1008 "replaced".
 func TestResumeReplacesOpenSocket(t *testing.T) {
 	_, _, n2, a, b := twoNodesOneRoom(t)
-	a2 := resumeOn(t, n2.WSURL(), a)
+	a2 := resumeOn(t, n2.wsURL(), a)
 	if code := a.closedWith(); code != websocket.ClosePolicyViolation {
 		t.Fatalf("old socket closed with %d, want 1008", code)
 	}
@@ -121,11 +122,11 @@ func TestResumeReplacesOpenSocket(t *testing.T) {
 // load balancer during a rolling restart.
 func TestResumeAfterNodeStop(t *testing.T) {
 	_, n1, n2, a, b := twoNodesOneRoom(t)
-	n1.Stop()
+	n1.stop()
 	if bye := a.wait("bye"); bye["reconnect"] != true {
 		t.Fatalf("%v", bye)
 	}
-	a2 := resumeOn(t, n2.WSURL(), a)
+	a2 := resumeOn(t, n2.wsURL(), a)
 	if !slices.Equal(a2.hello.peerIDs(), []string{b.peerID}) || a2.hello.str("room") != "room" {
 		t.Fatalf("resumed hello %v", a2.hello)
 	}
@@ -144,10 +145,10 @@ func TestResumeAfterNodeStop(t *testing.T) {
 // back the sessions it left in Redis when it stopped.
 func TestResumeAfterRestartSameID(t *testing.T) {
 	r, n1, _, a, b := twoNodesOneRoom(t)
-	n1.Stop()
+	n1.stop()
 	a.wait("bye")
-	n1b := startNode(t, r.addr(), "n1")
-	a2 := resumeOn(t, n1b.WSURL(), a)
+	n1b := startNode(t, r.Addr(), "n1")
+	a2 := resumeOn(t, n1b.wsURL(), a)
 	if a2.hello.str("room") != "room" || len(a2.hello.peerIDs()) != 1 {
 		t.Fatalf("resumed hello %v", a2.hello)
 	}

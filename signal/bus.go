@@ -1,0 +1,163 @@
+package signal
+
+import (
+	"errors"
+	"time"
+
+	"github.com/rtcd/rtcd/auth"
+	"github.com/rtcd/rtcd/signal/proto"
+)
+
+// RoomBus carries rooms between the nodes that serve them together. The
+// router calls it at every membership change of a local peer and for every
+// signal to a peer of another node; the bus applies the other nodes' news to
+// this node's rooms through Rooms. A hub that is given no bus (Hub.StartBus)
+// runs the local bus: one node, nothing shared, nothing to ask.
+//
+// The Redis bus (package signal/redisbus, docs/cluster.md) is the other
+// implementation. Each node is the authority on its own sessions; the others
+// mirror them as placeholders in their rooms.
+type RoomBus interface {
+	// Start hands the bus this hub's rooms before the hub serves: from then
+	// on it applies the other nodes' presence to them.
+	Start(rooms *Rooms)
+	// Stop leaves the other nodes; when it returns, nothing of the bus runs
+	// or calls into the rooms any more. Hub.Stop calls it once, after every
+	// socket is closed.
+	Stop()
+	// NodeID names this node to the others, and ends its resume tokens, so
+	// that whichever node a client resumes on finds the session's node. ""
+	// on the local bus.
+	NodeID() string
+	// Health is nil while the node is connected to the other nodes;
+	// otherwise it says why not (rooms then work on this node only). It
+	// backs Hub.Ready and so /readyz.
+	Health() error
+	// ICEURLs are the STUN/TURN URLs handed to clients: own (this node's)
+	// first, then those of the other live nodes if the bus shares them, so
+	// that a client has a fallback relay.
+	ICEURLs(own ICEURLs) ICEURLs
+
+	// Join places a peer in a room on every node, with the room's capacity
+	// counted across nodes. The bus calls j.Begin, then either j.Abort or
+	// j.Complete with the room's members at the point of its news where the
+	// join took effect, so that no presence change is missed or seen twice.
+	// JoinLocal means the bus cannot place the peer now: the router places
+	// it on this node alone, and the bus tells the other nodes once it can.
+	Join(j *Joining) JoinResult
+	// Leave tells the other nodes that a peer of this node left room.
+	Leave(room, peer string)
+	// Update tells the other nodes what a peer of this node in room looks
+	// like now (name, state, away).
+	Update(room string, m Member)
+
+	// Signal hands msg from peer from to peer to, which lives on node,
+	// exactly once or not at all: an error means the sender is told that
+	// the peer cannot be reached, instead of silence.
+	Signal(node, from, to, room string, msg []byte) error
+	// Hold keeps msg for peer to if this node is taking that peer over right
+	// now, so that it is delivered after the signals the old node forwards.
+	// Called with the router's lock held, so that a signal is either held
+	// before the peer enters its room here or delivered to it after.
+	Hold(to string, msg []byte) bool
+	// Drain takes the signals held or forwarded for a peer this node is
+	// taking over: as the peer enters its room (with the router's lock held,
+	// so that nothing is held after), or to drop them when the take-over
+	// ends without it.
+	Drain(peer string) [][]byte
+
+	// TakeOver fetches from node the session of resume token tok, with the
+	// signals queued for it, because its client resumed on this node; nil
+	// if no node has it any more.
+	TakeOver(node, tok string) (*SessionRecord, [][]byte)
+	// SaveSessions leaves the sessions of a stopping node (by resume token)
+	// where the other nodes find them for ttl, so that the clients told to
+	// reconnect resume there.
+	SaveSessions(recs map[string]SessionRecord, ttl time.Duration)
+}
+
+// JoinResult is how RoomBus.Join ended.
+type JoinResult int
+
+const (
+	JoinDone    JoinResult = iota // the peer is in the room (or ended meanwhile and was taken out again)
+	JoinFull                      // the room has RoomSize peers across nodes
+	JoinLocal                     // the bus cannot place it: the router joins it on this node only
+	JoinAlready                   // the peer is in a room already
+)
+
+// Member is a peer of a room as nodes describe it to each other. Nodes
+// store and exchange its JSON form, so the form does not change.
+type Member struct {
+	ID    string      `json:"id"`
+	Node  string      `json:"node"` // the node holding the session
+	Name  string      `json:"name"`
+	State proto.State `json:"state"`
+	Away  bool        `json:"away,omitempty"`
+}
+
+// SessionRecord is a session as one node hands it to another that takes it
+// over, and as a stopping node leaves it for the resume window. Nodes
+// exchange its JSON form, so the form does not change.
+type SessionRecord struct {
+	Peer   string       `json:"peer"`
+	User   string       `json:"user"`
+	Claims *auth.Claims `json:"claims,omitempty"`
+	Name   string       `json:"name"`
+	State  proto.State  `json:"state"`
+	Room   string       `json:"room,omitempty"`
+	Client string       `json:"client,omitempty"`
+}
+
+// Joining is one join handed to RoomBus.Join. The bus orders its steps
+// around its own round trips; the router does the bookkeeping of each.
+type Joining struct {
+	Room    string // the room joined
+	Peer    string // the joining peer's id
+	Resumed bool   // a session taken over from another node: it may count in the room already, and gets no joined reply
+
+	r  *router
+	s  *session
+	id string // the join request's id, echoed in joined
+}
+
+// Begin marks the peer as joining, so that this node's membership lists it
+// while the bus places it, and describes it as the other nodes will see
+// it. It fails if the peer is in a room already.
+func (j *Joining) Begin() (Member, bool) { return j.r.beginJoin(j.s, j.Room) }
+
+// Abort undoes Begin: the room is full or the bus failed.
+func (j *Joining) Abort() { j.r.abortJoin(j.s) }
+
+// Complete puts the peer into the room: members is the room as the bus had
+// it when the join took effect, which replaces what this node knew of the
+// other nodes' peers there. It returns false if the session ended
+// meanwhile; the bus then takes the peer out again (Leave).
+func (j *Joining) Complete(members []Member) bool {
+	if members == nil {
+		members = []Member{} // nil would mean: keep what is known
+	}
+	return j.r.completeJoin(j.s, j.Room, j.id, members, j.Resumed)
+}
+
+// errNoOtherNode is a signal for a peer of another node on a hub that has
+// no other node; it cannot happen, since such a hub has no such peers.
+var errNoOtherNode = errors.New("signal: no other node")
+
+// localBus is the room bus of a node alone: every room lives on this node,
+// so there is nothing to tell and no one to ask.
+type localBus struct{}
+
+func (localBus) Start(*Rooms)                                         {}
+func (localBus) Stop()                                                {}
+func (localBus) NodeID() string                                       { return "" }
+func (localBus) Health() error                                        { return nil }
+func (localBus) ICEURLs(own ICEURLs) ICEURLs                          { return own }
+func (localBus) Join(*Joining) JoinResult                             { return JoinLocal }
+func (localBus) Leave(string, string)                                 {}
+func (localBus) Update(string, Member)                                {}
+func (localBus) Signal(string, string, string, string, []byte) error  { return errNoOtherNode }
+func (localBus) Hold(string, []byte) bool                             { return false }
+func (localBus) Drain(string) [][]byte                                { return nil }
+func (localBus) TakeOver(string, string) (*SessionRecord, [][]byte)   { return nil, nil }
+func (localBus) SaveSessions(map[string]SessionRecord, time.Duration) {}
