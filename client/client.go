@@ -829,14 +829,9 @@ func (c *Client) reconnect() error {
 			}
 			continue
 		}
-		c.mu.Lock()
-		if c.closed {
-			c.mu.Unlock()
-			_ = ws.Close()
+		if !c.lockAndAdopt(ws, reply) {
 			return ErrClosed
 		}
-		c.ws = ws
-		c.applyHello(reply)
 		present := map[string]bool{}
 		for _, info := range reply.Peers {
 			present[info.ID] = true
@@ -864,6 +859,21 @@ func (c *Client) reconnect() error {
 	}
 }
 
+// lockAndAdopt takes c.mu and makes ws, with its hello reply, the client's
+// socket; unless the client was closed meanwhile: then it closes ws, unlocks
+// and reports false. On true, c.mu stays held.
+func (c *Client) lockAndAdopt(ws *websocket.Conn, reply *proto.Hello) bool {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		_ = ws.Close()
+		return false
+	}
+	c.ws = ws
+	c.applyHello(reply)
+	return true
+}
+
 // newSession replaces a session the server no longer knows: fresh hello,
 // every PeerConnection closed, and the room joined again.
 func (c *Client) newSession() error {
@@ -871,14 +881,9 @@ func (c *Client) newSession() error {
 	if err != nil {
 		return err
 	}
-	c.mu.Lock()
-	if c.closed {
-		c.mu.Unlock()
-		_ = ws.Close()
+	if !c.lockAndAdopt(ws, reply) {
 		return ErrClosed
 	}
-	c.ws = ws
-	c.applyHello(reply)
 	peers := c.peers
 	c.peers = map[string]*peer{}
 	c.infos = map[string]PeerInfo{}

@@ -36,18 +36,20 @@ func freePort(t *testing.T) int {
 func TestBehindGoZeroRestServer(t *testing.T) {
 	port := freePort(t)
 	var rc rest.RestConf
-	yaml := fmt.Sprintf("Name: signal-test\nHost: 127.0.0.1\nPort: %d\nTimeout: 300\nLog:\n  Level: error\n", port)
+	yaml := fmt.Sprintf("Name: signal-test\nHost: 127.0.0.1\nPort: %d\nTimeout: 600\nLog:\n  Level: error\n", port)
 	if err := conf.LoadFromYamlBytes([]byte(yaml), &rc); err != nil {
 		t.Fatal(err)
 	}
-	if !rc.Middlewares.Timeout || rc.Timeout != 300 {
+	if !rc.Middlewares.Timeout || rc.Timeout != 600 {
 		t.Fatalf("defaults not applied: %+v", rc.Middlewares)
 	}
 	iss, err := auth.NewIssuer(nil, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
-	hub, err := NewHub(Config{PingInterval: 100 * time.Millisecond, IdleTimeout: 400 * time.Millisecond}, iss, nil, testURLs)
+	// The idle timeout is far from the rest Timeout, so that only the latter
+	// is what the socket outlives.
+	hub, err := NewHub(Config{PingInterval: 100 * time.Millisecond, IdleTimeout: 5 * time.Second}, iss, nil, testURLs)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,9 +97,9 @@ func TestBehindGoZeroRestServer(t *testing.T) {
 	c := &client{t: t, ws: ws}
 	c.hello("long")
 	c.join("r")
-	// Hold the socket ~5x the rest Timeout (and past the 240 ms ReadTimeout
-	// and 330 ms WriteTimeout go-zero derives for http.Server), with traffic.
-	hold := time.Now().Add(1500 * time.Millisecond)
+	// Hold the socket 5x the rest Timeout (and past the ReadTimeout and
+	// WriteTimeout go-zero derives from it for http.Server), with traffic.
+	hold := time.Now().Add(3 * time.Second)
 	for time.Now().Before(hold) {
 		c.sync()
 		time.Sleep(100 * time.Millisecond)

@@ -169,6 +169,7 @@ func (c Config) withDefaults(set func(path ...string) bool) Config {
 	c.Auth = c.Auth.WithDefaults()
 	c.Turn = c.Turn.WithDefaults()
 	c.Signal = c.Signal.WithDefaults()
+	c.Cluster = c.Cluster.WithDefaults()
 	return c
 }
 

@@ -17,7 +17,7 @@ import (
 	"github.com/rtcd/rtcd/internal/config"
 	"github.com/rtcd/rtcd/internal/daemon"
 	"github.com/rtcd/rtcd/internal/testharness"
-	"github.com/rtcd/rtcd/internal/tlsconf/tlstest"
+	"github.com/rtcd/rtcd/internal/testharness/daemontest"
 	"github.com/rtcd/rtcd/internal/turntest"
 )
 
@@ -25,14 +25,9 @@ const ioTimeout = 10 * time.Second
 
 func TestTLSOnePortAndTURNS(t *testing.T) {
 	defer testharness.VerifyNone(t, goleak.IgnoreCurrent())
-	ca := tlstest.NewCA(t)
-	certFile, keyFile := ca.Issue(t, "rtc.test", time.Hour, "rtc.test", "127.0.0.1").Write(t, t.TempDir())
 	c := config.Default()
-	c.TLS.CertFile, c.TLS.KeyFile = certFile, keyFile
+	ca := daemontest.WithTLS(t, &c, "rtc.test")
 	c.TLS.RedirectHTTP = "127.0.0.1:0"
-	c.Turn.OnePort = true
-	c.Turn.TLSListen = "127.0.0.1:0"
-	c.Turn.PublicHost = "rtc.test"
 	c.Turn.AllowPeers = []string{"127.0.0.1/32"}
 	d, err := daemon.New(c)
 	if err != nil {

@@ -86,17 +86,12 @@ func jitsiCredentials(secret string, ttl time.Duration) (string, string) {
 // secret, TURN over TLS on its own port, and loopback peers allowed.
 func turnOnlyDaemon(t *testing.T) (*daemon.Daemon, *tlstest.CA) {
 	t.Helper()
-	ca := tlstest.NewCA(t)
-	certFile, keyFile := ca.Issue(t, "turn.test", time.Hour, "turn.test", "127.0.0.1").Write(t, t.TempDir())
 	c := config.Default()
+	ca := daemontest.WithTLS(t, &c, "turn.test") // TURN over TLS on the main port too (443 in production)
 	c.Signal.Disabled = true
 	c.Auth.Secrets = []string{platformSecret}
 	c.Turn.Realm = "turn.example.org"
 	c.Turn.AllowPeers = []string{"127.0.0.1/32"}
-	c.TLS.CertFile, c.TLS.KeyFile = certFile, keyFile
-	c.Turn.TLSListen = "127.0.0.1:0"
-	c.Turn.OnePort = true // TURN over TLS on the main port too (443 in production)
-	c.Turn.PublicHost = "turn.test"
 	return daemontest.Start(t, c), ca
 }
 

@@ -45,7 +45,7 @@ var mayImport = map[string][]string{
 	"cmd/rtcd": {"auth", "internal/bench", "internal/config", "internal/coturnconf", "internal/daemon", "internal/probe"},
 	// Test support.
 	"internal/testharness":            nil,
-	"internal/testharness/daemontest": {"internal/config", "internal/daemon"},
+	"internal/testharness/daemontest": {"internal/config", "internal/daemon", "internal/tlsconf/tlstest"},
 	"internal/tlsconf/tlstest":        nil,
 	"internal/turntest":               nil,
 	"internal/redistest":              nil,

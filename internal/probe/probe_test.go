@@ -12,7 +12,6 @@ import (
 	"github.com/rtcd/rtcd/internal/config"
 	"github.com/rtcd/rtcd/internal/testharness"
 	"github.com/rtcd/rtcd/internal/testharness/daemontest"
-	"github.com/rtcd/rtcd/internal/tlsconf/tlstest"
 )
 
 func TestMain(m *testing.M) {
@@ -193,13 +192,8 @@ func TestMainUsage(t *testing.T) {
 // is green when the probe trusts that CA, and TLS checks fail with a
 // certificate hint when it does not.
 func TestProbeGreenTLS(t *testing.T) {
-	ca := tlstest.NewCA(t)
-	certFile, keyFile := ca.Issue(t, "rtcd", time.Hour, "localhost", "127.0.0.1").Write(t, t.TempDir())
 	c := config.Default()
-	c.TLS.CertFile, c.TLS.KeyFile = certFile, keyFile
-	c.Turn.TLSListen = "127.0.0.1:0"
-	c.Turn.OnePort = true
-	c.Turn.PublicHost = "localhost"
+	ca := daemontest.WithTLS(t, &c, "localhost")
 	d := daemontest.Start(t, c)
 
 	rep := run(t, Options{URL: d.HTTPURL(), RootCAs: ca.Pool()})

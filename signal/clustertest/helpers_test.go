@@ -295,22 +295,31 @@ func (c *wsc) send(m msg) {
 // (unless typ is "error") and after msgWait.
 func (c *wsc) wait(typ string) msg {
 	c.t.Helper()
+	return c.next(typ, func(m msg) bool {
+		if typ != "error" && m.str("type") == "error" {
+			c.t.Fatalf("%s: error %v waiting for %s", c.name, m, typ)
+		}
+		return m.str("type") == typ
+	})
+}
+
+// next returns the first message match accepts, failing after msgWait or
+// when the socket closes; what names it in the failure.
+func (c *wsc) next(what string, match func(msg) bool) msg {
+	c.t.Helper()
 	timer := time.NewTimer(msgWait)
 	defer timer.Stop()
 	for {
 		select {
 		case m, ok := <-c.in:
 			if !ok {
-				c.t.Fatalf("%s: socket closed waiting for %s", c.name, typ)
+				c.t.Fatalf("%s: socket closed waiting for %s", c.name, what)
 			}
-			if m.str("type") == typ {
+			if match(m) {
 				return m
 			}
-			if m.str("type") == "error" {
-				c.t.Fatalf("%s: error %v waiting for %s", c.name, m, typ)
-			}
 		case <-timer.C:
-			c.t.Fatalf("%s: no %s within %v", c.name, typ, msgWait)
+			c.t.Fatalf("%s: no %s within %v", c.name, what, msgWait)
 		}
 	}
 }
@@ -383,21 +392,7 @@ func ctxT(t *testing.T, d time.Duration) context.Context {
 // waitAny returns the next message of one of the types.
 func (c *wsc) waitAny(types ...string) msg {
 	c.t.Helper()
-	timer := time.NewTimer(msgWait)
-	defer timer.Stop()
-	for {
-		select {
-		case m, ok := <-c.in:
-			if !ok {
-				c.t.Fatalf("%s: socket closed waiting for %v", c.name, types)
-			}
-			if slices.Contains(types, m.str("type")) {
-				return m
-			}
-		case <-timer.C:
-			c.t.Fatalf("%s: none of %v within %v", c.name, types, msgWait)
-		}
-	}
+	return c.next(fmt.Sprint(types), func(m msg) bool { return slices.Contains(types, m.str("type")) })
 }
 
 // waitAnyFor is waitAny with its own timeout; nil if nothing came.

@@ -60,7 +60,7 @@ func New(cfg Config) (*Bus, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	cfg = cfg.withDefaults()
+	cfg = cfg.WithDefaults()
 	self := cfg.NodeID
 	if self == "" {
 		self = defaultNodeID()

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rtcd/rtcd/internal/defaults"
 	"github.com/rtcd/rtcd/signal/proto"
 )
 
@@ -25,51 +26,42 @@ type Config struct {
 	// Enabled switches cluster mode on.
 	Enabled bool `json:",optional"`
 	// RedisAddr is host:port of the Redis every node uses. Defaults to 127.0.0.1:6379.
-	RedisAddr string `json:",default=127.0.0.1:6379"`
+	RedisAddr string `json:",optional"`
 	// RedisPassword authenticates to Redis; set it as ${RTCD_REDIS_PASSWORD}.
 	RedisPassword string `json:",optional"`
 	// RedisDB selects the Redis database. Defaults to 0.
 	RedisDB int `json:",optional"`
 	// KeyPrefix starts every Redis key and channel, so that several
 	// deployments can share one Redis. Defaults to "rtcd".
-	KeyPrefix string `json:",default=rtcd"`
+	KeyPrefix string `json:",optional"`
 	// NodeID names this node in Redis and in resume tokens: 1-64 characters
 	// of A-Z a-z 0-9 _ . -, unique in the cluster. Defaults to the host name
 	// plus a random suffix, which changes at every start.
 	NodeID string `json:",optional"`
 	// HeartbeatInterval is how often the node says it is alive. Defaults to 2s.
-	HeartbeatInterval time.Duration `json:",default=2s"`
+	HeartbeatInterval time.Duration `json:",optional"`
 	// NodeTTL is how long a silent node is believed alive; after it, its
 	// peers leave the rooms of the other nodes. It is also how long a node
 	// that lost Redis keeps showing the peers of other nodes. Defaults to 10s.
-	NodeTTL time.Duration `json:",default=10s"`
+	NodeTTL time.Duration `json:",optional"`
 	// RedisTimeout bounds each Redis command (and a join waiting for Redis),
 	// so that an unreachable Redis never stalls a client for long. Defaults to 1s.
-	RedisTimeout time.Duration `json:",default=1s"`
+	RedisTimeout time.Duration `json:",optional"`
 	// ICEServers is "own" (default) or "all": which nodes' STUN/TURN URLs
 	// clients get. TURN credentials verify on every node sharing Auth.Secrets.
-	ICEServers string `json:",default=own,options=own|all"`
+	ICEServers string `json:",optional,options=own|all"`
 }
 
-func (c Config) withDefaults() Config {
-	if c.RedisAddr == "" {
-		c.RedisAddr = "127.0.0.1:6379"
-	}
-	if c.KeyPrefix == "" {
-		c.KeyPrefix = "rtcd"
-	}
-	if c.HeartbeatInterval == 0 {
-		c.HeartbeatInterval = 2 * time.Second
-	}
-	if c.NodeTTL == 0 {
-		c.NodeTTL = 10 * time.Second
-	}
-	if c.RedisTimeout == 0 {
-		c.RedisTimeout = time.Second
-	}
-	if c.ICEServers == "" {
-		c.ICEServers = ICEOwnNode
-	}
+// WithDefaults returns c with every zero field set to its default: the one
+// place the cluster's defaults are applied, whether c came from a file or
+// code.
+func (c Config) WithDefaults() Config {
+	defaults.Set(&c.RedisAddr, "127.0.0.1:6379")
+	defaults.Set(&c.KeyPrefix, "rtcd")
+	defaults.Set(&c.HeartbeatInterval, 2*time.Second)
+	defaults.Set(&c.NodeTTL, 10*time.Second)
+	defaults.Set(&c.RedisTimeout, time.Second)
+	defaults.Set(&c.ICEServers, ICEOwnNode)
 	return c
 }
 
@@ -78,7 +70,7 @@ func (c Config) Validate() error {
 	if !c.Enabled {
 		return nil
 	}
-	d := c.withDefaults()
+	d := c.WithDefaults()
 	if c.NodeID != "" && !proto.ValidASCIIName(c.NodeID) {
 		return fmt.Errorf("Cluster.NodeID: %q must be 1-64 characters of A-Z a-z 0-9 _ . -", c.NodeID)
 	}

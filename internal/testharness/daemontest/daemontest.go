@@ -5,9 +5,11 @@ package daemontest
 
 import (
 	"testing"
+	"time"
 
 	"github.com/rtcd/rtcd/internal/config"
 	"github.com/rtcd/rtcd/internal/daemon"
+	"github.com/rtcd/rtcd/internal/tlsconf/tlstest"
 )
 
 // Start runs a node with configuration c (config.Default() for the embedded
@@ -23,4 +25,17 @@ func Start(t testing.TB, c config.Config) *daemon.Daemon {
 	}
 	t.Cleanup(d.Stop)
 	return d
+}
+
+// WithTLS gives c HTTPS on its main port and TURN over TLS on a port of its
+// own and on the main port (one-port), with a certificate for host and
+// 127.0.0.1 from a fresh test CA, which it returns for the clients to trust.
+func WithTLS(t testing.TB, c *config.Config, host string) *tlstest.CA {
+	t.Helper()
+	ca := tlstest.NewCA(t)
+	c.TLS.CertFile, c.TLS.KeyFile = ca.Issue(t, host, time.Hour, host, "127.0.0.1").Write(t, t.TempDir())
+	c.Turn.TLSListen = "127.0.0.1:0"
+	c.Turn.OnePort = true
+	c.Turn.PublicHost = host
+	return ca
 }
