@@ -16,10 +16,10 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/pion/logging"
 	pionturn "github.com/pion/turn/v4"
-	"github.com/rtcd/rtcd/internal/turntest"
 	"github.com/rtcd/rtcd/internal/portmux"
 	"github.com/rtcd/rtcd/internal/tlsconf"
 	"github.com/rtcd/rtcd/internal/tlsconf/tlstest"
+	"github.com/rtcd/rtcd/internal/turntest"
 	"github.com/zeromicro/go-zero/core/logx"
 	"go.uber.org/goleak"
 )
