@@ -36,6 +36,8 @@ var mayImport = map[string][]string{
 	"internal/probe":  {"client", "signal/proto", "internal/callback"},
 	"internal/bench":  {"signal/proto", "internal/callback"},
 	"test/e2e/gopeer": {"client", "signal/proto"},
+	// The media server: the protocol's signal kinds, callback gates.
+	"internal/sfu": {"signal/proto", "internal/callback"},
 	// Assembly: config composes the sections, daemon wires the services,
 	// cmd/rtcd is the binary.
 	"internal/metrics": {"signal", "turn"},

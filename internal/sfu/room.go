@@ -1,0 +1,237 @@
+// Package sfu is the selective forwarding unit: a Room holds participants,
+// each with one PeerConnection to the server, and forwards every RTP packet a
+// participant publishes to every other participant. A client then uploads
+// each track once, whatever the size of the call, instead of once per peer as
+// in the mesh.
+//
+// The server always makes the offers, one at a time per participant, and
+// talks to a client only through the send callback given to Join, so the
+// package knows nothing of the hub or its sockets. Every pion callback and
+// every send runs through the participant's callback.Gate, so nothing runs or
+// sends after Close has returned.
+package sfu
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/pion/interceptor"
+	"github.com/pion/webrtc/v4"
+)
+
+// Errors returned by Room and Participant methods, for callers to tell a
+// closed room or a taken id from bad signaling input.
+var (
+	ErrClosed    = errors.New("sfu: closed")
+	ErrDuplicate = errors.New("sfu: participant id is already in the room")
+)
+
+// Signal is one signaling message between the server and a participant's
+// client: Kind is proto.KindOffer, proto.KindAnswer or proto.KindCandidate,
+// Data the RTCSessionDescriptionInit or RTCIceCandidateInit JSON
+// (docs/protocol.md §3.6), so the hub can relay it unchanged.
+type Signal struct {
+	Kind string
+	Data json.RawMessage
+}
+
+// Config configures a Room; the zero value gathers on every interface and
+// uses no STUN or TURN server.
+type Config struct {
+	// ICEServers are given to every PeerConnection, so the server can reach
+	// clients behind NATs through the relay.
+	ICEServers []webrtc.ICEServer
+	// SettingEngine, when set, adjusts pion's SettingEngine before the API
+	// is built (ports, interfaces; tests restrict ICE to loopback).
+	SettingEngine func(*webrtc.SettingEngine)
+}
+
+// Room forwards the tracks of each participant to all the others. Its
+// methods are safe for concurrent use.
+type Room struct {
+	api      *webrtc.API
+	pcConfig webrtc.Configuration
+
+	mu           sync.Mutex // guards the fields below; taken before a Participant's mu
+	closed       bool
+	participants map[string]*Participant
+	forwards     []*forward // every published track, in publishing order
+}
+
+// forward is one published track: RTP read from remote is written to local,
+// which is added to every other participant's PeerConnection.
+type forward struct {
+	owner  *Participant
+	remote *webrtc.TrackRemote
+	local  *webrtc.TrackLocalStaticRTP
+}
+
+// NewRoom builds the pion API the room's PeerConnections share.
+func NewRoom(cfg Config) (*Room, error) {
+	api, err := newAPI(cfg.SettingEngine)
+	if err != nil {
+		return nil, err
+	}
+	return &Room{
+		api:          api,
+		pcConfig:     webrtc.Configuration{ICEServers: cfg.ICEServers},
+		participants: map[string]*Participant{},
+	}, nil
+}
+
+// newAPI builds a pion API with VP8 and Opus and the default interceptors
+// (NACK, RTCP reports, TWCC header extension), as the Go client does.
+func newAPI(adjust func(*webrtc.SettingEngine)) (*webrtc.API, error) {
+	me := &webrtc.MediaEngine{}
+	videoFeedback := []webrtc.RTCPFeedback{{Type: "goog-remb"}, {Type: "ccm", Parameter: "fir"},
+		{Type: "nack"}, {Type: "nack", Parameter: "pli"}}
+	codecs := []struct {
+		params webrtc.RTPCodecParameters
+		kind   webrtc.RTPCodecType
+	}{
+		{webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus,
+			ClockRate: 48000, Channels: 2, SDPFmtpLine: "minptime=10;useinbandfec=1"}, PayloadType: 111},
+			webrtc.RTPCodecTypeAudio},
+		{webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8,
+			ClockRate: 90000, RTCPFeedback: videoFeedback}, PayloadType: 96}, webrtc.RTPCodecTypeVideo},
+	}
+	for _, c := range codecs {
+		if err := me.RegisterCodec(c.params, c.kind); err != nil {
+			return nil, fmt.Errorf("sfu: register %s: %w", c.params.MimeType, err)
+		}
+	}
+	ir := &interceptor.Registry{}
+	if err := webrtc.RegisterDefaultInterceptors(me, ir); err != nil {
+		return nil, fmt.Errorf("sfu: interceptors: %w", err)
+	}
+	se := webrtc.SettingEngine{}
+	if adjust != nil {
+		adjust(&se)
+	}
+	return webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir),
+		webrtc.WithSettingEngine(se)), nil
+}
+
+// Join adds a participant with a new PeerConnection and sends it the first
+// offer through send: a recvonly audio and video transceiver for it to
+// publish on, plus every track already published. send is called with the
+// participant's own lock held and must not call back into the room; it is
+// never called after the participant's Close has returned.
+func (r *Room) Join(id string, send func(Signal)) (*Participant, error) {
+	if id == "" {
+		return nil, errors.New("sfu: join: empty participant id")
+	}
+	if send == nil {
+		return nil, errors.New("sfu: join: nil send")
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return nil, ErrClosed
+	}
+	if _, ok := r.participants[id]; ok {
+		return nil, fmt.Errorf("%w: %q", ErrDuplicate, id)
+	}
+	p, err := newParticipant(r, id, send)
+	if err != nil {
+		return nil, err
+	}
+	r.participants[id] = p
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, f := range r.forwards {
+		p.subscribeLocked(f)
+	}
+	p.needOffer = true
+	p.negotiateLocked()
+	return p, nil
+}
+
+// publish makes remote, just received from p, a track of every other
+// participant. It reports whether p is still in the room; when not, the
+// track is not forwarded.
+func (r *Room) publish(p *Participant, remote *webrtc.TrackRemote) (*forward, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.participants[p.id] != p {
+		return nil, nil
+	}
+	id := remote.ID()
+	if id == "" {
+		id = remote.Kind().String()
+	}
+	local, err := webrtc.NewTrackLocalStaticRTP(remote.Codec().RTPCodecCapability, id, p.id)
+	if err != nil {
+		return nil, fmt.Errorf("sfu: participant %s: local track for %s: %w", p.id, id, err)
+	}
+	f := &forward{owner: p, remote: remote, local: local}
+	r.forwards = append(r.forwards, f)
+	for _, o := range r.participants {
+		if o != p {
+			o.mu.Lock()
+			o.subscribeLocked(f)
+			o.negotiateLocked()
+			o.mu.Unlock()
+		}
+	}
+	p.wg.Add(1) // under the gate p's Close shuts before it waits
+	return f, nil
+}
+
+// unpublish removes the forwards matching drop from every participant and
+// renegotiates those that had one.
+func (r *Room) unpublish(drop func(*forward) bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var gone []*forward
+	kept := r.forwards[:0]
+	for _, f := range r.forwards {
+		if drop(f) {
+			gone = append(gone, f)
+		} else {
+			kept = append(kept, f)
+		}
+	}
+	clear(r.forwards[len(kept):])
+	r.forwards = kept
+	if len(gone) == 0 || r.closed {
+		return
+	}
+	for _, o := range r.participants {
+		o.mu.Lock()
+		for _, f := range gone {
+			o.unsubscribeLocked(f)
+		}
+		o.negotiateLocked()
+		o.mu.Unlock()
+	}
+}
+
+// remove takes p out of the room and its tracks from everyone else.
+func (r *Room) remove(p *Participant) {
+	r.mu.Lock()
+	if r.participants[p.id] == p {
+		delete(r.participants, p.id)
+	}
+	r.mu.Unlock()
+	r.unpublish(func(f *forward) bool { return f.owner == p })
+}
+
+// Close closes every participant and refuses new ones. When it returns no
+// callback of the room runs and no send is called any more.
+func (r *Room) Close() error {
+	r.mu.Lock()
+	r.closed = true
+	ps := make([]*Participant, 0, len(r.participants))
+	for _, p := range r.participants {
+		ps = append(ps, p)
+	}
+	r.mu.Unlock()
+	var errs []error
+	for _, p := range ps {
+		errs = append(errs, p.Close())
+	}
+	return errors.Join(errs...)
+}
