@@ -369,7 +369,7 @@ func (p *Participant) onConnectionState(s webrtc.PeerConnectionState) {
 // Close removes the participant from the room (its tracks from everyone
 // else, who are renegotiated) and closes its PeerConnection. When it returns
 // none of its callbacks runs, send is not called again and its goroutines
-// have ended. It must not be called from send.
+// and pion's have ended. It must not be called from send.
 func (p *Participant) Close() error {
 	p.once.Do(func() {
 		p.mu.Lock()
@@ -377,7 +377,7 @@ func (p *Participant) Close() error {
 		p.mu.Unlock()
 		p.room.remove(p)
 		p.gate.Shut()
-		if err := p.pc.Close(); err != nil {
+		if err := p.pc.GracefulClose(); err != nil {
 			p.err = fmt.Errorf("sfu: participant %s: close: %w", p.id, err)
 		}
 		p.wg.Wait()

@@ -321,7 +321,7 @@ func (p *peer) close() {
 	p.once.Do(func() {
 		p.gate.Shut()
 		close(p.done)
-		_ = p.pc.Close()
+		_ = p.pc.GracefulClose()
 		p.wg.Wait()
 	})
 }

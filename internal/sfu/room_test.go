@@ -15,7 +15,8 @@ import (
 // TestRoomForwardsEveryone checks the whole life of a call: three
 // participants receive each other's audio and video, a late fourth gets
 // everyone's tracks (and its arrival asks every publisher for a keyframe),
-// and one leaving takes its tracks from the rest, who still get the others.
+// one leaving takes its tracks from the rest, who still get the others, and
+// a fifth joining after that is received by everyone.
 func TestRoomForwardsEveryone(t *testing.T) {
 	r := newTestRoom(t)
 	names := []string{"a", "b", "c"}
@@ -73,6 +74,14 @@ func TestRoomForwardsEveryone(t *testing.T) {
 			return p.offers > offers[n] && !strings.Contains(p.lastSDP, "a=msid:b ")
 		})
 		p.waitMedia(10, others(n, rest)...)
+	}
+
+	// The transceivers that carried b's tracks are free again: a newcomer's
+	// tracks may reuse them, and must still arrive.
+	peers["e"] = newPeer(t, r, "e", nil)
+	rest = append(rest, "e")
+	for _, n := range rest {
+		peers[n].waitMedia(10, others(n, rest)...)
 	}
 	if err := peers["b"].part.HandleSignal(Signal{Kind: proto.KindCandidate, Data: json.RawMessage(`null`)}); err != nil {
 		t.Fatalf("end of candidates after close: %v", err)
