@@ -369,7 +369,8 @@ func (p *Participant) onConnectionState(s webrtc.PeerConnectionState) {
 // Close removes the participant from the room (its tracks from everyone
 // else, who are renegotiated) and closes its PeerConnection. When it returns
 // none of its callbacks runs, send is not called again and its goroutines
-// and pion's have ended. It must not be called from send.
+// and pion's have ended. It must not be called from send or from a pion
+// callback, which it would wait for.
 func (p *Participant) Close() error {
 	p.once.Do(func() {
 		p.mu.Lock()

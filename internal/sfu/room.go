@@ -150,8 +150,8 @@ func (r *Room) Join(id string, send func(Signal)) (*Participant, error) {
 }
 
 // publish makes remote, just received from p, a track of every other
-// participant. It reports whether p is still in the room; when not, the
-// track is not forwarded.
+// participant and counts its forwarding loop in p.wg. It returns nil when p
+// has left the room: the track is then not forwarded.
 func (r *Room) publish(p *Participant, remote *webrtc.TrackRemote) (*forward, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
