@@ -35,15 +35,15 @@ bench-smoke:
 
 test: deps vet unit e2e bench-smoke
 
-# the flake gate (not in CI; about 10 minutes on 2 cores): every test that
+# the flake gate (not in CI; about 11 minutes on 2 cores): every test that
 # starts peers, nodes or browsers, repeated under the race detector. Peers
-# (client, probe, daemon; not the daemon's coturn-client interop, which runs
+# (client, probe, daemon, sfu; not the daemon's coturn-client interop, which runs
 # coturn's tools for seconds and no pion peer) run STRESS_COUNT times; the slower node tests
 # (Redis cluster, NAT matrix) STRESS_NODES times; the browser tests once.
 STRESS_COUNT ?= 20
 STRESS_NODES ?= 3
 stress: deps
-	$(GO) test -race -count=$(STRESS_COUNT) -timeout 30m -skip '^TestTURNOnlyInterop$$' ./client ./internal/probe ./internal/daemon
+	$(GO) test -race -count=$(STRESS_COUNT) -timeout 30m -skip '^TestTURNOnlyInterop$$' ./client ./internal/probe ./internal/daemon ./internal/sfu
 	$(GO) test -race -count=$(STRESS_NODES) -timeout 30m ./signal/clustertest ./test/netns
 	./test/e2e/run.sh
 
