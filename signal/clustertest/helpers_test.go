@@ -307,36 +307,40 @@ func (c *wsc) wait(typ string) msg {
 // when the socket closes; what names it in the failure.
 func (c *wsc) next(what string, match func(msg) bool) msg {
 	c.t.Helper()
-	timer := time.NewTimer(msgWait)
-	defer timer.Stop()
-	for {
-		select {
-		case m, ok := <-c.in:
-			if !ok {
-				c.t.Fatalf("%s: socket closed waiting for %s", c.name, what)
-			}
-			if match(m) {
-				return m
-			}
-		case <-timer.C:
-			c.t.Fatalf("%s: no %s within %v", c.name, what, msgWait)
-		}
+	m, closed := c.poll(msgWait, match)
+	switch {
+	case closed:
+		c.t.Fatalf("%s: socket closed waiting for %s", c.name, what)
+	case m == nil:
+		c.t.Fatalf("%s: no %s within %v", c.name, what, msgWait)
 	}
+	return m
 }
 
 // quiet fails if any message other than pong arrives within d.
 func (c *wsc) quiet(d time.Duration) {
 	c.t.Helper()
+	if m, _ := c.poll(d, func(m msg) bool { return m.str("type") != "pong" && m.str("type") != "ice" }); m != nil {
+		c.t.Fatalf("%s: unexpected %v", c.name, m)
+	}
+}
+
+// poll returns the first message match accepts within d: nil when none
+// came, and closed when the socket closed first.
+func (c *wsc) poll(d time.Duration, match func(msg) bool) (m msg, closed bool) {
 	timer := time.NewTimer(d)
 	defer timer.Stop()
 	for {
 		select {
 		case m, ok := <-c.in:
-			if ok && m.str("type") != "pong" && m.str("type") != "ice" {
-				c.t.Fatalf("%s: unexpected %v", c.name, m)
+			if !ok {
+				return nil, true
+			}
+			if match(m) {
+				return m, false
 			}
 		case <-timer.C:
-			return
+			return nil, false
 		}
 	}
 }
@@ -397,21 +401,8 @@ func (c *wsc) waitAny(types ...string) msg {
 
 // waitAnyFor is waitAny with its own timeout; nil if nothing came.
 func (c *wsc) waitAnyFor(d time.Duration, types ...string) msg {
-	timer := time.NewTimer(d)
-	defer timer.Stop()
-	for {
-		select {
-		case m, ok := <-c.in:
-			if !ok {
-				return nil
-			}
-			if slices.Contains(types, m.str("type")) {
-				return m
-			}
-		case <-timer.C:
-			return nil
-		}
-	}
+	m, _ := c.poll(d, func(m msg) bool { return slices.Contains(types, m.str("type")) })
+	return m
 }
 
 // nodeDown starts a cluster node whose Redis is not running.
