@@ -84,10 +84,13 @@ export class Switcher extends EventTarget {
     else for (const info of peers) this.current.addPeer(info, { initiator: true });
   }
 
+  // onResumed: the same session is back; a switch under way goes on, and the
+  // mesh being replaced only drops whoever is gone.
   onResumed(peers) {
-    this.finish();
     this.roster = new Map(peers.map((info) => [info.id, info]));
     this.current.syncPeers(peers);
+    if (!this.old) return;
+    for (const p of [...this.old.peers()]) if (!p.orphan && !this.roster.has(p.id)) this.old.removePeer(p.id);
   }
 
   onMessage(msg) {
