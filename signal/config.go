@@ -17,6 +17,13 @@ const (
 	ModeToken = "token" // hello must carry an HS256 join token (protocol.md §6)
 )
 
+// Media modes of Config.Media: how rooms carry audio and video.
+const (
+	MediaAuto = "auto" // peer to peer for two, the media server from the third
+	MediaMesh = "mesh" // always peer to peer
+	MediaSFU  = "sfu"  // always through the media server
+)
+
 // Config is the `Signal` section of etc/rtcd.yaml. Zero values mean the
 // documented defaults (protocol.md §5), so a Config built in code needs only
 // the fields it changes.
@@ -41,8 +48,15 @@ type Config struct {
 	AllowedHosts []string `json:",optional"`
 	// MaxConnsPerIP caps open sockets per client IP (IPv6: per /64). Defaults to 20.
 	MaxConnsPerIP int `json:",optional"`
-	// RoomSize caps peers per room; a mesh beyond ~6 overloads uplinks. Defaults to 6.
+	// RoomSize caps peers per mesh room; a mesh beyond ~6 overloads uplinks. Defaults to 6.
 	RoomSize int `json:",optional"`
+	// Media is how rooms carry media: "auto" (default: two people peer to
+	// peer, the media server from the third), "mesh" or "sfu". Without a
+	// media server (Hub.SetMedia) every room is a mesh room.
+	Media string `json:",optional,options=auto|mesh|sfu"`
+	// SFURoomSize caps peers per room in sfu and auto mode, where the media
+	// server carries rooms beyond two. Defaults to 50.
+	SFURoomSize int `json:",optional"`
 	// MessagesPerSecond is the per-connection rate (burst twice that). Defaults to 50.
 	MessagesPerSecond int `json:",optional"`
 	// HelloTimeout is how long a new socket may stay silent before hello. Defaults to 5s.
@@ -72,6 +86,8 @@ func (c Config) WithDefaults() Config {
 	defaults.Set(&c.Mode, ModeOpen)
 	defaults.Set(&c.MaxConnsPerIP, 20)
 	defaults.Set(&c.RoomSize, 6)
+	defaults.Set(&c.Media, MediaAuto)
+	defaults.Set(&c.SFURoomSize, 50)
 	defaults.Set(&c.MessagesPerSecond, 50)
 	defaults.Set(&c.QueueSize, 256)
 	defaults.Set(&c.HelloTimeout, 5*time.Second)
@@ -89,10 +105,13 @@ func (c Config) Validate() error {
 	if d.Mode != ModeOpen && d.Mode != ModeToken {
 		return fmt.Errorf("Signal.Mode: %q is not open or token", c.Mode)
 	}
+	if d.Media != MediaAuto && d.Media != MediaMesh && d.Media != MediaSFU {
+		return fmt.Errorf("Signal.Media: %q is not auto, mesh or sfu", c.Media)
+	}
 	for _, f := range []struct {
 		name string
 		v    int
-	}{{"MaxConnsPerIP", d.MaxConnsPerIP}, {"RoomSize", d.RoomSize}, {"MessagesPerSecond", d.MessagesPerSecond}, {"QueueSize", d.QueueSize}} {
+	}{{"MaxConnsPerIP", d.MaxConnsPerIP}, {"RoomSize", d.RoomSize}, {"SFURoomSize", d.SFURoomSize}, {"MessagesPerSecond", d.MessagesPerSecond}, {"QueueSize", d.QueueSize}} {
 		if f.v < 1 {
 			return fmt.Errorf("Signal.%s: %d must be at least 1", f.name, f.v)
 		}

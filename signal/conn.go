@@ -431,7 +431,12 @@ func (c *conn) handle(mt int, b []byte) {
 		if !c.h.router.leave(s, proto.Marshal(proto.ServerMessage{V: proto.Version, Type: proto.TypeLeft, ID: m.ID}), false) {
 			e = proto.Errorf(proto.CodeNotInRoom, "not in a room")
 		}
+		c.h.closeMedia(s)
 	case proto.TypeSignal:
+		if m.To == proto.SFUPeer {
+			e = c.h.mediaSignal(s, m.Kind, m.Data)
+			break
+		}
 		msg := proto.Marshal(proto.ServerMessage{V: proto.Version, Type: proto.TypeSignal, From: s.id, Kind: m.Kind, Data: m.Data})
 		if e = c.h.router.relay(s, m.To, msg); e == nil {
 			c.h.st.relayed.Add(1)
@@ -498,8 +503,8 @@ func (c *conn) hello(m proto.ClientMessage) {
 		return // stopping; the close is on its way
 	}
 	c.sess = s
-	h.router.attach(s, c, func(string, []proto.PeerInfo) []byte {
-		return h.helloReply(m.ID, s, s.resume, false, "", nil)
+	h.router.attach(s, c, func(roomView) []byte {
+		return h.helloReply(m.ID, s, s.resume, false, roomView{})
 	})
 	if !c.startWriter() {
 		return
@@ -531,8 +536,8 @@ func (c *conn) resume(m proto.ClientMessage) {
 		old.requestClose(proto.CloseReplaced, nil)
 	}
 	c.sess = s
-	h.router.attach(s, c, func(room string, peers []proto.PeerInfo) []byte {
-		return h.helloReply(m.ID, s, tok, true, room, peers)
+	h.router.attach(s, c, func(v roomView) []byte {
+		return h.helloReply(m.ID, s, tok, true, v)
 	})
 	h.router.setAway(s, false)
 	c.startWriter()

@@ -46,10 +46,14 @@ type env struct {
 type envOpt func(*envOpts)
 
 type envOpts struct {
-	ttl time.Duration
+	ttl   time.Duration
+	media MediaServer
 }
 
 func withTTL(d time.Duration) envOpt { return func(o *envOpts) { o.ttl = d } }
+
+// withMedia gives the hub a media server before it serves.
+func withMedia(m MediaServer) envOpt { return func(o *envOpts) { o.media = m } }
 
 // newEnv starts a hub behind an httptest server on 127.0.0.1:0 with /ws
 // and /api/v1 mounted as cmd/rtcd mounts them.
@@ -70,6 +74,9 @@ func newEnv(t testing.TB, cfg Config, opts ...envOpt) *env {
 	hub, err := NewHub(cfg, iss, tok, testURLs)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if o.media != nil {
+		hub.SetMedia(o.media)
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/ws", hub.Handler())

@@ -44,6 +44,7 @@ type session struct {
 	user   string       // immutable; the user part of TURN usernames (RandomUser or tokenUser)
 	claims *auth.Claims // immutable; nil in open mode
 	out    *outbox      // immutable pointer
+	media  mediaLink    // its session with the media server
 	// client is the browser's own id (hello.client), never sent to anyone:
 	// a new session with the same client replaces a detached one at join.
 	client string // immutable
@@ -85,6 +86,8 @@ type Hub struct {
 
 	// Test hooks, fixed in production.
 	floodWindow time.Duration
+
+	media MediaServer // nil: every room is a mesh room; set before serving
 
 	wg sync.WaitGroup // connection handlers and resume timers
 
@@ -287,6 +290,8 @@ type Stats struct {
 	SlowConsumers uint64            // sessions ended because their queue overflowed
 	IPLimited     uint64            // upgrades refused with 429 (MaxConnsPerIP)
 	Relayed       uint64            // signals delivered to an outbox
+	MediaSessions int64             // open sessions with the media server
+	Promotions    uint64            // rooms moved from mesh to the media server (auto mode)
 }
 
 // Stats returns the current counters.
@@ -302,6 +307,8 @@ func (h *Hub) Stats() Stats {
 		SlowConsumers: h.st.slowConsumers.Load(),
 		IPLimited:     h.st.ipLimited.Load(),
 		Relayed:       h.st.relayed.Load(),
+		MediaSessions: h.st.mediaSessions.Load(),
+		Promotions:    h.st.promotions.Load(),
 	}
 	for i, t := range proto.ClientTypes {
 		s.Messages[t] = h.st.msgs[i].Load()
@@ -436,6 +443,7 @@ func (h *Hub) endSession(s *session) {
 	h.st.sessions.Add(-1)
 	h.router.forget(s)
 	h.router.leave(s, nil, silent)
+	h.closeMedia(s)
 }
 
 // overflow ends a session whose outbox filled up: a slow consumer is
@@ -478,18 +486,18 @@ func (h *Hub) iceMessage(s *session, id string) []byte {
 // refreshAfter is when credentials are pushed again: at 80 % of their TTL.
 func (h *Hub) refreshAfter() time.Duration { return h.issuer.TTL() * 8 / 10 }
 
-func (h *Hub) helloReply(id string, s *session, resume string, resumed bool, room string, peers []proto.PeerInfo) []byte {
+func (h *Hub) helloReply(id string, s *session, resume string, resumed bool, v roomView) []byte {
 	servers, cred := h.iceServers(s)
 	m := proto.Hello{
 		V: proto.Version, Type: proto.TypeHello, ID: id, PeerID: s.id, Resume: resume, Resumed: resumed,
 		IceServers: servers, IceTTL: int64(cred.TTL / time.Second), IceExpires: cred.Expires.Unix(),
-		Limits:    proto.Limits{MaxMessageBytes: proto.MaxMessageBytes, MessagesPerSecond: h.cfg.MessagesPerSecond, RoomSize: h.cfg.RoomSize},
+		Limits:    proto.Limits{MaxMessageBytes: proto.MaxMessageBytes, MessagesPerSecond: h.cfg.MessagesPerSecond, RoomSize: h.router.size},
 		Heartbeat: proto.Heartbeat{Interval: h.cfg.PingInterval.Seconds(), Timeout: h.cfg.IdleTimeout.Seconds()},
 	}
 	if resumed {
-		m.Room = room
-		if room != "" {
-			m.Peers = peers
+		m.Room = v.name
+		if v.name != "" {
+			m.Peers, m.Media = v.peers, v.media
 		}
 	}
 	return proto.Marshal(m)
@@ -643,6 +651,7 @@ func (h *Hub) handOff(tok, node string) (*SessionRecord, [][]byte, bool) {
 	h.mu.Unlock()
 	h.st.sessions.Add(-1)
 	room, m := h.router.handOff(s, node)
+	h.closeMedia(s)
 	items := s.out.handOff()
 	if old != nil {
 		old.requestClose(proto.CloseReplaced, nil)

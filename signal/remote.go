@@ -101,6 +101,9 @@ func (r *router) completeJoin(s *session, name, id string, remotes []Member, res
 	if remotes != nil {
 		r.replaceRemote(rm, func(*session) bool { return true }, remotes, &d)
 	}
+	if !known {
+		r.promote(rm, &d)
+	}
 	peers := make([]proto.PeerInfo, 0, len(rm.members))
 	for _, m := range rm.sortedMembers() {
 		peers = append(peers, info(m, boolp(politeFor(s.id, m.id))))
@@ -111,7 +114,8 @@ func (r *router) completeJoin(s *session, name, id string, remotes []Member, res
 	}
 	r.add(rm, s)
 	if !resumed {
-		d.push(s, proto.Marshal(proto.ServerMessage{V: proto.Version, Type: proto.TypeJoined, ID: id, Room: name, Peers: peers}), false)
+		d.push(s, proto.Marshal(proto.ServerMessage{V: proto.Version, Type: proto.TypeJoined, ID: id, Room: name,
+			Peers: peers, Media: rm.media}), false)
 	}
 	for _, b := range r.bus.Drain(s.id) {
 		d.push(s, b, true)
@@ -165,6 +169,7 @@ func (r *router) addRemote(rm *room, m Member, d *delivery) {
 	if r.joiningHere(m.ID) {
 		return
 	}
+	r.promote(rm, d)
 	p := placeholder(m)
 	rm.members[m.ID] = p
 	for _, l := range rm.members {

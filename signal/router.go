@@ -16,7 +16,8 @@ import (
 // sees presence in the order membership changed; pushes never block, and
 // writers are woken only after mu is released.
 type router struct {
-	size       int
+	size       int    // peers per room, across nodes
+	media      string // Config.Media once the hub has a media server, else ""
 	st         *stats
 	onOverflow func(*session) // called without locks for a session whose outbox overflowed
 	bus        RoomBus        // the local bus unless Hub.StartBus gave another; set before serving
@@ -31,6 +32,7 @@ type router struct {
 // they are listed and addressed like local peers, and pushes skip them.
 type room struct {
 	name    string
+	media   string              // proto.MediaMesh or MediaSFU; "" without a media server
 	members map[string]*session // by peer id
 	local   int                 // members of this node
 }
@@ -149,6 +151,7 @@ func (r *router) joinLocal(s *session, name, id string) *proto.Error {
 		return proto.Errorf(proto.CodeRoomFull, "room %s is full (%d peers)", name, r.size)
 	}
 	rm = r.room(name)
+	r.promote(rm, &d)
 	peers := make([]proto.PeerInfo, 0, len(rm.members))
 	for _, m := range rm.sortedMembers() {
 		peers = append(peers, info(m, boolp(politeFor(s.id, m.id))))
@@ -156,7 +159,8 @@ func (r *router) joinLocal(s *session, name, id string) *proto.Error {
 		d.push(m, proto.Marshal(proto.ServerMessage{V: proto.Version, Type: proto.TypePeerJoined, Peer: &p}), false)
 	}
 	r.add(rm, s)
-	d.push(s, proto.Marshal(proto.ServerMessage{V: proto.Version, Type: proto.TypeJoined, ID: id, Room: name, Peers: peers}), false)
+	d.push(s, proto.Marshal(proto.ServerMessage{V: proto.Version, Type: proto.TypeJoined, ID: id, Room: name, Peers: peers,
+		Media: rm.media}), false)
 	r.mu.Unlock()
 	r.flush(&d)
 	return nil
@@ -166,7 +170,7 @@ func (r *router) joinLocal(s *session, name, id string) *proto.Error {
 func (r *router) room(name string) *room {
 	rm := r.rooms[name]
 	if rm == nil {
-		rm = &room{name: name, members: make(map[string]*session)}
+		rm = &room{name: name, media: r.newRoomMedia(), members: make(map[string]*session)}
 		r.rooms[name] = rm
 		r.st.rooms.Add(1)
 	}
@@ -335,16 +339,23 @@ func (r *router) awayTwins(s *session, name string) []*session {
 	return out
 }
 
+// roomView is a session's room as a resumed hello describes it; name is ""
+// outside a room.
+type roomView struct {
+	name, media string
+	peers       []proto.PeerInfo
+}
+
 // attach hands s's outbox to c with first (built from the room as it is
 // now) at the front. Done under mu so no presence change slips between the
 // snapshot and the queue.
-func (r *router) attach(s *session, c *conn, first func(room string, peers []proto.PeerInfo) []byte) {
+func (r *router) attach(s *session, c *conn, first func(v roomView) []byte) {
 	r.mu.Lock()
-	name := ""
+	v := roomView{peers: peersFor(s)}
 	if s.room != nil {
-		name = s.room.name
+		v.name, v.media = s.room.name, s.room.media
 	}
-	s.out.attach(c, first(name, peersFor(s)))
+	s.out.attach(c, first(v))
 	r.mu.Unlock()
 	s.out.notify()
 }
@@ -357,6 +368,8 @@ type stats struct {
 	authFailures, slowConsumers   atomic.Uint64
 	ipLimited                     atomic.Uint64
 	relayed                       atomic.Uint64
+	mediaSessions                 atomic.Int64  // open sessions with the media server
+	promotions                    atomic.Uint64 // rooms moved from mesh to the media server
 }
 
 func (st *stats) msg(t string) {

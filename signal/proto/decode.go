@@ -87,6 +87,11 @@ func Decode(b []byte) (ClientMessage, *Error) {
 			return m, Errorf(CodeMissingField, "missing field kind")
 		case len(m.Data) == 0:
 			return m, Errorf(CodeMissingField, "missing field data")
+		case m.To == SFUPeer && m.Kind == KindLayers:
+			var l Layers
+			if err := json.Unmarshal(m.Data, &l); err != nil {
+				return m, Errorf(CodeBadRequest, "layers data must be {\"tiles\":{peer:{width,height}}}")
+			}
 		case !ValidKind(m.Kind):
 			return m, Errorf(CodeBadRequest, "kind %q is not offer, answer, candidate or restart", Clip(m.Kind, 32))
 		}

@@ -20,7 +20,7 @@ import (
 // text with a "type" key). Such code uses the constants here instead.
 func TestNoProtocolLiterals(t *testing.T) {
 	names := slices.Concat(ClientTypes, ServerTypes, ErrorCodes,
-		[]string{KindOffer, KindAnswer, KindCandidate, KindRestart, DataChat, DataBye, DataRebind})
+		[]string{KindOffer, KindAnswer, KindCandidate, KindRestart, KindLayers, KindSpeaker, DataChat, DataBye, DataRebind})
 	isName := func(e ast.Expr) (string, bool) {
 		lit, ok := e.(*ast.BasicLit)
 		if !ok || lit.Kind != token.STRING {

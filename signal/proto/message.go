@@ -119,7 +119,8 @@ type Hello struct {
 	Resume     string      `json:"resume"`
 	Resumed    bool        `json:"resumed"`
 	Room       string      `json:"room,omitempty"`
-	Peers      []PeerInfo  `json:"peers,omitzero"` // nil: not resumed into a room; [] stays
+	Peers      []PeerInfo  `json:"peers,omitzero"`  // nil: not resumed into a room; [] stays
+	Media      string      `json:"media,omitempty"` // the room's media mode, as in joined
 	IceServers []ICEServer `json:"iceServers"`
 	IceTTL     int64       `json:"iceTTL"`
 	IceExpires int64       `json:"iceExpires"`
@@ -153,9 +154,31 @@ type ServerMessage struct {
 	Kind    string          `json:"kind,omitempty"`
 	Data    json.RawMessage `json:"data,omitempty"` // "null" is kept: it is not empty
 	Reason  string          `json:"reason,omitempty"`
+	// Media is joined's media mode (MediaMesh, MediaSFU); Mode is media's.
+	Media string `json:"media,omitempty"`
+	Mode  string `json:"mode,omitempty"`
 	// Reconnect and RetryAfterMs belong to bye.
 	Reconnect    *bool `json:"reconnect,omitempty"`
 	RetryAfterMs int   `json:"retryAfterMs,omitempty"`
+}
+
+// Tile is the size in CSS pixels of a remote participant's video as shown;
+// 0×0 means not visible.
+type Tile struct {
+	Width  int `json:"width"`
+	Height int `json:"height"`
+}
+
+// Layers is the data of a KindLayers signal: the tile of every remote
+// participant by peer id. A peer missing from Tiles is not visible.
+type Layers struct {
+	Tiles map[string]Tile `json:"tiles"`
+}
+
+// Speaker is the data of a KindSpeaker signal: the dominant speaker's peer
+// id, "" when nobody speaks.
+type Speaker struct {
+	Peer string `json:"peer"`
 }
 
 // DataMessage is a message on the data channel between two peers.

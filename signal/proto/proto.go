@@ -23,6 +23,7 @@ const (
 	TypePeerJoined  = "peer-joined"  // server → client
 	TypePeerLeft    = "peer-left"    // server → client
 	TypePeerUpdated = "peer-updated" // server → client
+	TypeMedia       = "media"        // server → client: the room now carries media another way
 )
 
 // ClientTypes are the types a client may send, in the order the hub's
@@ -31,7 +32,7 @@ var ClientTypes = []string{TypeHello, TypeJoin, TypeLeave, TypeSignal, TypeUpdat
 
 // ServerTypes are the types the server sends.
 var ServerTypes = []string{TypeHello, TypeJoined, TypeLeft, TypeSignal, TypeICE, TypePong, TypeError, TypeBye,
-	TypePeerJoined, TypePeerLeft, TypePeerUpdated}
+	TypePeerJoined, TypePeerLeft, TypePeerUpdated, TypeMedia}
 
 // Error codes (docs/protocol.md §4). Stable: programs match on them.
 const (
@@ -67,7 +68,27 @@ const (
 	KindAnswer    = "answer"
 	KindCandidate = "candidate"
 	KindRestart   = "restart"
+	// KindLayers (client → SFUPeer) reports the size of each remote
+	// participant's video tile (Layers), so the server forwards the
+	// simulcast layer that fills it and no more.
+	KindLayers = "layers"
+	// KindSpeaker (SFUPeer → client) names the dominant speaker (Speaker).
+	KindSpeaker = "speaker"
 )
+
+// Media modes: how a room carries audio and video (joined.media, media.mode).
+const (
+	// MediaMesh: every pair of peers has its own PeerConnection.
+	MediaMesh = "mesh"
+	// MediaSFU: every peer has one PeerConnection to the server's media
+	// server (SFUPeer), which forwards each track to the others.
+	MediaSFU = "sfu"
+)
+
+// SFUPeer is the peer id of the server's media server: a client in an SFU
+// room addresses its signals to it, and the server's come from it. Session
+// ids start with "p_", so no peer can have this id.
+const SFUPeer = "sfu"
 
 // ByeServerRestart is the reason of the bye a stopping server sends when the
 // client should come back (reconnect: true) after retryAfterMs.
