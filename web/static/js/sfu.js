@@ -40,6 +40,7 @@ export class Sfu extends EventTarget {
     this.watched = new WeakSet(); // remote streams whose removetrack we follow
     this.negotiated = false;    // a remote description was applied on this connection
     this.createdAt = 0;
+    this.offeredAt = 0;
     this.downSince = 0;
     this.backoff = 0;
     this.lastRestart = 0;
@@ -84,9 +85,11 @@ export class Sfu extends EventTarget {
   }
 
   async offer(pc) {
+    if (this.makingOffer) return;
     try {
       this.makingOffer = true;
       await pc.setLocalDescription();
+      this.offeredAt = performance.now();
       if (this.pc === pc) this.send(pc.localDescription.type, pc.localDescription.toJSON());
     } catch (err) {
       this.log('negotiation failed', err);
@@ -125,10 +128,18 @@ export class Sfu extends EventTarget {
     for (const m of this.map.values()) m.follow(cs);
   }
 
-  // watchdog: a connection down for 5 s (disconnected) or failed gets ICE
-  // restarts, spaced 4, 8, 16, 20, 20... s apart until it is back.
+  // watchdog: an offer the server has not answered in 10 s (lost, or the
+  // server could not take us then) is rolled back and made again; a
+  // connection down for 5 s (disconnected) or failed gets ICE restarts,
+  // spaced 4, 8, 16, 20, 20... s apart until it is back.
   watchdog() {
     const pc = this.pc;
+    if (pc?.signalingState === 'have-local-offer' && performance.now() - this.offeredAt > 10000) {
+      this.log('offer unanswered, offering again');
+      this.offeredAt = performance.now();
+      pc.setLocalDescription({ type: 'rollback' }).then(() => this.offer(pc)).catch((e) => this.log('rollback', e));
+      return;
+    }
     if (!pc || !this.downSince) return;
     const cs = pc.connectionState;
     if (cs === 'connected' || cs === 'closed') return;
