@@ -82,6 +82,8 @@ export class Daemon {
   // the main port with onePort, Turn.PublicHost = host, and go-zero's DevServer (/metrics) on
   // 127.0.0.1:metricsPort when set.
   constructor({ httpPort, turnPort, relayMin, relayMax, secret, dir, signal = {}, turn = {}, sections = {}, tokenSecret = '', tls = null }) {
+    // The media server listens on free loopback ports, so daemons side by side never collide.
+    sections = { ...sections, SFU: { UDP: '127.0.0.1:0', TCP: '127.0.0.1:0', Loopback: true, ...sections.SFU } };
     Object.assign(this, { httpPort, turnPort, relayMin, relayMax, secret, dir, signal, turn, sections, tokenSecret, tls });
     this.proc = null;
     this.url = tls ? `https://${tls.host}:${httpPort}` : `http://127.0.0.1:${httpPort}`;
