@@ -185,7 +185,7 @@ func (d *Daemon) Start() error {
 // registry, which go-zero's loopback DevServer serves at /metrics. A second
 // node in the same process (tests) is not exported.
 func (d *Daemon) registerMetrics() {
-	m := metrics.New(metrics.Source{Relay: d.Relay, Hub: d.Hub})
+	m := metrics.New(metrics.Source{Relay: d.Relay, Hub: d.Hub, SFU: d.SFU})
 	if err := prometheus.Register(m); err != nil {
 		logx.Infow("metrics: not exported, another node in this process is", logx.Field("err", err.Error()))
 		return
