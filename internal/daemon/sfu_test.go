@@ -26,7 +26,7 @@ type sfuClient struct {
 	ws     *websocket.Conn
 	pc     *webrtc.PeerConnection
 	id     string
-	wmu    sync.Mutex // serializes writes to ws
+	wmu    sync.Mutex  // serializes writes to ws
 	tracks chan string // stream ids of the tracks received
 	done   chan struct{}
 }
