@@ -52,7 +52,7 @@ type envOpts struct {
 
 func withTTL(d time.Duration) envOpt { return func(o *envOpts) { o.ttl = d } }
 
-// withMedia gives the hub a media server before it serves.
+// withMedia gives the hub a media server before it serves; nil leaves it without.
 func withMedia(m MediaServer) envOpt { return func(o *envOpts) { o.media = m } }
 
 // newEnv starts a hub behind an httptest server on 127.0.0.1:0 with /ws

@@ -79,6 +79,13 @@ func sfuSignal(kind string, data string) msg {
 	return msg{"v": 1, "type": "signal", "to": proto.SFUPeer, "kind": kind, "data": json.RawMessage(data)}
 }
 
+// sfuRequest is sfuSignal with a request id, for the error it gets.
+func sfuRequest(id, kind, data string) msg {
+	m := sfuSignal(kind, data)
+	m["id"] = id
+	return m
+}
+
 func TestAutoMediaMovesTheThirdJoinToTheSFU(t *testing.T) {
 	e := newEnv(t, Config{Media: MediaAuto}, withMedia(newFakeMedia()))
 	a, b, c := e.peer("a"), e.peer("b"), e.peer("c")
@@ -125,11 +132,11 @@ func TestMediaModesAndRoomSizes(t *testing.T) {
 		{MediaAuto, false, "", 6}, // no media server: mesh rooms, and joined says nothing
 	} {
 		t.Run(tc.media+map[bool]string{true: "", false: "-nomedia"}[tc.withMedia], func(t *testing.T) {
-			var opts []envOpt
+			var m MediaServer
 			if tc.withMedia {
-				opts = append(opts, withMedia(newFakeMedia()))
+				m = newFakeMedia()
 			}
-			e := newEnv(t, Config{Media: tc.media}, opts...)
+			e := newEnv(t, Config{Media: tc.media}, withMedia(m))
 			c := e.dial(nil)
 			h := c.hello("a")
 			if got := int(h.obj("limits")["roomSize"].(float64)); got != tc.size {
@@ -157,9 +164,7 @@ func TestSignalToTheSFU(t *testing.T) {
 	a, b := e.peer("a"), e.peer("b")
 
 	// Outside a room.
-	s := sfuSignal(proto.KindOffer, `{"type":"offer","sdp":"v=0"}`)
-	s["id"] = "1"
-	a.send(s)
+	a.send(sfuRequest("1", proto.KindOffer, `{"type":"offer","sdp":"v=0"}`))
 	a.expectError(proto.CodeNotInRoom, "1")
 
 	a.join("r")
@@ -189,17 +194,13 @@ func TestSignalToTheSFU(t *testing.T) {
 	}
 
 	// Input the media server refuses is a bad_request; the session goes on.
-	bad := sfuSignal(proto.KindAnswer, `{"type":"answer","sdp":"bad"}`)
-	bad["id"] = "2"
-	a.send(bad)
+	a.send(sfuRequest("2", proto.KindAnswer, `{"type":"answer","sdp":"bad"}`))
 	a.expectError(proto.CodeBadRequest, "2")
 	a.send(sfuSignal(proto.KindCandidate, `null`))
 	a.sync()
 
 	// A malformed layers message never reaches it.
-	ml := sfuSignal(proto.KindLayers, `{"tiles":7}`)
-	ml["id"] = "3"
-	a.send(ml)
+	a.send(sfuRequest("3", proto.KindLayers, `{"tiles":7}`))
 	a.expectError(proto.CodeBadRequest, "3")
 
 	// Leaving closes the media session; the next room gets a new one.
@@ -227,36 +228,27 @@ func TestSignalToTheSFU(t *testing.T) {
 }
 
 func TestSignalToTheSFURefused(t *testing.T) {
-	t.Run("mesh room", func(t *testing.T) {
-		e := newEnv(t, Config{Media: MediaMesh}, withMedia(newFakeMedia()))
-		a := e.peer("a")
-		a.join("r")
-		s := sfuSignal(proto.KindOffer, `{"type":"offer","sdp":"v=0"}`)
-		s["id"] = "1"
-		a.send(s)
-		a.expectError(proto.CodeUnknownPeer, "1")
-	})
-	t.Run("no media server", func(t *testing.T) {
-		e := newEnv(t, Config{})
-		a := e.peer("a")
-		a.join("r")
-		s := sfuSignal(proto.KindOffer, `{"type":"offer","sdp":"v=0"}`)
-		s["id"] = "1"
-		a.send(s)
-		a.expectError(proto.CodeUnknownPeer, "1")
-	})
-	t.Run("media server refuses the join", func(t *testing.T) {
-		fm := newFakeMedia()
-		fm.failJoin = true
-		e := newEnv(t, Config{Media: MediaSFU}, withMedia(fm))
-		a := e.peer("a")
-		a.join("r")
-		s := sfuSignal(proto.KindOffer, `{"type":"offer","sdp":"v=0"}`)
-		s["id"] = "1"
-		a.send(s)
-		a.expectError(proto.CodeInternal, "1")
-		a.sync()
-	})
+	refusing := newFakeMedia()
+	refusing.failJoin = true
+	for _, tc := range []struct {
+		name  string
+		cfg   Config
+		media MediaServer // nil: the hub has none
+		code  string
+	}{
+		{"mesh room", Config{Media: MediaMesh}, newFakeMedia(), proto.CodeUnknownPeer},
+		{"no media server", Config{}, nil, proto.CodeUnknownPeer},
+		{"media server refuses the join", Config{Media: MediaSFU}, refusing, proto.CodeInternal},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, tc.cfg, withMedia(tc.media))
+			a := e.peer("a")
+			a.join("r")
+			a.send(sfuRequest("1", proto.KindOffer, `{"type":"offer","sdp":"v=0"}`))
+			a.expectError(tc.code, "1")
+			a.sync()
+		})
+	}
 }
 
 func TestResumedHelloCarriesTheMediaMode(t *testing.T) {
