@@ -8,7 +8,6 @@ import (
 	"sync"
 
 	"github.com/pion/rtcp"
-	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 	"github.com/zeromicro/go-zero/core/logx"
 
@@ -16,8 +15,8 @@ import (
 	"github.com/rtcd/rtcd/signal/proto"
 )
 
-// maxQueuedCandidates bounds the candidates kept before the first answer, so
-// a client cannot grow the queue without limit.
+// maxQueuedCandidates bounds the candidates kept until a remote description
+// applies, so a client cannot grow the queue without limit.
 const maxQueuedCandidates = 64
 
 // Participant is one client's PeerConnection to the server: it publishes the
@@ -35,13 +34,21 @@ type Participant struct {
 
 	mu         sync.Mutex // guards the fields below and orders negotiation steps and sends
 	closed     bool
-	needOffer  bool // tracks changed since the last offer
-	offering   bool // an offer was sent and its answer has not come
+	needOffer  bool                       // tracks changed since the last offer
+	offering   bool                       // an offer was sent and its answer has not come
+	deferred   *webrtc.SessionDescription // a client offer waiting for ICE to start
 	candidates []webrtc.ICECandidateInit
 	senders    map[*forward]*webrtc.RTPSender
 	unoffered  []*forward // subscribed since the last offer
 	offered    []*forward // in the outstanding offer
 	answered   []*forward // in an applied answer, waiting for a keyframe request
+	// own holds the transceivers the server made to send on; only they are
+	// reused, never one the client publishes on.
+	own map[*webrtc.RTPTransceiver]struct{}
+	// Transceivers whose track was removed, by how far the removal has
+	// been negotiated: not yet offered, in the outstanding offer, and
+	// answered (sending on neither side, so free for a new track).
+	freeing, freeOffered, free []*webrtc.RTPTransceiver
 }
 
 func newParticipant(r *room, id string, send func(Signal)) (*Participant, error) {
@@ -49,18 +56,12 @@ func newParticipant(r *room, id string, send func(Signal)) (*Participant, error)
 	if err != nil {
 		return nil, fmt.Errorf("sfu: participant %s: peer connection: %w", id, err)
 	}
-	p := &Participant{id: id, room: r, pc: pc, send: send, senders: map[*forward]*webrtc.RTPSender{}}
+	p := &Participant{id: id, room: r, pc: pc, send: send, senders: map[*forward]*webrtc.RTPSender{},
+		own: map[*webrtc.RTPTransceiver]struct{}{}}
 	pc.OnTrack(func(t *webrtc.TrackRemote, _ *webrtc.RTPReceiver) { callback.Guard(&p.gate, p.onTrack)(t) })
 	pc.OnICECandidate(callback.Guard(&p.gate, p.onCandidate))
 	pc.OnConnectionStateChange(callback.Guard(&p.gate, p.onConnectionState))
-	for _, kind := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeAudio, webrtc.RTPCodecTypeVideo} {
-		if _, err := pc.AddTransceiverFromKind(kind, webrtc.RTPTransceiverInit{
-			Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
-			p.gate.Shut()
-			_ = pc.Close()
-			return nil, fmt.Errorf("sfu: participant %s: %s transceiver: %w", id, kind, err)
-		}
-	}
+	pc.OnICEConnectionStateChange(callback.Guard(&p.gate, p.onICEState))
 	return p, nil
 }
 
@@ -68,99 +69,26 @@ func newParticipant(r *room, id string, send func(Signal)) (*Participant, error)
 // participant's tracks at the others.
 func (p *Participant) ID() string { return p.id }
 
-// HandleSignal applies the client's answer or ICE candidate. Bad input
-// returns an error and leaves the negotiation as it was.
+// HandleSignal applies the client's offer, answer or ICE candidate. Bad
+// input returns an error and leaves the negotiation as it was; an offer that
+// collides with the server's outstanding one is ignored (nil), as the
+// impolite side of perfect negotiation does.
 func (p *Participant) HandleSignal(s Signal) error {
 	var err error
 	switch s.Kind {
+	case proto.KindOffer:
+		err = p.handleOffer(s.Data)
 	case proto.KindAnswer:
 		err = p.handleAnswer(s.Data)
 	case proto.KindCandidate:
 		err = p.handleCandidate(s.Data)
 	default:
-		err = fmt.Errorf("kind %q is not answer or candidate", proto.Clip(s.Kind, 32))
+		err = fmt.Errorf("kind %q is not offer, answer or candidate", proto.Clip(s.Kind, 32))
 	}
 	if err != nil && !errors.Is(err, ErrClosed) {
 		return fmt.Errorf("sfu: participant %s: %w", p.id, err)
 	}
 	return err
-}
-
-func (p *Participant) handleAnswer(data json.RawMessage) error {
-	var desc webrtc.SessionDescription
-	if err := json.Unmarshal(data, &desc); err != nil {
-		return fmt.Errorf("answer: %w", err)
-	}
-	if desc.Type != webrtc.SDPTypeAnswer {
-		return fmt.Errorf("answer: type is %q, want answer", desc.Type)
-	}
-	answer, err := desc.Unmarshal()
-	if err != nil {
-		return fmt.Errorf("answer: bad SDP: %w", err)
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.closed {
-		return ErrClosed
-	}
-	if !p.offering {
-		return errors.New("answer: no offer is outstanding")
-	}
-	if err := matchesOffer(p.pc.PendingLocalDescription(), answer); err != nil {
-		return fmt.Errorf("answer: %w", err)
-	}
-	if err := p.pc.SetRemoteDescription(desc); err != nil {
-		if p.pc.SignalingState() == webrtc.SignalingStateStable {
-			// pion applied part of it: offer again rather than wait forever.
-			p.offering, p.needOffer = false, true
-			p.unoffered = append(p.offered, p.unoffered...)
-			p.offered = nil
-			p.negotiateLocked()
-		}
-		return fmt.Errorf("answer: %w", err)
-	}
-	p.offering = false
-	p.answered = append(p.answered, p.offered...)
-	p.offered = nil
-	for _, c := range p.candidates {
-		if err := p.pc.AddICECandidate(c); err != nil {
-			logx.Debugw("sfu: queued candidate", logx.Field("participant", p.id), logx.Field("err", err.Error()))
-		}
-	}
-	p.candidates = nil
-	if p.pc.ConnectionState() == webrtc.PeerConnectionStateConnected {
-		p.requestKeyframesLocked()
-	}
-	p.negotiateLocked()
-	return nil
-}
-
-// matchesOffer checks what pion would otherwise apply in part before
-// failing: the answer must have the offer's media sections, in order, and
-// the ICE and DTLS parameters.
-func matchesOffer(offer *webrtc.SessionDescription, answer *sdp.SessionDescription) error {
-	if offer == nil {
-		return errors.New("no local offer")
-	}
-	local, err := offer.Unmarshal()
-	if err != nil {
-		return fmt.Errorf("local offer: %w", err)
-	}
-	if len(answer.MediaDescriptions) != len(local.MediaDescriptions) {
-		return fmt.Errorf("%d media sections, the offer has %d",
-			len(answer.MediaDescriptions), len(local.MediaDescriptions))
-	}
-	_, sessionPrint := answer.Attribute("fingerprint")
-	for i, m := range answer.MediaDescriptions {
-		want, _ := local.MediaDescriptions[i].Attribute("mid")
-		if got, _ := m.Attribute("mid"); got != want {
-			return fmt.Errorf("media section %d has mid %q, the offer %q", i, got, want)
-		}
-		if _, ok := m.Attribute("fingerprint"); !ok && !sessionPrint {
-			return fmt.Errorf("media section %d has no DTLS fingerprint", i)
-		}
-	}
-	return nil
 }
 
 func (p *Participant) handleCandidate(data json.RawMessage) error {
@@ -173,9 +101,9 @@ func (p *Participant) handleCandidate(data json.RawMessage) error {
 	if p.closed {
 		return ErrClosed
 	}
-	if p.pc.RemoteDescription() == nil {
+	if p.pc.RemoteDescription() == nil || p.deferred != nil {
 		if len(p.candidates) >= maxQueuedCandidates {
-			return fmt.Errorf("candidate: more than %d before the answer", maxQueuedCandidates)
+			return fmt.Errorf("candidate: more than %d before the description", maxQueuedCandidates)
 		}
 		p.candidates = append(p.candidates, *c)
 		return nil
@@ -186,48 +114,13 @@ func (p *Participant) handleCandidate(data json.RawMessage) error {
 	return nil
 }
 
-// negotiateLocked sends an offer when tracks changed, the signaling state is
-// stable and no offer is outstanding; otherwise the answer to the
-// outstanding offer calls it again.
-func (p *Participant) negotiateLocked() {
-	if p.closed || !p.needOffer || p.offering || p.pc.SignalingState() != webrtc.SignalingStateStable {
-		return
-	}
-	offer, err := p.pc.CreateOffer(nil)
-	if err == nil {
-		err = p.pc.SetLocalDescription(offer)
-	}
-	var data []byte
-	if err == nil {
-		data, err = json.Marshal(offer)
-	}
-	if err != nil {
-		logx.Errorw("sfu: offer", logx.Field("participant", p.id), logx.Field("err", err.Error()))
-		return
-	}
-	p.needOffer, p.offering = false, true
-	p.offered = append(p.offered, p.unoffered...)
-	p.unoffered = nil
-	p.emit(Signal{Kind: proto.KindOffer, Data: data})
-}
-
-// emit calls send unless Close has begun shutting the gate. Callers hold mu,
-// which keeps an offer ahead of the candidates its gathering produces.
-func (p *Participant) emit(s Signal) {
-	if !p.gate.Enter() {
-		return
-	}
-	defer p.gate.Leave()
-	p.send(s)
-}
-
-// subscribeLocked adds f's track to p's PeerConnection; the next offer
-// carries it.
+// subscribeLocked adds f's track to p's PeerConnection on a transceiver of
+// the server's, a free one when there is; the next offer carries it.
 func (p *Participant) subscribeLocked(f *forward) {
 	if p.closed || p.senders[f] != nil {
 		return
 	}
-	sender, err := p.pc.AddTrack(f.local)
+	sender, err := p.sendTransceiverLocked(f.local)
 	if err != nil {
 		logx.Errorw("sfu: add track", logx.Field("participant", p.id), logx.Field("err", err.Error()))
 		return
@@ -239,8 +132,37 @@ func (p *Participant) subscribeLocked(f *forward) {
 	go p.readRTCP(sender, f)
 }
 
+// sendTransceiverLocked puts track on a free transceiver of its kind, or on
+// a new one, and returns its sender. The server's transceivers are sendrecv
+// although nothing comes back on them: removing the track then leaves them
+// recvonly rather than inactive (see unsubscribeLocked).
+func (p *Participant) sendTransceiverLocked(track webrtc.TrackLocal) (*webrtc.RTPSender, error) {
+	for i, tr := range p.free {
+		if tr.Kind() != track.Kind() {
+			continue
+		}
+		p.free = slices.Delete(p.free, i, i+1)
+		sender, err := p.room.server.api.NewRTPSender(track, p.pc.SCTP().Transport())
+		if err != nil {
+			return nil, fmt.Errorf("sender: %w", err)
+		}
+		if err := tr.SetSender(sender, track); err != nil {
+			_ = sender.Stop()
+			return nil, fmt.Errorf("reuse transceiver %s: %w", tr.Mid(), err)
+		}
+		return sender, nil
+	}
+	tr, err := p.pc.AddTransceiverFromTrack(track, webrtc.RTPTransceiverInit{
+		Direction: webrtc.RTPTransceiverDirectionSendrecv})
+	if err != nil {
+		return nil, err
+	}
+	p.own[tr] = struct{}{}
+	return tr.Sender(), nil
+}
+
 // unsubscribeLocked removes f's track from p's PeerConnection; the next
-// offer says so.
+// offer says so, and its answer frees the transceiver.
 func (p *Participant) unsubscribeLocked(f *forward) {
 	sender := p.senders[f]
 	if sender == nil {
@@ -254,8 +176,26 @@ func (p *Participant) unsubscribeLocked(f *forward) {
 	if p.closed {
 		return
 	}
+	var tr *webrtc.RTPTransceiver
+	for t := range p.own {
+		if t.Sender() == sender {
+			tr = t
+		}
+	}
 	if err := p.pc.RemoveTrack(sender); err != nil {
-		logx.Errorw("sfu: remove track", logx.Field("participant", p.id), logx.Field("err", err.Error()))
+		// pion closes the PeerConnection itself when the client's DTLS
+		// closes: then there is nothing to renegotiate.
+		if p.pc.ConnectionState() != webrtc.PeerConnectionStateClosed {
+			logx.Errorw("sfu: remove track", logx.Field("participant", p.id), logx.Field("err", err.Error()))
+		}
+		return
+	}
+	// A transceiver left recvonly is offered so and can carry another
+	// track later. One the client's own offer turned sendonly is now
+	// inactive, and pion as a client stops a transceiver offered inactive
+	// and may not receive on it again: it stays unused.
+	if tr != nil && tr.Direction() == webrtc.RTPTransceiverDirectionRecvonly {
+		p.freeing = append(p.freeing, tr)
 	}
 	p.needOffer = true
 }

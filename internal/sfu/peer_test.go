@@ -54,28 +54,54 @@ func clientAPI(t *testing.T) *webrtc.API {
 	return api
 }
 
-// peer is a client of the room: a pion PeerConnection that publishes a
-// synthetic VP8 and Opus track, answers every offer and counts the packets
-// of every remote track.
-type peer struct {
-	t    *testing.T
-	name string
-	pc   *webrtc.PeerConnection
-	part *Participant
-	gate callback.Gate
-	wg   sync.WaitGroup
-	done chan struct{}
-	once sync.Once
+// peerOpts are a test client's variations; the zero value publishes audio
+// and video in room testRoom, and processes the server's signals before
+// making its own offer.
+type peerOpts struct {
+	api  *webrtc.API // default clientAPI
+	room string      // default testRoom
 	// badAnswer, when set, is sent before the real answer to the first
-	// offer; its error goes to badErr.
+	// server offer; its error goes to badErr.
 	badAnswer json.RawMessage
+	// offerFirst makes the client's first offer before it reads the
+	// server's, so the two collide when the server offers on Join.
+	offerFirst bool
+	// recvOnly publishes nothing: the client never offers and waits for
+	// the server's offers.
+	recvOnly bool
+}
+
+// peer is a client of the server: a pion PeerConnection that publishes a
+// synthetic VP8 and Opus track, negotiates as the polite peer of perfect
+// negotiation and counts the packets of every remote track.
+type peer struct {
+	t      *testing.T
+	name   string
+	opts   peerOpts
+	pc     *webrtc.PeerConnection
+	part   *Participant
+	gate   callback.Gate
+	wg     sync.WaitGroup
+	done   chan struct{}
+	once   sync.Once
+	tracks []*webrtc.TrackLocalStaticSample
+	pcs    []*webrtc.PeerConnection // every one made, for close
+	// loopDone is closed when the signal loop, which makes the
+	// PeerConnections after the first, has returned.
+	loopDone chan struct{}
+	// iceStarted is closed when the current pc's ICE transport leaves
+	// "new", which is when it has taken the server's ICE credentials.
+	iceStarted chan struct{}
 
 	mu        sync.Mutex
 	changed   chan struct{} // closed and replaced on every change below
 	inbox     []Signal
+	wantOffer bool   // negotiation is needed: offer when stable
 	delivered int    // signals sent to us, ever
-	offers    int    // offers answered
-	lastSDP   string // the last offer answered
+	offers    int    // server offers answered
+	answers   int    // server answers applied
+	rollbacks int    // own offers rolled back for the server's
+	lastSDP   string // the last server offer answered
 	packets   map[string]int
 	plis      int
 	badErr    error
@@ -85,24 +111,86 @@ type peer struct {
 // key names a remote track by its publisher and kind.
 func key(publisher string, kind webrtc.RTPCodecType) string { return publisher + "/" + kind.String() }
 
-func newPeer(t *testing.T, s *Server, name string, badAnswer json.RawMessage) *peer {
+func newPeer(t *testing.T, s *Server, name string, opts peerOpts) *peer {
 	t.Helper()
-	return newPeerWith(t, s, clientAPI(t), testRoom, name, badAnswer)
-}
-
-// newPeerWith is newPeer with the client's pion API and the room chosen.
-func newPeerWith(t *testing.T, s *Server, api *webrtc.API, room, name string, badAnswer json.RawMessage) *peer {
-	t.Helper()
-	pc, err := api.NewPeerConnection(webrtc.Configuration{})
+	if opts.api == nil {
+		opts.api = clientAPI(t)
+	}
+	if opts.room == "" {
+		opts.room = testRoom
+	}
+	p := &peer{t: t, name: name, opts: opts, done: make(chan struct{}),
+		changed: make(chan struct{}), packets: map[string]int{}}
+	t.Cleanup(p.close)
+	if !opts.recvOnly {
+		p.makeTracks()
+	}
+	pc := p.newPC()
+	p.mu.Lock()
+	p.pc = pc
+	p.mu.Unlock()
+	part, err := s.Join(opts.room, name, p.deliver)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &peer{t: t, name: name, pc: pc, done: make(chan struct{}), badAnswer: badAnswer,
-		changed: make(chan struct{}), packets: map[string]int{}}
-	t.Cleanup(p.close)
+	p.mu.Lock()
+	p.part = part
+	p.mu.Unlock()
+	p.loopDone = make(chan struct{})
+	go p.signalLoop()
+	return p
+}
+
+// makeTracks makes the synthetic tracks and starts writing them.
+func (p *peer) makeTracks() {
+	t := p.t
+	video, err := webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8}, "video", p.name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	audio, err := webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus}, "audio", p.name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.tracks = []*webrtc.TrackLocalStaticSample{video, audio}
+	p.wg.Add(1)
+	go p.sendMedia(video, audio)
+}
+
+// newPC makes a PeerConnection that publishes the peer's tracks. Its
+// callbacks act only while it is the peer's current one. The tracks'
+// transceivers get mids of the client's own naming, so an offer of the
+// server's never claims them for its own media sections.
+func (p *peer) newPC() *webrtc.PeerConnection {
+	t := p.t
+	pc, err := p.opts.api.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.pcs = append(p.pcs, pc)
+	iceStarted, iceOnce := make(chan struct{}), &sync.Once{}
+	p.iceStarted = iceStarted
+	current := func() bool {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		return p.pc == pc
+	}
 	pc.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) { callback.Guard(&p.gate, p.onTrack)(tr) })
+	pc.OnICEConnectionStateChange(func(s webrtc.ICEConnectionState) {
+		if s != webrtc.ICEConnectionStateNew {
+			iceOnce.Do(func() { close(iceStarted) })
+		}
+	})
+	pc.OnNegotiationNeeded(callback.Guard0(&p.gate, func() {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		if p.pc == pc {
+			p.wantOffer = true
+			p.notifyLocked()
+		}
+	}))
 	pc.OnICECandidate(callback.Guard(&p.gate, func(c *webrtc.ICECandidate) {
-		if c == nil {
+		if c == nil || !current() {
 			return
 		}
 		data, _ := json.Marshal(c.ToJSON())
@@ -114,35 +202,43 @@ func newPeerWith(t *testing.T, s *Server, api *webrtc.API, room, name string, ba
 			p.fail(err)
 		}
 	}))
-	video, err := webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8}, "video", name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	audio, err := webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus}, "audio", name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, tr := range []*webrtc.TrackLocalStaticSample{video, audio} {
+	for _, tr := range p.tracks {
 		sender, err := pc.AddTrack(tr)
 		if err != nil {
 			t.Fatal(err)
 		}
+		for _, x := range pc.GetTransceivers() {
+			if x.Sender() == sender {
+				if err := x.SetMid("c" + tr.Kind().String()); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
 		p.wg.Add(1)
 		go p.readRTCP(sender)
 	}
-	p.wg.Add(1)
-	go p.sendMedia(video, audio)
-
-	part, err := s.Join(room, name, p.deliver)
-	if err != nil {
-		t.Fatal(err)
-	}
 	p.mu.Lock()
-	p.part = part
+	p.wantOffer = len(p.tracks) > 0
 	p.mu.Unlock()
-	p.wg.Add(1)
-	go p.signalLoop()
-	return p
+	return pc
+}
+
+// rollback gives way to the server's offer, as the polite peer does. pion
+// has no rollback (its signaling state machine lacks the transitions), so
+// a first offer is undone by starting over with a new PeerConnection, which
+// is what a browser's rollback of a first offer amounts to; a later one
+// cannot be, and fails the test.
+func (p *peer) rollback() error {
+	if p.pc.CurrentRemoteDescription() != nil {
+		return errors.New("pion cannot roll back a renegotiation offer")
+	}
+	old := p.pc
+	pc := p.newPC()
+	p.mu.Lock()
+	p.pc = pc
+	p.rollbacks++
+	p.mu.Unlock()
+	return old.Close()
 }
 
 // deliver is the participant's send callback: it only queues.
@@ -166,10 +262,17 @@ func (p *peer) fail(err error) {
 	p.notifyLocked()
 }
 
-// signalLoop applies the server's signals in order.
+// signalLoop applies the server's signals in order and offers when
+// negotiation is needed and the state is stable, as a browser's
+// negotiationneeded handler does.
 func (p *peer) signalLoop() {
-	defer p.wg.Done()
+	defer close(p.loopDone)
+	first := p.opts.offerFirst
 	for {
+		if first {
+			first = false
+			p.maybeOffer()
+		}
 		p.mu.Lock()
 		inbox, changed := p.inbox, p.changed
 		p.inbox = nil
@@ -182,12 +285,41 @@ func (p *peer) signalLoop() {
 		if len(inbox) > 0 {
 			continue
 		}
+		p.maybeOffer()
 		select {
 		case <-changed:
 		case <-p.done:
 			return
 		}
 	}
+}
+
+// maybeOffer sends an offer if one is wanted and the state is stable.
+func (p *peer) maybeOffer() {
+	p.mu.Lock()
+	want := p.wantOffer && p.pc.SignalingState() == webrtc.SignalingStateStable
+	if want {
+		p.wantOffer = false
+	}
+	p.mu.Unlock()
+	if !want {
+		return
+	}
+	if err := p.offer(); err != nil {
+		p.fail(err)
+	}
+}
+
+func (p *peer) offer() error {
+	offer, err := p.pc.CreateOffer(nil)
+	if err != nil {
+		return err
+	}
+	if err := p.pc.SetLocalDescription(offer); err != nil {
+		return err
+	}
+	data, _ := json.Marshal(offer)
+	return p.part.HandleSignal(Signal{Kind: proto.KindOffer, Data: data})
 }
 
 func (p *peer) apply(s Signal) error {
@@ -198,10 +330,39 @@ func (p *peer) apply(s Signal) error {
 			return err
 		}
 		return p.pc.AddICECandidate(c)
+	case proto.KindAnswer:
+		var answer webrtc.SessionDescription
+		if err := json.Unmarshal(s.Data, &answer); err != nil {
+			return err
+		}
+		if err := p.pc.SetRemoteDescription(answer); err != nil {
+			return err
+		}
+		p.mu.Lock()
+		p.answers++
+		p.notifyLocked()
+		p.mu.Unlock()
+		return nil
 	case proto.KindOffer:
 		var offer webrtc.SessionDescription
 		if err := json.Unmarshal(s.Data, &offer); err != nil {
 			return err
+		}
+		if p.pc.CurrentRemoteDescription() != nil {
+			// An offer applied before pion's transports have started looks
+			// like an ICE restart to it (the server waits the same way).
+			select {
+			case <-p.iceStarted:
+			case <-p.done:
+				return nil
+			}
+		}
+		if p.pc.PendingLocalDescription() != nil {
+			// The polite peer gives way: its offer is rolled back and
+			// made again once stable.
+			if err := p.rollback(); err != nil {
+				return err
+			}
 		}
 		if err := p.pc.SetRemoteDescription(offer); err != nil {
 			return err
@@ -215,7 +376,7 @@ func (p *peer) apply(s Signal) error {
 		}
 		data, _ := json.Marshal(answer)
 		p.mu.Lock()
-		first, bad := p.offers == 0, p.badAnswer
+		first, bad := p.offers == 0, p.opts.badAnswer
 		p.mu.Unlock()
 		if first && bad != nil {
 			err := p.part.HandleSignal(Signal{Kind: proto.KindAnswer, Data: bad})
@@ -302,7 +463,9 @@ func (p *peer) waitFor(what string, cond func() bool) {
 		case <-deadline.C:
 			p.mu.Lock()
 			defer p.mu.Unlock()
-			p.t.Fatalf("%s: no %s within %v (packets %v, offers %d)", p.name, what, wait, p.packets, p.offers)
+			p.t.Fatalf("%s: no %s within %v (packets %v, server offers %d, answers %d, rollbacks %d, "+
+				"client %s/%s, server %s/%s)", p.name, what, wait, p.packets, p.offers, p.answers, p.rollbacks,
+				p.pc.ConnectionState(), p.pc.SignalingState(), p.part.pc.ConnectionState(), p.part.pc.SignalingState())
 		}
 	}
 }
@@ -339,7 +502,12 @@ func (p *peer) close() {
 	p.once.Do(func() {
 		p.gate.Shut()
 		close(p.done)
-		_ = p.pc.GracefulClose()
+		if p.loopDone != nil {
+			<-p.loopDone // no new PeerConnection after this
+		}
+		for _, pc := range p.pcs {
+			_ = pc.GracefulClose()
+		}
 		p.wg.Wait()
 	})
 }

@@ -4,11 +4,16 @@
 // other participant. A client then uploads each track once, whatever the
 // size of the call, instead of once per peer as in the mesh.
 //
-// The server always makes the offers, one at a time per participant, and
-// talks to a client only through the send callback given to Join, so the
-// package knows nothing of the hub or its sockets. Every pion callback and
-// every send runs through the participant's callback.Gate, so nothing runs or
-// sends after Close has returned.
+// Negotiation is perfect negotiation on one PeerConnection per client,
+// with the server impolite: the client offers what it publishes, the server
+// offers what the client receives, and a client offer that collides with
+// the server's outstanding one is ignored (the client rolls back). A client
+// that publishes nothing may just wait: the server offers as soon as there
+// is something to receive, and not before. The package talks to a client
+// only through the send callback given to Join, so it knows nothing of the
+// hub or its sockets. Every pion callback and every send runs through the
+// participant's callback.Gate, so nothing runs or sends after Close has
+// returned.
 package sfu
 
 import (
@@ -91,9 +96,8 @@ func newAPI(se *webrtc.SettingEngine) (*webrtc.API, error) {
 		webrtc.WithSettingEngine(*se)), nil
 }
 
-// join adds a participant with a new PeerConnection and sends it the first
-// offer through send: a recvonly audio and video transceiver for it to
-// publish on, plus every track already published. It returns ErrClosed when
+// join adds a participant with a new PeerConnection and, when others
+// publish already, sends it an offer of their tracks through send. It returns ErrClosed when
 // the room has emptied and closed; the server then makes a new one.
 func (r *room) join(id string, send func(Signal)) (*Participant, error) {
 	r.mu.Lock()
@@ -112,10 +116,12 @@ func (r *room) join(id string, send func(Signal)) (*Participant, error) {
 	r.participants[id] = p
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	// A client that publishes offers its tracks itself; the server offers
+	// now only what there is to receive, so a client with nothing to
+	// receive gets no offer and no glare.
 	for _, f := range r.forwards {
 		p.subscribeLocked(f)
 	}
-	p.needOffer = true
 	p.negotiateLocked()
 	return p, nil
 }
