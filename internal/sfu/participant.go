@@ -10,6 +10,7 @@ import (
 	"github.com/pion/rtcp"
 	"github.com/pion/webrtc/v4"
 	"github.com/zeromicro/go-zero/core/logx"
+	"golang.org/x/time/rate"
 
 	"github.com/rtcd/rtcd/internal/callback"
 	"github.com/rtcd/rtcd/signal/proto"
@@ -31,6 +32,13 @@ type Participant struct {
 	wg   sync.WaitGroup // forwarding loops (tracks published) and RTCP readers (tracks received)
 	once sync.Once
 	err  error // of pc.Close, for every Close call
+	// dc is the negotiated chat channel; chatLimit bounds what the client
+	// relays through it.
+	dc        *webrtc.DataChannel
+	chatLimit *rate.Limiter
+	dataMu    sync.Mutex // guards the two below and orders writes on dc
+	dataOpen  bool
+	pending   [][]byte // relayed before dc opened
 
 	mu         sync.Mutex // guards the fields below and orders negotiation steps and sends
 	closed     bool
@@ -62,6 +70,11 @@ func newParticipant(r *room, id string, send func(Signal)) (*Participant, error)
 	pc.OnICECandidate(callback.Guard(&p.gate, p.onCandidate))
 	pc.OnConnectionStateChange(callback.Guard(&p.gate, p.onConnectionState))
 	pc.OnICEConnectionStateChange(callback.Guard(&p.gate, p.onICEState))
+	if err := p.openDataChannel(); err != nil {
+		p.gate.Shut()
+		_ = pc.Close()
+		return nil, fmt.Errorf("sfu: participant %s: %w", id, err)
+	}
 	return p, nil
 }
 

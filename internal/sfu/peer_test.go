@@ -3,6 +3,7 @@ package sfu
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"strings"
 	"sync"
@@ -106,6 +107,9 @@ type peer struct {
 	plis      int
 	badErr    error
 	loopErrs  []error
+	dc        *webrtc.DataChannel // the current pc's chat channel
+	dcOpen    bool
+	chat      []proto.DataMessage // received on the chat channel, in order
 }
 
 // key names a remote track by its publisher and kind.
@@ -202,6 +206,33 @@ func (p *peer) newPC() *webrtc.PeerConnection {
 			p.fail(err)
 		}
 	}))
+	negotiated, id := true, proto.DataChannelID
+	dc, err := pc.CreateDataChannel(proto.DataChannelLabel, &webrtc.DataChannelInit{Negotiated: &negotiated, ID: &id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dc.OnOpen(callback.Guard0(&p.gate, func() {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		if p.pc == pc {
+			p.dcOpen = true
+			p.notifyLocked()
+		}
+	}))
+	dc.OnMessage(callback.Guard(&p.gate, func(m webrtc.DataChannelMessage) {
+		var dm proto.DataMessage
+		if err := json.Unmarshal(m.Data, &dm); err != nil {
+			p.fail(fmt.Errorf("data channel: %w", err))
+			return
+		}
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		p.chat = append(p.chat, dm)
+		p.notifyLocked()
+	}))
+	p.mu.Lock()
+	p.dc = dc
+	p.mu.Unlock()
 	for _, tr := range p.tracks {
 		sender, err := pc.AddTrack(tr)
 		if err != nil {
@@ -490,6 +521,18 @@ func (p *peer) waitMedia(n int, publishers ...string) {
 		}
 		return true
 	})
+}
+
+// sendData writes raw on the chat channel once it is open.
+func (p *peer) sendData(raw string) {
+	p.t.Helper()
+	p.waitFor("open data channel", func() bool { return p.dcOpen })
+	p.mu.Lock()
+	dc := p.dc
+	p.mu.Unlock()
+	if err := dc.SendText(raw); err != nil {
+		p.t.Fatal(err)
+	}
 }
 
 func (p *peer) remoteTracks() int {

@@ -158,11 +158,16 @@ type ServerMessage struct {
 	RetryAfterMs int   `json:"retryAfterMs,omitempty"`
 }
 
-// DataMessage is a message on the data channel between two peers.
+// DataMessage is a message on the data channel between two peers, or
+// between a client and the SFU, which relays it to the room.
 type DataMessage struct {
 	T      string `json:"t"`
 	Text   string `json:"text,omitempty"`   // chat
 	PeerID string `json:"peerId,omitempty"` // rebind
+	// From is the sender's peer id, set by the SFU on what it relays (a
+	// client's own is replaced); in the mesh the channel's peer is the
+	// sender and From is empty.
+	From string `json:"from,omitempty"`
 }
 
 // Marshal encodes a message the server or a client built, which cannot
