@@ -217,8 +217,6 @@ func (p *Participant) handleAnswer(data json.RawMessage) error {
 		if p.pc.SignalingState() == webrtc.SignalingStateStable {
 			// pion applied part of it: offer again rather than wait forever.
 			p.offering, p.needOffer = false, true
-			p.unoffered = append(p.offered, p.unoffered...)
-			p.offered = nil
 			p.freeing = append(p.freeOffered, p.freeing...)
 			p.freeOffered = nil
 			p.negotiateLocked()
@@ -226,14 +224,9 @@ func (p *Participant) handleAnswer(data json.RawMessage) error {
 		return fmt.Errorf("answer: %w", err)
 	}
 	p.offering = false
-	p.answered = append(p.answered, p.offered...)
-	p.offered = nil
 	p.free = append(p.free, p.freeOffered...)
 	p.freeOffered = nil
 	p.addQueuedCandidatesLocked()
-	if p.pc.ConnectionState() == webrtc.PeerConnectionStateConnected {
-		p.requestKeyframesLocked()
-	}
 	p.negotiateLocked()
 	return nil
 }
@@ -290,8 +283,6 @@ func (p *Participant) negotiateLocked() {
 		return
 	}
 	p.needOffer, p.offering = false, true
-	p.offered = append(p.offered, p.unoffered...)
-	p.unoffered = nil
 	p.freeOffered = append(p.freeOffered, p.freeing...)
 	p.freeing = nil
 	p.emit(Signal{Kind: proto.KindOffer, Data: proto.Marshal(offer)})

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/pion/rtcp"
 	"github.com/pion/webrtc/v4"
@@ -24,14 +26,20 @@ const maxQueuedCandidates = 64
 // client's tracks and carries every other participant's. Its methods are
 // safe for concurrent use.
 type Participant struct {
-	id   string
-	room *room
-	pc   *webrtc.PeerConnection
-	send func(Signal)
-	gate callback.Gate  // every pion callback and every send enters it
-	wg   sync.WaitGroup // forwarding loops (tracks published) and RTCP readers (tracks received)
-	once sync.Once
-	err  error // of pc.Close, for every Close call
+	id      string
+	room    *room
+	pc      *webrtc.PeerConnection
+	send    func(Signal)
+	gate    callback.Gate  // every pion callback and every send enters it
+	wg      sync.WaitGroup // forwarding loops (tracks published) and RTCP readers (tracks received)
+	once    sync.Once
+	err     error         // of pc.Close, for every Close call
+	bw      bandwidth     // towards the client
+	sending atomic.Uint64 // bits a second sent to the client, measured by the room's loop
+	// sentBytes and sentAt are the total and time of the last measure;
+	// the room's loop alone uses them.
+	sentBytes uint64
+	sentAt    time.Time
 	// dc is the negotiated chat channel; chatLimit bounds what the client
 	// relays through it.
 	dc        *webrtc.DataChannel
@@ -46,10 +54,10 @@ type Participant struct {
 	offering   bool                       // an offer was sent and its answer has not come
 	deferred   *webrtc.SessionDescription // a client offer waiting for ICE to start
 	candidates []webrtc.ICECandidateInit
-	senders    map[*forward]*webrtc.RTPSender
-	unoffered  []*forward // subscribed since the last offer
-	offered    []*forward // in the outstanding offer
-	answered   []*forward // in an applied answer, waiting for a keyframe request
+	senders    map[*published]*downTrack // what p receives
+	// tiles is the size of each publisher's video on the client's screen,
+	// from its last layers signal; nil before the first.
+	tiles map[string]tile
 	// own holds the transceivers the server made to send on; only they are
 	// reused, never one the client publishes on.
 	own map[*webrtc.RTPTransceiver]struct{}
@@ -64,11 +72,15 @@ func newParticipant(r *room, id string, send func(Signal)) (*Participant, error)
 	if err != nil {
 		return nil, fmt.Errorf("sfu: participant %s: peer connection: %w", id, err)
 	}
-	p := &Participant{id: id, room: r, pc: pc, send: send, senders: map[*forward]*webrtc.RTPSender{},
+	p := &Participant{id: id, room: r, pc: pc, send: send, senders: map[*published]*downTrack{},
 		own: map[*webrtc.RTPTransceiver]struct{}{}}
-	pc.OnTrack(func(t *webrtc.TrackRemote, _ *webrtc.RTPReceiver) { callback.Guard(&p.gate, p.onTrack)(t) })
+	pc.OnTrack(func(t *webrtc.TrackRemote, r *webrtc.RTPReceiver) {
+		if p.gate.Enter() {
+			defer p.gate.Leave()
+			p.onTrack(t, r)
+		}
+	})
 	pc.OnICECandidate(callback.Guard(&p.gate, p.onCandidate))
-	pc.OnConnectionStateChange(callback.Guard(&p.gate, p.onConnectionState))
 	pc.OnICEConnectionStateChange(callback.Guard(&p.gate, p.onICEState))
 	if err := p.openDataChannel(); err != nil {
 		p.gate.Shut()
@@ -82,7 +94,8 @@ func newParticipant(r *room, id string, send func(Signal)) (*Participant, error)
 // participant's tracks at the others.
 func (p *Participant) ID() string { return p.id }
 
-// HandleSignal applies the client's offer, answer or ICE candidate. Bad
+// HandleSignal applies the client's offer, answer, ICE candidate or layers
+// (the sizes of its video tiles). Bad
 // input returns an error and leaves the negotiation as it was; an offer that
 // collides with the server's outstanding one is ignored (nil), as the
 // impolite side of perfect negotiation does.
@@ -95,8 +108,10 @@ func (p *Participant) HandleSignal(s Signal) error {
 		err = p.handleAnswer(s.Data)
 	case proto.KindCandidate:
 		err = p.handleCandidate(s.Data)
+	case kindLayers:
+		err = p.handleLayers(s.Data)
 	default:
-		err = fmt.Errorf("kind %q is not offer, answer or candidate", proto.Clip(s.Kind, 32))
+		err = fmt.Errorf("kind %q is not offer, answer, candidate or layers", proto.Clip(s.Kind, 32))
 	}
 	if err != nil && !errors.Is(err, ErrClosed) {
 		return fmt.Errorf("sfu: participant %s: %w", p.id, err)
@@ -127,22 +142,24 @@ func (p *Participant) handleCandidate(data json.RawMessage) error {
 	return nil
 }
 
-// subscribeLocked adds f's track to p's PeerConnection on a transceiver of
-// the server's, a free one when there is; the next offer carries it.
-func (p *Participant) subscribeLocked(f *forward) {
-	if p.closed || p.senders[f] != nil {
+// subscribeLocked adds pub's track to p's PeerConnection on a transceiver
+// of the server's, a free one when there is; the next offer carries it.
+func (p *Participant) subscribeLocked(pub *published) {
+	if p.closed || p.senders[pub] != nil {
 		return
 	}
-	sender, err := p.sendTransceiverLocked(f.local)
+	d := newDownTrack(pub, p)
+	sender, err := p.sendTransceiverLocked(d)
 	if err != nil {
 		logx.Errorw("sfu: add track", logx.Field("participant", p.id), logx.Field("err", err.Error()))
 		return
 	}
-	p.senders[f] = sender
-	p.unoffered = append(p.unoffered, f)
+	p.senders[pub] = d
+	pub.addDown(d)
 	p.needOffer = true
+	p.allocateLocked(time.Now())
 	p.wg.Add(1) // p.closed is false under mu, so Close has not begun waiting
-	go p.readRTCP(sender, f)
+	go p.readRTCP(sender, d)
 }
 
 // sendTransceiverLocked puts track on a free transceiver of its kind, or on
@@ -174,28 +191,28 @@ func (p *Participant) sendTransceiverLocked(track webrtc.TrackLocal) (*webrtc.RT
 	return tr.Sender(), nil
 }
 
-// unsubscribeLocked removes f's track from p's PeerConnection; the next
+// unsubscribeLocked removes pub's track from p's PeerConnection; the next
 // offer says so, and its answer frees the transceiver.
-func (p *Participant) unsubscribeLocked(f *forward) {
-	sender := p.senders[f]
-	if sender == nil {
+func (p *Participant) unsubscribeLocked(pub *published) {
+	d := p.senders[pub]
+	if d == nil {
 		return
 	}
-	delete(p.senders, f)
-	is := func(g *forward) bool { return g == f }
-	p.unoffered = slices.DeleteFunc(p.unoffered, is)
-	p.offered = slices.DeleteFunc(p.offered, is)
-	p.answered = slices.DeleteFunc(p.answered, is)
+	delete(p.senders, pub)
+	pub.removeDown(d)
 	if p.closed {
 		return
 	}
 	var tr *webrtc.RTPTransceiver
 	for t := range p.own {
-		if t.Sender() == sender {
+		if s := t.Sender(); s != nil && s.Track() == d {
 			tr = t
 		}
 	}
-	if err := p.pc.RemoveTrack(sender); err != nil {
+	if tr == nil {
+		return
+	}
+	if err := p.pc.RemoveTrack(tr.Sender()); err != nil {
 		// pion closes the PeerConnection itself when the client's DTLS
 		// closes: then there is nothing to renegotiate.
 		if p.pc.ConnectionState() != webrtc.PeerConnectionStateClosed {
@@ -207,81 +224,45 @@ func (p *Participant) unsubscribeLocked(f *forward) {
 	// track later. One the client's own offer turned sendonly is now
 	// inactive, and pion as a client stops a transceiver offered inactive
 	// and may not receive on it again: it stays unused.
-	if tr != nil && tr.Direction() == webrtc.RTPTransceiverDirectionRecvonly {
+	if tr.Direction() == webrtc.RTPTransceiverDirectionRecvonly {
 		p.freeing = append(p.freeing, tr)
 	}
 	p.needOffer = true
 }
 
-// requestKeyframesLocked asks the publishers of the tracks p has just begun
-// to receive for a keyframe, so its decoders need not wait for the next one.
-func (p *Participant) requestKeyframesLocked() {
-	for _, f := range p.answered {
-		f.requestKeyframe()
-	}
-	p.answered = nil
-}
-
-func (f *forward) requestKeyframe() {
-	if f.remote.Kind() != webrtc.RTPCodecTypeVideo {
-		return
-	}
-	// An error means the publisher has gone; its tracks are being removed.
-	_ = f.owner.pc.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: uint32(f.remote.SSRC())}})
-}
-
-// readRTCP passes the keyframe requests p's client sends about f's track on
-// to the publisher until the sender stops.
-func (p *Participant) readRTCP(sender *webrtc.RTPSender, f *forward) {
+// readRTCP reads what p's client reports about d until the sender stops:
+// keyframe requests go to the publisher, REMB and loss to p's bandwidth
+// estimate, NACKs (answered by pion's responder) to the counters.
+func (p *Participant) readRTCP(sender *webrtc.RTPSender, d *downTrack) {
 	defer p.wg.Done()
-	onKeyframeRequest(sender, f.requestKeyframe)
-}
-
-// onKeyframeRequest reads sender's RTCP until it stops and calls fn for each
-// PLI or FIR; the rest is dropped (the interceptors have seen it), and
-// reading keeps the sender's RTCP buffer from filling.
-func onKeyframeRequest(sender *webrtc.RTPSender, fn func()) {
 	for {
 		pkts, _, err := sender.ReadRTCP()
 		if err != nil {
 			return
 		}
+		now := time.Now()
 		for _, pkt := range pkts {
-			switch pkt.(type) {
+			switch pkt := pkt.(type) {
 			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
-				fn()
+				cur, target, _ := d.state()
+				if cur < 0 {
+					cur = target
+				}
+				d.requestKeyframe(cur)
+			case *rtcp.ReceiverEstimatedMaximumBitrate:
+				p.bw.setREMB(uint64(pkt.Bitrate), now)
+			case *rtcp.ReceiverReport:
+				for _, r := range pkt.Reports {
+					if r.SSRC == d.ssrcOf() {
+						p.bw.loss(float64(r.FractionLost)/256, float64(p.sending.Load()))
+					}
+				}
+			case *rtcp.TransportLayerNack:
+				for _, n := range pkt.Nacks {
+					d.stats.nacks.Add(uint64(len(n.PacketList())))
+				}
 			}
 		}
-	}
-}
-
-func (p *Participant) onTrack(remote *webrtc.TrackRemote) {
-	f, err := p.room.publish(p, remote)
-	if err != nil {
-		logx.Errorw("sfu: publish", logx.Field("participant", p.id), logx.Field("err", err.Error()))
-	}
-	if f != nil {
-		go p.forwardRTP(f)
-	}
-}
-
-// forwardRTP copies f's packets to its local track until the publisher's
-// track ends, then removes the track from everyone. Header extensions are
-// dropped: their ids and values (mid, rid) belong to the publisher's
-// session, and the subscribers' interceptors add their own.
-func (p *Participant) forwardRTP(f *forward) {
-	defer p.wg.Done()
-	defer p.room.unpublish(func(g *forward) bool { return g == f })
-	for {
-		pkt, _, err := f.remote.ReadRTP()
-		if err != nil {
-			return
-		}
-		pkt.Header.Extension = false
-		pkt.Header.ExtensionProfile = 0
-		pkt.Header.Extensions = nil
-		// A failed write concerns one subscriber, whose removal is under way.
-		_ = f.local.WriteRTP(pkt)
 	}
 }
 
@@ -297,17 +278,6 @@ func (p *Participant) onCandidate(c *webrtc.ICECandidate) {
 	defer p.mu.Unlock()
 	if !p.closed {
 		p.emit(Signal{Kind: proto.KindCandidate, Data: data})
-	}
-}
-
-func (p *Participant) onConnectionState(s webrtc.PeerConnectionState) {
-	if s != webrtc.PeerConnectionStateConnected {
-		return
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if !p.closed {
-		p.requestKeyframesLocked()
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/pion/ice/v4"
+	"github.com/pion/rtcp"
 	"github.com/pion/webrtc/v4"
 	"github.com/pion/webrtc/v4/pkg/media"
 
@@ -70,7 +71,24 @@ type peerOpts struct {
 	// recvOnly publishes nothing: the client never offers and waits for
 	// the server's offers.
 	recvOnly bool
+	// simulcast publishes the video as three layers, rids q, h and f.
+	simulcast bool
 }
+
+// testLayer is one video layer a test publisher sends: a frame of size
+// bytes every 20 ms, whose keyframes say width×height, marked so the
+// subscriber can tell the layers apart.
+type testLayer struct {
+	rid           string
+	marker        byte
+	size          int
+	width, height int
+}
+
+var (
+	simulcastLayers = []testLayer{{"q", 'q', 100, 320, 180}, {"h", 'h', 600, 640, 360}, {"f", 'f', 2400, 1280, 720}}
+	singleLayer     = []testLayer{{"", 's', 200, 640, 360}}
+)
 
 // peer is a client of the server: a pion PeerConnection that publishes a
 // synthetic VP8 and Opus track, negotiates as the polite peer of perfect
@@ -85,7 +103,9 @@ type peer struct {
 	wg     sync.WaitGroup
 	done   chan struct{}
 	once   sync.Once
-	tracks []*webrtc.TrackLocalStaticSample
+	audio  *webrtc.TrackLocalStaticSample
+	video  []*webrtc.TrackLocalStaticSample // one per layer
+	layers []testLayer
 	pcs    []*webrtc.PeerConnection // every one made, for close
 	// loopDone is closed when the signal loop, which makes the
 	// PeerConnections after the first, has returned.
@@ -105,11 +125,21 @@ type peer struct {
 	lastSDP   string // the last server offer answered
 	packets   map[string]int
 	plis      int
-	badErr    error
-	loopErrs  []error
-	dc        *webrtc.DataChannel // the current pc's chat channel
-	dcOpen    bool
-	chat      []proto.DataMessage // received on the chat channel, in order
+	keyframe  bool // the next video frame is a keyframe: asked for
+	// Of each remote track by key: its SSRC, the last sequence number and
+	// timestamp, how often either did not follow on, and how many frames
+	// of each layer marker came.
+	ssrcs    map[string]uint32
+	lastSeq  map[string]uint16
+	lastTS   map[string]uint32
+	seqJumps map[string]int
+	tsBack   map[string]int
+	markers  map[string]int // key/marker → frames
+	badErr   error
+	loopErrs []error
+	dc       *webrtc.DataChannel // the current pc's chat channel
+	dcOpen   bool
+	chat     []proto.DataMessage // received on the chat channel, in order
 }
 
 // key names a remote track by its publisher and kind.
@@ -123,8 +153,9 @@ func newPeer(t *testing.T, s *Server, name string, opts peerOpts) *peer {
 	if opts.room == "" {
 		opts.room = testRoom
 	}
-	p := &peer{t: t, name: name, opts: opts, done: make(chan struct{}),
-		changed: make(chan struct{}), packets: map[string]int{}}
+	p := &peer{t: t, name: name, opts: opts, done: make(chan struct{}), changed: make(chan struct{}),
+		packets: map[string]int{}, ssrcs: map[string]uint32{}, lastSeq: map[string]uint16{},
+		lastTS: map[string]uint32{}, seqJumps: map[string]int{}, tsBack: map[string]int{}, markers: map[string]int{}}
 	t.Cleanup(p.close)
 	if !opts.recvOnly {
 		p.makeTracks()
@@ -148,17 +179,30 @@ func newPeer(t *testing.T, s *Server, name string, opts peerOpts) *peer {
 // makeTracks makes the synthetic tracks and starts writing them.
 func (p *peer) makeTracks() {
 	t := p.t
-	video, err := webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8}, "video", p.name)
-	if err != nil {
-		t.Fatal(err)
-	}
 	audio, err := webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus}, "audio", p.name)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.tracks = []*webrtc.TrackLocalStaticSample{video, audio}
+	p.audio = audio
+	p.layers = singleLayer
+	if p.opts.simulcast {
+		p.layers = simulcastLayers
+	}
+	for _, l := range p.layers {
+		var opts []func(*webrtc.TrackLocalStaticRTP)
+		if l.rid != "" {
+			opts = append(opts, webrtc.WithRTPStreamID(l.rid))
+		}
+		v, err := webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8},
+			"video", p.name, opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.video = append(p.video, v)
+	}
+	p.keyframe = true
 	p.wg.Add(1)
-	go p.sendMedia(video, audio)
+	go p.sendMedia()
 }
 
 // newPC makes a PeerConnection that publishes the peer's tracks. Its
@@ -233,23 +277,32 @@ func (p *peer) newPC() *webrtc.PeerConnection {
 	p.mu.Lock()
 	p.dc = dc
 	p.mu.Unlock()
-	for _, tr := range p.tracks {
-		sender, err := pc.AddTrack(tr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, x := range pc.GetTransceivers() {
-			if x.Sender() == sender {
-				if err := x.SetMid("c" + tr.Kind().String()); err != nil {
-					t.Fatal(err)
+	if p.audio != nil {
+		for _, tr := range []*webrtc.TrackLocalStaticSample{p.audio, p.video[0]} {
+			sender, err := pc.AddTrack(tr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tr == p.video[0] {
+				for _, v := range p.video[1:] {
+					if err := sender.AddEncoding(v); err != nil {
+						t.Fatal(err)
+					}
 				}
 			}
+			for _, x := range pc.GetTransceivers() {
+				if x.Sender() == sender {
+					if err := x.SetMid("c" + tr.Kind().String()); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			p.wg.Add(1)
+			go p.readRTCP(sender)
 		}
-		p.wg.Add(1)
-		go p.readRTCP(sender)
 	}
 	p.mu.Lock()
-	p.wantOffer = len(p.tracks) > 0
+	p.wantOffer = p.audio != nil
 	p.mu.Unlock()
 	return pc
 }
@@ -430,47 +483,105 @@ func (p *peer) apply(s Signal) error {
 
 func (p *peer) onTrack(tr *webrtc.TrackRemote) {
 	k := key(tr.StreamID(), tr.Kind())
+	p.mu.Lock()
+	p.ssrcs[k] = uint32(tr.SSRC())
+	p.mu.Unlock()
 	p.wg.Add(1)
 	go func() {
 		defer p.wg.Done()
+		seen := false
 		for {
-			if _, _, err := tr.ReadRTP(); err != nil {
+			pkt, _, err := tr.ReadRTP()
+			if err != nil {
 				return
 			}
 			p.mu.Lock()
 			p.packets[k]++
+			if seen && pkt.SequenceNumber != p.lastSeq[k]+1 {
+				p.seqJumps[k]++
+			}
+			if seen && int32(pkt.Timestamp-p.lastTS[k]) < 0 {
+				p.tsBack[k]++
+			}
+			seen = true
+			p.lastSeq[k], p.lastTS[k] = pkt.SequenceNumber, pkt.Timestamp
+			// pion's VP8 payloader writes a one-byte descriptor, S set on
+			// a frame's first packet, which holds the marker.
+			if tr.Kind() == webrtc.RTPCodecTypeVideo && len(pkt.Payload) > 11 && pkt.Payload[0]&0x10 != 0 {
+				p.markers[k+"/"+string(pkt.Payload[11])]++
+			}
 			p.notifyLocked()
 			p.mu.Unlock()
 		}
 	}()
 }
 
-// readRTCP counts the keyframe requests the server sends for our tracks.
+// readRTCP counts the keyframe requests the server sends for our tracks
+// and has the next video frame be a keyframe.
 func (p *peer) readRTCP(sender *webrtc.RTPSender) {
 	defer p.wg.Done()
 	onKeyframeRequest(sender, func() {
 		p.mu.Lock()
 		defer p.mu.Unlock()
 		p.plis++
+		p.keyframe = true
 		p.notifyLocked()
 	})
 }
 
-// sendMedia writes a small frame on each track every 20 ms until close.
-func (p *peer) sendMedia(video, audio *webrtc.TrackLocalStaticSample) {
+// sendMedia writes a frame on each track every 20 ms until close: on each
+// video layer an interframe, or a keyframe when one was asked for.
+func (p *peer) sendMedia() {
 	defer p.wg.Done()
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
-	frame := make([]byte, 200)
+	opus := make([]byte, 60)
 	for {
 		select {
 		case <-p.done:
 			return
 		case <-tick.C:
 		}
-		_ = video.WriteSample(media.Sample{Data: frame, Duration: 20 * time.Millisecond})
-		_ = audio.WriteSample(media.Sample{Data: frame[:60], Duration: 20 * time.Millisecond})
+		p.mu.Lock()
+		key := p.keyframe
+		p.keyframe = false
+		p.mu.Unlock()
+		for i, l := range p.layers {
+			frame := vp8Frame(key, l.width, l.height, l.marker, l.size)
+			_ = p.video[i].WriteSample(media.Sample{Data: frame, Duration: 20 * time.Millisecond})
+		}
+		_ = p.audio.WriteSample(media.Sample{Data: opus, Duration: 20 * time.Millisecond})
 	}
+}
+
+// waitMarker waits until n more frames of pub's layer marked m than now
+// have come.
+func (p *peer) waitMarker(pub string, m byte, n int) {
+	p.t.Helper()
+	k := key(pub, webrtc.RTPCodecTypeVideo) + "/" + string(m)
+	p.mu.Lock()
+	base := p.markers[k]
+	p.mu.Unlock()
+	p.waitFor(fmt.Sprintf("%d frames of %s", n, k), func() bool { return p.markers[k] >= base+n })
+}
+
+// writeRTCP sends pkts to the server, failing the test on error.
+func (p *peer) writeRTCP(pkts ...rtcp.Packet) {
+	p.t.Helper()
+	if err := p.pc.WriteRTCP(pkts); err != nil {
+		p.t.Fatal(err)
+	}
+}
+
+// remoteSSRCs returns the SSRCs of every track p receives.
+func (p *peer) remoteSSRCs() []uint32 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out []uint32
+	for _, s := range p.ssrcs {
+		out = append(out, s)
+	}
+	return out
 }
 
 // waitFor waits until cond, called with p.mu held, holds, failing the test
@@ -553,4 +664,22 @@ func (p *peer) close() {
 		}
 		p.wg.Wait()
 	})
+}
+
+// onKeyframeRequest reads sender's RTCP until it stops and calls fn for each
+// PLI or FIR; the rest is dropped, and reading keeps the sender's RTCP
+// buffer from filling.
+func onKeyframeRequest(sender *webrtc.RTPSender, fn func()) {
+	for {
+		pkts, _, err := sender.ReadRTCP()
+		if err != nil {
+			return
+		}
+		for _, pkt := range pkts {
+			switch pkt.(type) {
+			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
+				fn()
+			}
+		}
+	}
 }
