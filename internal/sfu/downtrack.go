@@ -109,8 +109,9 @@ func (d *downTrack) setTarget(index int, squeezed bool, now time.Time) {
 		return
 	}
 	d.target = index
-	if index < 0 {
-		d.current = -1
+	if index < 0 && d.current >= 0 {
+		d.current = -1 // a pause is a switch, to no layer
+		d.stats.layerSwitches.Add(1)
 	}
 	ask := index >= 0 && index != d.current && d.writer != nil
 	d.mu.Unlock()

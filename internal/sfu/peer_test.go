@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/pion/ice/v4"
+	"github.com/pion/interceptor"
 	"github.com/pion/rtcp"
 	"github.com/pion/webrtc/v4"
 	"github.com/pion/webrtc/v4/pkg/media"
@@ -45,11 +46,11 @@ func newTestServer(t *testing.T) *Server {
 }
 
 // clientAPI is the pion API of a test client, restricted to loopback.
-func clientAPI(t *testing.T) *webrtc.API {
+func clientAPI(t *testing.T, extra ...interceptor.Factory) *webrtc.API {
 	t.Helper()
 	se := webrtc.SettingEngine{}
 	loopback(&se)
-	api, err := newAPI(&se)
+	api, err := newAPI(&se, extra...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,7 +107,9 @@ type peer struct {
 	audio  *webrtc.TrackLocalStaticSample
 	video  []*webrtc.TrackLocalStaticSample // one per layer
 	layers []testLayer
-	pcs    []*webrtc.PeerConnection // every one made, for close
+	// streamIDs are the mid and rid of each simulcast layer's SSRC.
+	streamIDs streamIDs
+	pcs       []*webrtc.PeerConnection // every one made, for close
 	// loopDone is closed when the signal loop, which makes the
 	// PeerConnections after the first, has returned.
 	loopDone chan struct{}
@@ -147,15 +150,16 @@ func key(publisher string, kind webrtc.RTPCodecType) string { return publisher +
 
 func newPeer(t *testing.T, s *Server, name string, opts peerOpts) *peer {
 	t.Helper()
-	if opts.api == nil {
-		opts.api = clientAPI(t)
-	}
 	if opts.room == "" {
 		opts.room = testRoom
 	}
-	p := &peer{t: t, name: name, opts: opts, done: make(chan struct{}), changed: make(chan struct{}),
+	p := &peer{t: t, name: name, done: make(chan struct{}), changed: make(chan struct{}),
 		packets: map[string]int{}, ssrcs: map[string]uint32{}, lastSeq: map[string]uint16{},
 		lastTS: map[string]uint32{}, seqJumps: map[string]int{}, tsBack: map[string]int{}, markers: map[string]int{}}
+	if opts.api == nil {
+		opts.api = clientAPI(t, &p.streamIDs)
+	}
+	p.opts = opts
 	t.Cleanup(p.close)
 	if !opts.recvOnly {
 		p.makeTracks()
@@ -290,15 +294,21 @@ func (p *peer) newPC() *webrtc.PeerConnection {
 					}
 				}
 			}
+			mid := "c" + tr.Kind().String()
 			for _, x := range pc.GetTransceivers() {
 				if x.Sender() == sender {
-					if err := x.SetMid("c" + tr.Kind().String()); err != nil {
+					if err := x.SetMid(mid); err != nil {
 						t.Fatal(err)
 					}
 				}
 			}
-			p.wg.Add(1)
-			go p.readRTCP(sender)
+			for _, e := range sender.GetParameters().Encodings {
+				p.streamIDs.set(uint32(e.SSRC), mid, e.RID)
+			}
+			for _, e := range sender.GetParameters().Encodings {
+				p.wg.Add(1)
+				go p.readRTCP(sender, e.RID)
+			}
 		}
 	}
 	p.mu.Lock()
@@ -505,10 +515,9 @@ func (p *peer) onTrack(tr *webrtc.TrackRemote) {
 			}
 			seen = true
 			p.lastSeq[k], p.lastTS[k] = pkt.SequenceNumber, pkt.Timestamp
-			// pion's VP8 payloader writes a one-byte descriptor, S set on
-			// a frame's first packet, which holds the marker.
-			if tr.Kind() == webrtc.RTPCodecTypeVideo && len(pkt.Payload) > 11 && pkt.Payload[0]&0x10 != 0 {
-				p.markers[k+"/"+string(pkt.Payload[11])]++
+			// A frame's first packet holds the marker of its layer.
+			if frame, ok := vp8FrameStart(pkt.Payload); ok && tr.Kind() == webrtc.RTPCodecTypeVideo && len(frame) > 10 {
+				p.markers[k+"/"+string(frame[10])]++
 			}
 			p.notifyLocked()
 			p.mu.Unlock()
@@ -518,9 +527,9 @@ func (p *peer) onTrack(tr *webrtc.TrackRemote) {
 
 // readRTCP counts the keyframe requests the server sends for our tracks
 // and has the next video frame be a keyframe.
-func (p *peer) readRTCP(sender *webrtc.RTPSender) {
+func (p *peer) readRTCP(sender *webrtc.RTPSender, rid string) {
 	defer p.wg.Done()
-	onKeyframeRequest(sender, func() {
+	onKeyframeRequest(sender, rid, func() {
 		p.mu.Lock()
 		defer p.mu.Unlock()
 		p.plis++
@@ -669,9 +678,13 @@ func (p *peer) close() {
 // onKeyframeRequest reads sender's RTCP until it stops and calls fn for each
 // PLI or FIR; the rest is dropped, and reading keeps the sender's RTCP
 // buffer from filling.
-func onKeyframeRequest(sender *webrtc.RTPSender, fn func()) {
+func onKeyframeRequest(sender *webrtc.RTPSender, rid string, fn func()) {
+	read := sender.ReadRTCP
+	if rid != "" {
+		read = func() ([]rtcp.Packet, interceptor.Attributes, error) { return sender.ReadSimulcastRTCP(rid) }
+	}
 	for {
-		pkts, _, err := sender.ReadRTCP()
+		pkts, _, err := read()
 		if err != nil {
 			return
 		}

@@ -134,8 +134,9 @@ func (r *room) stopLoop() {
 // newAPI builds a pion API with VP8 and Opus, the header extensions of
 // simulcast and audio levels, and the default interceptors: NACK (the
 // responder resends from its packet cache what a subscriber lost), RTCP
-// reports, and TWCC feedback for what clients publish.
-func newAPI(se *webrtc.SettingEngine) (*webrtc.API, error) {
+// reports, and TWCC feedback for what clients publish; extra interceptors
+// follow them (a test client's header extensions).
+func newAPI(se *webrtc.SettingEngine, extra ...interceptor.Factory) (*webrtc.API, error) {
 	me := &webrtc.MediaEngine{}
 	videoFeedback := []webrtc.RTCPFeedback{{Type: "goog-remb"}, {Type: "ccm", Parameter: "fir"},
 		{Type: "nack"}, {Type: "nack", Parameter: "pli"}}
@@ -172,6 +173,9 @@ func newAPI(se *webrtc.SettingEngine) (*webrtc.API, error) {
 	ir := &interceptor.Registry{}
 	if err := webrtc.RegisterDefaultInterceptors(me, ir); err != nil {
 		return nil, fmt.Errorf("sfu: interceptors: %w", err)
+	}
+	for _, f := range extra {
+		ir.Add(f)
 	}
 	return webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir),
 		webrtc.WithSettingEngine(*se)), nil
