@@ -6,42 +6,65 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/pion/rtcp"
-	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 	"github.com/zeromicro/go-zero/core/logx"
+	"golang.org/x/time/rate"
 
 	"github.com/rtcd/rtcd/internal/callback"
 	"github.com/rtcd/rtcd/signal/proto"
 )
 
-// maxQueuedCandidates bounds the candidates kept before the first answer, so
-// a client cannot grow the queue without limit.
+// maxQueuedCandidates bounds the candidates kept until a remote description
+// applies, so a client cannot grow the queue without limit.
 const maxQueuedCandidates = 64
 
 // Participant is one client's PeerConnection to the server: it publishes the
 // client's tracks and carries every other participant's. Its methods are
 // safe for concurrent use.
 type Participant struct {
-	id   string
-	room *room
-	pc   *webrtc.PeerConnection
-	send func(Signal)
-	gate callback.Gate  // every pion callback and every send enters it
-	wg   sync.WaitGroup // forwarding loops (tracks published) and RTCP readers (tracks received)
-	once sync.Once
-	err  error // of pc.Close, for every Close call
+	id      string
+	room    *room
+	pc      *webrtc.PeerConnection
+	send    func(Signal)
+	gate    callback.Gate  // every pion callback and every send enters it
+	wg      sync.WaitGroup // forwarding loops (tracks published) and RTCP readers (tracks received)
+	once    sync.Once
+	err     error         // of pc.Close, for every Close call
+	bw      bandwidth     // towards the client
+	sending atomic.Uint64 // bits a second sent to the client, measured by the room's loop
+	// sentBytes and sentAt are the total and time of the last measure;
+	// the room's loop alone uses them.
+	sentBytes uint64
+	sentAt    time.Time
+	// dc is the negotiated chat channel; chatLimit bounds what the client
+	// relays through it.
+	dc        *webrtc.DataChannel
+	chatLimit *rate.Limiter
+	dataMu    sync.Mutex // guards the two below and orders writes on dc
+	dataOpen  bool
+	pending   [][]byte // relayed before dc opened
 
 	mu         sync.Mutex // guards the fields below and orders negotiation steps and sends
 	closed     bool
-	needOffer  bool // tracks changed since the last offer
-	offering   bool // an offer was sent and its answer has not come
+	needOffer  bool                       // tracks changed since the last offer
+	offering   bool                       // an offer was sent and its answer has not come
+	deferred   *webrtc.SessionDescription // a client offer waiting for ICE to start
 	candidates []webrtc.ICECandidateInit
-	senders    map[*forward]*webrtc.RTPSender
-	unoffered  []*forward // subscribed since the last offer
-	offered    []*forward // in the outstanding offer
-	answered   []*forward // in an applied answer, waiting for a keyframe request
+	senders    map[*published]*downTrack // what p receives
+	// tiles is the size of each publisher's video on the client's screen,
+	// from its last layers signal; nil before the first.
+	tiles map[string]tile
+	// own holds the transceivers the server made to send on; only they are
+	// reused, never one the client publishes on.
+	own map[*webrtc.RTPTransceiver]struct{}
+	// Transceivers whose track was removed, by how far the removal has
+	// been negotiated: not yet offered, in the outstanding offer, and
+	// answered (sending on neither side, so free for a new track).
+	freeing, freeOffered, free []*webrtc.RTPTransceiver
 }
 
 func newParticipant(r *room, id string, send func(Signal)) (*Participant, error) {
@@ -49,17 +72,20 @@ func newParticipant(r *room, id string, send func(Signal)) (*Participant, error)
 	if err != nil {
 		return nil, fmt.Errorf("sfu: participant %s: peer connection: %w", id, err)
 	}
-	p := &Participant{id: id, room: r, pc: pc, send: send, senders: map[*forward]*webrtc.RTPSender{}}
-	pc.OnTrack(func(t *webrtc.TrackRemote, _ *webrtc.RTPReceiver) { callback.Guard(&p.gate, p.onTrack)(t) })
-	pc.OnICECandidate(callback.Guard(&p.gate, p.onCandidate))
-	pc.OnConnectionStateChange(callback.Guard(&p.gate, p.onConnectionState))
-	for _, kind := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeAudio, webrtc.RTPCodecTypeVideo} {
-		if _, err := pc.AddTransceiverFromKind(kind, webrtc.RTPTransceiverInit{
-			Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
-			p.gate.Shut()
-			_ = pc.Close()
-			return nil, fmt.Errorf("sfu: participant %s: %s transceiver: %w", id, kind, err)
+	p := &Participant{id: id, room: r, pc: pc, send: send, senders: map[*published]*downTrack{},
+		own: map[*webrtc.RTPTransceiver]struct{}{}}
+	pc.OnTrack(func(t *webrtc.TrackRemote, r *webrtc.RTPReceiver) {
+		if p.gate.Enter() {
+			defer p.gate.Leave()
+			p.onTrack(t, r)
 		}
+	})
+	pc.OnICECandidate(callback.Guard(&p.gate, p.onCandidate))
+	pc.OnICEConnectionStateChange(callback.Guard(&p.gate, p.onICEState))
+	if err := p.openDataChannel(); err != nil {
+		p.gate.Shut()
+		_ = pc.Close()
+		return nil, fmt.Errorf("sfu: participant %s: %w", id, err)
 	}
 	return p, nil
 }
@@ -68,99 +94,29 @@ func newParticipant(r *room, id string, send func(Signal)) (*Participant, error)
 // participant's tracks at the others.
 func (p *Participant) ID() string { return p.id }
 
-// HandleSignal applies the client's answer or ICE candidate. Bad input
-// returns an error and leaves the negotiation as it was.
+// HandleSignal applies the client's offer, answer, ICE candidate or layers
+// (the sizes of its video tiles). Bad
+// input returns an error and leaves the negotiation as it was; an offer that
+// collides with the server's outstanding one is ignored (nil), as the
+// impolite side of perfect negotiation does.
 func (p *Participant) HandleSignal(s Signal) error {
 	var err error
 	switch s.Kind {
+	case proto.KindOffer:
+		err = p.handleOffer(s.Data)
 	case proto.KindAnswer:
 		err = p.handleAnswer(s.Data)
 	case proto.KindCandidate:
 		err = p.handleCandidate(s.Data)
+	case proto.KindLayers:
+		err = p.handleLayers(s.Data)
 	default:
-		err = fmt.Errorf("kind %q is not answer or candidate", proto.Clip(s.Kind, 32))
+		err = fmt.Errorf("kind %q is not offer, answer, candidate or layers", proto.Clip(s.Kind, 32))
 	}
 	if err != nil && !errors.Is(err, ErrClosed) {
 		return fmt.Errorf("sfu: participant %s: %w", p.id, err)
 	}
 	return err
-}
-
-func (p *Participant) handleAnswer(data json.RawMessage) error {
-	var desc webrtc.SessionDescription
-	if err := json.Unmarshal(data, &desc); err != nil {
-		return fmt.Errorf("answer: %w", err)
-	}
-	if desc.Type != webrtc.SDPTypeAnswer {
-		return fmt.Errorf("answer: type is %q, want answer", desc.Type)
-	}
-	answer, err := desc.Unmarshal()
-	if err != nil {
-		return fmt.Errorf("answer: bad SDP: %w", err)
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.closed {
-		return ErrClosed
-	}
-	if !p.offering {
-		return errors.New("answer: no offer is outstanding")
-	}
-	if err := matchesOffer(p.pc.PendingLocalDescription(), answer); err != nil {
-		return fmt.Errorf("answer: %w", err)
-	}
-	if err := p.pc.SetRemoteDescription(desc); err != nil {
-		if p.pc.SignalingState() == webrtc.SignalingStateStable {
-			// pion applied part of it: offer again rather than wait forever.
-			p.offering, p.needOffer = false, true
-			p.unoffered = append(p.offered, p.unoffered...)
-			p.offered = nil
-			p.negotiateLocked()
-		}
-		return fmt.Errorf("answer: %w", err)
-	}
-	p.offering = false
-	p.answered = append(p.answered, p.offered...)
-	p.offered = nil
-	for _, c := range p.candidates {
-		if err := p.pc.AddICECandidate(c); err != nil {
-			logx.Debugw("sfu: queued candidate", logx.Field("participant", p.id), logx.Field("err", err.Error()))
-		}
-	}
-	p.candidates = nil
-	if p.pc.ConnectionState() == webrtc.PeerConnectionStateConnected {
-		p.requestKeyframesLocked()
-	}
-	p.negotiateLocked()
-	return nil
-}
-
-// matchesOffer checks what pion would otherwise apply in part before
-// failing: the answer must have the offer's media sections, in order, and
-// the ICE and DTLS parameters.
-func matchesOffer(offer *webrtc.SessionDescription, answer *sdp.SessionDescription) error {
-	if offer == nil {
-		return errors.New("no local offer")
-	}
-	local, err := offer.Unmarshal()
-	if err != nil {
-		return fmt.Errorf("local offer: %w", err)
-	}
-	if len(answer.MediaDescriptions) != len(local.MediaDescriptions) {
-		return fmt.Errorf("%d media sections, the offer has %d",
-			len(answer.MediaDescriptions), len(local.MediaDescriptions))
-	}
-	_, sessionPrint := answer.Attribute("fingerprint")
-	for i, m := range answer.MediaDescriptions {
-		want, _ := local.MediaDescriptions[i].Attribute("mid")
-		if got, _ := m.Attribute("mid"); got != want {
-			return fmt.Errorf("media section %d has mid %q, the offer %q", i, got, want)
-		}
-		if _, ok := m.Attribute("fingerprint"); !ok && !sessionPrint {
-			return fmt.Errorf("media section %d has no DTLS fingerprint", i)
-		}
-	}
-	return nil
 }
 
 func (p *Participant) handleCandidate(data json.RawMessage) error {
@@ -173,9 +129,9 @@ func (p *Participant) handleCandidate(data json.RawMessage) error {
 	if p.closed {
 		return ErrClosed
 	}
-	if p.pc.RemoteDescription() == nil {
+	if p.pc.RemoteDescription() == nil || p.deferred != nil {
 		if len(p.candidates) >= maxQueuedCandidates {
-			return fmt.Errorf("candidate: more than %d before the answer", maxQueuedCandidates)
+			return fmt.Errorf("candidate: more than %d before the description", maxQueuedCandidates)
 		}
 		p.candidates = append(p.candidates, *c)
 		return nil
@@ -186,149 +142,127 @@ func (p *Participant) handleCandidate(data json.RawMessage) error {
 	return nil
 }
 
-// negotiateLocked sends an offer when tracks changed, the signaling state is
-// stable and no offer is outstanding; otherwise the answer to the
-// outstanding offer calls it again.
-func (p *Participant) negotiateLocked() {
-	if p.closed || !p.needOffer || p.offering || p.pc.SignalingState() != webrtc.SignalingStateStable {
+// subscribeLocked adds pub's track to p's PeerConnection on a transceiver
+// of the server's, a free one when there is; the next offer carries it.
+func (p *Participant) subscribeLocked(pub *published) {
+	if p.closed || p.senders[pub] != nil {
 		return
 	}
-	offer, err := p.pc.CreateOffer(nil)
-	if err == nil {
-		err = p.pc.SetLocalDescription(offer)
-	}
-	var data []byte
-	if err == nil {
-		data, err = json.Marshal(offer)
-	}
-	if err != nil {
-		logx.Errorw("sfu: offer", logx.Field("participant", p.id), logx.Field("err", err.Error()))
-		return
-	}
-	p.needOffer, p.offering = false, true
-	p.offered = append(p.offered, p.unoffered...)
-	p.unoffered = nil
-	p.emit(Signal{Kind: proto.KindOffer, Data: data})
-}
-
-// emit calls send unless Close has begun shutting the gate. Callers hold mu,
-// which keeps an offer ahead of the candidates its gathering produces.
-func (p *Participant) emit(s Signal) {
-	if !p.gate.Enter() {
-		return
-	}
-	defer p.gate.Leave()
-	p.send(s)
-}
-
-// subscribeLocked adds f's track to p's PeerConnection; the next offer
-// carries it.
-func (p *Participant) subscribeLocked(f *forward) {
-	if p.closed || p.senders[f] != nil {
-		return
-	}
-	sender, err := p.pc.AddTrack(f.local)
+	d := newDownTrack(pub, p)
+	sender, err := p.sendTransceiverLocked(d)
 	if err != nil {
 		logx.Errorw("sfu: add track", logx.Field("participant", p.id), logx.Field("err", err.Error()))
 		return
 	}
-	p.senders[f] = sender
-	p.unoffered = append(p.unoffered, f)
+	p.senders[pub] = d
+	pub.addDown(d)
 	p.needOffer = true
+	p.allocateLocked(time.Now())
 	p.wg.Add(1) // p.closed is false under mu, so Close has not begun waiting
-	go p.readRTCP(sender, f)
+	go p.readRTCP(sender, d)
 }
 
-// unsubscribeLocked removes f's track from p's PeerConnection; the next
-// offer says so.
-func (p *Participant) unsubscribeLocked(f *forward) {
-	sender := p.senders[f]
-	if sender == nil {
+// sendTransceiverLocked puts track on a free transceiver of its kind, or on
+// a new one, and returns its sender. The server's transceivers are sendrecv
+// although nothing comes back on them: removing the track then leaves them
+// recvonly rather than inactive (see unsubscribeLocked).
+func (p *Participant) sendTransceiverLocked(track webrtc.TrackLocal) (*webrtc.RTPSender, error) {
+	for i, tr := range p.free {
+		if tr.Kind() != track.Kind() {
+			continue
+		}
+		p.free = slices.Delete(p.free, i, i+1)
+		sender, err := p.room.server.api.NewRTPSender(track, p.pc.SCTP().Transport())
+		if err != nil {
+			return nil, fmt.Errorf("sender: %w", err)
+		}
+		if err := tr.SetSender(sender, track); err != nil {
+			_ = sender.Stop()
+			return nil, fmt.Errorf("reuse transceiver %s: %w", tr.Mid(), err)
+		}
+		return sender, nil
+	}
+	tr, err := p.pc.AddTransceiverFromTrack(track, webrtc.RTPTransceiverInit{
+		Direction: webrtc.RTPTransceiverDirectionSendrecv})
+	if err != nil {
+		return nil, err
+	}
+	p.own[tr] = struct{}{}
+	return tr.Sender(), nil
+}
+
+// unsubscribeLocked removes pub's track from p's PeerConnection; the next
+// offer says so, and its answer frees the transceiver.
+func (p *Participant) unsubscribeLocked(pub *published) {
+	d := p.senders[pub]
+	if d == nil {
 		return
 	}
-	delete(p.senders, f)
-	is := func(g *forward) bool { return g == f }
-	p.unoffered = slices.DeleteFunc(p.unoffered, is)
-	p.offered = slices.DeleteFunc(p.offered, is)
-	p.answered = slices.DeleteFunc(p.answered, is)
+	delete(p.senders, pub)
+	pub.removeDown(d)
 	if p.closed {
 		return
 	}
-	if err := p.pc.RemoveTrack(sender); err != nil {
-		logx.Errorw("sfu: remove track", logx.Field("participant", p.id), logx.Field("err", err.Error()))
+	var tr *webrtc.RTPTransceiver
+	for t := range p.own {
+		if s := t.Sender(); s != nil && s.Track() == d {
+			tr = t
+		}
+	}
+	if tr == nil {
+		return
+	}
+	if err := p.pc.RemoveTrack(tr.Sender()); err != nil {
+		// pion closes the PeerConnection itself when the client's DTLS
+		// closes: then there is nothing to renegotiate.
+		if p.pc.ConnectionState() != webrtc.PeerConnectionStateClosed {
+			logx.Errorw("sfu: remove track", logx.Field("participant", p.id), logx.Field("err", err.Error()))
+		}
+		return
+	}
+	// A transceiver left recvonly is offered so and can carry another
+	// track later. One the client's own offer turned sendonly is now
+	// inactive, and pion as a client stops a transceiver offered inactive
+	// and may not receive on it again: it stays unused.
+	if tr.Direction() == webrtc.RTPTransceiverDirectionRecvonly {
+		p.freeing = append(p.freeing, tr)
 	}
 	p.needOffer = true
 }
 
-// requestKeyframesLocked asks the publishers of the tracks p has just begun
-// to receive for a keyframe, so its decoders need not wait for the next one.
-func (p *Participant) requestKeyframesLocked() {
-	for _, f := range p.answered {
-		f.requestKeyframe()
-	}
-	p.answered = nil
-}
-
-func (f *forward) requestKeyframe() {
-	if f.remote.Kind() != webrtc.RTPCodecTypeVideo {
-		return
-	}
-	// An error means the publisher has gone; its tracks are being removed.
-	_ = f.owner.pc.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: uint32(f.remote.SSRC())}})
-}
-
-// readRTCP passes the keyframe requests p's client sends about f's track on
-// to the publisher until the sender stops.
-func (p *Participant) readRTCP(sender *webrtc.RTPSender, f *forward) {
+// readRTCP reads what p's client reports about d until the sender stops:
+// keyframe requests go to the publisher, REMB and loss to p's bandwidth
+// estimate, NACKs (answered by pion's responder) to the counters.
+func (p *Participant) readRTCP(sender *webrtc.RTPSender, d *downTrack) {
 	defer p.wg.Done()
-	onKeyframeRequest(sender, f.requestKeyframe)
-}
-
-// onKeyframeRequest reads sender's RTCP until it stops and calls fn for each
-// PLI or FIR; the rest is dropped (the interceptors have seen it), and
-// reading keeps the sender's RTCP buffer from filling.
-func onKeyframeRequest(sender *webrtc.RTPSender, fn func()) {
 	for {
 		pkts, _, err := sender.ReadRTCP()
 		if err != nil {
 			return
 		}
+		now := time.Now()
 		for _, pkt := range pkts {
-			switch pkt.(type) {
+			switch pkt := pkt.(type) {
 			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
-				fn()
+				cur, target, _ := d.state()
+				if cur < 0 {
+					cur = target
+				}
+				d.requestKeyframe(cur)
+			case *rtcp.ReceiverEstimatedMaximumBitrate:
+				p.bw.setREMB(uint64(pkt.Bitrate), now)
+			case *rtcp.ReceiverReport:
+				for _, r := range pkt.Reports {
+					if r.SSRC == d.ssrcOf() {
+						p.bw.loss(float64(r.FractionLost)/256, float64(p.sending.Load()))
+					}
+				}
+			case *rtcp.TransportLayerNack:
+				for _, n := range pkt.Nacks {
+					d.stats.nacks.Add(uint64(len(n.PacketList())))
+				}
 			}
 		}
-	}
-}
-
-func (p *Participant) onTrack(remote *webrtc.TrackRemote) {
-	f, err := p.room.publish(p, remote)
-	if err != nil {
-		logx.Errorw("sfu: publish", logx.Field("participant", p.id), logx.Field("err", err.Error()))
-	}
-	if f != nil {
-		go p.forwardRTP(f)
-	}
-}
-
-// forwardRTP copies f's packets to its local track until the publisher's
-// track ends, then removes the track from everyone. Header extensions are
-// dropped: their ids and values (mid, rid) belong to the publisher's
-// session, and the subscribers' interceptors add their own.
-func (p *Participant) forwardRTP(f *forward) {
-	defer p.wg.Done()
-	defer p.room.unpublish(func(g *forward) bool { return g == f })
-	for {
-		pkt, _, err := f.remote.ReadRTP()
-		if err != nil {
-			return
-		}
-		pkt.Header.Extension = false
-		pkt.Header.ExtensionProfile = 0
-		pkt.Header.Extensions = nil
-		// A failed write concerns one subscriber, whose removal is under way.
-		_ = f.local.WriteRTP(pkt)
 	}
 }
 
@@ -344,17 +278,6 @@ func (p *Participant) onCandidate(c *webrtc.ICECandidate) {
 	defer p.mu.Unlock()
 	if !p.closed {
 		p.emit(Signal{Kind: proto.KindCandidate, Data: data})
-	}
-}
-
-func (p *Participant) onConnectionState(s webrtc.PeerConnectionState) {
-	if s != webrtc.PeerConnectionStateConnected {
-		return
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if !p.closed {
-		p.requestKeyframesLocked()
 	}
 }
 

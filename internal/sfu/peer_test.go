@@ -3,6 +3,7 @@ package sfu
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"strings"
 	"sync"
@@ -10,6 +11,8 @@ import (
 	"time"
 
 	"github.com/pion/ice/v4"
+	"github.com/pion/interceptor"
+	"github.com/pion/rtcp"
 	"github.com/pion/webrtc/v4"
 	"github.com/pion/webrtc/v4/pkg/media"
 
@@ -43,66 +46,203 @@ func newTestServer(t *testing.T) *Server {
 }
 
 // clientAPI is the pion API of a test client, restricted to loopback.
-func clientAPI(t *testing.T) *webrtc.API {
+func clientAPI(t *testing.T, extra ...interceptor.Factory) *webrtc.API {
 	t.Helper()
 	se := webrtc.SettingEngine{}
 	loopback(&se)
-	api, err := newAPI(&se)
+	api, err := newAPI(&se, extra...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return api
 }
 
-// peer is a client of the room: a pion PeerConnection that publishes a
-// synthetic VP8 and Opus track, answers every offer and counts the packets
-// of every remote track.
-type peer struct {
-	t    *testing.T
-	name string
-	pc   *webrtc.PeerConnection
-	part *Participant
-	gate callback.Gate
-	wg   sync.WaitGroup
-	done chan struct{}
-	once sync.Once
+// peerOpts are a test client's variations; the zero value publishes audio
+// and video in room testRoom, and processes the server's signals before
+// making its own offer.
+type peerOpts struct {
+	api  *webrtc.API // default clientAPI
+	room string      // default testRoom
 	// badAnswer, when set, is sent before the real answer to the first
-	// offer; its error goes to badErr.
+	// server offer; its error goes to badErr.
 	badAnswer json.RawMessage
+	// offerFirst makes the client's first offer before it reads the
+	// server's, so the two collide when the server offers on Join.
+	offerFirst bool
+	// recvOnly publishes nothing: the client never offers and waits for
+	// the server's offers.
+	recvOnly bool
+	// simulcast publishes the video as three layers, rids q, h and f.
+	simulcast bool
+}
+
+// testLayer is one video layer a test publisher sends: a frame of size
+// bytes every 20 ms, whose keyframes say width×height, marked so the
+// subscriber can tell the layers apart.
+type testLayer struct {
+	rid           string
+	marker        byte
+	size          int
+	width, height int
+}
+
+var (
+	simulcastLayers = []testLayer{{"q", 'q', 100, 320, 180}, {"h", 'h', 600, 640, 360}, {"f", 'f', 2400, 1280, 720}}
+	singleLayer     = []testLayer{{"", 's', 200, 640, 360}}
+)
+
+// peer is a client of the server: a pion PeerConnection that publishes a
+// synthetic VP8 and Opus track, negotiates as the polite peer of perfect
+// negotiation and counts the packets of every remote track.
+type peer struct {
+	t      *testing.T
+	name   string
+	opts   peerOpts
+	pc     *webrtc.PeerConnection
+	part   *Participant
+	gate   callback.Gate
+	wg     sync.WaitGroup
+	done   chan struct{}
+	once   sync.Once
+	audio  *webrtc.TrackLocalStaticSample
+	video  []*webrtc.TrackLocalStaticSample // one per layer
+	layers []testLayer
+	// streamIDs are the mid and rid of each simulcast layer's SSRC.
+	streamIDs streamIDs
+	pcs       []*webrtc.PeerConnection // every one made, for close
+	// loopDone is closed when the signal loop, which makes the
+	// PeerConnections after the first, has returned.
+	loopDone chan struct{}
+	// iceStarted is closed when the current pc's ICE transport leaves
+	// "new", which is when it has taken the server's ICE credentials.
+	iceStarted chan struct{}
 
 	mu        sync.Mutex
 	changed   chan struct{} // closed and replaced on every change below
 	inbox     []Signal
+	wantOffer bool   // negotiation is needed: offer when stable
 	delivered int    // signals sent to us, ever
-	offers    int    // offers answered
-	lastSDP   string // the last offer answered
+	offers    int    // server offers answered
+	answers   int    // server answers applied
+	rollbacks int    // own offers rolled back for the server's
+	lastSDP   string // the last server offer answered
 	packets   map[string]int
 	plis      int
-	badErr    error
-	loopErrs  []error
+	keyframe  bool // the next video frame is a keyframe: asked for
+	// Of each remote track by key: its SSRC, the last sequence number and
+	// timestamp, how often either did not follow on, and how many frames
+	// of each layer marker came.
+	ssrcs    map[string]uint32
+	lastSeq  map[string]uint16
+	lastTS   map[string]uint32
+	seqJumps map[string]int
+	tsBack   map[string]int
+	markers  map[string]int // key/marker → frames
+	badErr   error
+	loopErrs []error
+	dc       *webrtc.DataChannel // the current pc's chat channel
+	dcOpen   bool
+	chat     []proto.DataMessage // received on the chat channel, in order
 }
 
 // key names a remote track by its publisher and kind.
 func key(publisher string, kind webrtc.RTPCodecType) string { return publisher + "/" + kind.String() }
 
-func newPeer(t *testing.T, s *Server, name string, badAnswer json.RawMessage) *peer {
+func newPeer(t *testing.T, s *Server, name string, opts peerOpts) *peer {
 	t.Helper()
-	return newPeerWith(t, s, clientAPI(t), testRoom, name, badAnswer)
-}
-
-// newPeerWith is newPeer with the client's pion API and the room chosen.
-func newPeerWith(t *testing.T, s *Server, api *webrtc.API, room, name string, badAnswer json.RawMessage) *peer {
-	t.Helper()
-	pc, err := api.NewPeerConnection(webrtc.Configuration{})
+	if opts.room == "" {
+		opts.room = testRoom
+	}
+	p := &peer{t: t, name: name, done: make(chan struct{}), changed: make(chan struct{}),
+		packets: map[string]int{}, ssrcs: map[string]uint32{}, lastSeq: map[string]uint16{},
+		lastTS: map[string]uint32{}, seqJumps: map[string]int{}, tsBack: map[string]int{}, markers: map[string]int{}}
+	if opts.api == nil {
+		opts.api = clientAPI(t, &p.streamIDs)
+	}
+	p.opts = opts
+	t.Cleanup(p.close)
+	if !opts.recvOnly {
+		p.makeTracks()
+	}
+	pc := p.newPC()
+	p.mu.Lock()
+	p.pc = pc
+	p.mu.Unlock()
+	part, err := s.Join(opts.room, name, p.deliver)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &peer{t: t, name: name, pc: pc, done: make(chan struct{}), badAnswer: badAnswer,
-		changed: make(chan struct{}), packets: map[string]int{}}
-	t.Cleanup(p.close)
+	p.mu.Lock()
+	p.part = part
+	p.mu.Unlock()
+	p.loopDone = make(chan struct{})
+	go p.signalLoop()
+	return p
+}
+
+// makeTracks makes the synthetic tracks and starts writing them.
+func (p *peer) makeTracks() {
+	t := p.t
+	audio, err := webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus}, "audio", p.name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.audio = audio
+	p.layers = singleLayer
+	if p.opts.simulcast {
+		p.layers = simulcastLayers
+	}
+	for _, l := range p.layers {
+		var opts []func(*webrtc.TrackLocalStaticRTP)
+		if l.rid != "" {
+			opts = append(opts, webrtc.WithRTPStreamID(l.rid))
+		}
+		v, err := webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8},
+			"video", p.name, opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.video = append(p.video, v)
+	}
+	p.keyframe = true
+	p.wg.Add(1)
+	go p.sendMedia()
+}
+
+// newPC makes a PeerConnection that publishes the peer's tracks. Its
+// callbacks act only while it is the peer's current one. The tracks'
+// transceivers get mids of the client's own naming, so an offer of the
+// server's never claims them for its own media sections.
+func (p *peer) newPC() *webrtc.PeerConnection {
+	t := p.t
+	pc, err := p.opts.api.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.pcs = append(p.pcs, pc)
+	iceStarted, iceOnce := make(chan struct{}), &sync.Once{}
+	p.iceStarted = iceStarted
+	current := func() bool {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		return p.pc == pc
+	}
 	pc.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) { callback.Guard(&p.gate, p.onTrack)(tr) })
+	pc.OnICEConnectionStateChange(func(s webrtc.ICEConnectionState) {
+		if s != webrtc.ICEConnectionStateNew {
+			iceOnce.Do(func() { close(iceStarted) })
+		}
+	})
+	pc.OnNegotiationNeeded(callback.Guard0(&p.gate, func() {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		if p.pc == pc {
+			p.wantOffer = true
+			p.notifyLocked()
+		}
+	}))
 	pc.OnICECandidate(callback.Guard(&p.gate, func(c *webrtc.ICECandidate) {
-		if c == nil {
+		if c == nil || !current() {
 			return
 		}
 		data, _ := json.Marshal(c.ToJSON())
@@ -114,35 +254,85 @@ func newPeerWith(t *testing.T, s *Server, api *webrtc.API, room, name string, ba
 			p.fail(err)
 		}
 	}))
-	video, err := webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8}, "video", name)
+	negotiated, id := true, proto.DataChannelID
+	dc, err := pc.CreateDataChannel(proto.DataChannelLabel, &webrtc.DataChannelInit{Negotiated: &negotiated, ID: &id})
 	if err != nil {
 		t.Fatal(err)
 	}
-	audio, err := webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus}, "audio", name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, tr := range []*webrtc.TrackLocalStaticSample{video, audio} {
-		sender, err := pc.AddTrack(tr)
-		if err != nil {
-			t.Fatal(err)
+	dc.OnOpen(callback.Guard0(&p.gate, func() {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		if p.pc == pc {
+			p.dcOpen = true
+			p.notifyLocked()
 		}
-		p.wg.Add(1)
-		go p.readRTCP(sender)
-	}
-	p.wg.Add(1)
-	go p.sendMedia(video, audio)
-
-	part, err := s.Join(room, name, p.deliver)
-	if err != nil {
-		t.Fatal(err)
+	}))
+	dc.OnMessage(callback.Guard(&p.gate, func(m webrtc.DataChannelMessage) {
+		var dm proto.DataMessage
+		if err := json.Unmarshal(m.Data, &dm); err != nil {
+			p.fail(fmt.Errorf("data channel: %w", err))
+			return
+		}
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		p.chat = append(p.chat, dm)
+		p.notifyLocked()
+	}))
+	p.mu.Lock()
+	p.dc = dc
+	p.mu.Unlock()
+	if p.audio != nil {
+		for _, tr := range []*webrtc.TrackLocalStaticSample{p.audio, p.video[0]} {
+			sender, err := pc.AddTrack(tr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tr == p.video[0] {
+				for _, v := range p.video[1:] {
+					if err := sender.AddEncoding(v); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			mid := "c" + tr.Kind().String()
+			for _, x := range pc.GetTransceivers() {
+				if x.Sender() == sender {
+					if err := x.SetMid(mid); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			for _, e := range sender.GetParameters().Encodings {
+				p.streamIDs.set(uint32(e.SSRC), mid, e.RID)
+			}
+			for _, e := range sender.GetParameters().Encodings {
+				p.wg.Add(1)
+				go p.readRTCP(sender, e.RID)
+			}
+		}
 	}
 	p.mu.Lock()
-	p.part = part
+	p.wantOffer = p.audio != nil
 	p.mu.Unlock()
-	p.wg.Add(1)
-	go p.signalLoop()
-	return p
+	return pc
+}
+
+// rollback gives way to the server's offer, as the polite peer does. pion
+// has no rollback (its signaling state machine lacks the transitions), so
+// a first offer is undone by starting over with a new PeerConnection, which
+// is what a browser's rollback of a first offer amounts to; a later one
+// cannot be, and fails the test.
+func (p *peer) rollback() error {
+	if p.pc.CurrentRemoteDescription() != nil {
+		return errors.New("pion cannot roll back a renegotiation offer")
+	}
+	old := p.pc
+	pc := p.newPC()
+	p.mu.Lock()
+	p.pc = pc
+	p.rollbacks++
+	p.mu.Unlock()
+	return old.Close()
 }
 
 // deliver is the participant's send callback: it only queues.
@@ -166,10 +356,17 @@ func (p *peer) fail(err error) {
 	p.notifyLocked()
 }
 
-// signalLoop applies the server's signals in order.
+// signalLoop applies the server's signals in order and offers when
+// negotiation is needed and the state is stable, as a browser's
+// negotiationneeded handler does.
 func (p *peer) signalLoop() {
-	defer p.wg.Done()
+	defer close(p.loopDone)
+	first := p.opts.offerFirst
 	for {
+		if first {
+			first = false
+			p.maybeOffer()
+		}
 		p.mu.Lock()
 		inbox, changed := p.inbox, p.changed
 		p.inbox = nil
@@ -182,12 +379,41 @@ func (p *peer) signalLoop() {
 		if len(inbox) > 0 {
 			continue
 		}
+		p.maybeOffer()
 		select {
 		case <-changed:
 		case <-p.done:
 			return
 		}
 	}
+}
+
+// maybeOffer sends an offer if one is wanted and the state is stable.
+func (p *peer) maybeOffer() {
+	p.mu.Lock()
+	want := p.wantOffer && p.pc.SignalingState() == webrtc.SignalingStateStable
+	if want {
+		p.wantOffer = false
+	}
+	p.mu.Unlock()
+	if !want {
+		return
+	}
+	if err := p.offer(); err != nil {
+		p.fail(err)
+	}
+}
+
+func (p *peer) offer() error {
+	offer, err := p.pc.CreateOffer(nil)
+	if err != nil {
+		return err
+	}
+	if err := p.pc.SetLocalDescription(offer); err != nil {
+		return err
+	}
+	data, _ := json.Marshal(offer)
+	return p.part.HandleSignal(Signal{Kind: proto.KindOffer, Data: data})
 }
 
 func (p *peer) apply(s Signal) error {
@@ -198,10 +424,39 @@ func (p *peer) apply(s Signal) error {
 			return err
 		}
 		return p.pc.AddICECandidate(c)
+	case proto.KindAnswer:
+		var answer webrtc.SessionDescription
+		if err := json.Unmarshal(s.Data, &answer); err != nil {
+			return err
+		}
+		if err := p.pc.SetRemoteDescription(answer); err != nil {
+			return err
+		}
+		p.mu.Lock()
+		p.answers++
+		p.notifyLocked()
+		p.mu.Unlock()
+		return nil
 	case proto.KindOffer:
 		var offer webrtc.SessionDescription
 		if err := json.Unmarshal(s.Data, &offer); err != nil {
 			return err
+		}
+		if p.pc.CurrentRemoteDescription() != nil {
+			// An offer applied before pion's transports have started looks
+			// like an ICE restart to it (the server waits the same way).
+			select {
+			case <-p.iceStarted:
+			case <-p.done:
+				return nil
+			}
+		}
+		if p.pc.PendingLocalDescription() != nil {
+			// The polite peer gives way: its offer is rolled back and
+			// made again once stable.
+			if err := p.rollback(); err != nil {
+				return err
+			}
 		}
 		if err := p.pc.SetRemoteDescription(offer); err != nil {
 			return err
@@ -215,7 +470,7 @@ func (p *peer) apply(s Signal) error {
 		}
 		data, _ := json.Marshal(answer)
 		p.mu.Lock()
-		first, bad := p.offers == 0, p.badAnswer
+		first, bad := p.offers == 0, p.opts.badAnswer
 		p.mu.Unlock()
 		if first && bad != nil {
 			err := p.part.HandleSignal(Signal{Kind: proto.KindAnswer, Data: bad})
@@ -238,47 +493,104 @@ func (p *peer) apply(s Signal) error {
 
 func (p *peer) onTrack(tr *webrtc.TrackRemote) {
 	k := key(tr.StreamID(), tr.Kind())
+	p.mu.Lock()
+	p.ssrcs[k] = uint32(tr.SSRC())
+	p.mu.Unlock()
 	p.wg.Add(1)
 	go func() {
 		defer p.wg.Done()
+		seen := false
 		for {
-			if _, _, err := tr.ReadRTP(); err != nil {
+			pkt, _, err := tr.ReadRTP()
+			if err != nil {
 				return
 			}
 			p.mu.Lock()
 			p.packets[k]++
+			if seen && pkt.SequenceNumber != p.lastSeq[k]+1 {
+				p.seqJumps[k]++
+			}
+			if seen && int32(pkt.Timestamp-p.lastTS[k]) < 0 {
+				p.tsBack[k]++
+			}
+			seen = true
+			p.lastSeq[k], p.lastTS[k] = pkt.SequenceNumber, pkt.Timestamp
+			// A frame's first packet holds the marker of its layer.
+			if frame, ok := vp8FrameStart(pkt.Payload); ok && tr.Kind() == webrtc.RTPCodecTypeVideo && len(frame) > 10 {
+				p.markers[k+"/"+string(frame[10])]++
+			}
 			p.notifyLocked()
 			p.mu.Unlock()
 		}
 	}()
 }
 
-// readRTCP counts the keyframe requests the server sends for our tracks.
-func (p *peer) readRTCP(sender *webrtc.RTPSender) {
+// readRTCP counts the keyframe requests the server sends for our tracks
+// and has the next video frame be a keyframe.
+func (p *peer) readRTCP(sender *webrtc.RTPSender, rid string) {
 	defer p.wg.Done()
-	onKeyframeRequest(sender, func() {
+	onKeyframeRequest(sender, rid, func() {
 		p.mu.Lock()
 		defer p.mu.Unlock()
 		p.plis++
+		p.keyframe = true
 		p.notifyLocked()
 	})
 }
 
-// sendMedia writes a small frame on each track every 20 ms until close.
-func (p *peer) sendMedia(video, audio *webrtc.TrackLocalStaticSample) {
+// sendMedia writes a frame on each track every 20 ms until close: on each
+// video layer an interframe, or a keyframe when one was asked for.
+func (p *peer) sendMedia() {
 	defer p.wg.Done()
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
-	frame := make([]byte, 200)
+	opus := make([]byte, 60)
 	for {
 		select {
 		case <-p.done:
 			return
 		case <-tick.C:
 		}
-		_ = video.WriteSample(media.Sample{Data: frame, Duration: 20 * time.Millisecond})
-		_ = audio.WriteSample(media.Sample{Data: frame[:60], Duration: 20 * time.Millisecond})
+		p.mu.Lock()
+		key := p.keyframe
+		p.keyframe = false
+		p.mu.Unlock()
+		for i, l := range p.layers {
+			frame := vp8Frame(key, l.width, l.height, l.marker, l.size)
+			_ = p.video[i].WriteSample(media.Sample{Data: frame, Duration: 20 * time.Millisecond})
+		}
+		_ = p.audio.WriteSample(media.Sample{Data: opus, Duration: 20 * time.Millisecond})
 	}
+}
+
+// waitMarker waits until n more frames of pub's layer marked m than now
+// have come.
+func (p *peer) waitMarker(pub string, m byte, n int) {
+	p.t.Helper()
+	k := key(pub, webrtc.RTPCodecTypeVideo) + "/" + string(m)
+	p.mu.Lock()
+	base := p.markers[k]
+	p.mu.Unlock()
+	p.waitFor(fmt.Sprintf("%d frames of %s", n, k), func() bool { return p.markers[k] >= base+n })
+}
+
+// writeRTCP sends pkts to the server, failing the test on error.
+func (p *peer) writeRTCP(pkts ...rtcp.Packet) {
+	p.t.Helper()
+	if err := p.pc.WriteRTCP(pkts); err != nil {
+		p.t.Fatal(err)
+	}
+}
+
+// remoteSSRCs returns the SSRCs of every track p receives.
+func (p *peer) remoteSSRCs() []uint32 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out []uint32
+	for _, s := range p.ssrcs {
+		out = append(out, s)
+	}
+	return out
 }
 
 // waitFor waits until cond, called with p.mu held, holds, failing the test
@@ -302,7 +614,9 @@ func (p *peer) waitFor(what string, cond func() bool) {
 		case <-deadline.C:
 			p.mu.Lock()
 			defer p.mu.Unlock()
-			p.t.Fatalf("%s: no %s within %v (packets %v, offers %d)", p.name, what, wait, p.packets, p.offers)
+			p.t.Fatalf("%s: no %s within %v (packets %v, server offers %d, answers %d, rollbacks %d, "+
+				"client %s/%s, server %s/%s)", p.name, what, wait, p.packets, p.offers, p.answers, p.rollbacks,
+				p.pc.ConnectionState(), p.pc.SignalingState(), p.part.pc.ConnectionState(), p.part.pc.SignalingState())
 		}
 	}
 }
@@ -329,6 +643,18 @@ func (p *peer) waitMedia(n int, publishers ...string) {
 	})
 }
 
+// sendData writes raw on the chat channel once it is open.
+func (p *peer) sendData(raw string) {
+	p.t.Helper()
+	p.waitFor("open data channel", func() bool { return p.dcOpen })
+	p.mu.Lock()
+	dc := p.dc
+	p.mu.Unlock()
+	if err := dc.SendText(raw); err != nil {
+		p.t.Fatal(err)
+	}
+}
+
 func (p *peer) remoteTracks() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -339,7 +665,34 @@ func (p *peer) close() {
 	p.once.Do(func() {
 		p.gate.Shut()
 		close(p.done)
-		_ = p.pc.GracefulClose()
+		if p.loopDone != nil {
+			<-p.loopDone // no new PeerConnection after this
+		}
+		for _, pc := range p.pcs {
+			_ = pc.GracefulClose()
+		}
 		p.wg.Wait()
 	})
+}
+
+// onKeyframeRequest reads sender's RTCP until it stops and calls fn for each
+// PLI or FIR; the rest is dropped, and reading keeps the sender's RTCP
+// buffer from filling.
+func onKeyframeRequest(sender *webrtc.RTPSender, rid string, fn func()) {
+	read := sender.ReadRTCP
+	if rid != "" {
+		read = func() ([]rtcp.Packet, interceptor.Attributes, error) { return sender.ReadSimulcastRTCP(rid) }
+	}
+	for {
+		pkts, _, err := read()
+		if err != nil {
+			return
+		}
+		for _, pkt := range pkts {
+			switch pkt.(type) {
+			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
+				fn()
+			}
+		}
+	}
 }

@@ -4,20 +4,28 @@
 // other participant. A client then uploads each track once, whatever the
 // size of the call, instead of once per peer as in the mesh.
 //
-// The server always makes the offers, one at a time per participant, and
-// talks to a client only through the send callback given to Join, so the
-// package knows nothing of the hub or its sockets. Every pion callback and
-// every send runs through the participant's callback.Gate, so nothing runs or
-// sends after Close has returned.
+// Negotiation is perfect negotiation on one PeerConnection per client,
+// with the server impolite: the client offers what it publishes, the server
+// offers what the client receives, and a client offer that collides with
+// the server's outstanding one is ignored (the client rolls back). A client
+// that publishes nothing may just wait: the server offers as soon as there
+// is something to receive, and not before. The package talks to a client
+// only through the send callback given to Join, so it knows nothing of the
+// hub or its sockets. Every pion callback and every send runs through the
+// participant's callback.Gate, so nothing runs or sends after Close has
+// returned.
 package sfu
 
 import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
+	"time"
 
 	"github.com/pion/interceptor"
+	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -37,34 +45,98 @@ type Signal struct {
 	Data json.RawMessage
 }
 
+// allocateInterval is how often a room measures its layers and chooses
+// every subscriber's: often enough to follow a falling estimate within a
+// second.
+const allocateInterval = 500 * time.Millisecond
+
 // room forwards the tracks of each participant to all the others. It is
 // created by the Server on its first Join and closes itself when its last
 // participant leaves.
 type room struct {
-	server *Server
-	name   string
+	server   *Server
+	name     string
+	counters roomStats
+	kicks    chan struct{} // wakes the loop before its tick
+	stop     chan struct{} // closed when the room closes
+	done     chan struct{} // closed when the loop has returned
 
 	mu           sync.Mutex // guards the fields below; taken before a Participant's mu
 	closed       bool
 	participants map[string]*Participant
-	forwards     []*forward // every published track, in publishing order
-}
-
-// forward is one published track: RTP read from remote is written to local,
-// which is added to every other participant's PeerConnection.
-type forward struct {
-	owner  *Participant
-	remote *webrtc.TrackRemote
-	local  *webrtc.TrackLocalStaticRTP
+	forwards     []*published // every published track, in publishing order
 }
 
 func newRoom(s *Server, name string) *room {
-	return &room{server: s, name: name, participants: map[string]*Participant{}}
+	r := &room{server: s, name: name, participants: map[string]*Participant{},
+		kicks: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
+	go r.loop()
+	return r
 }
 
-// newAPI builds a pion API with VP8 and Opus and the default interceptors
-// (NACK, RTCP reports, TWCC header extension), as the Go client does.
-func newAPI(se *webrtc.SettingEngine) (*webrtc.API, error) {
+// kick has the loop allocate now rather than at its next tick.
+func (r *room) kick() {
+	select {
+	case r.kicks <- struct{}{}:
+	default:
+	}
+}
+
+// loop measures the room's layers and chooses every subscriber's, on a
+// tick and when kicked, until the room closes.
+func (r *room) loop() {
+	defer close(r.done)
+	tick := time.NewTicker(allocateInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-r.stop:
+			return
+		case <-tick.C:
+		case <-r.kicks:
+		}
+		r.allocate(time.Now())
+	}
+}
+
+// allocate measures every layer, then chooses the layers of every
+// participant.
+func (r *room) allocate(now time.Time) {
+	r.mu.Lock()
+	forwards := slices.Clone(r.forwards)
+	ps := make([]*Participant, 0, len(r.participants))
+	for _, p := range r.participants {
+		ps = append(ps, p)
+	}
+	r.mu.Unlock()
+	for _, pub := range forwards {
+		for i := range pub.layers {
+			if l := pub.layers[i].Load(); l != nil {
+				l.measure(now)
+			}
+		}
+	}
+	for _, p := range ps {
+		p.mu.Lock()
+		if !p.closed {
+			p.measureLocked(now)
+			p.allocateLocked(now)
+		}
+		p.mu.Unlock()
+	}
+}
+
+// stopLoop ends the loop and waits for it. The room must be closed.
+func (r *room) stopLoop() {
+	<-r.done
+}
+
+// newAPI builds a pion API with VP8 and Opus, the header extensions of
+// simulcast and audio levels, and the default interceptors: NACK (the
+// responder resends from its packet cache what a subscriber lost), RTCP
+// reports, and TWCC feedback for what clients publish; extra interceptors
+// follow them (a test client's header extensions).
+func newAPI(se *webrtc.SettingEngine, extra ...interceptor.Factory) (*webrtc.API, error) {
 	me := &webrtc.MediaEngine{}
 	videoFeedback := []webrtc.RTCPFeedback{{Type: "goog-remb"}, {Type: "ccm", Parameter: "fir"},
 		{Type: "nack"}, {Type: "nack", Parameter: "pli"}}
@@ -83,17 +155,34 @@ func newAPI(se *webrtc.SettingEngine) (*webrtc.API, error) {
 			return nil, fmt.Errorf("sfu: register %s: %w", c.params.MimeType, err)
 		}
 	}
+	// mid and rid identify the simulcast layers of a browser's video
+	// (one OnTrack per rid), the audio level feeds the speaker detection.
+	exts := []struct {
+		uri  string
+		kind webrtc.RTPCodecType
+	}{
+		{sdp.SDESMidURI, webrtc.RTPCodecTypeVideo}, {sdp.SDESRTPStreamIDURI, webrtc.RTPCodecTypeVideo},
+		{sdp.SDESRepairRTPStreamIDURI, webrtc.RTPCodecTypeVideo},
+		{sdp.SDESMidURI, webrtc.RTPCodecTypeAudio}, {sdp.AudioLevelURI, webrtc.RTPCodecTypeAudio},
+	}
+	for _, e := range exts {
+		if err := me.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: e.uri}, e.kind); err != nil {
+			return nil, fmt.Errorf("sfu: register %s: %w", e.uri, err)
+		}
+	}
 	ir := &interceptor.Registry{}
 	if err := webrtc.RegisterDefaultInterceptors(me, ir); err != nil {
 		return nil, fmt.Errorf("sfu: interceptors: %w", err)
+	}
+	for _, f := range extra {
+		ir.Add(f)
 	}
 	return webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir),
 		webrtc.WithSettingEngine(*se)), nil
 }
 
-// join adds a participant with a new PeerConnection and sends it the first
-// offer through send: a recvonly audio and video transceiver for it to
-// publish on, plus every track already published. It returns ErrClosed when
+// join adds a participant with a new PeerConnection and, when others
+// publish already, sends it an offer of their tracks through send. It returns ErrClosed when
 // the room has emptied and closed; the server then makes a new one.
 func (r *room) join(id string, send func(Signal)) (*Participant, error) {
 	r.mu.Lock()
@@ -112,72 +201,14 @@ func (r *room) join(id string, send func(Signal)) (*Participant, error) {
 	r.participants[id] = p
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	// A client that publishes offers its tracks itself; the server offers
+	// now only what there is to receive, so a client with nothing to
+	// receive gets no offer and no glare.
 	for _, f := range r.forwards {
 		p.subscribeLocked(f)
 	}
-	p.needOffer = true
 	p.negotiateLocked()
 	return p, nil
-}
-
-// publish makes remote, just received from p, a track of every other
-// participant and counts its forwarding loop in p.wg. It returns nil when p
-// has left the room: the track is then not forwarded.
-func (r *room) publish(p *Participant, remote *webrtc.TrackRemote) (*forward, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.participants[p.id] != p {
-		return nil, nil
-	}
-	id := remote.ID()
-	if id == "" {
-		id = remote.Kind().String()
-	}
-	local, err := webrtc.NewTrackLocalStaticRTP(remote.Codec().RTPCodecCapability, id, p.id)
-	if err != nil {
-		return nil, fmt.Errorf("sfu: participant %s: local track for %s: %w", p.id, id, err)
-	}
-	f := &forward{owner: p, remote: remote, local: local}
-	r.forwards = append(r.forwards, f)
-	for _, o := range r.participants {
-		if o != p {
-			o.mu.Lock()
-			o.subscribeLocked(f)
-			o.negotiateLocked()
-			o.mu.Unlock()
-		}
-	}
-	p.wg.Add(1) // under the gate p's Close shuts before it waits
-	return f, nil
-}
-
-// unpublish removes the forwards matching drop from every participant and
-// renegotiates those that had one.
-func (r *room) unpublish(drop func(*forward) bool) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var gone []*forward
-	kept := r.forwards[:0]
-	for _, f := range r.forwards {
-		if drop(f) {
-			gone = append(gone, f)
-		} else {
-			kept = append(kept, f)
-		}
-	}
-	clear(r.forwards[len(kept):])
-	r.forwards = kept
-	if len(gone) == 0 || r.closed {
-		return
-	}
-	for _, o := range r.participants {
-		o.mu.Lock()
-		for _, f := range gone {
-			o.unsubscribeLocked(f)
-		}
-		o.negotiateLocked()
-		o.mu.Unlock()
-	}
 }
 
 // remove takes p out of the room and its tracks from everyone else; the
@@ -189,8 +220,9 @@ func (r *room) remove(p *Participant) {
 	}
 	emptied := r.closeIfEmptyLocked()
 	r.mu.Unlock()
-	r.unpublish(func(f *forward) bool { return f.owner == p })
+	r.unpublish(func(f *published) bool { return f.owner == p })
 	if emptied {
+		r.stopLoop()
 		r.server.dropRoom(r)
 	}
 }
@@ -202,6 +234,7 @@ func (r *room) closeIfEmptyLocked() bool {
 		return false
 	}
 	r.closed = true
+	close(r.stop)
 	return true
 }
 
@@ -209,7 +242,10 @@ func (r *room) closeIfEmptyLocked() bool {
 // callback of the room runs and no send is called any more.
 func (r *room) close() error {
 	r.mu.Lock()
-	r.closed = true
+	if !r.closed {
+		r.closed = true
+		close(r.stop)
+	}
 	ps := make([]*Participant, 0, len(r.participants))
 	for _, p := range r.participants {
 		ps = append(ps, p)
@@ -219,5 +255,6 @@ func (r *room) close() error {
 	for _, p := range ps {
 		errs = append(errs, p.Close())
 	}
+	r.stopLoop()
 	return errors.Join(errs...)
 }

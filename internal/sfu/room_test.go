@@ -22,7 +22,7 @@ func TestRoomForwardsEveryone(t *testing.T) {
 	names := []string{"a", "b", "c"}
 	peers := map[string]*peer{}
 	for _, n := range names {
-		peers[n] = newPeer(t, s, n, nil)
+		peers[n] = newPeer(t, s, n, peerOpts{})
 	}
 	others := func(self string, among []string) []string {
 		var out []string
@@ -46,7 +46,7 @@ func TestRoomForwardsEveryone(t *testing.T) {
 		plis[n] = peers[n].plis
 		peers[n].mu.Unlock()
 	}
-	peers["d"] = newPeer(t, s, "d", nil)
+	peers["d"] = newPeer(t, s, "d", peerOpts{})
 	all := append(names, "d")
 	for _, n := range all {
 		peers[n].waitMedia(10, others(n, all)...)
@@ -78,7 +78,7 @@ func TestRoomForwardsEveryone(t *testing.T) {
 
 	// The transceivers that carried b's tracks are free again: a newcomer's
 	// tracks may reuse them, and must still arrive.
-	peers["e"] = newPeer(t, s, "e", nil)
+	peers["e"] = newPeer(t, s, "e", peerOpts{})
 	rest = append(rest, "e")
 	for _, n := range rest {
 		peers[n].waitMedia(10, others(n, rest)...)
@@ -92,9 +92,9 @@ func TestRoomForwardsEveryone(t *testing.T) {
 // leaves the negotiation and the others' media as they were.
 func TestBadSignals(t *testing.T) {
 	s := newTestServer(t)
-	a := newPeer(t, s, "a", json.RawMessage(`{"type":"answer","sdp":"v=0\r\nnonsense"}`))
-	b := newPeer(t, s, "b", json.RawMessage(`{"type":"answer","sdp":"`+
-		`v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n"}`))
+	a := newPeer(t, s, "a", peerOpts{badAnswer: json.RawMessage(`{"type":"answer","sdp":"v=0\r\nnonsense"}`)})
+	b := newPeer(t, s, "b", peerOpts{badAnswer: json.RawMessage(`{"type":"answer","sdp":"` +
+		`v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n"}`)})
 	a.waitMedia(10, "b")
 	b.waitMedia(10, "a")
 	for _, p := range []*peer{a, b} {
@@ -128,8 +128,9 @@ func TestBadSignals(t *testing.T) {
 	b.waitMedia(10, "a")
 }
 
-// TestCandidatesBeforeAnswer checks that candidates arriving before the
-// answer are queued, and a bounded number of them.
+// TestCandidatesBeforeAnswer checks that candidates arriving before any
+// description are queued, and a bounded number of them, and that joining a
+// room where nobody publishes sends no offer.
 func TestCandidatesBeforeAnswer(t *testing.T) {
 	s := newTestServer(t)
 	var mu sync.Mutex
@@ -145,14 +146,14 @@ func TestCandidatesBeforeAnswer(t *testing.T) {
 		t.Fatal(err)
 	}
 	mu.Lock()
-	if offers != 1 {
-		t.Errorf("Join sent %d offers, want 1", offers)
+	if offers != 0 {
+		t.Errorf("Join of an empty room sent %d offers, want none", offers)
 	}
 	mu.Unlock()
 	c, _ := json.Marshal(webrtc.ICECandidateInit{Candidate: "candidate:1 1 udp 2130706431 127.0.0.1 5000 typ host"})
 	for i := range maxQueuedCandidates {
 		if err := p.HandleSignal(Signal{Kind: proto.KindCandidate, Data: c}); err != nil {
-			t.Fatalf("candidate %d before the answer: %v", i, err)
+			t.Fatalf("candidate %d before any description: %v", i, err)
 		}
 	}
 	if err := p.HandleSignal(Signal{Kind: proto.KindCandidate, Data: c}); err == nil {
@@ -173,7 +174,7 @@ func TestCloseStopsSends(t *testing.T) {
 		closed, late := false, 0
 		var ps []*peer
 		for _, n := range []string{"a", "b", "c"} {
-			p := newPeer(t, s, n, nil)
+			p := newPeer(t, s, n, peerOpts{})
 			ps = append(ps, p)
 		}
 		// A participant without a client, whose offer stays outstanding.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"sync"
+	"time"
 
 	"github.com/pion/ice/v4"
 	"github.com/pion/webrtc/v4"
@@ -49,6 +50,7 @@ type Server struct {
 	udp      net.Addr
 	udpMux   ice.UDPMux
 	tcpMux   ice.TCPMux
+	now      func() time.Time // the rate limiters' clock; tests set it
 
 	mu     sync.Mutex // guards the fields below; taken before a room's mu
 	closed bool
@@ -61,6 +63,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	s := &Server{
 		pcConfig: webrtc.Configuration{ICEServers: cfg.ICEServers},
 		loopback: cfg.Loopback,
+		now:      time.Now,
 		rooms:    map[string]*room{},
 	}
 	var publicIP net.IP

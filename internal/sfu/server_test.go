@@ -60,6 +60,27 @@ func (c *candidateSink) first(t *testing.T) ice.Candidate {
 	return cand
 }
 
+// clientOffer is the offer of a throw-away client that wants to receive
+// audio, for a server to answer (and so gather candidates).
+func clientOffer(t *testing.T) Signal {
+	t.Helper()
+	pc, err := clientAPI(t).NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = pc.Close() })
+	if _, err := pc.AddTransceiverFromKind(webrtc.RTPCodecTypeAudio, webrtc.RTPTransceiverInit{
+		Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
+		t.Fatal(err)
+	}
+	offer, err := pc.CreateOffer(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, _ := json.Marshal(offer)
+	return Signal{Kind: proto.KindOffer, Data: data}
+}
+
 // statsOf returns the stats of room, and whether the server has it.
 func statsOf(s *Server, room string) (RoomStats, bool) {
 	for _, st := range s.Stats() {
@@ -83,6 +104,9 @@ func TestServerRooms(t *testing.T) {
 	sink := newCandidateSink()
 	a, err := s.Join("one", "a", sink.send)
 	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.HandleSignal(clientOffer(t)); err != nil {
 		t.Fatal(err)
 	}
 	if c := sink.first(t); c.Port() != udp.Port || c.Address() != "127.0.0.1" {
@@ -158,7 +182,11 @@ func TestServerConfig(t *testing.T) {
 	}
 	defer func() { _ = s.Close() }()
 	sink := newCandidateSink()
-	if _, err := s.Join("r", "a", sink.send); err != nil {
+	a, err := s.Join("r", "a", sink.send)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.HandleSignal(clientOffer(t)); err != nil {
 		t.Fatal(err)
 	}
 	if c := sink.first(t); c.Address() != "127.0.0.2" {
@@ -201,8 +229,8 @@ func TestServerICETCP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := newPeerWith(t, s, api, testRoom, "a", nil)
-	b := newPeerWith(t, s, api, testRoom, "b", nil)
+	a := newPeer(t, s, "a", peerOpts{api: api})
+	b := newPeer(t, s, "b", peerOpts{api: api})
 	a.waitMedia(10, "b")
 	b.waitMedia(10, "a")
 }

@@ -92,6 +92,9 @@ func Decode(b []byte) (ClientMessage, *Error) {
 			if err := json.Unmarshal(m.Data, &l); err != nil {
 				return m, Errorf(CodeBadRequest, "layers data must be {\"tiles\":{peer:{width,height}}}")
 			}
+			if err := l.Check(); err != nil {
+				return m, err
+			}
 		case !ValidKind(m.Kind):
 			return m, Errorf(CodeBadRequest, "kind %q is not offer, answer, candidate or restart", Clip(m.Kind, 32))
 		}

@@ -175,17 +175,40 @@ type Layers struct {
 	Tiles map[string]Tile `json:"tiles"`
 }
 
+// Check reports the first way l breaks the protocol's limits: no tiles
+// object, more than MaxTiles tiles, or a side outside 0-MaxTileSide.
+func (l Layers) Check() *Error {
+	if l.Tiles == nil {
+		return Errorf(CodeBadRequest, "layers data has no tiles object")
+	}
+	if len(l.Tiles) > MaxTiles {
+		return Errorf(CodeBadRequest, "layers data has %d tiles, at most %d", len(l.Tiles), MaxTiles)
+	}
+	for peer, t := range l.Tiles {
+		if t.Width < 0 || t.Height < 0 || t.Width > MaxTileSide || t.Height > MaxTileSide {
+			return Errorf(CodeBadRequest, "tile of %q is %dx%d, each side 0-%d", Clip(peer, MaxIDBytes),
+				t.Width, t.Height, MaxTileSide)
+		}
+	}
+	return nil
+}
+
 // Speaker is the data of a KindSpeaker signal: the dominant speaker's peer
 // id, "" when nobody speaks.
 type Speaker struct {
 	Peer string `json:"peer"`
 }
 
-// DataMessage is a message on the data channel between two peers.
+// DataMessage is a message on the data channel between two peers, or
+// between a client and the SFU, which relays it to the room.
 type DataMessage struct {
 	T      string `json:"t"`
 	Text   string `json:"text,omitempty"`   // chat
 	PeerID string `json:"peerId,omitempty"` // rebind
+	// From is the sender's peer id, set by the SFU on what it relays (a
+	// client's own is replaced); in the mesh the channel's peer is the
+	// sender and From is empty.
+	From string `json:"from,omitempty"`
 }
 
 // Marshal encodes a message the server or a client built, which cannot

@@ -134,6 +134,10 @@ const (
 	// MaxRoomBytes bounds a room name before normalization: 64 characters of
 	// up to 4 bytes.
 	MaxRoomBytes = 256
+	// MaxTiles bounds the tiles of a layers signal: more than a room holds.
+	MaxTiles = 256
+	// MaxTileSide bounds a tile's width and height in CSS pixels.
+	MaxTileSide = 16384
 	// DefaultName is the display name of a hello without one.
 	DefaultName = "guest"
 )
