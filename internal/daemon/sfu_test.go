@@ -169,7 +169,6 @@ func (c *sfuClient) close() {
 // track reaches the others through the daemon's media server, with the
 // publisher's peer id as stream id, and /metrics-facing stats count it.
 func TestSFURoomForwardsThroughTheDaemon(t *testing.T) {
-	t.Skip("the media server does not take client offers yet (internal/sfu negotiation in progress)")
 	c := config.Default()
 	c.Signal.Media = signal.MediaSFU
 	d := daemontest.Start(t, c)

@@ -152,9 +152,10 @@ func TestBadLayers(t *testing.T) {
 	}
 	b.waitMarker("a", 'f', 10) // unchanged
 
-	err := b.part.HandleSignal(layersSig(map[string][2]int{"a": {200, 100}, "ghost": {640, 360}, "b": {1, 1}}))
-	if err == nil || !strings.Contains(err.Error(), "ghost") || !strings.Contains(err.Error(), "no peer") {
-		t.Errorf("tiles of an unknown peer and of itself: %v, want an error naming them", err)
+	// A peer the server does not have yet may be named: signaling tells
+	// clients of a peer before its media session opens.
+	if err := b.part.HandleSignal(layersSig(map[string][2]int{"a": {200, 100}, "ghost": {640, 360}, "b": {1, 1}})); err != nil {
+		t.Errorf("tiles of a peer not yet in the room and of itself: %v, want them taken", err)
 	}
 	b.waitMarker("a", 'q', 10) // the known peer's tile applied
 

@@ -46,6 +46,7 @@ func (p *Participant) handleOffer(data json.RawMessage) error {
 		// pion sets the remote ICE credentials when its transports start,
 		// after the description that starts them; an offer applied before
 		// would look like an ICE restart to it. onICEState applies it.
+		logx.Debugw("sfu: client offer deferred until ICE starts", logx.Field("participant", p.id))
 		p.deferred = &desc
 		return nil
 	}
@@ -67,6 +68,7 @@ func (p *Participant) answerLocked(desc webrtc.SessionDescription) error {
 		p.recoverLocked()
 		return fmt.Errorf("offer: answer: %w", err)
 	}
+	logx.Debugw("sfu: client offer answered", logx.Field("participant", p.id))
 	p.emit(Signal{Kind: proto.KindAnswer, Data: proto.Marshal(answer)})
 	// The answer stopped the sending on every freed transceiver: they may
 	// carry new tracks now.
@@ -223,6 +225,7 @@ func (p *Participant) handleAnswer(data json.RawMessage) error {
 		}
 		return fmt.Errorf("answer: %w", err)
 	}
+	logx.Debugw("sfu: answer applied", logx.Field("participant", p.id))
 	p.offering = false
 	p.free = append(p.free, p.freeOffered...)
 	p.freeOffered = nil
@@ -270,7 +273,7 @@ func (p *Participant) addQueuedCandidatesLocked() {
 // signaling state is stable and no offer is outstanding; otherwise the
 // answer that ends the current exchange calls it again.
 func (p *Participant) negotiateLocked() {
-	if p.closed || !p.needOffer || p.offering || p.deferred != nil ||
+	if p.closed || !p.heard || !p.needOffer || p.offering || p.deferred != nil ||
 		p.pc.SignalingState() != webrtc.SignalingStateStable {
 		return
 	}
@@ -282,6 +285,7 @@ func (p *Participant) negotiateLocked() {
 		logx.Errorw("sfu: offer", logx.Field("participant", p.id), logx.Field("err", err.Error()))
 		return
 	}
+	logx.Debugw("sfu: offering", logx.Field("participant", p.id))
 	p.needOffer, p.offering = false, true
 	p.freeOffered = append(p.freeOffered, p.freeing...)
 	p.freeing = nil

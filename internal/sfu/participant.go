@@ -50,6 +50,7 @@ type Participant struct {
 
 	mu         sync.Mutex // guards the fields below and orders negotiation steps and sends
 	closed     bool
+	heard      bool                       // the client has signalled: the server may offer
 	needOffer  bool                       // tracks changed since the last offer
 	offering   bool                       // an offer was sent and its answer has not come
 	deferred   *webrtc.SessionDescription // a client offer waiting for ICE to start
@@ -95,11 +96,17 @@ func newParticipant(r *room, id string, send func(Signal)) (*Participant, error)
 func (p *Participant) ID() string { return p.id }
 
 // HandleSignal applies the client's offer, answer, ICE candidate or layers
-// (the sizes of its video tiles). Bad
+// (the sizes of its video tiles). The server's first offer follows the
+// client's first signal, so a client that opens with its own offer (as the
+// web app does) never meets an offer of the server's on its way. Bad
 // input returns an error and leaves the negotiation as it was; an offer that
 // collides with the server's outstanding one is ignored (nil), as the
 // impolite side of perfect negotiation does.
 func (p *Participant) HandleSignal(s Signal) error {
+	p.mu.Lock()
+	first := !p.heard
+	p.heard = true
+	p.mu.Unlock()
 	var err error
 	switch s.Kind {
 	case proto.KindOffer:
@@ -112,6 +119,13 @@ func (p *Participant) HandleSignal(s Signal) error {
 		err = p.handleLayers(s.Data)
 	default:
 		err = fmt.Errorf("kind %q is not offer, answer, candidate or layers", proto.Clip(s.Kind, 32))
+	}
+	if first {
+		// After the answer to a first offer, or at once for any other
+		// first signal: what the room publishes.
+		p.mu.Lock()
+		p.negotiateLocked()
+		p.mu.Unlock()
 	}
 	if err != nil && !errors.Is(err, ErrClosed) {
 		return fmt.Errorf("sfu: participant %s: %w", p.id, err)

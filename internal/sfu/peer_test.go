@@ -67,7 +67,7 @@ type peerOpts struct {
 	// server offer; its error goes to badErr.
 	badAnswer json.RawMessage
 	// offerFirst makes the client's first offer before it reads the
-	// server's, so the two collide when the server offers on Join.
+	// server's signals.
 	offerFirst bool
 	// recvOnly publishes nothing: the client never offers and waits for
 	// the server's offers.
@@ -139,6 +139,10 @@ type peer struct {
 	tsBack   map[string]int
 	markers  map[string]int // key/marker → frames
 	badErr   error
+	// spoke is set once the first offer went to the server; candidates
+	// found before are held.
+	spoke bool
+	held  [][]byte
 	loopErrs []error
 	dc       *webrtc.DataChannel // the current pc's chat channel
 	dcOpen   bool
@@ -175,6 +179,13 @@ func newPeer(t *testing.T, s *Server, name string, opts peerOpts) *peer {
 	p.mu.Lock()
 	p.part = part
 	p.mu.Unlock()
+	if opts.recvOnly {
+		// The server offers once the client has signalled; one that
+		// publishes nothing opens with end-of-candidates.
+		if err := part.HandleSignal(Signal{Kind: proto.KindCandidate, Data: json.RawMessage("null")}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	p.loopDone = make(chan struct{})
 	go p.signalLoop()
 	return p
@@ -248,6 +259,13 @@ func (p *peer) newPC() *webrtc.PeerConnection {
 		data, _ := json.Marshal(c.ToJSON())
 		p.mu.Lock()
 		part := p.part
+		if !p.spoke {
+			// As a browser's, the first offer goes before its candidates:
+			// the server offers after the client's first signal.
+			p.held = append(p.held, data)
+			p.mu.Unlock()
+			return
+		}
 		p.mu.Unlock()
 		// Candidates may reach the server before the answer: it queues them.
 		if err := part.HandleSignal(Signal{Kind: proto.KindCandidate, Data: data}); err != nil && !errors.Is(err, ErrClosed) {
@@ -283,10 +301,14 @@ func (p *peer) newPC() *webrtc.PeerConnection {
 	p.mu.Unlock()
 	if p.audio != nil {
 		for _, tr := range []*webrtc.TrackLocalStaticSample{p.audio, p.video[0]} {
-			sender, err := pc.AddTrack(tr)
+			// Send only, as the web app does: the server offers what this
+			// client receives on transceivers of its own.
+			x, err := pc.AddTransceiverFromTrack(tr,
+				webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
 			if err != nil {
 				t.Fatal(err)
 			}
+			sender := x.Sender()
 			if tr == p.video[0] {
 				for _, v := range p.video[1:] {
 					if err := sender.AddEncoding(v); err != nil {
@@ -413,7 +435,24 @@ func (p *peer) offer() error {
 		return err
 	}
 	data, _ := json.Marshal(offer)
-	return p.part.HandleSignal(Signal{Kind: proto.KindOffer, Data: data})
+	if err := p.part.HandleSignal(Signal{Kind: proto.KindOffer, Data: data}); err != nil {
+		return err
+	}
+	return p.spoken()
+}
+
+// spoken lets the candidates go that waited for the first offer.
+func (p *peer) spoken() error {
+	p.mu.Lock()
+	held := p.held
+	p.spoke, p.held = true, nil
+	p.mu.Unlock()
+	for _, data := range held {
+		if err := p.part.HandleSignal(Signal{Kind: proto.KindCandidate, Data: data}); err != nil && !errors.Is(err, ErrClosed) {
+			return err
+		}
+	}
+	return nil
 }
 
 func (p *peer) apply(s Signal) error {
@@ -479,6 +518,9 @@ func (p *peer) apply(s Signal) error {
 			p.mu.Unlock()
 		}
 		if err := p.part.HandleSignal(Signal{Kind: proto.KindAnswer, Data: data}); err != nil {
+			return err
+		}
+		if err := p.spoken(); err != nil {
 			return err
 		}
 		p.mu.Lock()

@@ -157,17 +157,35 @@ func newAPI(se *webrtc.SettingEngine, extra ...interceptor.Factory) (*webrtc.API
 	}
 	// mid and rid identify the simulcast layers of a browser's video
 	// (one OnTrack per rid), the audio level feeds the speaker detection.
+	// pion numbers extensions in the order they are registered, and this
+	// order gives each the id Chromium offers it with: a client whose first
+	// offer the server ignored (glare) then bundles the server's sections
+	// with its own, and a URI's id must agree across the bundle. The
+	// extensions the server does not use hold their ids' places; forwarded
+	// packets carry none of the publisher's.
+	both := []webrtc.RTPCodecType{webrtc.RTPCodecTypeAudio, webrtc.RTPCodecTypeVideo}
+	video := both[1:]
 	exts := []struct {
-		uri  string
-		kind webrtc.RTPCodecType
+		uri   string
+		kinds []webrtc.RTPCodecType
 	}{
-		{sdp.SDESMidURI, webrtc.RTPCodecTypeVideo}, {sdp.SDESRTPStreamIDURI, webrtc.RTPCodecTypeVideo},
-		{sdp.SDESRepairRTPStreamIDURI, webrtc.RTPCodecTypeVideo},
-		{sdp.SDESMidURI, webrtc.RTPCodecTypeAudio}, {sdp.AudioLevelURI, webrtc.RTPCodecTypeAudio},
+		{sdp.AudioLevelURI, both[:1]}, // 1
+		{sdp.ABSSendTimeURI, both},    // 2
+		{sdp.TransportCCURI, both},    // 3
+		{sdp.SDESMidURI, both},        // 4
+		{"http://www.webrtc.org/experiments/rtp-hdrext/playout-delay", video},             // 5
+		{"http://www.webrtc.org/experiments/rtp-hdrext/video-content-type", video},        // 6
+		{"http://www.webrtc.org/experiments/rtp-hdrext/video-timing", video},              // 7
+		{"http://www.webrtc.org/experiments/rtp-hdrext/color-space", video},               // 8
+		{"http://www.webrtc.org/experiments/rtp-hdrext/video-layers-allocation00", video}, // 9
+		{sdp.SDESRTPStreamIDURI, video},                                                   // 10
+		{sdp.SDESRepairRTPStreamIDURI, video},                                             // 11
 	}
 	for _, e := range exts {
-		if err := me.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: e.uri}, e.kind); err != nil {
-			return nil, fmt.Errorf("sfu: register %s: %w", e.uri, err)
+		for _, kind := range e.kinds {
+			if err := me.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: e.uri}, kind); err != nil {
+				return nil, fmt.Errorf("sfu: register %s: %w", e.uri, err)
+			}
 		}
 	}
 	ir := &interceptor.Registry{}
@@ -201,13 +219,10 @@ func (r *room) join(id string, send func(Signal)) (*Participant, error) {
 	r.participants[id] = p
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	// A client that publishes offers its tracks itself; the server offers
-	// now only what there is to receive, so a client with nothing to
-	// receive gets no offer and no glare.
+	// The server offers these once the client has signalled (HandleSignal).
 	for _, f := range r.forwards {
 		p.subscribeLocked(f)
 	}
-	p.negotiateLocked()
 	return p, nil
 }
 

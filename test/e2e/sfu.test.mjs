@@ -15,7 +15,7 @@ let sfuDaemon;  // every room uses the media server
 let autoDaemon; // rooms start as a mesh and move to the media server with a third person
 let browser;
 const timings = {};
-const PENDING = { skip: 'the media server does not take client offers yet (internal/sfu negotiation in progress)' };
+
 L.suite(async (c) => {
   sfuDaemon = await L.startDaemon(c, { signal: { Media: 'sfu' }, sections: { SFU } });
   autoDaemon = await L.startDaemon(c, { signal: { Media: 'auto' }, sections: { SFU } });
@@ -55,7 +55,7 @@ async function waitHearing(u, n) {
     (await L.media(u.page)).every((x) => x.audio.bytesReceived > before.get(x.id)), 10000);
 }
 
-test('four users in a media server room see and hear each other, chat, and see a leave', PENDING, async () => {
+test('four users in a media server room see and hear each other, chat, and see a leave', async () => {
   const users = [];
   await step('sfu-four', async () => {
     const r = L.roomName('sfu4');
@@ -98,7 +98,7 @@ test('four users in a media server room see and hear each other, chat, and see a
   await L.closeAll(...users);
 });
 
-test('relay=1&transport=tcp: a page reaches the media server through TURN over TCP', PENDING, async () => {
+test('relay=1&transport=tcp: a page reaches the media server through TURN over TCP', async () => {
   let a, b;
   await step('sfu-relay-tcp', async () => {
     const r = L.roomName('sfu-relay');
@@ -120,7 +120,7 @@ test('relay=1&transport=tcp: a page reaches the media server through TURN over T
   await L.closeAll(a, b);
 });
 
-test('auto: a mesh call of two moves to the media server when a third joins, nobody leaving', PENDING, async () => {
+test('auto: a mesh call of two moves to the media server when a third joins, nobody leaving', async () => {
   let a, b, c;
   await step('auto-switch', async () => {
     const r = L.roomName('auto');
@@ -173,7 +173,7 @@ test('auto: a mesh call of two moves to the media server when a third joins, nob
   await L.closeAll(a, b, c);
 });
 
-test('the media server\'s dominant speaker is highlighted on the others\' pages', PENDING, async () => {
+test('the media server\'s dominant speaker is highlighted on the others\' pages', async () => {
   const users = [];
   await step('sfu-speaker', async () => {
     const r = L.roomName('sfu-speaker');
