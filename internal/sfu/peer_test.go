@@ -141,8 +141,8 @@ type peer struct {
 	badErr   error
 	// spoke is set once the first offer went to the server; candidates
 	// found before are held.
-	spoke bool
-	held  [][]byte
+	spoke    bool
+	held     [][]byte
 	loopErrs []error
 	dc       *webrtc.DataChannel // the current pc's chat channel
 	dcOpen   bool
