@@ -43,7 +43,15 @@ func (s *Server) ownPortOK(ip net.IP, port int) bool {
 	if b != s.own4 {
 		return true
 	}
-	return s.livePorts.has(port)
+	return s.livePorts.has(port) || s.servicePorts.has(port)
+}
+
+// OpenOwnPort lets relays send to the server's own address at port: a
+// service of the same daemon that relay-only clients must reach, such as
+// the media server's UDP port. Nothing closes it; the service lives as
+// long as the relay.
+func (s *Server) OpenOwnPort(port int) {
+	s.servicePorts.add(port)
 }
 
 // portSet counts the relay sockets bound per port. A count, not a flag: a

@@ -78,19 +78,21 @@ type counters struct {
 type Server struct {
 	cfg Config
 	// events admits pion's allocation events until Stop shuts it.
-	events     callback.Gate
-	issuer     *auth.Issuer
-	policy     *peerPolicy
-	publicIP   netip.Addr    // advertised relay IPv4
-	own4       [4]byte       // publicIP as bytes, for the per-packet check
-	ownPorts   bool          // restrict own4 to live relay ports (false when AllowPeers lists it)
-	bindIP     netip.Addr    // relay sockets bind here
-	detected   bool          // publicIP was detected, not configured
-	tcpIdle    time.Duration // the TCP deadlines (tcpconn.go); tests shorten them
-	tcpFirst   time.Duration
-	tcpNoAlloc time.Duration
-	chanTTL    time.Duration // pion's channel binding lifetime; 0: pion's default (tests shorten it)
-	now        func() time.Time
+	events   callback.Gate
+	issuer   *auth.Issuer
+	policy   *peerPolicy
+	publicIP netip.Addr // advertised relay IPv4
+	own4     [4]byte    // publicIP as bytes, for the per-packet check
+	ownPorts bool       // restrict own4 to live relay ports (false when AllowPeers lists it)
+	// servicePorts are own4's ports open besides live relays (OpenOwnPort).
+	servicePorts portSet
+	bindIP       netip.Addr    // relay sockets bind here
+	detected     bool          // publicIP was detected, not configured
+	tcpIdle      time.Duration // the TCP deadlines (tcpconn.go); tests shorten them
+	tcpFirst     time.Duration
+	tcpNoAlloc   time.Duration
+	chanTTL      time.Duration // pion's channel binding lifetime; 0: pion's default (tests shorten it)
+	now          func() time.Time
 
 	allocs    *allocTable
 	bindings  *bindingLimiter // Binding requests over UDP, per client address

@@ -596,3 +596,39 @@ func TestBareExpiryQuota(t *testing.T) {
 		t.Fatalf("the same bare username again: %d, want 486", code)
 	}
 }
+
+// TestOpenOwnPort: a port of the own address that a service of the daemon
+// opened (the media server's) is reachable through a relay, and the rest of
+// the own address stays closed.
+func TestOpenOwnPort(t *testing.T) {
+	iss := newIssuer(t, []string{testSecret})
+	s := newTestServer(t, testConfig(), iss)
+	cred := iss.Issue("a")
+	a := pionClient(t, s, false, cred.Username, cred.Password, "rtcd")
+	ra, err := a.Allocate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ra.Close()
+	service, closed := newSink(t), newSink(t)
+	s.OpenOwnPort(service.pc.LocalAddr().(*net.UDPAddr).Port)
+	deadline := time.Now().Add(5 * time.Second)
+	for service.count() == 0 && time.Now().Before(deadline) {
+		for _, to := range []net.Addr{service.pc.LocalAddr(), closed.pc.LocalAddr()} {
+			if _, err := ra.WriteTo([]byte("to-service"), to); err != nil {
+				t.Fatal(err)
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if service.count() == 0 {
+		t.Fatal("the opened own port received nothing through the relay")
+	}
+	for s.Stats().OwnPortDrops == 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := closed.count(); n != 0 || s.Stats().OwnPortDrops == 0 {
+		t.Fatalf("a port nobody opened received %d datagrams (%d own-port drops), want none received and drops counted",
+			n, s.Stats().OwnPortDrops)
+	}
+}

@@ -145,6 +145,11 @@ func (d *Daemon) Start() error {
 				d.abortStart(closeListeners)
 				return fmt.Errorf("SFU: %w", err)
 			}
+			// Relay-only clients reach the media server through the relay,
+			// at the relay's own address when the two share it.
+			if a, ok := d.sfu.UDPAddr().(*net.UDPAddr); ok {
+				d.relay.OpenOwnPort(a.Port)
+			}
 			hub.SetMedia(mediaServer{d.sfu})
 		}
 		if d.bus != nil {

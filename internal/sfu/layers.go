@@ -50,6 +50,9 @@ type published struct {
 	// audioLevelID is the publisher's id of the RFC 6464 extension, 0 when
 	// not negotiated.
 	audioLevelID uint8
+	// levels is the loudness the audio level reports, for the speaker
+	// detection; nil for video and for audio without the extension.
+	levels *audioLevels
 
 	mu    sync.Mutex                   // serializes changes to downs
 	downs atomic.Pointer[[]*downTrack] // read on every packet, copied on change
@@ -175,6 +178,9 @@ func (l *layer) forward(r *room) {
 		first := l.last.Swap(now.UnixNano()) == 0
 		l.bytes.Add(uint64(pkt.MarshalSize()))
 		key := true // every audio packet may start a stream
+		if !video && l.pub.levels != nil {
+			l.pub.levels.add(pkt.GetExtension(l.pub.audioLevelID))
+		}
 		if video {
 			var w, h int
 			key, w, h = vp8Keyframe(pkt.Payload)
@@ -226,6 +232,9 @@ func (r *room) publish(p *Participant, remote *webrtc.TrackRemote, receiver *web
 		}
 		if pub.kind == webrtc.RTPCodecTypeAudio {
 			pub.audioLevelID = extensionID(receiver.GetParameters(), sdp.AudioLevelURI)
+			if pub.audioLevelID != 0 {
+				pub.levels = &audioLevels{}
+			}
 		}
 		r.forwards = append(r.forwards, pub)
 		for _, o := range r.participants {

@@ -51,6 +51,7 @@ type Participant struct {
 	mu         sync.Mutex // guards the fields below and orders negotiation steps and sends
 	closed     bool
 	heard      bool                       // the client has signalled: the server may offer
+	speaker    string                     // the dominant speaker the client was told of
 	needOffer  bool                       // tracks changed since the last offer
 	offering   bool                       // an offer was sent and its answer has not come
 	deferred   *webrtc.SessionDescription // a client offer waiting for ICE to start

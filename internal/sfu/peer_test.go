@@ -139,6 +139,7 @@ type peer struct {
 	tsBack   map[string]int
 	markers  map[string]int // key/marker → frames
 	badErr   error
+	speakers []string // the dominant speakers the server named, in order
 	// spoke is set once the first offer went to the server; candidates
 	// found before are held.
 	spoke    bool
@@ -160,6 +161,7 @@ func newPeer(t *testing.T, s *Server, name string, opts peerOpts) *peer {
 	p := &peer{t: t, name: name, done: make(chan struct{}), changed: make(chan struct{}),
 		packets: map[string]int{}, ssrcs: map[string]uint32{}, lastSeq: map[string]uint16{},
 		lastTS: map[string]uint32{}, seqJumps: map[string]int{}, tsBack: map[string]int{}, markers: map[string]int{}}
+	p.streamIDs.level.Store(127)
 	if opts.api == nil {
 		opts.api = clientAPI(t, &p.streamIDs)
 	}
@@ -526,6 +528,17 @@ func (p *peer) apply(s Signal) error {
 		p.mu.Lock()
 		p.offers++
 		p.lastSDP = offer.SDP
+		p.notifyLocked()
+		p.mu.Unlock()
+		return nil
+	}
+	if s.Kind == proto.KindSpeaker {
+		var sp proto.Speaker
+		if err := json.Unmarshal(s.Data, &sp); err != nil {
+			return err
+		}
+		p.mu.Lock()
+		p.speakers = append(p.speakers, sp.Peer)
 		p.notifyLocked()
 		p.mu.Unlock()
 		return nil

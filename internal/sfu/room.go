@@ -65,10 +65,16 @@ type room struct {
 	closed       bool
 	participants map[string]*Participant
 	forwards     []*published // every published track, in publishing order
+
+	// The loop alone uses these: each publisher's smoothed voice activity and
+	// the dominant speaker named last ("" for nobody).
+	activity map[string]float64
+	speaker  string
+	spokeAt  time.Time // when the speaker was last heard
 }
 
 func newRoom(s *Server, name string) *room {
-	r := &room{server: s, name: name, participants: map[string]*Participant{},
+	r := &room{server: s, name: name, participants: map[string]*Participant{}, activity: map[string]float64{},
 		kicks: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
 	go r.loop()
 	return r
@@ -93,22 +99,30 @@ func (r *room) loop() {
 		case <-r.stop:
 			return
 		case <-tick.C:
+			forwards, ps := r.snapshot()
+			r.allocate(forwards, ps, time.Now())
+			r.detectSpeaker(forwards, ps, time.Now())
 		case <-r.kicks:
+			forwards, ps := r.snapshot()
+			r.allocate(forwards, ps, time.Now())
 		}
-		r.allocate(time.Now())
 	}
 }
 
-// allocate measures every layer, then chooses the layers of every
-// participant.
-func (r *room) allocate(now time.Time) {
+// snapshot returns the room's published tracks and participants.
+func (r *room) snapshot() ([]*published, []*Participant) {
 	r.mu.Lock()
-	forwards := slices.Clone(r.forwards)
+	defer r.mu.Unlock()
 	ps := make([]*Participant, 0, len(r.participants))
 	for _, p := range r.participants {
 		ps = append(ps, p)
 	}
-	r.mu.Unlock()
+	return slices.Clone(r.forwards), ps
+}
+
+// allocate measures every layer, then chooses the layers of every
+// participant.
+func (r *room) allocate(forwards []*published, ps []*Participant, now time.Time) {
 	for _, pub := range forwards {
 		for i := range pub.layers {
 			if l := pub.layers[i].Load(); l != nil {

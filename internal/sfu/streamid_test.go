@@ -1,7 +1,9 @@
 package sfu
 
 import (
+	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/pion/interceptor"
 	"github.com/pion/rtp"
@@ -15,6 +17,9 @@ import (
 type streamIDs struct {
 	mu  sync.Mutex
 	ids map[uint32][2]string // ssrc → mid, rid
+	// level is the audio level every audio packet carries, in -dBov (127:
+	// silence); the speaker detection reads it.
+	level atomic.Uint32
 }
 
 func (s *streamIDs) set(ssrc uint32, mid, rid string) {
@@ -46,17 +51,23 @@ type streamIDWriter struct {
 }
 
 func (w *streamIDWriter) BindLocalStream(info *interceptor.StreamInfo, next interceptor.RTPWriter) interceptor.RTPWriter {
-	var midID, ridID uint8
+	var midID, ridID, levelID uint8
 	for _, e := range info.RTPHeaderExtensions {
 		switch e.URI {
 		case sdp.SDESMidURI:
 			midID = uint8(e.ID)
 		case sdp.SDESRTPStreamIDURI:
 			ridID = uint8(e.ID)
+		case sdp.AudioLevelURI:
+			levelID = uint8(e.ID)
 		}
 	}
 	ssrc := info.SSRC
+	audio := strings.HasPrefix(info.MimeType, "audio/")
 	return interceptor.RTPWriterFunc(func(h *rtp.Header, payload []byte, a interceptor.Attributes) (int, error) {
+		if audio && levelID != 0 {
+			_ = h.SetExtension(levelID, []byte{byte(w.ids.level.Load())})
+		}
 		if id, ok := w.ids.get(ssrc); ok && id[1] != "" && midID != 0 && ridID != 0 {
 			_ = h.SetExtension(midID, []byte(id[0]))
 			_ = h.SetExtension(ridID, []byte(id[1]))
