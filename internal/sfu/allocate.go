@@ -10,10 +10,10 @@ import (
 )
 
 // Bandwidth estimation towards a subscriber uses REMB, the receiver's own
-// estimate: forwarded packets carry no transport-wide sequence number, so
-// browsers estimate on the receiving side and send REMB (goog-remb is
-// negotiated), which costs the server nothing and follows what the
-// subscriber's link delivers. pion's send-side GCC would instead need the
+// estimate: forwarded packets carry the abs-send-time extension (and no
+// transport-wide sequence number), so browsers estimate on the receiving
+// side and send REMB (goog-remb is negotiated), which costs the server
+// nothing and follows what the subscriber's link delivers. pion's send-side GCC would instead need the
 // TWCC extension on every forwarded packet and paces all of a connection's
 // packets through its own queue, a second bottleneck besides the layer
 // choice. Loss from the subscriber's receiver reports caps the estimate
@@ -122,8 +122,9 @@ func wantedLayer(layers [maxLayers]*layer, t tile, now time.Time) int {
 
 // allocateLocked chooses the layer of every video p receives. Audio is
 // paid for first and never dropped; then every shown video gets its lowest
-// layer, largest tiles first, while the estimate lasts, and the rest of
-// the estimate raises them towards the layer their tile wants.
+// layer, even past the estimate (a subscriber on a bad link gets small
+// video, not frozen tiles), and what the estimate has left raises them,
+// largest tiles first, towards the layer their tile wants.
 func (p *Participant) allocateLocked(now time.Time) {
 	budget := math.Inf(1)
 	if est := p.bw.estimate(); est > 0 {
@@ -178,9 +179,7 @@ func (p *Participant) allocateLocked(now time.Time) {
 	for _, v := range videos {
 		for i := 0; i <= v.want; i++ {
 			if usable(v, i) {
-				if c := cost(v, i); c <= budget {
-					v.choice, budget = i, budget-c
-				}
+				v.choice, budget = i, budget-float64(v.layers[i].rate())
 				break
 			}
 		}

@@ -73,6 +73,11 @@ func TestSimulcastLayers(t *testing.T) {
 	b.setTiles(map[string][2]int{"a": {640, 360}})
 	b.waitMarker("a", 'h', 10)
 	b.checkContinuous("a")
+	b.mu.Lock()
+	if stamped, n := b.absStamped, b.packets[key("a", webrtc.RTPCodecTypeVideo)]; stamped != n {
+		t.Errorf("%d of %d forwarded video packets carry abs-send-time, want all (browsers estimate from it)", stamped, n)
+	}
+	b.mu.Unlock()
 	a.waitMarker("b", 's', 10) // b's own video, one layer, reaches a
 	st, _ := statsOf(s, testRoom)
 	if st.LayerSwitches < 4 || st.PLIs < 4 || st.PacketsForwarded == 0 || st.BytesForwarded == 0 {
@@ -108,6 +113,8 @@ func TestBandwidthLayers(t *testing.T) {
 	if st, _ := statsOf(s, testRoom); st.EstimatedBitrate["b"] != 250_000 {
 		t.Errorf("estimated bitrate %v, want b at 250000", st.EstimatedBitrate)
 	}
+	remb(10_000) // less than even the quarter layer: it keeps coming
+	b.waitMarker("a", 'q', 10)
 	remb(20_000_000)
 	b.waitMarker("a", 'f', 10)
 	b.checkContinuous("a")
@@ -166,3 +173,7 @@ func TestBadLayers(t *testing.T) {
 		t.Errorf("layers after close: %v, want ErrClosed", err)
 	}
 }
+
+// absSendTimeID is abs-send-time's id in the test clients' negotiation:
+// newAPI registers it second, as Chromium numbers it.
+const absSendTimeID = 2
