@@ -85,6 +85,7 @@ func (h *Hub) mediaSignal(s *session, id, kind string, data json.RawMessage) *pr
 			}
 			return nil
 		}
+		h.endHosted(s.id) // hosted for s's previous node, if s resumed here
 		ms, err := h.media.Join(room, s.id, h.mediaSender(s))
 		if err != nil {
 			h.releaseMedia(room)

@@ -25,7 +25,9 @@ import (
 // overflows.
 const hostQueueMax = 1024
 
-// hostedMedia is the hosted sessions by peer id.
+// hostedMedia is the hosted sessions by peer id. A session stays listed
+// until its goroutine has closed its media session, so that the next one
+// of the same peer opens after that: the media server knows a peer once.
 type hostedMedia struct {
 	mu     sync.Mutex
 	closed bool // the hub is stopping: no new session
@@ -36,6 +38,8 @@ type hostedMedia struct {
 // hostedSession is the media session of peer, a client of node in room.
 type hostedSession struct {
 	node, room, peer string
+	prev             *hostedSession // the peer's previous session, which closes first
+	done             chan struct{}  // closed when the media session is closed
 
 	mu     sync.Mutex // guards the fields below
 	items  []hostItem
@@ -84,6 +88,12 @@ func (hs *hostedSession) stop() {
 	hs.poke()
 }
 
+func (hs *hostedSession) stopped() bool {
+	hs.mu.Lock()
+	defer hs.mu.Unlock()
+	return hs.closed
+}
+
 // take waits for work; ok is false once the session is stopped.
 func (hs *hostedSession) take() (items []hostItem, ok bool) {
 	for {
@@ -112,13 +122,13 @@ func (h *Hub) hostSignal(node string, sig MediaSignal) {
 		return
 	}
 	hs := m.byPeer[sig.Peer]
-	if hs != nil && (hs.node != node || hs.room != sig.Room) {
-		delete(m.byPeer, sig.Peer) // left, moved or rejoined without this node hearing yet
-		hs.stop()
-		hs = nil
-	}
-	if hs == nil {
-		hs = &hostedSession{node: node, room: sig.Room, peer: sig.Peer, wake: make(chan struct{}, 1)}
+	if hs == nil || hs.stopped() || hs.node != node || hs.room != sig.Room {
+		prev := hs
+		if prev != nil {
+			prev.stop() // left, moved or rejoined without this node hearing yet
+		}
+		hs = &hostedSession{node: node, room: sig.Room, peer: sig.Peer, prev: prev, done: make(chan struct{}),
+			wake: make(chan struct{}, 1)}
 		if m.byPeer == nil {
 			m.byPeer = make(map[string]*hostedSession)
 		}
@@ -134,6 +144,11 @@ func (h *Hub) hostSignal(node string, sig MediaSignal) {
 // runHosted is the goroutine of a hosted session.
 func (h *Hub) runHosted(hs *hostedSession) {
 	defer h.hosted.wg.Done()
+	defer h.forgetHosted(hs)
+	if hs.prev != nil {
+		<-hs.prev.done
+		hs.prev = nil
+	}
 	var ms MediaSession
 	for {
 		items, ok := hs.take()
@@ -159,7 +174,6 @@ func (h *Hub) runHosted(hs *hostedSession) {
 			}
 		}
 	}
-	h.dropHosted(hs, "")
 	if ms == nil {
 		return
 	}
@@ -204,20 +218,23 @@ func (h *Hub) sendHosted(hs *hostedSession, b []byte) {
 	}
 }
 
-// dropHosted forgets hs and stops it; why, if not "", is logged. Never
-// blocks and never calls into the media server.
+// dropHosted stops hs and logs why. Never blocks and never calls into the
+// media server.
 func (h *Hub) dropHosted(hs *hostedSession, why string) {
+	hs.stop()
+	logx.Infow("signal: hosted media session dropped", logx.Field("peer", hs.peer), logx.Field("node", hs.node),
+		logx.Field("why", why))
+}
+
+// forgetHosted unlists hs once its media session is closed.
+func (h *Hub) forgetHosted(hs *hostedSession) {
 	m := &h.hosted
 	m.mu.Lock()
 	if m.byPeer[hs.peer] == hs {
 		delete(m.byPeer, hs.peer)
 	}
 	m.mu.Unlock()
-	hs.stop()
-	if why != "" {
-		logx.Infow("signal: hosted media session dropped", logx.Field("peer", hs.peer), logx.Field("node", hs.node),
-			logx.Field("why", why))
-	}
+	close(hs.done)
 }
 
 // stopHosted stops the hosted sessions for which match holds.
@@ -225,12 +242,26 @@ func (h *Hub) stopHosted(match func(*hostedSession) bool) {
 	m := &h.hosted
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	for id, hs := range m.byPeer {
+	for _, hs := range m.byPeer {
 		if match(hs) {
-			delete(m.byPeer, id)
 			hs.stop()
 		}
 	}
+}
+
+// endHosted stops the hosted session of peer, if any, and waits until its
+// media session is closed: the peer now lives on this node (a resume), and
+// the media server takes it once.
+func (h *Hub) endHosted(peer string) {
+	m := &h.hosted
+	m.mu.Lock()
+	hs := m.byPeer[peer]
+	m.mu.Unlock()
+	if hs == nil {
+		return
+	}
+	hs.stop()
+	<-hs.done
 }
 
 // hostedLeft ends the hosted session of node's client peer in room.

@@ -23,6 +23,7 @@ type fakeMedia struct {
 	mu       sync.Mutex
 	sessions map[string]*fakeSession // by peer, the latest
 	failJoin bool
+	gate     chan struct{} // if set, Close waits until it is closed
 }
 
 // mediaEvent is one call into the media server: op is join, signal or close.
@@ -34,6 +35,7 @@ type fakeSession struct {
 	m          *fakeMedia
 	room, peer string
 	send       func(string, json.RawMessage)
+	closed     bool // guarded by m.mu
 }
 
 func newFakeMedia() *fakeMedia {
@@ -45,6 +47,11 @@ func (m *fakeMedia) Join(room, peer string, send func(string, json.RawMessage)) 
 	defer m.mu.Unlock()
 	if m.failJoin {
 		return nil, errors.New("no capacity")
+	}
+	if old := m.sessions[peer]; old != nil && !old.closed {
+		// As the SFU: a participant is in it once.
+		m.events <- mediaEvent{op: "duplicate", room: room, peer: peer}
+		return nil, errors.New("duplicate participant")
 	}
 	s := &fakeSession{m: m, room: room, peer: peer, send: send}
 	m.sessions[peer] = s
@@ -61,6 +68,15 @@ func (s *fakeSession) Signal(kind string, data json.RawMessage) error {
 }
 
 func (s *fakeSession) Close() error {
+	s.m.mu.Lock()
+	gate := s.m.gate
+	s.m.mu.Unlock()
+	if gate != nil {
+		<-gate
+	}
+	s.m.mu.Lock()
+	s.closed = true
+	s.m.mu.Unlock()
 	s.m.events <- mediaEvent{op: "close", room: s.room, peer: s.peer}
 	return nil
 }
@@ -210,6 +226,24 @@ func TestSFUMediaLivesOnOneNode(t *testing.T) {
 	// Back in the room, b's next signal opens a new session there.
 	b.join("room")
 	b.send(sfuSignal("", proto.KindOffer, offer))
+	m1.expectOpened(t, "room", b.peerID)
+
+	// Out and in again at once, with the old session slow to close: the
+	// new one opens after it closed, as the media server takes a peer once.
+	gate := make(chan struct{})
+	m1.mu.Lock()
+	m1.gate = gate
+	m1.mu.Unlock()
+	b.send(msg{"v": 1, "type": "leave"})
+	b.send(msg{"v": 1, "type": "join", "id": "j", "room": "room"})
+	b.send(sfuSignal("", proto.KindOffer, offer))
+	b.send(msg{"v": 1, "type": "ping", "id": "p"})
+	b.wait("pong") // n2 has forwarded the offer
+	m1.mu.Lock()
+	m1.gate = nil
+	m1.mu.Unlock()
+	close(gate)
+	m1.expect(t, mediaEvent{op: "close", room: "room", peer: b.peerID})
 	m1.expectOpened(t, "room", b.peerID)
 	m1.idle(t)
 	m2.idle(t)
