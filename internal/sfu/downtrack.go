@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/pion/rtp"
+	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -27,6 +28,10 @@ type downTrack struct {
 	ssrc      uint32
 	pt        uint8
 	clockRate uint32
+	// absSendTimeID is the subscriber's id of the abs-send-time extension,
+	// 0 when not negotiated: it lets the subscriber's browser estimate the
+	// bandwidth of its downlink (REMB) from the server's send times.
+	absSendTimeID uint8
 	// current is the layer being forwarded and target the one wanted, -1
 	// for none; they differ until a keyframe of target arrives.
 	current, target int
@@ -69,6 +74,12 @@ func (d *downTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameter
 		if strings.EqualFold(c.MimeType, d.pub.codec.MimeType) {
 			d.mu.Lock()
 			d.writer, d.ssrc, d.pt, d.clockRate = ctx.WriteStream(), uint32(ctx.SSRC()), uint8(c.PayloadType), c.ClockRate
+			d.absSendTimeID = 0
+			for _, e := range ctx.HeaderExtensions() {
+				if e.URI == sdp.ABSSendTimeURI {
+					d.absSendTimeID = uint8(e.ID)
+				}
+			}
 			target := d.target
 			d.mu.Unlock()
 			d.requestKeyframe(target)
@@ -151,9 +162,15 @@ func (d *downTrack) writeRTP(l *layer, pkt *rtp.Packet, key bool, now time.Time)
 	h.SequenceNumber += d.seqOffset
 	h.Timestamp += d.tsOffset
 	// The publisher's extensions (mid, rid, audio level) belong to its
-	// session; the subscriber's interceptors add their own. Padding was
-	// stripped from the payload when the packet was read.
+	// session; the subscriber's interceptors add their own, and the server
+	// its send time. Padding was stripped from the payload when the packet
+	// was read.
 	h.Extension, h.ExtensionProfile, h.Extensions = false, 0, nil
+	if d.absSendTimeID != 0 {
+		if ast, err := rtp.NewAbsSendTimeExtension(time.Now()).Marshal(); err == nil {
+			_ = h.SetExtension(d.absSendTimeID, ast) // a fresh header: cannot fail
+		}
+	}
 	h.Padding, h.PaddingSize = false, 0
 	n, err := d.writer.WriteRTP(&h, pkt.Payload)
 	if err != nil {

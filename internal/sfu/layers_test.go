@@ -105,8 +105,9 @@ func TestBandwidthLayers(t *testing.T) {
 	}
 	remb(250_000)
 	b.waitMarker("a", 'q', 10)
-	if st, _ := statsOf(s, testRoom); st.EstimatedBitrate["b"] != 250_000 {
-		t.Errorf("estimated bitrate %v, want b at 250000", st.EstimatedBitrate)
+	// The cap grows a little with every report of no loss since.
+	if st, _ := statsOf(s, testRoom); st.EstimatedBitrate["b"] < 250_000 || st.EstimatedBitrate["b"] > 350_000 {
+		t.Errorf("estimated bitrate %v, want b at 250000 or a little more", st.EstimatedBitrate)
 	}
 	remb(20_000_000)
 	b.waitMarker("a", 'f', 10)
