@@ -24,8 +24,8 @@ import (
 // holds its REMB under 1.5 times its incoming rate), and a layer up costs
 // about three times the one below: a REMB above what the server sends says
 // the link is not congested, not how much more it takes. So the estimate
-// is a cap that congestion lowers at once (a REMB under the sending rate,
-// or heavy loss) and that every report without congestion raises a little,
+// is a cap that congestion lowers at once (a falling REMB under the
+// sending rate, or heavy loss) and that every report without congestion raises a little,
 // until a higher layer fits and is tried: it holds if the link takes it,
 // else the cap comes down again.
 const (
@@ -34,8 +34,10 @@ const (
 	lossHigh = 0.10
 	lossLow  = 0.02
 	// rembFree is how far above the sending rate a REMB must be to say
-	// the link is not congested; below that it caps the estimate.
+	// the link is not congested, and rembFall how far under the last REMB
+	// one must fall to say it is.
 	rembFree = 1.2
+	rembFall = 0.95
 	// capGrowth is how much a report without congestion raises the cap,
 	// at most once per capGrowEvery however many tracks report; capNone
 	// is the cap above which there is none.
@@ -55,26 +57,34 @@ const (
 
 // bandwidth is the server's estimate of what one subscriber can receive.
 type bandwidth struct {
-	mu     sync.Mutex
-	cap    float64 // bits a second; 0 is no cap
-	growAt time.Time
+	mu       sync.Mutex
+	cap      float64 // bits a second; 0 is no cap
+	growAt   time.Time
+	lastREMB float64
 }
 
 // remb takes the receiver's estimate, bps, while the server was sending it
-// sending bits a second (0: not measured yet, when any REMB caps).
+// sending bits a second. Chromium's estimate starts under what it receives
+// and climbs slowly, and drops (to 85% of what arrives) when its link
+// queues: a REMB that falls under the last one and under the sending rate
+// caps the estimate, one well above the sending rate raises the cap, and
+// any other says nothing.
 func (b *bandwidth) remb(bps, sending float64, now time.Time) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if sending == 0 || bps < sending*rembFree {
+	last := b.lastREMB
+	b.lastREMB = bps
+	switch {
+	case bps < last*rembFall && (sending == 0 || bps < sending*rembFree):
 		b.lowerLocked(bps)
-		return
-	}
-	b.growLocked(now)
-	if b.cap > 0 && bps > b.cap {
-		b.cap = bps // the receiver allows more than the cap has grown to
-	}
-	if b.cap > capNone {
-		b.cap = 0
+	case sending > 0 && bps >= sending*rembFree:
+		b.growLocked(now)
+		if b.cap > 0 && bps > b.cap {
+			b.cap = bps // the receiver allows more than the cap has grown to
+		}
+		if b.cap > capNone {
+			b.cap = 0
+		}
 	}
 }
 
@@ -154,7 +164,7 @@ func wantedLayer(layers [maxLayers]*layer, t tile, now time.Time) int {
 
 // allocateLocked chooses the layer of every video p receives. Audio is
 // paid for first and never dropped; then every shown video gets its lowest
-// layer, largest tiles first, while the estimate lasts, and the rest of
+// layer, largest tiles first, while the estimate lasts (the largest always), and the rest of
 // the estimate raises them towards the layer their tile wants.
 func (p *Participant) allocateLocked(now time.Time) {
 	budget := math.Inf(1)
@@ -207,10 +217,13 @@ func (p *Participant) allocateLocked(now time.Time) {
 	usable := func(v *video, i int) bool {
 		return v.layers[i] != nil && v.layers[i].active(now)
 	}
-	for _, v := range videos {
+	for n, v := range videos {
 		for i := 0; i <= v.want; i++ {
 			if usable(v, i) {
-				if c := cost(v, i); c <= budget {
+				// The largest tile keeps its lowest layer whatever the
+				// estimate: a picture that moves, and packets whose
+				// reports let the estimate recover.
+				if c := cost(v, i); c <= budget || n == 0 {
 					v.choice, budget = i, budget-c
 				}
 				break
