@@ -13,32 +13,26 @@ import (
 func TestBandwidthCap(t *testing.T) {
 	var b bandwidth
 	now := time.Unix(1000, 0)
+	want := func(what string, est uint64) {
+		t.Helper()
+		if got := b.estimate(); got != est {
+			t.Fatalf("%s: estimate %d, want %d (0: no cap)", what, got, est)
+		}
+	}
 	b.remb(60_000, 140_000, now)
 	b.remb(120_000, 185_000, now)
-	if got := b.estimate(); got != 0 {
-		t.Fatalf("climbing REMB under the sending rate: estimate %d, want no cap", got)
-	}
+	want("climbing REMB under the sending rate", 0)
 	b.remb(100_000, 185_000, now)
-	if got := b.estimate(); got != 100_000 {
-		t.Fatalf("falling REMB: estimate %d, want 100000", got)
-	}
+	want("falling REMB", 100_000)
 	now = now.Add(time.Second)
 	b.loss(0, 100_000, now)
 	b.loss(0, 100_000, now) // a second track's report at once: no second step
-	if got := b.estimate(); got != 108_000 {
-		t.Fatalf("no loss: estimate %d, want 108000", got)
-	}
+	want("no loss", 108_000)
 	now = now.Add(time.Second)
 	b.remb(400_000, 120_000, now)
-	if got := b.estimate(); got != 400_000 {
-		t.Fatalf("REMB well above the sending rate: estimate %d, want 400000", got)
-	}
+	want("REMB well above the sending rate", 400_000)
 	b.loss(0.5, 400_000, now)
-	if got := b.estimate(); got != 300_000 {
-		t.Fatalf("50%% loss at 400000: estimate %d, want 300000", got)
-	}
+	want("50% loss at 400000", 300_000)
 	b.remb(200e6, 300_000, now.Add(time.Second))
-	if got := b.estimate(); got != 0 {
-		t.Fatalf("REMB above capNone: estimate %d, want no cap", got)
-	}
+	want("REMB above capNone", 0)
 }
