@@ -29,8 +29,8 @@ type downTrack struct {
 	pt        uint8
 	clockRate uint32
 	// absSendTimeID is the subscriber's id of the abs-send-time extension,
-	// 0 when not negotiated: stamped on every packet, it lets a browser
-	// estimate its downlink and send REMB that means something.
+	// 0 when not negotiated: it lets the subscriber's browser estimate the
+	// bandwidth of its downlink (REMB) from the server's send times.
 	absSendTimeID uint8
 	// current is the layer being forwarded and target the one wanted, -1
 	// for none; they differ until a keyframe of target arrives.
@@ -162,15 +162,16 @@ func (d *downTrack) writeRTP(l *layer, pkt *rtp.Packet, key bool, now time.Time)
 	h.SequenceNumber += d.seqOffset
 	h.Timestamp += d.tsOffset
 	// The publisher's extensions (mid, rid, audio level) belong to its
-	// session; the subscriber's interceptors add their own. Padding was
-	// stripped from the payload when the packet was read.
+	// session; the subscriber's interceptors add their own, and the server
+	// its send time. Padding was stripped from the payload when the packet
+	// was read.
 	h.Extension, h.ExtensionProfile, h.Extensions = false, 0, nil
-	h.Padding, h.PaddingSize = false, 0
 	if d.absSendTimeID != 0 {
-		if ext, err := rtp.NewAbsSendTimeExtension(now).Marshal(); err == nil {
-			_ = h.SetExtension(d.absSendTimeID, ext)
+		if ast, err := rtp.NewAbsSendTimeExtension(now).Marshal(); err == nil {
+			_ = h.SetExtension(d.absSendTimeID, ast) // a fresh header: cannot fail
 		}
 	}
+	h.Padding, h.PaddingSize = false, 0
 	n, err := d.writer.WriteRTP(&h, pkt.Payload)
 	if err != nil {
 		return // the transport is closing with the subscriber
