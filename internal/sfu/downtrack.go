@@ -32,6 +32,9 @@ type downTrack struct {
 	// 0 when not negotiated: it lets the subscriber's browser estimate the
 	// bandwidth of its downlink (REMB) from the server's send times.
 	absSendTimeID uint8
+	// vp8 says the track is VP8, whose picture numbers pictures rewrites.
+	vp8      bool
+	pictures vp8Rewriter
 	// current is the layer being forwarded and target the one wanted, -1
 	// for none; they differ until a keyframe of target arrives.
 	current, target int
@@ -48,7 +51,8 @@ type downTrack struct {
 }
 
 func newDownTrack(pub *published, sub *Participant) *downTrack {
-	d := &downTrack{pub: pub, sub: sub, stats: &sub.room.counters, current: -1, target: -1}
+	d := &downTrack{pub: pub, sub: sub, stats: &sub.room.counters, current: -1, target: -1,
+		vp8: strings.EqualFold(pub.codec.MimeType, webrtc.MimeTypeVP8)}
 	if pub.kind == webrtc.RTPCodecTypeAudio {
 		d.target = 0 // audio is never dropped
 	}
@@ -147,11 +151,13 @@ func (d *downTrack) writeRTP(l *layer, pkt *rtp.Packet, key bool, now time.Time)
 	if d.writer == nil {
 		return
 	}
+	switched := false
 	if l.index != d.current {
 		if l.index != d.target || !key {
 			return
 		}
 		d.switchLocked(l, pkt, now)
+		switched = true
 	} else if diff := int16(pkt.SequenceNumber - d.switchSeq); diff < 0 {
 		return // from before the switch: its number is taken
 	} else if diff > 1<<14 {
@@ -172,7 +178,11 @@ func (d *downTrack) writeRTP(l *layer, pkt *rtp.Packet, key bool, now time.Time)
 		}
 	}
 	h.Padding, h.PaddingSize = false, 0
-	n, err := d.writer.WriteRTP(&h, pkt.Payload)
+	payload := pkt.Payload
+	if d.vp8 {
+		payload = d.pictures.rewrite(payload, switched)
+	}
+	n, err := d.writer.WriteRTP(&h, payload)
 	if err != nil {
 		return // the transport is closing with the subscriber
 	}
