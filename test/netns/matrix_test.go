@@ -7,10 +7,12 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -379,7 +381,8 @@ SFU:
 // proc is a process started inside a namespace; the test kills it by PID.
 type proc struct {
 	cmd    *exec.Cmd
-	stdout bytes.Buffer
+	stdout resultWriter
+	stdin  io.WriteCloser // the peer's stdin; closing it ends a media server peer
 	stderr testharness.LockedBuffer
 	done   chan struct{}
 }
@@ -390,7 +393,13 @@ func start(t *testing.T, ns string, env []string, args ...string) *proc {
 	// ip netns exec execs the program, so the PID is the program's own.
 	p.cmd = exec.Command("ip", append([]string{"netns", "exec", ns}, args...)...)
 	p.cmd.Env = append(os.Environ(), env...)
+	p.stdout.seen = make(chan struct{})
 	p.cmd.Stdout = &p.stdout
+	stdin, err := p.cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.stdin = stdin
 	p.cmd.Stderr = &p.stderr
 	if err := p.cmd.Start(); err != nil {
 		t.Fatalf("start %v in %s: %v", args, ns, err)
@@ -464,6 +473,19 @@ func runCase(t *testing.T, bin, self string, idx int, tc matrixCase) (peerResult
 	pb := start(t, tp.hB, peerEnv("B"), self, "-test.run=^$")
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Second)
 	defer cancel()
+	if tc.sfu {
+		// A media server peer reports, then stays in the call until both
+		// have reported: leaving first would end the other's media.
+		for _, p := range []*proc{pa, pb} {
+			select {
+			case <-p.stdout.seen:
+			case <-p.done:
+			case <-ctx.Done():
+			}
+		}
+		_ = pa.stdin.Close()
+		_ = pb.stdin.Close()
+	}
 	var res [2]peerResult
 	for i, p := range []*proc{pa, pb} {
 		select {
@@ -505,7 +527,7 @@ func runCase(t *testing.T, bin, self string, idx int, tc matrixCase) (peerResult
 func lastJSON(t *testing.T, p *proc) peerResult {
 	t.Helper()
 	var res peerResult
-	sc := bufio.NewScanner(bytes.NewReader(p.stdout.Bytes()))
+	sc := bufio.NewScanner(bytes.NewReader(p.stdout.bytes()))
 	found := false
 	for sc.Scan() {
 		line := sc.Bytes()
@@ -516,7 +538,32 @@ func lastJSON(t *testing.T, p *proc) peerResult {
 		}
 	}
 	if !found {
-		t.Fatalf("peer printed no result; stdout:\n%s\nstderr:\n%s", p.stdout.String(), p.stderr.String())
+		t.Fatalf("peer printed no result; stdout:\n%s\nstderr:\n%s", p.stdout.bytes(), p.stderr.String())
 	}
 	return res
+}
+
+// resultWriter is a process's stdout; seen is closed once it printed a
+// result line.
+type resultWriter struct {
+	mu   sync.Mutex
+	buf  bytes.Buffer
+	once sync.Once
+	seen chan struct{}
+}
+
+func (w *resultWriter) Write(b []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	n, err := w.buf.Write(b)
+	if bytes.Contains(w.buf.Bytes(), []byte(`{"name":`)) && bytes.HasSuffix(w.buf.Bytes(), []byte("\n")) {
+		w.once.Do(func() { close(w.seen) })
+	}
+	return n, err
+}
+
+func (w *resultWriter) bytes() []byte {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return append([]byte(nil), w.buf.Bytes()...)
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"strconv"
@@ -147,7 +148,15 @@ func runPeer(res *peerResult) error {
 		return err
 	}
 	if os.Getenv("RTCD_SFU") == "1" {
-		return runSFUPeer(ctx, c, res, start)
+		if err := runSFUPeer(ctx, c, res, start); err != nil {
+			return err
+		}
+		// Report, then keep publishing until the test closes stdin: the
+		// other peer may still be waiting for our media.
+		out, _ := json.Marshal(res)
+		fmt.Println(string(out))
+		_, _ = io.Copy(io.Discard, os.Stdin)
+		return nil
 	}
 	call, err := client.RunCall(ctx, c, client.CallOptions{
 		Messages: envInt("RTCD_MESSAGES", peerMessages), Size: 1000, MinRTP: uint64(envInt("RTCD_MIN_RTP", peerMinRTP)),
