@@ -413,8 +413,22 @@ func setupPeer(ctx context.Context, room *sfuRoom, k int) error {
 	if !ok {
 		return fmt.Errorf("participant %d: tracks to or from the room missing after %s", k, cfg.setupTimeout)
 	}
+	if k == 0 {
+		// Nobody can see the first publisher's tracks arrive at the server,
+		// which offers them to the next participant when their first
+		// packets come: give them time, so that offer does not cross the
+		// next participant's.
+		if !sleepCtx(ctx, firstPublisherSettle) {
+			return ctx.Err()
+		}
+	}
 	return nil
 }
+
+// firstPublisherSettle is how long the first participant of a room sends
+// before the second joins the media server: on loopback its first packets
+// reach the server within milliseconds.
+const firstPublisherSettle = 500 * time.Millisecond
 
 // closeRooms closes every participant in parallel.
 func closeRooms(rooms []*sfuRoom) error {
@@ -507,9 +521,9 @@ func summarizeSFU(res *SFUResult, run *sfuRun, rooms []*sfuRoom, before procSamp
 		video += n
 	}
 	for i := range res.LayerPct {
-		res.LayerPct[i] = 100 * ratio(float64(byLayer[1+i]), float64(video))
+		res.LayerPct[i] = finite(100 * ratio(float64(byLayer[1+i]), float64(video)))
 	}
-	res.LatePct = 100 * ratio(float64(late), float64(frames))
+	res.LatePct = finite(100 * ratio(float64(late), float64(frames)))
 	res.KeyframeRequestsPerSec = float64(s1.plis-s0.plis) / secs
 	run.errMu.Lock()
 	res.Errors = run.errs
@@ -517,21 +531,29 @@ func summarizeSFU(res *SFUResult, run *sfuRun, rooms []*sfuRoom, before procSamp
 
 	window := cfg.duration
 	gen := cpuUse{cpu: s1.self.CPU - s0.self.CPU, window: window}
-	res.Generator.CPUPercent = gen.percent()
+	res.Generator.CPUPercent = finite(gen.percent())
 	if cfg.pid != 0 {
 		srv := cpuUse{cpu: s1.server.CPU - s0.server.CPU, window: window, mbps: res.Mbps, packetsS: res.PacketsPerSec}
-		res.Server = &SFUServer{PID: cfg.pid, CPUPercent: srv.percent(), MbitPerCore: srv.mbitPerCore(),
-			MicrosPerPacket: srv.microsPerPacket(), RSSBeforeKiB: before.RSSKiB, RSSKiB: s1.server.RSSKiB}
+		res.Server = &SFUServer{PID: cfg.pid, CPUPercent: finite(srv.percent()), MbitPerCore: finite(srv.mbitPerCore()),
+			MicrosPerPacket: finite(srv.microsPerPacket()), RSSBeforeKiB: before.RSSKiB, RSSKiB: s1.server.RSSKiB}
 	}
 	busy := s1.host.Busy - s0.host.Busy
 	if s1.host.Total > s0.host.Total {
 		host := cpuUse{cpu: busy, window: window}
 		other := cpuUse{cpu: max(busy-gen.cpu, 0), window: window, mbps: res.Mbps, packetsS: res.PacketsPerSec}
-		res.Host = &SFUHost{CPUs: runtime.NumCPU(), BusyPercent: host.percent(),
-			NotGeneratorPercent: other.percent(), NotGeneratorMbitPerCore: other.mbitPerCore(),
-			NotGeneratorMicrosPerPkt:  other.microsPerPacket(),
-			GeneratorShareOfBusyRatio: ratio(gen.cpu.Seconds(), busy.Seconds())}
+		res.Host = &SFUHost{CPUs: runtime.NumCPU(), BusyPercent: finite(host.percent()),
+			NotGeneratorPercent: finite(other.percent()), NotGeneratorMbitPerCore: finite(other.mbitPerCore()),
+			NotGeneratorMicrosPerPkt:  finite(other.microsPerPacket()),
+			GeneratorShareOfBusyRatio: finite(ratio(gen.cpu.Seconds(), busy.Seconds()))}
 	}
+}
+
+// finite maps the n/a of a ratio over nothing to 0, which JSON can carry.
+func finite(v float64) float64 {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return 0
+	}
+	return v
 }
 
 func runSFUMode(ctx context.Context, args []string, out io.Writer) error {
