@@ -80,7 +80,7 @@ func sfuSignal(kind string, data string) msg {
 }
 
 func TestAutoMediaMovesTheThirdJoinToTheSFU(t *testing.T) {
-	e := newEnv(t, Config{}, withMedia(newFakeMedia()))
+	e := newEnv(t, Config{Media: MediaAuto}, withMedia(newFakeMedia()))
 	a, b, c := e.peer("a"), e.peer("b"), e.peer("c")
 	if j := a.join("r"); j.str("media") != proto.MediaMesh {
 		t.Fatalf("first joined: media %q, want mesh", j.str("media"))

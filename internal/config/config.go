@@ -19,6 +19,7 @@ import (
 
 	"github.com/rtcd/rtcd/auth"
 	"github.com/rtcd/rtcd/etc"
+	"github.com/rtcd/rtcd/internal/sfu"
 	"github.com/rtcd/rtcd/internal/tlsconf"
 	"github.com/rtcd/rtcd/signal"
 	"github.com/rtcd/rtcd/signal/redisbus"
@@ -37,6 +38,8 @@ type Config struct {
 	TLS tlsconf.Config `json:",optional"`
 	// Cluster lets several nodes share rooms through Redis (docs/cluster.md).
 	Cluster redisbus.Config `json:",optional"`
+	// SFU is where the media server listens (Signal.Media auto or sfu).
+	SFU sfu.Section `json:",optional"`
 }
 
 // Validate checks the sections against each other and names the field at
@@ -59,6 +62,9 @@ func (c Config) Validate() error {
 		return fmt.Errorf("TLS.%w", err)
 	}
 	if err := c.Cluster.Validate(); err != nil {
+		return err
+	}
+	if err := c.SFU.Validate(); err != nil {
 		return err
 	}
 	if c.Cluster.Enabled && len(c.TURNSecrets()) == 0 {
@@ -170,6 +176,7 @@ func (c Config) withDefaults(set func(path ...string) bool) Config {
 	c.Turn = c.Turn.WithDefaults()
 	c.Signal = c.Signal.WithDefaults()
 	c.Cluster = c.Cluster.WithDefaults()
+	c.SFU = c.SFU.WithDefaults()
 	return c
 }
 
@@ -226,6 +233,7 @@ func Default() Config {
 	c.Turn.Listen = "127.0.0.1:0"
 	c.Turn.PublicIP = "127.0.0.1"
 	c.Turn.RelayIP = "127.0.0.1"
+	c.SFU.UDP, c.SFU.TCP, c.SFU.Loopback = "127.0.0.1:0", "127.0.0.1:0", true
 	c.Log.Level = "error"
 	c.DevServer.Enabled = false // one per process, on a fixed port
 	return c

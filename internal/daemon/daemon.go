@@ -17,19 +17,21 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/zeromicro/go-zero/core/logx"
+	"github.com/zeromicro/go-zero/core/proc"
+	"github.com/zeromicro/go-zero/core/service"
+	"github.com/zeromicro/go-zero/rest"
+
 	"github.com/rtcd/rtcd/auth"
 	"github.com/rtcd/rtcd/internal/config"
 	"github.com/rtcd/rtcd/internal/metrics"
 	"github.com/rtcd/rtcd/internal/portmux"
+	"github.com/rtcd/rtcd/internal/sfu"
 	"github.com/rtcd/rtcd/internal/tlsconf"
 	"github.com/rtcd/rtcd/signal"
 	"github.com/rtcd/rtcd/signal/redisbus"
 	"github.com/rtcd/rtcd/turn"
 	"github.com/rtcd/rtcd/web"
-	"github.com/zeromicro/go-zero/core/logx"
-	"github.com/zeromicro/go-zero/core/proc"
-	"github.com/zeromicro/go-zero/core/service"
-	"github.com/zeromicro/go-zero/rest"
 )
 
 // httpDrainTimeout bounds how long plain HTTP requests may take to finish at
@@ -49,6 +51,7 @@ type Daemon struct {
 	httpLn  net.Listener
 	httpSrv *http.Server
 	hub     *signal.Hub
+	sfu     *sfu.Server // nil when Signal.Media is mesh
 
 	tls        *tlsconf.Source // nil without a TLS section
 	mux        *portmux.Mux    // the main port when TLS is on
@@ -137,8 +140,16 @@ func (d *Daemon) Start() error {
 			d.abortStart(closeListeners)
 			return err
 		}
+		if d.wantsSFU() {
+			if d.sfu, err = sfu.NewServer(d.sfuConfig()); err != nil {
+				d.abortStart(closeListeners)
+				return fmt.Errorf("SFU: %w", err)
+			}
+			hub.SetMedia(mediaServer{d.sfu})
+		}
 		if d.bus != nil {
 			if err := hub.StartBus(d.bus); err != nil {
+				d.closeSFU()
 				d.abortStart(closeListeners)
 				return err
 			}
@@ -149,6 +160,7 @@ func (d *Daemon) Start() error {
 		if hub != nil {
 			hub.Stop()
 		}
+		d.closeSFU()
 		d.abortStart(closeListeners)
 		return fmt.Errorf("http router: %w", err)
 	}
@@ -173,13 +185,26 @@ func (d *Daemon) Start() error {
 // registry, which go-zero's loopback DevServer serves at /metrics. A second
 // node in the same process (tests) is not exported.
 func (d *Daemon) registerMetrics() {
-	m := metrics.New(metrics.Source{Relay: d.Relay, Hub: d.Hub})
+	m := metrics.New(metrics.Source{Relay: d.Relay, Hub: d.Hub, SFU: d.SFU})
 	if err := prometheus.Register(m); err != nil {
 		logx.Infow("metrics: not exported, another node in this process is", logx.Field("err", err.Error()))
 		return
 	}
 	d.metrics = m
 }
+
+// closeSFU closes the media server and its sockets, if it runs.
+func (d *Daemon) closeSFU() {
+	if d.sfu == nil {
+		return
+	}
+	if err := d.sfu.Close(); err != nil {
+		logx.Errorw("sfu close", logx.Field("err", err.Error()))
+	}
+}
+
+// SFU returns the media server, nil when Signal.Media is mesh.
+func (d *Daemon) SFU() *sfu.Server { return d.sfu }
 
 // abortStart undoes a Start that failed after the relay started.
 func (d *Daemon) abortStart(closeListeners func()) {
@@ -550,6 +575,7 @@ func (d *Daemon) drainHTTP() {
 	if d.hub != nil {
 		d.hub.Stop()
 	}
+	d.closeSFU()
 	if d.httpSrv != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), httpDrainTimeout)
 		defer cancel()

@@ -37,13 +37,13 @@ var mayImport = map[string][]string{
 	"internal/bench":  {"signal/proto", "internal/callback"},
 	"test/e2e/gopeer": {"client", "signal/proto"},
 	// The media server: the protocol's signal kinds, callback gates.
-	"internal/sfu": {"signal/proto", "internal/callback"},
+	"internal/sfu": {"signal/proto", "internal/callback", "internal/defaults"},
 	// Assembly: config composes the sections, daemon wires the services,
 	// cmd/rtcd is the binary.
-	"internal/metrics": {"signal", "turn"},
-	"internal/config":  {"auth", "etc", "signal", "signal/redisbus", "turn", "internal/tlsconf"},
+	"internal/metrics": {"signal", "turn", "internal/sfu"},
+	"internal/config":  {"auth", "etc", "signal", "signal/redisbus", "turn", "internal/sfu", "internal/tlsconf"},
 	"internal/daemon": {"auth", "signal", "signal/redisbus", "turn", "web", "internal/config", "internal/metrics",
-		"internal/portmux", "internal/tlsconf"},
+		"internal/portmux", "internal/sfu", "internal/tlsconf"},
 	"cmd/rtcd": {"auth", "internal/bench", "internal/config", "internal/coturnconf", "internal/daemon", "internal/probe"},
 	// Test support.
 	"internal/testharness":            nil,

@@ -8,15 +8,18 @@ import (
 	"sort"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rtcd/rtcd/internal/sfu"
 	"github.com/rtcd/rtcd/signal"
 	"github.com/rtcd/rtcd/turn"
 )
 
-// Source is what a collector reads: the relay and the hub of one node.
-// Either may be nil (for example before the hub exists).
+// Source is what a collector reads: the relay, the hub and the media server
+// of one node. Any may be nil (for example before the hub exists, or the
+// media server in mesh mode).
 type Source struct {
 	Relay func() *turn.Server
 	Hub   func() *signal.Hub
+	SFU   func() *sfu.Server
 }
 
 // Collector is a prometheus.Collector over one node's counters.
@@ -41,6 +44,15 @@ var defs = []metricDef{
 	{"rtcd_signal_slow_consumers_total", "Sessions ended because their outgoing queue overflowed.", nil},
 	{"rtcd_signal_ip_limited_total", "WebSocket upgrades refused by the per-IP connection limit.", nil},
 	{"rtcd_signal_relayed_total", "Signals delivered to their addressee.", nil},
+	{"rtcd_signal_media_sessions", "Open sessions with the media server.", nil},
+	{"rtcd_signal_media_promotions_total", "Rooms moved from mesh to the media server (Signal.Media auto).", nil},
+	{"rtcd_sfu_participants", "Participants of the media server, by room.", []string{"room"}},
+	{"rtcd_sfu_forwarded_packets_total", "RTP packets the media server forwarded, by room.", []string{"room"}},
+	{"rtcd_sfu_forwarded_bytes_total", "RTP bytes the media server forwarded, by room.", []string{"room"}},
+	{"rtcd_sfu_layer_switches_total", "Simulcast layer switches of subscribers, by room.", []string{"room"}},
+	{"rtcd_sfu_nacks_total", "NACKs received from subscribers, by room.", []string{"room"}},
+	{"rtcd_sfu_plis_total", "Keyframe requests sent to publishers, by room.", []string{"room"}},
+	{"rtcd_sfu_estimated_bitrate_bps", "Bandwidth the media server estimates towards a subscriber.", []string{"room", "peer"}},
 	{"rtcd_turn_allocations_active", "Live TURN allocations.", nil},
 	{"rtcd_turn_allocations_created_total", "TURN allocations created.", nil},
 	{"rtcd_turn_relayed_packets_total", "Datagrams relayed, by direction (to_peer, from_peer).", []string{"direction"}},
@@ -99,6 +111,23 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 			counter("rtcd_signal_slow_consumers_total", s.SlowConsumers)
 			counter("rtcd_signal_ip_limited_total", s.IPLimited)
 			counter("rtcd_signal_relayed_total", s.Relayed)
+			gauge("rtcd_signal_media_sessions", float64(s.MediaSessions))
+			counter("rtcd_signal_media_promotions_total", s.Promotions)
+		}
+	}
+	if c.src.SFU != nil {
+		if m := c.src.SFU(); m != nil {
+			for _, r := range m.Stats() {
+				gauge("rtcd_sfu_participants", float64(r.Participants), r.Room)
+				counter("rtcd_sfu_forwarded_packets_total", r.PacketsForwarded, r.Room)
+				counter("rtcd_sfu_forwarded_bytes_total", r.BytesForwarded, r.Room)
+				counter("rtcd_sfu_layer_switches_total", r.LayerSwitches, r.Room)
+				counter("rtcd_sfu_nacks_total", r.NACKs, r.Room)
+				counter("rtcd_sfu_plis_total", r.PLIs, r.Room)
+				for _, peer := range sortedKeys(r.EstimatedBitrate) {
+					gauge("rtcd_sfu_estimated_bitrate_bps", float64(r.EstimatedBitrate[peer]), r.Room, peer)
+				}
+			}
 		}
 	}
 	if c.src.Relay != nil {

@@ -5,10 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"sync"
 
-	"github.com/pion/ice/v4"
 	"github.com/pion/rtcp"
 	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
@@ -27,7 +25,7 @@ const maxQueuedCandidates = 64
 // safe for concurrent use.
 type Participant struct {
 	id   string
-	room *Room
+	room *room
 	pc   *webrtc.PeerConnection
 	send func(Signal)
 	gate callback.Gate  // every pion callback and every send enters it
@@ -46,8 +44,8 @@ type Participant struct {
 	answered   []*forward // in an applied answer, waiting for a keyframe request
 }
 
-func newParticipant(r *Room, id string, send func(Signal)) (*Participant, error) {
-	pc, err := r.api.NewPeerConnection(r.pcConfig)
+func newParticipant(r *room, id string, send func(Signal)) (*Participant, error) {
+	pc, err := r.server.api.NewPeerConnection(r.server.pcConfig)
 	if err != nil {
 		return nil, fmt.Errorf("sfu: participant %s: peer connection: %w", id, err)
 	}
@@ -166,15 +164,9 @@ func matchesOffer(offer *webrtc.SessionDescription, answer *sdp.SessionDescripti
 }
 
 func (p *Participant) handleCandidate(data json.RawMessage) error {
-	var c *webrtc.ICECandidateInit
-	if err := json.Unmarshal(data, &c); err != nil {
-		return fmt.Errorf("candidate: %w", err)
-	}
-	if c == nil || c.Candidate == "" {
-		return nil // end of candidates: nothing to do for pion
-	}
-	if _, err := ice.UnmarshalCandidate(strings.TrimPrefix(c.Candidate, "candidate:")); err != nil {
-		return fmt.Errorf("candidate: %w", err)
+	c, err := parseCandidate(data, p.room.server.loopback)
+	if err != nil || c == nil {
+		return err
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()

@@ -28,14 +28,30 @@ func loopback(se *webrtc.SettingEngine) {
 	se.SetIncludeLoopbackCandidate(true)
 }
 
-func newTestRoom(t *testing.T) *Room {
+// testRoom is the room name the tests' peers join.
+const testRoom = "room"
+
+// newTestServer starts a server on one loopback UDP port.
+func newTestServer(t *testing.T) *Server {
 	t.Helper()
-	r, err := NewRoom(Config{SettingEngine: loopback})
+	s, err := NewServer(ServerConfig{UDP: "127.0.0.1:0", Loopback: true, SettingEngine: loopback})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = r.Close() })
-	return r
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+// clientAPI is the pion API of a test client, restricted to loopback.
+func clientAPI(t *testing.T) *webrtc.API {
+	t.Helper()
+	se := webrtc.SettingEngine{}
+	loopback(&se)
+	api, err := newAPI(&se)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return api
 }
 
 // peer is a client of the room: a pion PeerConnection that publishes a
@@ -69,12 +85,14 @@ type peer struct {
 // key names a remote track by its publisher and kind.
 func key(publisher string, kind webrtc.RTPCodecType) string { return publisher + "/" + kind.String() }
 
-func newPeer(t *testing.T, r *Room, name string, badAnswer json.RawMessage) *peer {
+func newPeer(t *testing.T, s *Server, name string, badAnswer json.RawMessage) *peer {
 	t.Helper()
-	api, err := newAPI(loopback)
-	if err != nil {
-		t.Fatal(err)
-	}
+	return newPeerWith(t, s, clientAPI(t), testRoom, name, badAnswer)
+}
+
+// newPeerWith is newPeer with the client's pion API and the room chosen.
+func newPeerWith(t *testing.T, s *Server, api *webrtc.API, room, name string, badAnswer json.RawMessage) *peer {
+	t.Helper()
 	pc, err := api.NewPeerConnection(webrtc.Configuration{})
 	if err != nil {
 		t.Fatal(err)
@@ -115,7 +133,7 @@ func newPeer(t *testing.T, r *Room, name string, badAnswer json.RawMessage) *pee
 	p.wg.Add(1)
 	go p.sendMedia(video, audio)
 
-	part, err := r.Join(name, p.deliver)
+	part, err := s.Join(room, name, p.deliver)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,8 +1,8 @@
-// Package sfu is the selective forwarding unit: a Room holds participants,
-// each with one PeerConnection to the server, and forwards every RTP packet a
-// participant publishes to every other participant. A client then uploads
-// each track once, whatever the size of the call, instead of once per peer as
-// in the mesh.
+// Package sfu is the selective forwarding unit: a Server holds rooms by
+// name, a room holds participants, each with one PeerConnection to the
+// server, and forwards every RTP packet a participant publishes to every
+// other participant. A client then uploads each track once, whatever the
+// size of the call, instead of once per peer as in the mesh.
 //
 // The server always makes the offers, one at a time per participant, and
 // talks to a client only through the send callback given to Join, so the
@@ -21,7 +21,7 @@ import (
 	"github.com/pion/webrtc/v4"
 )
 
-// Errors returned by Room and Participant methods, for callers to tell a
+// Errors returned by Server and Participant methods, for callers to tell a
 // closed room or a taken id from bad signaling input.
 var (
 	ErrClosed    = errors.New("sfu: closed")
@@ -37,22 +37,12 @@ type Signal struct {
 	Data json.RawMessage
 }
 
-// Config configures a Room; the zero value gathers on every interface and
-// uses no STUN or TURN server.
-type Config struct {
-	// ICEServers are given to every PeerConnection, so the server can reach
-	// clients behind NATs through the relay.
-	ICEServers []webrtc.ICEServer
-	// SettingEngine, when set, adjusts pion's SettingEngine before the API
-	// is built (ports, interfaces; tests restrict ICE to loopback).
-	SettingEngine func(*webrtc.SettingEngine)
-}
-
-// Room forwards the tracks of each participant to all the others. Its
-// methods are safe for concurrent use.
-type Room struct {
-	api      *webrtc.API
-	pcConfig webrtc.Configuration
+// room forwards the tracks of each participant to all the others. It is
+// created by the Server on its first Join and closes itself when its last
+// participant leaves.
+type room struct {
+	server *Server
+	name   string
 
 	mu           sync.Mutex // guards the fields below; taken before a Participant's mu
 	closed       bool
@@ -68,22 +58,13 @@ type forward struct {
 	local  *webrtc.TrackLocalStaticRTP
 }
 
-// NewRoom builds the pion API the room's PeerConnections share.
-func NewRoom(cfg Config) (*Room, error) {
-	api, err := newAPI(cfg.SettingEngine)
-	if err != nil {
-		return nil, err
-	}
-	return &Room{
-		api:          api,
-		pcConfig:     webrtc.Configuration{ICEServers: cfg.ICEServers},
-		participants: map[string]*Participant{},
-	}, nil
+func newRoom(s *Server, name string) *room {
+	return &room{server: s, name: name, participants: map[string]*Participant{}}
 }
 
 // newAPI builds a pion API with VP8 and Opus and the default interceptors
 // (NACK, RTCP reports, TWCC header extension), as the Go client does.
-func newAPI(adjust func(*webrtc.SettingEngine)) (*webrtc.API, error) {
+func newAPI(se *webrtc.SettingEngine) (*webrtc.API, error) {
 	me := &webrtc.MediaEngine{}
 	videoFeedback := []webrtc.RTCPFeedback{{Type: "goog-remb"}, {Type: "ccm", Parameter: "fir"},
 		{Type: "nack"}, {Type: "nack", Parameter: "pli"}}
@@ -106,26 +87,15 @@ func newAPI(adjust func(*webrtc.SettingEngine)) (*webrtc.API, error) {
 	if err := webrtc.RegisterDefaultInterceptors(me, ir); err != nil {
 		return nil, fmt.Errorf("sfu: interceptors: %w", err)
 	}
-	se := webrtc.SettingEngine{}
-	if adjust != nil {
-		adjust(&se)
-	}
 	return webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir),
-		webrtc.WithSettingEngine(se)), nil
+		webrtc.WithSettingEngine(*se)), nil
 }
 
-// Join adds a participant with a new PeerConnection and sends it the first
+// join adds a participant with a new PeerConnection and sends it the first
 // offer through send: a recvonly audio and video transceiver for it to
-// publish on, plus every track already published. send is called with the
-// participant's own lock held and must not call back into the room; it is
-// never called after the participant's Close has returned.
-func (r *Room) Join(id string, send func(Signal)) (*Participant, error) {
-	if id == "" {
-		return nil, errors.New("sfu: join: empty participant id")
-	}
-	if send == nil {
-		return nil, errors.New("sfu: join: nil send")
-	}
+// publish on, plus every track already published. It returns ErrClosed when
+// the room has emptied and closed; the server then makes a new one.
+func (r *room) join(id string, send func(Signal)) (*Participant, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.closed {
@@ -136,6 +106,7 @@ func (r *Room) Join(id string, send func(Signal)) (*Participant, error) {
 	}
 	p, err := newParticipant(r, id, send)
 	if err != nil {
+		r.closeIfEmptyLocked()
 		return nil, err
 	}
 	r.participants[id] = p
@@ -152,7 +123,7 @@ func (r *Room) Join(id string, send func(Signal)) (*Participant, error) {
 // publish makes remote, just received from p, a track of every other
 // participant and counts its forwarding loop in p.wg. It returns nil when p
 // has left the room: the track is then not forwarded.
-func (r *Room) publish(p *Participant, remote *webrtc.TrackRemote) (*forward, error) {
+func (r *room) publish(p *Participant, remote *webrtc.TrackRemote) (*forward, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.participants[p.id] != p {
@@ -182,7 +153,7 @@ func (r *Room) publish(p *Participant, remote *webrtc.TrackRemote) (*forward, er
 
 // unpublish removes the forwards matching drop from every participant and
 // renegotiates those that had one.
-func (r *Room) unpublish(drop func(*forward) bool) {
+func (r *room) unpublish(drop func(*forward) bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var gone []*forward
@@ -209,19 +180,34 @@ func (r *Room) unpublish(drop func(*forward) bool) {
 	}
 }
 
-// remove takes p out of the room and its tracks from everyone else.
-func (r *Room) remove(p *Participant) {
+// remove takes p out of the room and its tracks from everyone else; the
+// last one out closes the room and has the server forget it.
+func (r *room) remove(p *Participant) {
 	r.mu.Lock()
 	if r.participants[p.id] == p {
 		delete(r.participants, p.id)
 	}
+	emptied := r.closeIfEmptyLocked()
 	r.mu.Unlock()
 	r.unpublish(func(f *forward) bool { return f.owner == p })
+	if emptied {
+		r.server.dropRoom(r)
+	}
 }
 
-// Close closes every participant and refuses new ones. When it returns no
+// closeIfEmptyLocked closes the room when nobody is in it and reports
+// whether it did just now.
+func (r *room) closeIfEmptyLocked() bool {
+	if r.closed || len(r.participants) > 0 {
+		return false
+	}
+	r.closed = true
+	return true
+}
+
+// close closes every participant and refuses new ones. When it returns no
 // callback of the room runs and no send is called any more.
-func (r *Room) Close() error {
+func (r *room) close() error {
 	r.mu.Lock()
 	r.closed = true
 	ps := make([]*Participant, 0, len(r.participants))

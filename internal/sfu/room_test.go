@@ -18,11 +18,11 @@ import (
 // one leaving takes its tracks from the rest, who still get the others, and
 // a fifth joining after that is received by everyone.
 func TestRoomForwardsEveryone(t *testing.T) {
-	r := newTestRoom(t)
+	s := newTestServer(t)
 	names := []string{"a", "b", "c"}
 	peers := map[string]*peer{}
 	for _, n := range names {
-		peers[n] = newPeer(t, r, n, nil)
+		peers[n] = newPeer(t, s, n, nil)
 	}
 	others := func(self string, among []string) []string {
 		var out []string
@@ -46,7 +46,7 @@ func TestRoomForwardsEveryone(t *testing.T) {
 		plis[n] = peers[n].plis
 		peers[n].mu.Unlock()
 	}
-	peers["d"] = newPeer(t, r, "d", nil)
+	peers["d"] = newPeer(t, s, "d", nil)
 	all := append(names, "d")
 	for _, n := range all {
 		peers[n].waitMedia(10, others(n, all)...)
@@ -78,7 +78,7 @@ func TestRoomForwardsEveryone(t *testing.T) {
 
 	// The transceivers that carried b's tracks are free again: a newcomer's
 	// tracks may reuse them, and must still arrive.
-	peers["e"] = newPeer(t, r, "e", nil)
+	peers["e"] = newPeer(t, s, "e", nil)
 	rest = append(rest, "e")
 	for _, n := range rest {
 		peers[n].waitMedia(10, others(n, rest)...)
@@ -91,9 +91,9 @@ func TestRoomForwardsEveryone(t *testing.T) {
 // TestBadSignals checks that garbage from one client gets an error and
 // leaves the negotiation and the others' media as they were.
 func TestBadSignals(t *testing.T) {
-	r := newTestRoom(t)
-	a := newPeer(t, r, "a", json.RawMessage(`{"type":"answer","sdp":"v=0\r\nnonsense"}`))
-	b := newPeer(t, r, "b", json.RawMessage(`{"type":"answer","sdp":"`+
+	s := newTestServer(t)
+	a := newPeer(t, s, "a", json.RawMessage(`{"type":"answer","sdp":"v=0\r\nnonsense"}`))
+	b := newPeer(t, s, "b", json.RawMessage(`{"type":"answer","sdp":"`+
 		`v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n"}`))
 	a.waitMedia(10, "b")
 	b.waitMedia(10, "a")
@@ -131,10 +131,10 @@ func TestBadSignals(t *testing.T) {
 // TestCandidatesBeforeAnswer checks that candidates arriving before the
 // answer are queued, and a bounded number of them.
 func TestCandidatesBeforeAnswer(t *testing.T) {
-	r := newTestRoom(t)
+	s := newTestServer(t)
 	var mu sync.Mutex
 	var offers int
-	p, err := r.Join("x", func(s Signal) {
+	p, err := s.Join(testRoom, "x", func(s Signal) {
 		mu.Lock()
 		defer mu.Unlock()
 		if s.Kind == proto.KindOffer {
@@ -158,26 +158,26 @@ func TestCandidatesBeforeAnswer(t *testing.T) {
 	if err := p.HandleSignal(Signal{Kind: proto.KindCandidate, Data: c}); err == nil {
 		t.Fatal("candidate beyond the queue's bound accepted")
 	}
-	if _, err := r.Join("x", func(Signal) {}); !errors.Is(err, ErrDuplicate) {
+	if _, err := s.Join(testRoom, "x", func(Signal) {}); !errors.Is(err, ErrDuplicate) {
 		t.Fatalf("second join as x: %v, want ErrDuplicate", err)
 	}
 }
 
-// TestCloseStopsSends checks that no send runs after Room.Close returns,
+// TestCloseStopsSends checks that no send runs after Server.Close returns,
 // both for a settled call and for one closed in the middle of negotiating,
-// and that a closed room refuses joins and signals.
+// and that a closed server refuses joins and signals.
 func TestCloseStopsSends(t *testing.T) {
 	for _, settle := range []bool{true, false} {
-		r := newTestRoom(t)
+		s := newTestServer(t)
 		var mu sync.Mutex
 		closed, late := false, 0
 		var ps []*peer
 		for _, n := range []string{"a", "b", "c"} {
-			p := newPeer(t, r, n, nil)
+			p := newPeer(t, s, n, nil)
 			ps = append(ps, p)
 		}
 		// A participant without a client, whose offer stays outstanding.
-		watch, err := r.Join("w", func(Signal) {
+		watch, err := s.Join(testRoom, "w", func(Signal) {
 			mu.Lock()
 			defer mu.Unlock()
 			if closed {
@@ -190,7 +190,7 @@ func TestCloseStopsSends(t *testing.T) {
 		if settle {
 			ps[0].waitMedia(10, "b", "c")
 		}
-		if err := r.Close(); err != nil {
+		if err := s.Close(); err != nil {
 			t.Fatal(err)
 		}
 		mu.Lock()
@@ -207,7 +207,7 @@ func TestCloseStopsSends(t *testing.T) {
 			Data: json.RawMessage(`{"candidate":"candidate:1 1 udp 2130706431 127.0.0.1 5000 typ host"}`)}); !errors.Is(err, ErrClosed) {
 			t.Errorf("candidate after close: %v, want ErrClosed", err)
 		}
-		if _, err := r.Join("late", func(Signal) {}); !errors.Is(err, ErrClosed) {
+		if _, err := s.Join(testRoom, "late", func(Signal) {}); !errors.Is(err, ErrClosed) {
 			t.Errorf("join after close: %v, want ErrClosed", err)
 		}
 		mu.Lock()

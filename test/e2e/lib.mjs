@@ -75,13 +75,16 @@ export function removeTemp() {
 // Daemon runs the rtcd binary with a generated config on fixed (chosen free)
 // ports, so that it can be restarted on the same addresses mid-call.
 export class Daemon {
-  // signal: extra Signal keys (e.g. {Mode: 'token', RoomSize: 2}); tokenSecret: Auth.TokenSecret.
+  // signal: extra Signal keys (e.g. {Mode: 'token', RoomSize: 2}); tokenSecret: Auth.TokenSecret;
+  // sections: more top-level sections, each {Key: value} (e.g. {SFU: {Loopback: true}}).
   // tls: {certFile, keyFile, caPem, host, turnsPort, onePort, metricsPort}: HTTPS/WSS on the main
   // port (url is https://<host>:<port>), Turn.TLSListen on turnsPort when set, TURN over TLS on
   // the main port with onePort, Turn.PublicHost = host, and go-zero's DevServer (/metrics) on
   // 127.0.0.1:metricsPort when set.
-  constructor({ httpPort, turnPort, relayMin, relayMax, secret, dir, signal = {}, turn = {}, tokenSecret = '', tls = null }) {
-    Object.assign(this, { httpPort, turnPort, relayMin, relayMax, secret, dir, signal, turn, tokenSecret, tls });
+  constructor({ httpPort, turnPort, relayMin, relayMax, secret, dir, signal = {}, turn = {}, sections = {}, tokenSecret = '', tls = null }) {
+    // The media server listens on free loopback ports, so daemons side by side never collide.
+    sections = { ...sections, SFU: { UDP: '127.0.0.1:0', TCP: '127.0.0.1:0', Loopback: true, ...sections.SFU } };
+    Object.assign(this, { httpPort, turnPort, relayMin, relayMax, secret, dir, signal, turn, sections, tokenSecret, tls });
     this.proc = null;
     this.url = tls ? `https://${tls.host}:${httpPort}` : `http://127.0.0.1:${httpPort}`;
     this.cfgPath = path.join(dir, `rtcd-${httpPort}.yaml`);
@@ -120,7 +123,7 @@ ${Object.entries(this.turn).map(([k, v]) => `  ${k}: ${JSON.stringify(v)}\n`).jo
   PublicHost: ${this.tls.host}
 ` : ''}Signal:
 ${Object.entries({ Mode: 'open', ...this.signal }).map(([k, v]) => `  ${k}: ${v}`).join('\n')}
-`;
+${Object.entries(this.sections).map(([name, keys]) => `${name}:\n${Object.entries(keys).map(([k, v]) => `  ${k}: ${JSON.stringify(v)}\n`).join('')}`).join('')}`;
   }
 
   tlsConfig() {
@@ -303,7 +306,7 @@ export function tiles(page) {
   return page.$$eval('[data-peer-id]', (els) => els.map((e) => ({
     id: e.dataset.peerId, state: e.dataset.state, path: e.dataset.path, transport: e.dataset.transport,
     audio: e.dataset.audio, video: e.dataset.video, name: e.querySelector('.name')?.textContent,
-    hasVideo: !!e.querySelector('video'),
+    hasVideo: !!e.querySelector('video'), media: e.dataset.media, speaking: e.dataset.speaking,
   })));
 }
 
@@ -342,6 +345,7 @@ export async function media(page) {
     rtt: s.rtt,
     audio: s.audio,
     video: s.video,
+    audioLive: s.audioLive,
   }));
 }
 

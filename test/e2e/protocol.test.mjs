@@ -85,10 +85,19 @@ test('server fixtures decode into what the page reads', () => {
       case P.MSG.signal:
         assert.ok(Object.values(P.KIND).includes(m.kind), f);
         if (m.kind === P.KIND.offer || m.kind === P.KIND.answer) assert.ok(P.description(m.kind, m.data), f);
+        if (m.kind === P.KIND.speaker) {
+          assert.equal(m.from, P.SFU_PEER, f);
+          assert.equal(typeof m.data.peer, 'string', f);
+        }
         break;
       case P.MSG.joined:
         assert.equal(P.canonicalRoom(m.room), m.room, f);
         assert.ok(Array.isArray(m.peers), f);
+        if (m.media !== undefined) assert.equal(P.mediaMode(m.media), m.media, `${f}: media ${m.media}`);
+        break;
+      case P.MSG.media:
+        assert.ok(Object.values(P.MEDIA).includes(m.mode), `${f}: mode ${m.mode}`);
+        assert.equal(P.mediaMode(m.mode), m.mode, f);
         break;
     }
     for (const p of [...(m.peers || []), ...(m.peer ? [m.peer] : [])]) assert.equal(typeof p.id, 'string', f);
@@ -104,6 +113,10 @@ test('client fixtures are what the page sends', () => {
     if (m.client !== undefined) assert.match(m.client, P.CLIENT_RE, f);
     if (m.name !== undefined) assert.equal(P.cleanName(m.name), m.name, f);
     if (m.kind !== undefined) assert.ok(Object.values(P.KIND).includes(m.kind), f);
+    if (m.kind === P.KIND.layers) {
+      assert.equal(m.to, P.SFU_PEER, f);
+      for (const [id, t] of Object.entries(m.data.tiles)) assert.ok(Number.isInteger(t.width) && Number.isInteger(t.height), `${f}: ${id}`);
+    }
   }
 });
 
@@ -128,11 +141,13 @@ test('no module but protocol.js spells a protocol string', () => {
   const byKey = {
     type: new Set(wireTypes), code: new Set(Object.values(P.ERR)), reason: new Set(Object.values(P.ERR)),
     kind: new Set(Object.values(P.KIND)), t: new Set(Object.values(P.DATA)),
+    mode: new Set(Object.values(P.MEDIA)), media: new Set(Object.values(P.MEDIA)),
+    to: new Set([P.SFU_PEER]), from: new Set([P.SFU_PEER]),
   };
   const all = new Set(Object.values(byKey).flatMap((v) => [...v]));
   const jsDir = new URL('../../web/static/js/', import.meta.url);
   // desc.type is WebRTC's RTCSessionDescription type, not a signaling field.
-  const use = /(?:(?<!desc)\.|\b)(type|code|kind|t|reason)\s*(?:===|!==|:)\s*'([a-z_-]+)'|\bcase\s+'([a-z_-]+)'/g;
+  const use = /(?:(?<!desc)\.|\b)(type|code|kind|t|reason|mode|media|to|from)\s*(?:===|!==|:)\s*'([a-z_-]+)'|\bcase\s+'([a-z_-]+)'/g;
   const found = [];
   for (const f of readdirSync(jsDir).filter((n) => n.endsWith('.js') && n !== 'protocol.js')) {
     const src = readFileSync(new URL(f, jsDir), 'utf8');

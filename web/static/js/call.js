@@ -1,13 +1,13 @@
 // The call page, /r/<room>?name=..&relay=1&token=..&viewer=1&transport=..&turnport=..:
 // reads the link, builds the session (session.js), local media (media.js),
-// the transport (mesh.js) and the UI components, and wires them together.
-import { ERR, LIMITS, canonicalRoom, displayName, roomTooLong } from './protocol.js';
+// the transport (switcher.js: the mesh or the media server) and the UI
+// components, and wires them together.
+import { ERR, LIMITS, MEDIA, canonicalRoom, displayName, roomTooLong } from './protocol.js';
 import { clientId } from './signal.js';
 import { rememberName, storedName } from './util.js';
 import { Session, callAttr } from './session.js';
 import { LocalMedia } from './media.js';
-import { Mesh } from './mesh.js';
-import { follow } from './transport.js';
+import { Switcher } from './switcher.js';
 import { Tile } from './tile.js';
 import { Grid } from './grid.js';
 import { Levels } from './levels.js';
@@ -42,11 +42,11 @@ rememberName(myName);
 const notices = new Notices();
 const session = new Session({ room, name: myName, token: params.get('token') || '', client: clientId() });
 const media = new LocalMedia(notices);
-const transport = new Mesh({
-  session, stream: media.stream, view: (info) => new Tile({ name: info.name || 'guest' }),
+const transport = new Switcher({
+  session, stream: media.stream, tile: (info) => new Tile({ name: info.name || 'guest' }),
   relayOnly, ice: { transport: onlyTransport, port: onlyTurnPort },
 });
-follow(session, transport);
+transport.follow(session);
 const selfTile = new Tile({ self: true, name: `${myName} (you)` });
 const grid = new Grid($('grid'));
 const levels = new Levels();
@@ -146,8 +146,15 @@ transport.addEventListener('peer-removed', ({ detail: { peer, why } }) => {
   chat.note(why || `${peer.name} left`);
   showAlone();
 });
+// The mesh's remote audio is metered here; the media server names the speaker.
 transport.addEventListener('track', ({ detail: { peer, track } }) => {
-  if (track.kind === 'audio') levels.watch(peer.view.el, track);
+  if (track.kind === 'audio' && transport.mode === MEDIA.mesh) levels.watch(peer.view.el, track);
+});
+transport.addEventListener('speaker', ({ detail: { peer } }) => levels.setSpeaker(peer?.view.el || null));
+transport.addEventListener('mode', ({ detail: { mode } }) => {
+  document.body.dataset.media = mode;
+  if (mode !== MEDIA.mesh) for (const p of transport.peers()) levels.unwatch(p.view.el);
+  else levels.setSpeaker(null);
 });
 transport.addEventListener('chat', ({ detail: { peer, text } }) => chat.add(peer.name, text));
 

@@ -1,9 +1,12 @@
 // The speaking indicator: an audio level meter per tile (our microphone on
 // the self tile, each peer's audio on theirs). A tile whose level stays
 // above a threshold gets the class "speaking" and data-speaking="true".
+// With the media server, the remote tiles are not metered here: the server
+// names the dominant speaker, and setSpeaker marks that one tile the same way.
 export class Levels {
   constructor() {
     this.meters = new Map(); // tile element -> {src, an, buf, track, hold}
+    this.speaker = null;     // the tile setSpeaker marked
     this.ctx = null;
     setInterval(() => this.tick(), 150);
   }
@@ -25,6 +28,15 @@ export class Levels {
     if (!m) return;
     this.meters.delete(tile);
     try { m.src.disconnect(); } catch { /* already disconnected */ }
+    if (tile !== this.speaker) mark(tile, false);
+  }
+
+  // setSpeaker marks tile (not metered) as the one speaking, or none (null).
+  setSpeaker(tile) {
+    if (this.speaker === tile) return;
+    if (this.speaker && !this.meters.has(this.speaker)) mark(this.speaker, false);
+    this.speaker = tile;
+    if (tile && !this.meters.has(tile)) mark(tile, true);
   }
 
   // resume restarts an audio context the browser suspended before a gesture.
@@ -41,11 +53,13 @@ export class Levels {
       const rms = Math.sqrt(sum / m.buf.length);
       const muted = tile.dataset.audio === 'false' || m.track.readyState === 'ended';
       if (rms > 0.02 && !muted) m.hold = 4; else if (m.hold > 0) m.hold--;
-      const speaking = m.hold > 0;
-      if (tile.classList.contains('speaking') !== speaking) {
-        tile.classList.toggle('speaking', speaking);
-        tile.dataset.speaking = String(speaking);
-      }
+      mark(tile, m.hold > 0);
     }
   }
+}
+
+function mark(tile, speaking) {
+  if (tile.classList.contains('speaking') === speaking && tile.dataset.speaking === String(speaking)) return;
+  tile.classList.toggle('speaking', speaking);
+  tile.dataset.speaking = String(speaking);
 }

@@ -30,6 +30,8 @@ export class Mesh extends EventTarget {
   log(...args) { console.info('[rtcd]', ...args); }
   peers() { return this.map.values(); }
   others() { return [...this.map.values()].some((p) => !p.orphan); }
+  ready() { return [...this.map.values()].every((p) => p.conn === 'connected'); }
+  start() {} // every connection starts with its peer
 
   // --- hooks used by Peer ---
   rtcConfig() {

@@ -7,6 +7,7 @@
 // Mute, camera off, device switch and screen share are all replaceTrack on
 // those senders, so they never renegotiate.
 import { KIND, CHANNEL, description, decode } from './protocol.js';
+import { readStats } from './rtcstats.js';
 
 const STATE_MAP = { new: 'connecting', connecting: 'connecting', connected: 'connected', disconnected: 'reconnecting', failed: 'reconnecting', closed: 'failed' };
 
@@ -210,37 +211,7 @@ export class Peer {
   async stats() {
     const pc = this.pc;
     if (!pc) return null;
-    const report = await pc.getStats();
-    let pair = null;
-    report.forEach((r) => {
-      if (r.type === 'transport' && r.selectedCandidatePairId) pair = report.get(r.selectedCandidatePairId) || pair;
-    });
-    if (!pair) report.forEach((r) => { if (r.type === 'candidate-pair' && r.nominated && r.state === 'succeeded') pair = r; });
-    const out = {
-      pair: null, local: null, remote: null, rtt: null, framesDecoded: 0, bytesReceived: 0,
-      audio: { packetsReceived: 0, bytesReceived: 0 },
-      video: { packetsReceived: 0, bytesReceived: 0, framesDecoded: 0, codec: '' },
-    };
-    report.forEach((r) => {
-      if (r.type !== 'inbound-rtp') return;
-      if (r.kind === 'video') {
-        out.framesDecoded += r.framesDecoded || 0;
-        out.frameWidth = r.frameWidth;
-        out.video.framesDecoded += r.framesDecoded || 0;
-        if (r.codecId && report.get(r.codecId)) out.video.codec = report.get(r.codecId).mimeType;
-      }
-      out.bytesReceived += r.bytesReceived || 0;
-      const m = r.kind === 'video' ? out.video : out.audio;
-      m.packetsReceived += r.packetsReceived || 0;
-      m.bytesReceived += r.bytesReceived || 0;
-    });
-    if (pair) {
-      out.pair = pair;
-      out.local = report.get(pair.localCandidateId) || null;
-      out.remote = report.get(pair.remoteCandidateId) || null;
-      if (typeof pair.currentRoundTripTime === 'number') out.rtt = Math.round(pair.currentRoundTripTime * 1000);
-    }
-    return out;
+    return readStats(await pc.getStats());
   }
 
   close() {

@@ -23,6 +23,7 @@ export const MSG = Object.freeze({
   peerJoined: 'peer-joined',
   peerLeft: 'peer-left',
   peerUpdated: 'peer-updated',
+  media: 'media',
   // Never on the wire: the signaling client emits it when the server has
   // forgotten our session and a fresh one starts.
   sessionLost: 'session-lost',
@@ -64,11 +65,25 @@ export function isFatal(code) { return FATAL.has(code); }
 // to the room), as opposed to ending a session for another reason.
 export function isRefusal(code) { return REFUSAL.has(code); }
 
-// Signal kinds (§3.6).
-export const KIND = Object.freeze({ offer: 'offer', answer: 'answer', candidate: 'candidate', restart: 'restart' });
+// Signal kinds (§3.6); layers and speaker only between a client and the media server.
+export const KIND = Object.freeze({
+  offer: 'offer', answer: 'answer', candidate: 'candidate', restart: 'restart', layers: 'layers', speaker: 'speaker',
+});
 
-// The data channel between rtcd's clients (§9): its label and id, and the
-// `t` of its messages.
+// How a room carries media (joined.media, the media message): a connection
+// between every two participants, or one connection each to the media server.
+export const MEDIA = Object.freeze({ mesh: 'mesh', sfu: 'sfu' });
+
+// The reserved peer id of the media server in signal messages.
+export const SFU_PEER = 'sfu';
+
+// mediaMode is the media mode a joined or media message names; a server that
+// does not say (one without a media server) uses the mesh.
+export function mediaMode(m) { return m === MEDIA.sfu ? MEDIA.sfu : MEDIA.mesh; }
+
+// The data channel between rtcd's clients (§9), or between a client and the
+// media server, which relays each message to the others with `from` set to
+// the sender's peer id: its label and id, and the `t` of its messages.
 export const CHANNEL = Object.freeze({ label: 'rtcd', id: 0 });
 export const DATA = Object.freeze({ chat: 'chat', bye: 'bye', rebind: 'rebind' });
 

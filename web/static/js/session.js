@@ -12,12 +12,12 @@
 //   'status'  {detail: Signaling status}  after the state it caused
 //   'hello'   {detail: hello reply}        every hello, resumed or not
 //   'renew'   {detail: {peerId}}           a fresh session replaced a lost one
-//   'joined'  {detail: {peers}}            the join reply's participants
+//   'joined'  {detail: {peers, media}}     the join reply's participants and media mode (MEDIA.*)
 //   'resumed' {detail: {peers}}            a resumed session's participants
 //   'ice'     {detail: {iceServers}}       new ICE servers (hello, refresh)
-//   'message' {detail: msg}                presence, signal, session-lost
+//   'message' {detail: msg}                presence, signal, media, session-lost
 import { Signaling } from './signal.js';
-import { MSG, ERR, isRefusal, iceServersOf } from './protocol.js';
+import { MSG, ERR, isRefusal, iceServersOf, mediaMode } from './protocol.js';
 
 // callAttr is the body[data-call] word for a state; the page's contract keeps
 // joining | joined | refused | left | invalid.
@@ -114,7 +114,7 @@ export class Session extends EventTarget {
       const reply = await this.sig.request({ type: MSG.join, room: this.room });
       this.inRoom = reply.room || this.room;
       this.setState('joined');
-      this.emit('joined', { peers: reply.peers || [] });
+      this.emit('joined', { peers: reply.peers || [], media: mediaMode(reply.media) });
     } catch (err) {
       if (err.code === ERR.roomFull || err.code === ERR.forbidden || err.code === ERR.tokenExpired || err.code === ERR.unauthorized) {
         this.end({ code: err.code, message: err.message });

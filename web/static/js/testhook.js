@@ -3,8 +3,16 @@
 // so the tests depend on this list and not on how the page is built.
 const plain = (o) => (o ? JSON.parse(JSON.stringify(o)) : null);
 
+const tileOf = (id) => document.querySelector(`[data-peer-id="${CSS.escape(id)}"]`);
+
 function videoWidth(id) {
-  return document.querySelector(`[data-peer-id="${CSS.escape(id)}"] video`)?.videoWidth || 0;
+  return tileOf(id)?.querySelector('video')?.videoWidth || 0;
+}
+
+// audioLive: the tile plays an audio track that is live and carries media (not muted).
+function audioLive(id) {
+  const track = tileOf(id)?.querySelector('audio')?.srcObject?.getAudioTracks()[0];
+  return !!track && track.readyState === 'live' && !track.muted;
 }
 
 // exposeCall installs the call page's hook.
@@ -14,8 +22,14 @@ export function exposeCall({ session, media, transport }) {
     // iceUfrag, iceUsername, sending: {audio, video} (track ids)}.
     peers: () => plain(transport.snapshot()),
     // stats: per participant, what the browser really receives.
-    stats: async () => (await transport.stats()).map((s) => ({ ...plain(s), videoWidth: videoWidth(s.id) })),
+    stats: async () => (await transport.stats()).map((s) => ({ ...plain(s), videoWidth: videoWidth(s.id), audioLive: audioLive(s.id) })),
     metrics: () => ({ ...transport.metrics }),
+    // media: how the call carries media now, 'mesh' or 'sfu' (as body[data-media]).
+    media: () => transport.mode,
+    // transports: the media modes of the transports open now; two while a call moves to the media server.
+    transports: () => [...transport.transports()],
+    // speaker: the dominant speaker's peer id the media server named last, or ''.
+    speaker: () => transport.speaker,
     iceServers: () => plain(session.iceServers),
     signaling: () => ({
       state: session.signal, call: session.state, peerId: session.peerId, resumed: !!session.hello?.resumed,

@@ -64,6 +64,12 @@ export class Tile {
     this.video.play().catch(() => { /* muted autoplay: starts when frames come */ });
   }
 
+  // detach stops showing and playing the peer's media (its avatar shows).
+  detach() {
+    if (this.video.srcObject) this.video.srcObject = null;
+    if (this.audio.srcObject) this.audio.srcObject = null;
+  }
+
   // playAudio plays the peer's audio track; the promise rejects with
   // NotAllowedError while the browser blocks sound.
   playAudio(track) {

@@ -1,13 +1,15 @@
 // The media transport: how our tracks reach the other participants and
 // theirs reach us. The call page talks only to this interface, so the mesh
-// (mesh.js, a connection to every peer) and a media server (one connection,
-// tracks forwarded by the server) are interchangeable. Also the helpers every
-// transport shares: which ICE servers to use, a connection's path summary,
-// and how a transport follows the session's participants.
+// (mesh.js, a connection to every peer) and a media server (sfu.js, one
+// connection, tracks forwarded by the server) are interchangeable; the
+// switcher (switcher.js) follows the session and picks the one the room uses.
+// Also the helpers every transport shares: which ICE servers to use and a
+// connection's path summary.
 //
 // A transport is an EventTarget constructed with
 //   {session, stream, view(info) -> a peer's view, relayOnly, ice: {transport, port}}
 // and has these methods:
+//   start()                     connect what does not wait for a participant (the media server)
 //   addPeer(info, {initiator})  a participant (joined list, peer-joined); initiator: we offer
 //   updatePeer(info)            peer-updated (name, state, away)
 //   removePeer(id)              peer-left
@@ -24,6 +26,7 @@
 //   tick()                      once a second: watchdogs, stats for the views
 //   peers() -> participants     each {id, name, state, away, orphan, view}
 //   others() -> bool            someone is in the call with us
+//   ready() -> bool             every participant's media arrives through this transport
 //   snapshot() -> [{id, name, state, path, createdAt, iceUfrag, iceUsername, sending}]
 //   stats() -> Promise<[{id, local, remote, rtt, framesDecoded, bytesReceived, audio, video}]>
 //   metrics                     {firstConnectedMs, iceRestarts}
@@ -33,11 +36,12 @@
 //   'track'        {detail: {peer, track}}
 //   'chat'         {detail: {peer, text}}
 //   'audio-blocked'                       the browser blocks sound until a gesture
+//   'speaker'      {detail: {id, peer}}   the dominant speaker (the media server's; id '' for nobody)
 //
 // A peer's view (tile.js) is driven with:
 //   show({id, name, state, away}), setState(connecting|connected|reconnecting|failed),
 //   attach(stream), playAudio(track?) -> Promise, showLink(link, name), remove()
-import { MSG } from './protocol.js';
+// and its el is the tile element.
 
 // pickIceServers keeps only the TURN URLs of one transport (udp, tcp, tls)
 // and/or on one port, when asked (?transport=, ?turnport=); else all of list.
@@ -73,21 +77,4 @@ export function linkOf(s, { conn, expectVideo, reconnecting }) {
     };
   }
   return { up: false, reconnecting: reconnecting || conn === 'disconnected' || conn === 'failed', failed: conn === 'failed' };
-}
-
-// follow feeds a transport the session's participants and signals.
-export function follow(session, transport) {
-  session.addEventListener('ice', (e) => transport.setIceServers(e.detail.iceServers));
-  session.addEventListener('renew', (e) => transport.renew(e.detail.peerId));
-  session.addEventListener('resumed', (e) => transport.syncPeers(e.detail.peers));
-  session.addEventListener('joined', (e) => { for (const info of e.detail.peers) transport.addPeer(info, { initiator: true }); });
-  session.addEventListener('message', ({ detail: msg }) => {
-    switch (msg.type) {
-      case MSG.peerJoined: if (msg.peer?.id) transport.addPeer(msg.peer, { initiator: false }); break;
-      case MSG.peerLeft: transport.removePeer(msg.peer?.id); break;
-      case MSG.peerUpdated: transport.updatePeer(msg.peer); break;
-      case MSG.signal: transport.receive(msg.from, msg.kind, msg.data); break;
-      case MSG.sessionLost: transport.sessionLost(); break;
-    }
-  });
 }
