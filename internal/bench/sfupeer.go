@@ -247,7 +247,7 @@ func (p *sfuPeer) read() {
 			p.mode = m.Mode
 			p.smu.Unlock()
 		case proto.TypeError:
-			run.addErr("server error " + m.Code)
+			run.addErr("server error " + m.Code + ": " + proto.Clip(m.Message, 80))
 		case proto.TypeBye:
 			run.addErr("server bye " + m.Reason)
 		}
