@@ -15,12 +15,13 @@ import (
 
 	"github.com/pion/logging"
 	pionturn "github.com/pion/turn/v4"
-	"go.uber.org/goleak"
+
+	"github.com/rtcd/rtcd/internal/testharness"
 )
 
-func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
-}
+// TestMain checks for leaked goroutines, except go-zero's process-wide ones
+// (started by the in-process daemon's packages, never stopped).
+func TestMain(m *testing.M) { testharness.VerifyTestMain(m) }
 
 const testSecret = "bench-test-secret"
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"regexp"
 	"strconv"
 	"sync"
 	"time"
@@ -20,6 +21,10 @@ import (
 	"github.com/rtcd/rtcd/internal/callback"
 	"github.com/rtcd/rtcd/signal/proto"
 )
+
+// peerIDs matches the peer ids in a server's error message, which the
+// report folds so that one error is one line, not one per participant.
+var peerIDs = regexp.MustCompile(`p_[0-9a-z]+`)
 
 // maxQueuedCandidates bounds the server candidates kept until a remote
 // description is set.
@@ -247,7 +252,7 @@ func (p *sfuPeer) read() {
 			p.mode = m.Mode
 			p.smu.Unlock()
 		case proto.TypeError:
-			run.addErr("server error " + m.Code + ": " + proto.Clip(m.Message, 80))
+			run.addErr("server error " + m.Code + ": " + peerIDs.ReplaceAllString(proto.Clip(m.Message, 80), "p_…"))
 		case proto.TypeBye:
 			run.addErr("server bye " + m.Reason)
 		}
