@@ -32,8 +32,10 @@
 // server speaking the real protocol over WebSocket (docs/protocol.md §3.10):
 // it publishes Opus-sized audio with the audio level extension and VP8
 // simulcast on rids q, h and f (payload descriptors, key frames every
-// --keyframe and on PLI), reports --tile for every other participant with
-// layers, and receives everyone else. Participants are set up one at a time
+// --keyframe and on PLI), reports a tile for every other participant with
+// layers (--tile, by default the 16:9 tile of a gallery of N on --screen, so
+// a room of 4 asks for the h layer and one of 10 or more for q), and
+// receives everyone else. Participants are set up one at a time
 // per room, each waiting until it and the room have each other's tracks.
 // Every payload ends in a trailer with its send time on the run's clock, so
 // receivers measure the forwarding delay; loss is by RTP sequence number per

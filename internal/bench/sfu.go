@@ -567,7 +567,9 @@ func runSFUMode(ctx context.Context, args []string, out io.Writer) error {
 	drain := fs.Duration("drain", time.Second, "wait for packets sent inside the window")
 	bitrate := fs.String("bitrate", "1M", "video bits/s per publisher over the three layers (1:3:6 for q/h/f)")
 	audio := fs.Bool("audio", true, "also publish Opus-sized audio, 50 packets/s with the audio level extension")
-	tile := fs.String("tile", "160x90", "tile size each participant reports for every other (layers signal)")
+	tile := fs.String("tile", "grid", "tile size each participant reports for every other (layers signal): "+
+		"WIDTHxHEIGHT, or grid for a gallery of N tiles on --screen")
+	screen := fs.String("screen", "1280x720", "screen the grid tiles fill")
 	keyEvery := fs.Duration("keyframe", 3*time.Second, "periodic key frame interval per layer (PLIs add more)")
 	setupTimeout := fs.Duration("setup-timeout", 10*time.Second, "per-participant connect, negotiation and track timeout")
 	perIP := fs.Int("per-ip", 8, "participants per loopback source address (keep under Signal.MaxConnsPerIP)")
@@ -604,9 +606,16 @@ func runSFUMode(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	ts, err := parseTile(*tile)
+	scr, err := parseTile(*screen)
 	if err != nil {
-		return err
+		return fmt.Errorf("bench: --screen: %w", err)
+	}
+	grid := *tile == "grid"
+	var ts proto.Tile
+	if !grid {
+		if ts, err = parseTile(*tile); err != nil {
+			return err
+		}
 	}
 	for _, n := range counts {
 		if n < 2 || n*max(*rooms, 1) > maxSFUParticipants {
@@ -637,8 +646,12 @@ func runSFUMode(ctx context.Context, args []string, out io.Writer) error {
 	}
 	var rows []SFUResult
 	for _, n := range counts {
+		t := ts
+		if grid {
+			t = gridTile(n, scr)
+		}
 		cfg := sfuConfig{url: u, token: *token, rooms: *rooms, participants: n, bitrate: bps, audio: *audio,
-			tile: ts, keyEvery: *keyEvery, warmup: *warmup, duration: *duration, drain: *drain,
+			tile: t, keyEvery: *keyEvery, warmup: *warmup, duration: *duration, drain: *drain,
 			setupTimeout: *setupTimeout, perIP: *perIP, pid: pid}
 		r, err := runSFURow(ctx, cfg)
 		if err != nil {
@@ -659,10 +672,18 @@ func runSFUMode(ctx context.Context, args []string, out io.Writer) error {
 		media = fmt.Sprintf("audio %d packets/s", time.Second/audioInterval)
 	}
 	fmt.Fprintf(out, "rtcd bench sfu: %s, video %s bit/s per publisher (q %s / h %s / f %s, %d fps), %s, "+
-		"tile %dx%d, %s measured after %s warm-up (load average %s, %d CPUs)\n",
+		"tile %s, %s measured after %s warm-up (load average %s, %d CPUs)\n",
 		u.Redacted(), fnum(float64(bps)), fnum(float64(l[0].Bitrate)), fnum(float64(l[1].Bitrate)),
-		fnum(float64(l[2].Bitrate)), videoFPS, media, ts.Width, ts.Height, *duration, *warmup, loadAvg(), runtime.NumCPU())
+		fnum(float64(l[2].Bitrate)), videoFPS, media, tileLabel(grid, ts, scr), *duration, *warmup, loadAvg(), runtime.NumCPU())
 	return writeSFUTable(out, rows)
+}
+
+// tileLabel describes --tile for the report's header.
+func tileLabel(grid bool, t, screen proto.Tile) string {
+	if grid {
+		return fmt.Sprintf("a grid of N on %dx%d", screen.Width, screen.Height)
+	}
+	return fmt.Sprintf("%dx%d", t.Width, t.Height)
 }
 
 // loopbackWSURL parses --url and insists on a loopback host: the load
@@ -685,7 +706,7 @@ func loopbackWSURL(raw string) (*url.URL, error) {
 
 func writeSFUTable(out io.Writer, rows []SFUResult) error {
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "rooms×N\tsetup s\tstreams\trecv pkt/s\tMbit/s\tloss %\tp50 µs\tp99 µs\tq/h/f %\t"+
+	fmt.Fprintln(tw, "rooms×N\ttile\tsetup s\tstreams\trecv pkt/s\tMbit/s\tloss %\tp50 µs\tp99 µs\tq/h/f %\t"+
 		"srv CPU %\tsrv Mbit/s/core\tsrv µs/pkt\thost-gen CPU %\thost-gen Mbit/s/core\tgen CPU %\tlate %\tsrv RSS MiB\t")
 	for _, r := range rows {
 		srvCPU, srvPer, srvUs, rss := "-", "-", "-", "-"
@@ -700,8 +721,8 @@ func writeSFUTable(out io.Writer, rows []SFUResult) error {
 			hostCPU = fmt.Sprintf("%.0f", r.Host.NotGeneratorPercent)
 			hostPer = fmt.Sprintf("%.0f", r.Host.NotGeneratorMbitPerCore)
 		}
-		fmt.Fprintf(tw, "%d×%d\t%.1f\t%d/%d\t%s\t%.1f\t%.2f\t%.0f\t%.0f\t%.0f/%.0f/%.0f\t%s\t%s\t%s\t%s\t%s\t%.0f\t%.1f\t%s\t\n",
-			r.Rooms, r.Participants, r.SetupSeconds, r.StreamsReceived, r.StreamsExpected, fnum(r.PacketsPerSec),
+		fmt.Fprintf(tw, "%d×%d\t%dx%d\t%.1f\t%d/%d\t%s\t%.1f\t%.2f\t%.0f\t%.0f\t%.0f/%.0f/%.0f\t%s\t%s\t%s\t%s\t%s\t%.0f\t%.1f\t%s\t\n",
+			r.Rooms, r.Participants, r.Tile.Width, r.Tile.Height, r.SetupSeconds, r.StreamsReceived, r.StreamsExpected, fnum(r.PacketsPerSec),
 			r.Mbps, r.LossPct, r.DelayP50us, r.DelayP99us, r.LayerPct[0], r.LayerPct[1], r.LayerPct[2],
 			srvCPU, srvPer, srvUs, hostCPU, hostPer, r.Generator.CPUPercent, r.LatePct, rss)
 	}

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"strconv"
 	"strings"
@@ -455,6 +456,24 @@ func parseBitrate(s string) (int, error) {
 		return 0, fmt.Errorf("bench: --bitrate %q: want 30k..50M", s)
 	}
 	return bps, nil
+}
+
+// gridTile is the 16:9 tile each of n participants gets in a grid that
+// fills a screen of that size, as a meeting app lays out its gallery: the
+// most columns by rows no larger than needed, each tile the largest 16:9
+// rectangle in its cell. 4 on 1280x720 are 640x360 (the h layer), 10 are
+// 320x180 and 50 are 160x90 (the q layer).
+func gridTile(n int, screen proto.Tile) proto.Tile {
+	n = max(n, 1)
+	cols := int(math.Ceil(math.Sqrt(float64(n))))
+	rows := (n + cols - 1) / cols
+	w, h := screen.Width/cols, screen.Height/rows
+	if w*9 > h*16 {
+		w = h * 16 / 9
+	} else {
+		h = w * 9 / 16
+	}
+	return proto.Tile{Width: w, Height: h}
 }
 
 // parseTile reads "160x90" (or with ×).

@@ -8,6 +8,8 @@ import (
 	"github.com/pion/rtp"
 	"github.com/pion/rtp/codecs"
 	"github.com/pion/webrtc/v4"
+
+	"github.com/rtcd/rtcd/signal/proto"
 )
 
 func TestSeqTrackerWraparound(t *testing.T) {
@@ -293,5 +295,17 @@ func TestSummarizeSFU(t *testing.T) {
 	// The host was busy 3 s of the 2 s window (1.5 cores), the generator 1 s of it.
 	if res.Host == nil || res.Host.BusyPercent != 150 || res.Host.NotGeneratorPercent != 100 {
 		t.Fatalf("host %+v", res.Host)
+	}
+}
+
+func TestGridTile(t *testing.T) {
+	screen := proto.Tile{Width: 1280, Height: 720}
+	for n, want := range map[int]proto.Tile{
+		1: {Width: 1280, Height: 720}, 4: {Width: 640, Height: 360}, 10: {Width: 320, Height: 180},
+		25: {Width: 256, Height: 144}, 50: {Width: 160, Height: 90},
+	} {
+		if got := gridTile(n, screen); got != want {
+			t.Errorf("gridTile(%d) = %+v, want %+v", n, got, want)
+		}
 	}
 }
