@@ -35,8 +35,9 @@
 // --keyframe and on PLI), reports a tile for every other participant with
 // layers (--tile, by default the 16:9 tile of a gallery of N on --screen, so
 // a room of 4 asks for the h layer and one of 10 or more for q), and
-// receives everyone else. Participants are set up one at a time
-// per room, each waiting until it and the room have each other's tracks.
+// receives everyone else. A room's participants all publish at once (the
+// server coalesces its offers, one outstanding per participant), and the
+// row starts once everyone has everyone's tracks.
 // Every payload ends in a trailer with its send time on the run's clock, so
 // receivers measure the forwarding delay; loss is by RTP sequence number per
 // received stream. With --pid, the daemon's CPU per forwarded Mbit and RSS;

@@ -102,10 +102,10 @@ func (r *sfuRoom) index(id string) (int, bool) {
 	return i, ok
 }
 
-// waitFor waits until cond holds, re-checking it whenever a track arrives,
-// at most timeout.
-func (r *sfuRoom) waitFor(ctx context.Context, timeout time.Duration, cond func() bool) bool {
-	t := time.NewTimer(timeout)
+// waitProgress waits until cond holds, re-checking it whenever a track
+// arrives, and gives up when no track arrived for idle.
+func (r *sfuRoom) waitProgress(ctx context.Context, idle time.Duration, cond func() bool) bool {
+	t := time.NewTimer(idle)
 	defer t.Stop()
 	for {
 		r.mu.Lock()
@@ -116,6 +116,7 @@ func (r *sfuRoom) waitFor(ctx context.Context, timeout time.Duration, cond func(
 		}
 		select {
 		case <-ch:
+			t.Reset(idle)
 		case <-t.C:
 			return cond()
 		case <-ctx.Done():
@@ -270,16 +271,15 @@ func runSFURow(ctx context.Context, cfg sfuConfig) (res SFUResult, err error) {
 		return res, err
 	}
 
-	// Phase 2: participants publish one at a time in each room, rooms in
-	// parallel; each waits until it and the room have each other's tracks.
+	// Phase 2: every participant publishes at once, rooms in parallel; the
+	// server offers each one the others' tracks as they arrive, one offer
+	// outstanding per participant, so changes coalesce.
 	start := time.Now()
 	var setupErrs atomic.Int64
 	_ = forRooms(rooms, func(room *sfuRoom) error {
-		for k := range room.peers {
-			if err := setupPeer(ctx, room, k); err != nil {
-				setupErrs.Add(1)
-				run.addErr("setup: " + trimErr(err))
-			}
+		for _, err := range setupRoom(ctx, room) {
+			setupErrs.Add(1)
+			run.addErr("setup: " + trimErr(err))
 		}
 		return nil
 	})
@@ -378,57 +378,67 @@ func (c sfuConfig) wantTracks() uint8 {
 	return gotVideo
 }
 
-// setupPeer publishes participant k of room and waits until it receives
-// everyone before it and they receive it.
-func setupPeer(ctx context.Context, room *sfuRoom, k int) error {
+// setupRoom publishes every participant of room at once and waits until
+// each receives everyone else's tracks, for as long as tracks keep arriving
+// within the setup timeout. It returns one error per participant that did
+// not get there.
+func setupRoom(ctx context.Context, room *sfuRoom) []error {
 	cfg := room.run.cfg
-	p := room.peers[k]
-	p.startPacer()
-	if err := p.publish(); err != nil {
-		return fmt.Errorf("participant %d: publish: %w", k, err)
+	errs := make([]error, len(room.peers))
+	var wg sync.WaitGroup
+	for k, p := range room.peers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := publishPeer(ctx, p, cfg); err != nil {
+				errs[k] = fmt.Errorf("participant %d: %w", k, err)
+			}
+		}()
 	}
-	select {
-	case <-p.published:
-	case <-time.After(cfg.setupTimeout):
-		return fmt.Errorf("participant %d: no answer to its offer within %s", k, cfg.setupTimeout)
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	if err := p.sendLayers(cfg.tile); err != nil {
-		return fmt.Errorf("participant %d: layers: %w", k, err)
-	}
-	earlier := room.peers[:k]
+	wg.Wait()
 	want := cfg.wantTracks()
-	ok := room.waitFor(ctx, cfg.setupTimeout, func() bool {
-		if !p.hasTracks(earlier, want) {
-			return false
-		}
-		for _, o := range earlier {
-			if !o.hasTracks([]*sfuPeer{p}, want) {
+	room.waitProgress(ctx, cfg.setupTimeout, func() bool {
+		for _, p := range room.peers {
+			if !p.hasTracks(room.peers, want) {
 				return false
 			}
 		}
 		return true
 	})
-	if !ok {
-		return fmt.Errorf("participant %d: tracks to or from the room missing after %s", k, cfg.setupTimeout)
-	}
-	if k == 0 {
-		// Nobody can see the first publisher's tracks arrive at the server,
-		// which offers them to the next participant when their first
-		// packets come: give them time, so that offer does not cross the
-		// next participant's.
-		if !sleepCtx(ctx, firstPublisherSettle) {
-			return ctx.Err()
+	var out []error
+	for k, p := range room.peers {
+		switch {
+		case errs[k] != nil:
+			out = append(out, errs[k])
+		case !p.hasTracks(room.peers, want):
+			out = append(out, fmt.Errorf("participant %d: tracks of the room missing after %s without progress",
+				k, cfg.setupTimeout))
 		}
+	}
+	return out
+}
+
+// publishPeer starts p's pacer, offers its tracks and, once answered,
+// sends its layers.
+func publishPeer(ctx context.Context, p *sfuPeer, cfg sfuConfig) error {
+	p.startPacer()
+	if err := p.publish(); err != nil {
+		return fmt.Errorf("publish: %w", err)
+	}
+	t := time.NewTimer(cfg.setupTimeout)
+	defer t.Stop()
+	select {
+	case <-p.published:
+	case <-t.C:
+		return fmt.Errorf("no answer to its offer within %s", cfg.setupTimeout)
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	if err := p.sendLayers(cfg.tile); err != nil {
+		return fmt.Errorf("layers: %w", err)
 	}
 	return nil
 }
-
-// firstPublisherSettle is how long the first participant of a room sends
-// before the second joins the media server: on loopback its first packets
-// reach the server within milliseconds.
-const firstPublisherSettle = 500 * time.Millisecond
 
 // closeRooms closes every participant in parallel.
 func closeRooms(rooms []*sfuRoom) error {

@@ -87,11 +87,12 @@ func newSFUAPI() (*webrtc.API, error) {
 //
 // Negotiation follows the protocol's perfect negotiation with the client
 // polite, without SDP rollback, which pion does not have: the participant
-// offers once, when it publishes. An offer from the server that crosses
-// that first offer means the server ignored ours, so the participant
-// answers it on a fresh PeerConnection (nothing of the old one was used)
-// and offers its tracks again once stable. The run sets participants up
-// one at a time, so nothing else changes while one offers.
+// offers once, when it publishes, with every candidate in the offer, and
+// afterwards only answers the server's offers. The server offers nothing
+// before a client's first signal, so that offer cannot cross one of the
+// server's; should one still cross it, the server ignored ours, and the
+// participant answers on a fresh PeerConnection (nothing of the old one was
+// used) and offers its tracks again once stable.
 type sfuPeer struct {
 	room *sfuRoom
 	idx  int
