@@ -381,7 +381,7 @@ func (c sfuConfig) wantTracks() uint8 {
 // setupRoom publishes every participant of room at once and waits until
 // each receives everyone else's tracks, for as long as tracks keep arriving
 // within the setup timeout. It returns one error per participant that did
-// not get there.
+// not get there, without its index, so the report folds them into one line.
 func setupRoom(ctx context.Context, room *sfuRoom) []error {
 	cfg := room.run.cfg
 	errs := make([]error, len(room.peers))
@@ -390,9 +390,7 @@ func setupRoom(ctx context.Context, room *sfuRoom) []error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := publishPeer(ctx, p, cfg); err != nil {
-				errs[k] = fmt.Errorf("participant %d: %w", k, err)
-			}
+			errs[k] = publishPeer(ctx, p, cfg)
 		}()
 	}
 	wg.Wait()
@@ -411,8 +409,7 @@ func setupRoom(ctx context.Context, room *sfuRoom) []error {
 		case errs[k] != nil:
 			out = append(out, errs[k])
 		case !p.hasTracks(room.peers, want):
-			out = append(out, fmt.Errorf("participant %d: tracks of the room missing after %s without progress",
-				k, cfg.setupTimeout))
+			out = append(out, fmt.Errorf("tracks of the room missing, none came in %s", cfg.setupTimeout))
 		}
 	}
 	return out
