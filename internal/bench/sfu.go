@@ -42,6 +42,7 @@ type sfuConfig struct {
 	duration     time.Duration
 	drain        time.Duration
 	setupTimeout time.Duration
+	setupMax     time.Duration // bounds a room's whole setup
 	perIP        int
 	pid          int
 }
@@ -103,10 +104,12 @@ func (r *sfuRoom) index(id string) (int, bool) {
 }
 
 // waitProgress waits until cond holds, re-checking it whenever a track
-// arrives, and gives up when no track arrived for idle.
-func (r *sfuRoom) waitProgress(ctx context.Context, idle time.Duration, cond func() bool) bool {
+// arrives, and gives up when no track arrived for idle or at deadline.
+func (r *sfuRoom) waitProgress(ctx context.Context, idle time.Duration, deadline time.Time, cond func() bool) bool {
 	t := time.NewTimer(idle)
 	defer t.Stop()
+	end := time.NewTimer(time.Until(deadline))
+	defer end.Stop()
 	for {
 		r.mu.Lock()
 		ch := r.changed
@@ -118,6 +121,8 @@ func (r *sfuRoom) waitProgress(ctx context.Context, idle time.Duration, cond fun
 		case <-ch:
 			t.Reset(idle)
 		case <-t.C:
+			return cond()
+		case <-end.C:
 			return cond()
 		case <-ctx.Done():
 			return false
@@ -384,6 +389,7 @@ func (c sfuConfig) wantTracks() uint8 {
 // not get there, without its index, so the report folds them into one line.
 func setupRoom(ctx context.Context, room *sfuRoom) []error {
 	cfg := room.run.cfg
+	deadline := time.Now().Add(cfg.setupMax)
 	errs := make([]error, len(room.peers))
 	var wg sync.WaitGroup
 	for k, p := range room.peers {
@@ -395,7 +401,7 @@ func setupRoom(ctx context.Context, room *sfuRoom) []error {
 	}
 	wg.Wait()
 	want := cfg.wantTracks()
-	room.waitProgress(ctx, cfg.setupTimeout, func() bool {
+	room.waitProgress(ctx, cfg.setupTimeout, deadline, func() bool {
 		for _, p := range room.peers {
 			if !p.hasTracks(room.peers, want) {
 				return false
@@ -409,7 +415,8 @@ func setupRoom(ctx context.Context, room *sfuRoom) []error {
 		case errs[k] != nil:
 			out = append(out, errs[k])
 		case !p.hasTracks(room.peers, want):
-			out = append(out, fmt.Errorf("tracks of the room missing, none came in %s", cfg.setupTimeout))
+			out = append(out, fmt.Errorf("tracks of the room missing (none came in %s, or %s passed)",
+				cfg.setupTimeout, cfg.setupMax))
 		}
 	}
 	return out
@@ -579,6 +586,7 @@ func runSFUMode(ctx context.Context, args []string, out io.Writer) error {
 	screen := fs.String("screen", "1280x720", "screen the grid tiles fill")
 	keyEvery := fs.Duration("keyframe", 3*time.Second, "periodic key frame interval per layer (PLIs add more)")
 	setupTimeout := fs.Duration("setup-timeout", 10*time.Second, "per-participant connect, negotiation and track timeout")
+	setupMax := fs.Duration("setup-max", 3*time.Minute, "a room's whole setup at most; the row then runs with the tracks that came")
 	perIP := fs.Int("per-ip", 8, "participants per loopback source address (keep under Signal.MaxConnsPerIP)")
 	var pid int
 	fs.IntVar(&pid, "pid", 0, "daemon PID: report its CPU per forwarded Mbit and RSS")
@@ -643,6 +651,8 @@ func runSFUMode(ctx context.Context, args []string, out io.Writer) error {
 		return fmt.Errorf("bench: --keyframe %s: want 100ms..1h", *keyEvery)
 	case *setupTimeout <= 0 || *setupTimeout > 5*time.Minute:
 		return fmt.Errorf("bench: --setup-timeout %s: want >0 and <= 5m", *setupTimeout)
+	case *setupMax <= 0 || *setupMax > time.Hour:
+		return fmt.Errorf("bench: --setup-max %s: want >0 and <= 1h", *setupMax)
 	case *perIP < 1:
 		return fmt.Errorf("bench: --per-ip %d: want >= 1", *perIP)
 	case pid < 0:
@@ -659,7 +669,7 @@ func runSFUMode(ctx context.Context, args []string, out io.Writer) error {
 		}
 		cfg := sfuConfig{url: u, token: *token, rooms: *rooms, participants: n, bitrate: bps, audio: *audio,
 			tile: t, keyEvery: *keyEvery, warmup: *warmup, duration: *duration, drain: *drain,
-			setupTimeout: *setupTimeout, perIP: *perIP, pid: pid}
+			setupTimeout: *setupTimeout, setupMax: *setupMax, perIP: *perIP, pid: pid}
 		r, err := runSFURow(ctx, cfg)
 		if err != nil {
 			return fmt.Errorf("bench: sfu with %d rooms of %d: %w", *rooms, n, err)
