@@ -137,6 +137,7 @@ type Client struct {
 	iceExpires time.Time
 	limits     Limits
 	room       string
+	media      string // the room's media mode: proto.MediaMesh or proto.MediaSFU
 	infos      map[string]PeerInfo
 	peers      map[string]*peer
 	waiters    map[string]chan frame
@@ -664,14 +665,23 @@ func (c *Client) handle(m frame) {
 	switch m.Type {
 	case proto.TypeJoined:
 		c.mu.Lock()
-		c.room = m.Room
+		c.room, c.media = m.Room, m.Media
 		for _, info := range m.Peers {
 			c.infos[info.ID] = info
 		}
 		c.mu.Unlock()
 		for _, info := range m.Peers {
 			c.emit(Event{Kind: EventPeerJoined, Peer: info.ID, Info: info})
-			c.getPeer(info.ID, true)
+			if m.Media != proto.MediaSFU {
+				c.getPeer(info.ID, true)
+			}
+		}
+		if m.Media == proto.MediaSFU {
+			c.getPeer(proto.SFUPeer, true)
+		}
+	case proto.TypeMedia:
+		if m.Mode == proto.MediaSFU {
+			c.toSFU()
 		}
 	case proto.TypePeerJoined:
 		if m.Peer != nil {
@@ -755,6 +765,11 @@ func (c *Client) getPeer(id string, initiator bool) *peer {
 		return p
 	}
 	info, known := c.infos[id]
+	if id == proto.SFUPeer {
+		// The media server is the impolite side (docs/protocol.md §3.10).
+		polite := true
+		info, known = PeerInfo{ID: id, Polite: &polite}, true
+	}
 	if !known {
 		// A signal from a peer we were not told about; the server only
 		// routes within the room, so treat it as a member. Be the polite
@@ -772,6 +787,41 @@ func (c *Client) getPeer(id string, initiator bool) *peer {
 	c.mu.Unlock()
 	p.start()
 	return p
+}
+
+// toSFU moves the call to the media server when the room does: the
+// connections to the other members close and one to the server opens.
+func (c *Client) toSFU() {
+	c.mu.Lock()
+	if c.media == proto.MediaSFU {
+		c.mu.Unlock()
+		return
+	}
+	c.media = proto.MediaSFU
+	var mesh []*peer
+	for id, p := range c.peers {
+		if id != proto.SFUPeer {
+			mesh = append(mesh, p)
+			delete(c.peers, id)
+		}
+	}
+	c.mu.Unlock()
+	for _, p := range mesh {
+		p.close()
+	}
+	c.getPeer(proto.SFUPeer, true)
+}
+
+// MediaMode is the media mode of the room joined: proto.MediaSFU when the
+// call goes through the media server, whose connection is the peer
+// proto.SFUPeer ("sfu") for Path and Media; proto.MediaMesh otherwise.
+func (c *Client) MediaMode() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.media == "" {
+		return proto.MediaMesh
+	}
+	return c.media
 }
 
 func (c *Client) dropPeer(id string) {

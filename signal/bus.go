@@ -1,6 +1,7 @@
 package signal
 
 import (
+	"encoding/json"
 	"errors"
 	"time"
 
@@ -74,6 +75,35 @@ type RoomBus interface {
 	// where the other nodes find them for ttl, so that the clients told to
 	// reconnect resume there.
 	SaveSessions(recs map[string]SessionRecord, ttl time.Duration)
+
+	// MediaNode names the node that carries the media of room: the live
+	// node that claimed it first, or this node, which claims it now if no
+	// live node holds the claim (the claim of a node whose presence expired
+	// is taken over). "" or NodeID() means this node. The hub calls it, and
+	// ReleaseMedia, under one lock of its own. An error says the bus could
+	// not ask (the backend is unreachable): node is then this node, which
+	// carries the media of its rooms as it carries the rooms themselves.
+	MediaNode(room string) (node string, err error)
+	// ReleaseMedia gives up this node's claim on the media of room: it
+	// carries no media session of the room any more.
+	ReleaseMedia(room string)
+	// MediaSignal hands sig, from a client of this node, to node, which
+	// carries the media of the client's room (a MediaNode answer), exactly
+	// once or not at all. That node's hub opens the client's media session
+	// there (Rooms.MediaSignal) and sends the media server's signals back
+	// with Signal, from proto.SFUPeer.
+	MediaSignal(node string, sig MediaSignal) error
+}
+
+// MediaSignal is a client's signal for the media server of another node, as
+// nodes exchange it. Nodes exchange its JSON form, so the form does not
+// change.
+type MediaSignal struct {
+	Room string          `json:"room"`
+	Peer string          `json:"peer"`         // the client's peer id, on the sending node
+	ID   string          `json:"id,omitempty"` // the client's request id, echoed by an error
+	Kind string          `json:"kind"`
+	Data json.RawMessage `json:"data,omitempty"`
 }
 
 // JoinResult is how RoomBus.Join ended.
@@ -161,3 +191,6 @@ func (localBus) Hold(string, []byte) bool                             { return f
 func (localBus) Drain(string) [][]byte                                { return nil }
 func (localBus) TakeOver(string, string) (*SessionRecord, [][]byte)   { return nil, nil }
 func (localBus) SaveSessions(map[string]SessionRecord, time.Duration) {}
+func (localBus) MediaNode(string) (string, error)                     { return "", nil }
+func (localBus) ReleaseMedia(string)                                  {}
+func (localBus) MediaSignal(string, MediaSignal) error                { return errNoOtherNode }

@@ -434,7 +434,7 @@ func (c *conn) handle(mt int, b []byte) {
 		c.h.closeMedia(s)
 	case proto.TypeSignal:
 		if m.To == proto.SFUPeer {
-			e = c.h.mediaSignal(s, m.Kind, m.Data)
+			e = c.h.mediaSignal(s, m.ID, m.Kind, m.Data)
 			break
 		}
 		msg := proto.Marshal(proto.ServerMessage{V: proto.Version, Type: proto.TypeSignal, From: s.id, Kind: m.Kind, Data: m.Data})

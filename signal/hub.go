@@ -87,7 +87,9 @@ type Hub struct {
 	// Test hooks, fixed in production.
 	floodWindow time.Duration
 
-	media MediaServer // nil: every room is a mesh room; set before serving
+	media  MediaServer // nil: every room is a mesh room; set before serving
+	claims mediaClaims // the rooms whose media this node carries
+	hosted hostedMedia // media sessions of other nodes' clients
 
 	wg sync.WaitGroup // connection handlers and resume timers
 
@@ -274,6 +276,7 @@ func (h *Hub) Stop() {
 		h.mu.Unlock()
 		<-done
 	}
+	h.closeHosted()
 	h.router.bus.Stop()
 	logx.Infow("signal: hub stopped", logx.Field("connections", len(conns)))
 }

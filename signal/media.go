@@ -32,9 +32,20 @@ type MediaSession interface {
 // mediaLink is a session's link to the media server. mu orders its opening
 // against its closing: the room is checked and the session opened under it,
 // and a leave closes it under it, so no media session outlives its room.
+// While the media of the session's room lives on another node, ms stays nil
+// and every signal goes there.
 type mediaLink struct {
-	mu sync.Mutex
-	ms MediaSession
+	mu   sync.Mutex
+	ms   MediaSession
+	room string // ms's room, whose media claim ms counts in
+}
+
+// mediaClaims counts, by room, the media sessions this node carries (its
+// own clients' and those hosted for other nodes' clients), so that the
+// node claims a room's media with the first and releases it with the last.
+type mediaClaims struct {
+	mu    sync.Mutex // held across the bus's MediaNode and ReleaseMedia
+	rooms map[string]int
 }
 
 // SetMedia gives the hub a media server, which makes Signal.Media apply: SFU
@@ -49,8 +60,9 @@ func (h *Hub) SetMedia(m MediaServer) {
 }
 
 // mediaSignal hands a client's signal to its media session, opening the
-// session on the first one.
-func (h *Hub) mediaSignal(s *session, kind string, data json.RawMessage) *proto.Error {
+// session on the first one; id is the request's, for the errors of another
+// node's media server.
+func (h *Hub) mediaSignal(s *session, id, kind string, data json.RawMessage) *proto.Error {
 	if h.media == nil {
 		return proto.Errorf(proto.CodeUnknownPeer, "this server has no media server; signal your peers")
 	}
@@ -64,13 +76,24 @@ func (h *Hub) mediaSignal(s *session, kind string, data json.RawMessage) *proto.
 		return proto.Errorf(proto.CodeUnknownPeer, "room %s carries media peer to peer (media %s)", room, mode)
 	}
 	if s.media.ms == nil {
+		if node, here := h.claimMedia(room); !here {
+			sig := MediaSignal{Room: room, Peer: s.id, ID: id, Kind: kind, Data: data}
+			if err := h.router.bus.MediaSignal(node, sig); err != nil {
+				logx.Infow("signal: media node unreachable", logx.Field("room", room), logx.Field("node", node),
+					logx.Field("err", err.Error()))
+				return proto.Errorf(proto.CodeInternal, "the media server of room %s is on another node, which cannot be reached right now", room)
+			}
+			return nil
+		}
+		h.endHosted(s.id) // hosted for s's previous node, if s resumed here
 		ms, err := h.media.Join(room, s.id, h.mediaSender(s))
 		if err != nil {
+			h.releaseMedia(room)
 			logx.Errorw("signal: media server join", logx.Field("peer", s.id), logx.Field("room", room),
 				logx.Field("err", err.Error()))
 			return proto.Errorf(proto.CodeInternal, "the media server cannot take you right now")
 		}
-		s.media.ms = ms
+		s.media.ms, s.media.room = ms, room
 		h.st.mediaSessions.Add(1)
 	}
 	if err := s.media.ms.Signal(kind, data); err != nil {
@@ -79,18 +102,56 @@ func (h *Hub) mediaSignal(s *session, kind string, data json.RawMessage) *proto.
 	return nil
 }
 
+// claimMedia finds the node that carries the media of room. If it is this
+// one (here), a media session about to open counts in the room's claim, and
+// the caller must open it or call releaseMedia.
+func (h *Hub) claimMedia(room string) (node string, here bool) {
+	h.claims.mu.Lock()
+	defer h.claims.mu.Unlock()
+	node, err := h.router.bus.MediaNode(room)
+	if err != nil {
+		logx.Debugw("signal: media node unknown; carrying the room's media here", logx.Field("room", room),
+			logx.Field("err", err.Error()))
+	}
+	if node != "" && node != h.router.bus.NodeID() {
+		return node, false
+	}
+	if h.claims.rooms == nil {
+		h.claims.rooms = make(map[string]int)
+	}
+	h.claims.rooms[room]++
+	return node, true
+}
+
+// releaseMedia uncounts a media session of room that closed (or did not
+// open), releasing the room's media claim with the last one.
+func (h *Hub) releaseMedia(room string) {
+	h.claims.mu.Lock()
+	defer h.claims.mu.Unlock()
+	if h.claims.rooms[room]--; h.claims.rooms[room] > 0 {
+		return
+	}
+	delete(h.claims.rooms, room)
+	h.router.bus.ReleaseMedia(room)
+}
+
 // mediaSender returns the send function of s's media session: signals from
 // proto.SFUPeer, kept across a resume like every relayed signal.
 func (h *Hub) mediaSender(s *session) func(string, json.RawMessage) {
 	return func(kind string, data json.RawMessage) {
-		b := proto.Marshal(proto.ServerMessage{V: proto.Version, Type: proto.TypeSignal, From: proto.SFUPeer,
-			Kind: kind, Data: data})
+		b := sfuMessage(kind, data)
 		if s.out.push(b, true) {
 			s.out.notify()
 			return
 		}
 		h.overflowLater(s)
 	}
+}
+
+// sfuMessage is a signal of the media server as its client gets it.
+func sfuMessage(kind string, data json.RawMessage) []byte {
+	return proto.Marshal(proto.ServerMessage{V: proto.Version, Type: proto.TypeSignal, From: proto.SFUPeer,
+		Kind: kind, Data: data})
 }
 
 // overflowLater ends s from a goroutine the hub waits for: the media server
@@ -110,11 +171,12 @@ func (h *Hub) overflowLater(s *session) {
 }
 
 // closeMedia ends s's media session, if it has one. Called after s left its
-// room, without locks.
+// room, without locks. A media session on another node ends there when that
+// node learns that s left (Rooms.Left).
 func (h *Hub) closeMedia(s *session) {
 	s.media.mu.Lock()
-	ms := s.media.ms
-	s.media.ms = nil
+	ms, room := s.media.ms, s.media.room
+	s.media.ms, s.media.room = nil, ""
 	s.media.mu.Unlock()
 	if ms == nil {
 		return
@@ -123,6 +185,7 @@ func (h *Hub) closeMedia(s *session) {
 	if err := ms.Close(); err != nil {
 		logx.Infow("signal: media session close", logx.Field("peer", s.id), logx.Field("err", err.Error()))
 	}
+	h.releaseMedia(room)
 }
 
 // mediaOf returns s's room and how it carries media, "" when s is in none.

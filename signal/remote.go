@@ -239,6 +239,7 @@ func (x *Rooms) Moved(from, name string, m Member) {
 			x.r.refresh(rm, p, m, d)
 		}
 	})
+	x.h.hostedLeft(from, name, m.ID) // as a session handed over closes its media session
 }
 
 // Left applies node's leave of its peer id from room name.
@@ -249,6 +250,7 @@ func (x *Rooms) Left(node, name, id string) {
 			x.r.tell(rm, proto.TypePeerLeft, &proto.PeerInfo{ID: id}, d)
 		}
 	})
+	x.h.hostedLeft(node, name, id)
 }
 
 // Synced makes node's peers in room name exactly members.
@@ -256,6 +258,11 @@ func (x *Rooms) Synced(node, name string, members []Member) {
 	x.r.inRoom(name, func(rm *room, d *delivery) {
 		x.r.replaceRemote(rm, func(m *session) bool { return m.node == node }, members, d)
 	})
+	in := make(map[string]bool, len(members))
+	for _, m := range members {
+		in[m.ID] = true
+	}
+	x.h.stopHosted(func(hs *hostedSession) bool { return hs.node == node && hs.room == name && !in[hs.peer] })
 }
 
 // NodeGone removes every peer of a node that stopped heartbeating, so that
@@ -276,8 +283,18 @@ func (x *Rooms) NodeGone(node string) int {
 	}
 	r.mu.Unlock()
 	r.flush(&d)
+	x.h.stopHosted(func(hs *hostedSession) bool { return hs.node == node })
 	return n
 }
+
+// MediaSignal takes a signal that node forwarded from its client sig.Peer
+// for the media server of room sig.Room, whose media lives on this node
+// (RoomBus.MediaSignal): this node opens the client's media session on the
+// first one, and sends the media server's signals back to node with
+// RoomBus.Signal from proto.SFUPeer. It does not block. The session closes
+// when node says the client left the room (Left, Synced), moved (Moved), or
+// when node is gone (NodeGone).
+func (x *Rooms) MediaSignal(node string, sig MediaSignal) { x.h.hostSignal(node, sig) }
 
 // Deliver hands a signal relayed by another node to local peer to in room.
 // A peer that is not here may be one this node is taking over: pending

@@ -15,6 +15,7 @@ import (
 	"github.com/rtcd/rtcd/internal/daemon"
 	"github.com/rtcd/rtcd/internal/redistest"
 	"github.com/rtcd/rtcd/internal/testharness/daemontest"
+	"github.com/rtcd/rtcd/signal"
 	"github.com/rtcd/rtcd/signal/redisbus"
 )
 
@@ -129,5 +130,26 @@ func TestICEServersAllNodes(t *testing.T) {
 	own := clusterNode(t, r.Addr(), "n3")
 	if _, ts := hello(t, own, "b"); strings.Contains(strings.Join(ts.URLs, " "), relay2) {
 		t.Fatalf("ICEServers=own hands out other nodes' relays: %v", ts.URLs)
+	}
+}
+
+// TestSFURoomAcrossNodes: in an SFU room with a participant on each node,
+// both send their media to the one media server of the node that claimed
+// the room, reached with its own candidates, and each gets the other's
+// track through it; the other node's media server carries nothing.
+func TestSFURoomAcrossNodes(t *testing.T) {
+	r := redistest.Run(t)
+	sfuMode := func(c *config.Config) { c.Signal.Media = signal.MediaSFU }
+	n1 := clusterNode(t, r.Addr(), "n1", sfuMode)
+	n2 := clusterNode(t, r.Addr(), "n2", sfuMode)
+	a := newSFUClient(t, n1, "sfu-cluster")
+	b := newSFUClient(t, n2, "sfu-cluster")
+	exchangeTracks(t, a, b)
+	s1, s2 := n1.SFU().Stats(), n2.SFU().Stats()
+	if len(s1)+len(s2) != 1 {
+		t.Fatalf("media server rooms: n1 %+v, n2 %+v; want the room on one node", s1, s2)
+	}
+	if st := append(s1, s2...)[0]; st.Participants != 2 || st.PacketsForwarded == 0 {
+		t.Fatalf("the room's media server: %+v, want both participants and forwarded packets", st)
 	}
 }

@@ -165,15 +165,10 @@ func (c *sfuClient) close() {
 	_ = c.pc.Close()
 }
 
-// TestSFURoomForwardsThroughTheDaemon: in an SFU room, each participant's
-// track reaches the others through the daemon's media server, with the
-// publisher's peer id as stream id, and /metrics-facing stats count it.
-func TestSFURoomForwardsThroughTheDaemon(t *testing.T) {
-	c := config.Default()
-	c.Signal.Media = signal.MediaSFU
-	d := daemontest.Start(t, c)
-	a := newSFUClient(t, d, "sfu-room")
-	b := newSFUClient(t, d, "sfu-room")
+// exchangeTracks has a and b publish and waits until each got the other's
+// track, with the publisher's peer id as stream id.
+func exchangeTracks(t *testing.T, a, b *sfuClient) {
+	t.Helper()
 	a.publish()
 	b.publish()
 	for _, tc := range []struct {
@@ -189,6 +184,18 @@ func TestSFURoomForwardsThroughTheDaemon(t *testing.T) {
 			t.Fatalf("no track from %s reached %s", tc.from, tc.rx.id)
 		}
 	}
+}
+
+// TestSFURoomForwardsThroughTheDaemon: in an SFU room, each participant's
+// track reaches the others through the daemon's media server, with the
+// publisher's peer id as stream id, and /metrics-facing stats count it.
+func TestSFURoomForwardsThroughTheDaemon(t *testing.T) {
+	c := config.Default()
+	c.Signal.Media = signal.MediaSFU
+	d := daemontest.Start(t, c)
+	a := newSFUClient(t, d, "sfu-room")
+	b := newSFUClient(t, d, "sfu-room")
+	exchangeTracks(t, a, b)
 	var forwarded uint64
 	for _, r := range d.SFU().Stats() {
 		forwarded += r.PacketsForwarded

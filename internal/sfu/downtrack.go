@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/pion/rtp"
+	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -27,6 +28,13 @@ type downTrack struct {
 	ssrc      uint32
 	pt        uint8
 	clockRate uint32
+	// absSendTimeID is the subscriber's id of the abs-send-time extension,
+	// 0 when not negotiated: it lets the subscriber's browser estimate the
+	// bandwidth of its downlink (REMB) from the server's send times.
+	absSendTimeID uint8
+	// vp8 says the track is VP8, whose picture numbers pictures rewrites.
+	vp8      bool
+	pictures vp8Rewriter
 	// current is the layer being forwarded and target the one wanted, -1
 	// for none; they differ until a keyframe of target arrives.
 	current, target int
@@ -43,7 +51,8 @@ type downTrack struct {
 }
 
 func newDownTrack(pub *published, sub *Participant) *downTrack {
-	d := &downTrack{pub: pub, sub: sub, stats: &sub.room.counters, current: -1, target: -1}
+	d := &downTrack{pub: pub, sub: sub, stats: &sub.room.counters, current: -1, target: -1,
+		vp8: strings.EqualFold(pub.codec.MimeType, webrtc.MimeTypeVP8)}
 	if pub.kind == webrtc.RTPCodecTypeAudio {
 		d.target = 0 // audio is never dropped
 	}
@@ -69,6 +78,12 @@ func (d *downTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameter
 		if strings.EqualFold(c.MimeType, d.pub.codec.MimeType) {
 			d.mu.Lock()
 			d.writer, d.ssrc, d.pt, d.clockRate = ctx.WriteStream(), uint32(ctx.SSRC()), uint8(c.PayloadType), c.ClockRate
+			d.absSendTimeID = 0
+			for _, e := range ctx.HeaderExtensions() {
+				if e.URI == sdp.ABSSendTimeURI {
+					d.absSendTimeID = uint8(e.ID)
+				}
+			}
 			target := d.target
 			d.mu.Unlock()
 			d.requestKeyframe(target)
@@ -136,11 +151,13 @@ func (d *downTrack) writeRTP(l *layer, pkt *rtp.Packet, key bool, now time.Time)
 	if d.writer == nil {
 		return
 	}
+	switched := false
 	if l.index != d.current {
 		if l.index != d.target || !key {
 			return
 		}
 		d.switchLocked(l, pkt, now)
+		switched = true
 	} else if diff := int16(pkt.SequenceNumber - d.switchSeq); diff < 0 {
 		return // from before the switch: its number is taken
 	} else if diff > 1<<14 {
@@ -151,11 +168,21 @@ func (d *downTrack) writeRTP(l *layer, pkt *rtp.Packet, key bool, now time.Time)
 	h.SequenceNumber += d.seqOffset
 	h.Timestamp += d.tsOffset
 	// The publisher's extensions (mid, rid, audio level) belong to its
-	// session; the subscriber's interceptors add their own. Padding was
-	// stripped from the payload when the packet was read.
+	// session; the subscriber's interceptors add their own, and the server
+	// its send time. Padding was stripped from the payload when the packet
+	// was read.
 	h.Extension, h.ExtensionProfile, h.Extensions = false, 0, nil
+	if d.absSendTimeID != 0 {
+		if ast, err := rtp.NewAbsSendTimeExtension(now).Marshal(); err == nil {
+			_ = h.SetExtension(d.absSendTimeID, ast) // a fresh header: cannot fail
+		}
+	}
 	h.Padding, h.PaddingSize = false, 0
-	n, err := d.writer.WriteRTP(&h, pkt.Payload)
+	payload := pkt.Payload
+	if d.vp8 {
+		payload = d.pictures.rewrite(payload, switched)
+	}
+	n, err := d.writer.WriteRTP(&h, payload)
 	if err != nil {
 		return // the transport is closing with the subscriber
 	}

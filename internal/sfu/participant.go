@@ -36,6 +36,10 @@ type Participant struct {
 	err     error         // of pc.Close, for every Close call
 	bw      bandwidth     // towards the client
 	sending atomic.Uint64 // bits a second sent to the client, measured by the room's loop
+	// planned is the bitrate of the layers the allocator chose last: a
+	// loss report soon after a step up is of that rate, which the last
+	// measure has not seen yet.
+	planned atomic.Uint64
 	// sentBytes and sentAt are the total and time of the last measure;
 	// the room's loop alone uses them.
 	sentBytes uint64
@@ -265,11 +269,11 @@ func (p *Participant) readRTCP(sender *webrtc.RTPSender, d *downTrack) {
 				}
 				d.requestKeyframe(cur)
 			case *rtcp.ReceiverEstimatedMaximumBitrate:
-				p.bw.setREMB(uint64(pkt.Bitrate), now)
+				p.bw.remb(float64(pkt.Bitrate), float64(p.sending.Load()), now)
 			case *rtcp.ReceiverReport:
 				for _, r := range pkt.Reports {
 					if r.SSRC == d.ssrcOf() {
-						p.bw.loss(float64(r.FractionLost)/256, float64(p.sending.Load()))
+						p.bw.loss(float64(r.FractionLost)/256, float64(max(p.sending.Load(), p.planned.Load())), now)
 					}
 				}
 			case *rtcp.TransportLayerNack:

@@ -132,14 +132,15 @@ type peer struct {
 	// Of each remote track by key: its SSRC, the last sequence number and
 	// timestamp, how often either did not follow on, and how many frames
 	// of each layer marker came.
-	ssrcs    map[string]uint32
-	lastSeq  map[string]uint16
-	lastTS   map[string]uint32
-	seqJumps map[string]int
-	tsBack   map[string]int
-	markers  map[string]int // key/marker → frames
-	badErr   error
-	speakers []string // the dominant speakers the server named, in order
+	ssrcs      map[string]uint32
+	lastSeq    map[string]uint16
+	lastTS     map[string]uint32
+	seqJumps   map[string]int
+	tsBack     map[string]int
+	markers    map[string]int // key/marker → frames
+	badErr     error
+	absStamped int      // remote video packets that carried abs-send-time
+	speakers   []string // the dominant speakers the server named, in order
 	// spoke is set once the first offer went to the server; candidates
 	// found before are held.
 	spoke    bool
@@ -562,6 +563,11 @@ func (p *peer) onTrack(tr *webrtc.TrackRemote) {
 			}
 			p.mu.Lock()
 			p.packets[k]++
+			if tr.Kind() == webrtc.RTPCodecTypeVideo {
+				if ext := pkt.GetExtension(absSendTimeID); len(ext) == 3 {
+					p.absStamped++
+				}
+			}
 			if seen && pkt.SequenceNumber != p.lastSeq[k]+1 {
 				p.seqJumps[k]++
 			}

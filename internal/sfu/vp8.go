@@ -63,3 +63,97 @@ func vp8FrameStart(payload []byte) (frame []byte, ok bool) {
 	}
 	return payload[i:], true
 }
+
+// vp8Descriptor locates the picture ID and TL0PICIDX in the payload
+// descriptor of one VP8 packet (RFC 7741 §4.2): the offset of each, -1 when
+// absent, and whether the picture ID has 15 bits.
+type vp8Descriptor struct {
+	pic   int
+	pic15 bool
+	tl0   int
+}
+
+func parseVP8Descriptor(payload []byte) vp8Descriptor {
+	d := vp8Descriptor{pic: -1, tl0: -1}
+	if len(payload) < 2 || payload[0]&0x80 == 0 {
+		return d
+	}
+	x, i := payload[1], 2
+	if x&0x80 != 0 { // I
+		if len(payload) <= i {
+			return d
+		}
+		d.pic, d.pic15 = i, payload[i]&0x80 != 0
+		i++
+		if d.pic15 {
+			if len(payload) <= i { // a truncated 15-bit id
+				d.pic = -1
+				return d
+			}
+			i++
+		}
+	}
+	if x&0x40 != 0 && len(payload) > i { // L
+		d.tl0 = i
+	}
+	return d
+}
+
+// vp8Rewriter keeps a subscriber's VP8 picture IDs and TL0PICIDX running
+// on across layer switches. Each simulcast layer numbers its pictures on
+// its own; a receiver that sees the numbers jump back takes the new
+// layer's frames for old ones and drops them.
+type vp8Rewriter struct {
+	picOffset, lastPic uint16 // 15-bit arithmetic
+	tl0Offset, lastTL0 uint8
+	seen               bool
+	scratch            []byte // the rewritten payload, reused: written before the next packet
+}
+
+// rewrite returns payload with its picture ID and TL0PICIDX moved by the
+// offsets; switched says the packet begins a newly forwarded layer, whose
+// numbers then continue the last ones sent.
+func (w *vp8Rewriter) rewrite(payload []byte, switched bool) []byte {
+	d := parseVP8Descriptor(payload)
+	if d.pic < 0 && d.tl0 < 0 {
+		return payload
+	}
+	var pic uint16
+	if d.pic >= 0 {
+		pic = uint16(payload[d.pic] & 0x7f)
+		if d.pic15 {
+			pic = pic<<8 | uint16(payload[d.pic+1])
+		}
+	}
+	var tl0 uint8
+	if d.tl0 >= 0 {
+		tl0 = payload[d.tl0]
+	}
+	if switched && w.seen {
+		w.picOffset = (w.lastPic + 1 - pic) & 0x7fff
+		w.tl0Offset = w.lastTL0 + 1 - tl0
+	}
+	out := append(w.scratch[:0], payload...)
+	w.scratch = out
+	if d.pic >= 0 {
+		p := (pic + w.picOffset) & 0x7fff
+		if d.pic15 {
+			out[d.pic], out[d.pic+1] = 0x80|byte(p>>8), byte(p)
+		} else {
+			p &= 0x7f
+			out[d.pic] = byte(p)
+		}
+		if !w.seen || int16((p-w.lastPic)<<1) > 0 {
+			w.lastPic = p
+		}
+	}
+	if d.tl0 >= 0 {
+		t := tl0 + w.tl0Offset
+		out[d.tl0] = t
+		if !w.seen || int8(t-w.lastTL0) > 0 {
+			w.lastTL0 = t
+		}
+	}
+	w.seen = true
+	return out
+}

@@ -56,6 +56,7 @@ func TestMain(m *testing.M) {
 type nodeConfig struct {
 	Signal  signal.Config
 	Cluster redisbus.Config
+	Media   signal.MediaServer // nil: the hub has none
 }
 
 // defaultConfig is a cluster node with fast heartbeats.
@@ -90,6 +91,9 @@ func newNode(c nodeConfig) (*node, error) {
 	hub, err := signal.NewHub(c.Signal, issuer, nil, testURLs)
 	if err != nil {
 		return nil, err
+	}
+	if c.Media != nil {
+		hub.SetMedia(c.Media)
 	}
 	if err := hub.StartBus(bus); err != nil {
 		return nil, err

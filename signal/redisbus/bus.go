@@ -50,6 +50,7 @@ type Bus struct {
 	moved      map[string]movedTo   // peers handed to another node, by id
 	dirty      map[string]bool      // rooms whose Redis entries may be stale
 	others     []signal.ICEURLs     // ICE URLs of the other live nodes (ICEServers=all)
+	media      map[string]bool      // rooms whose media this node claimed
 }
 
 var _ signal.RoomBus = (*Bus)(nil)
@@ -81,6 +82,7 @@ func New(cfg Config) (*Bus, error) {
 		incoming: make(map[string]*inbuf),
 		moved:    make(map[string]movedTo),
 		dirty:    make(map[string]bool),
+		media:    make(map[string]bool),
 	}, nil
 }
 
@@ -136,6 +138,7 @@ func (b *Bus) Stop() {
 		_ = ps.Close()
 	}
 	b.wg.Wait()
+	b.releaseAllMedia()
 	ctx, cancel := b.cmdCtx()
 	defer cancel()
 	_ = b.rdb.Del(ctx, b.pfx+"node:"+b.self).Err()
@@ -228,6 +231,9 @@ func (b *Bus) roomKey(room string) string { return b.pfx + "room:" + room }
 func (b *Bus) keyTTL() int64 {
 	return (3*b.cfg.NodeTTL + b.rooms.ResumeWindow()).Milliseconds()
 }
+
+// mediaKey holds the node that carries the media of room (claim.lua).
+func (b *Bus) mediaKey(room string) string { return b.pfx + "media:" + room }
 
 // roomsKey is the set of rooms in which this node has entries: after a
 // crash, a node restarted with the same NodeID clears what its previous

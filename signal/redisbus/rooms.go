@@ -200,7 +200,9 @@ func (b *Bus) syncAll() {
 			b.dirty[r] = true
 		}
 		b.mu.Unlock()
+		return
 	}
+	b.refreshMedia()
 }
 
 // staleRooms takes the rooms marked dirty, plus, once the resume window

@@ -6,13 +6,20 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// The Lua scripts that change room hashes, each documented in its file.
+// The Lua scripts that change room hashes and media claims, each documented
+// in its file.
 var (
 	//go:embed join.lua
 	joinLua string
 	//go:embed sync.lua
 	syncLua string
+	//go:embed claim.lua
+	claimLua string
+	//go:embed release.lua
+	releaseLua string
 
-	joinScript = redis.NewScript(joinLua)
-	syncScript = redis.NewScript(syncLua)
+	joinScript    = redis.NewScript(joinLua)
+	syncScript    = redis.NewScript(syncLua)
+	claimScript   = redis.NewScript(claimLua)
+	releaseScript = redis.NewScript(releaseLua)
 )

@@ -31,6 +31,7 @@ type wire struct {
 	Sess    *signal.SessionRecord `json:"sess,omitempty"`
 	Items   [][]byte              `json:"items,omitempty"`
 	ICE     *signal.ICEURLs       `json:"ice,omitempty"`
+	Media   *signal.MediaSignal   `json:"media,omitempty"`
 }
 
 // Wire types.
@@ -48,6 +49,7 @@ const (
 	wHanded    = "handed"  // to node: the session (or OK=false)
 	wFlush     = "flush"   // to node: answer flushed once what came before is forwarded
 	wFlushed   = "flushed" // to node: answer to flush
+	wMedia     = "media"   // to node: a client's signal for the media server of the room (media.room, media.peer)
 )
 
 // awaiting files v under a fresh request id in m, a map guarded by mu, so
@@ -195,6 +197,10 @@ func (b *Bus) handleDirect(w wire) {
 		b.onSignal(w)
 	case wTake:
 		b.onTake(w)
+	case wMedia:
+		if w.Media != nil && w.Media.Peer != "" && w.Media.Room != "" && w.Node != "" {
+			b.rooms.MediaSignal(w.Node, *w.Media)
+		}
 	case wFlush:
 		// Everything this node received before is delivered or forwarded
 		// by now (this loop is serial): say so.

@@ -80,11 +80,12 @@ export class Daemon {
   // tls: {certFile, keyFile, caPem, host, turnsPort, onePort, metricsPort}: HTTPS/WSS on the main
   // port (url is https://<host>:<port>), Turn.TLSListen on turnsPort when set, TURN over TLS on
   // the main port with onePort, Turn.PublicHost = host, and go-zero's DevServer (/metrics) on
-  // 127.0.0.1:metricsPort when set.
-  constructor({ httpPort, turnPort, relayMin, relayMax, secret, dir, signal = {}, turn = {}, sections = {}, tokenSecret = '', tls = null }) {
+  // 127.0.0.1:metricsPort when set. metricsPort: the DevServer (/metrics) without TLS.
+  constructor({ httpPort, turnPort, relayMin, relayMax, secret, dir, signal = {}, turn = {}, sections = {}, tokenSecret = '', tls = null, metricsPort = 0 }) {
     // The media server listens on free loopback ports, so daemons side by side never collide.
     sections = { ...sections, SFU: { UDP: '127.0.0.1:0', TCP: '127.0.0.1:0', Loopback: true, ...sections.SFU } };
-    Object.assign(this, { httpPort, turnPort, relayMin, relayMax, secret, dir, signal, turn, sections, tokenSecret, tls });
+    metricsPort = metricsPort || tls?.metricsPort || 0;
+    Object.assign(this, { httpPort, turnPort, relayMin, relayMax, secret, dir, signal, turn, sections, tokenSecret, tls, metricsPort });
     this.proc = null;
     this.url = tls ? `https://${tls.host}:${httpPort}` : `http://127.0.0.1:${httpPort}`;
     this.cfgPath = path.join(dir, `rtcd-${httpPort}.yaml`);
@@ -128,14 +129,13 @@ ${Object.entries(this.sections).map(([name, keys]) => `${name}:\n${Object.entrie
 
   tlsConfig() {
     const t = this.tls;
-    if (!t) return '';
-    return `TLS:
+    return `${t ? `TLS:
   CertFile: ${t.certFile}
   KeyFile: ${t.keyFile}
-${t.metricsPort ? `DevServer:
+` : ''}${this.metricsPort ? `DevServer:
   Enabled: true
   Host: 127.0.0.1
-  Port: ${t.metricsPort}
+  Port: ${this.metricsPort}
   EnableMetrics: true
   EnablePprof: false
 ` : ''}`;
@@ -151,8 +151,8 @@ ${t.metricsPort ? `DevServer:
 
   // metrics scrapes the DevServer's Prometheus text into {name{labels}: value}.
   async metrics() {
-    if (!this.tls?.metricsPort) throw new Error('no metricsPort');
-    const r = await fetch(`http://127.0.0.1:${this.tls.metricsPort}/metrics`);
+    if (!this.metricsPort) throw new Error('no metricsPort');
+    const r = await fetch(`http://127.0.0.1:${this.metricsPort}/metrics`);
     const out = {};
     for (const line of (await r.text()).split('\n')) {
       const m = /^(rtcd_[\w]+(?:\{[^}]*\})?) ([\d.e+-]+)$/.exec(line);

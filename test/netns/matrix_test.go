@@ -83,6 +83,7 @@ type matrixCase struct {
 	name       string
 	a, b       nat
 	tls        bool // daemon on 443 with HTTPS/WSS and TURN over TLS on the same port
+	sfu        bool // the room's media goes through the daemon's media server
 	check      func(t *testing.T, a, b peerResult)
 	skipReason string
 }
@@ -165,6 +166,50 @@ func TestNATMatrix(t *testing.T) {
 				}
 				if !b.Relayed {
 					t.Errorf("%s: the other side is only reachable through its relay; got %s", b.Name, b.Path)
+				}
+			},
+		},
+		// The media server's rows: each peer connects to the daemon's SFU
+		// (one UDP port, ICE-TCP, or through the relay), not to the other.
+		{
+			name: "e-sfu-symmetric-nat-both",
+			a:    nat{fullyRandom: true}, b: nat{fullyRandom: true},
+			sfu: true,
+			check: func(t *testing.T, a, b peerResult) {
+				for _, p := range []peerResult{a, b} {
+					if p.Relayed {
+						t.Errorf("%s: the media server has a public address, so even a symmetric NAT reaches it "+
+							"directly; got %s", p.Name, p.Path)
+					}
+				}
+			},
+		},
+		{
+			name: "f-sfu-udp-blocked-one-side",
+			a:    nat{blockUDP: true},
+			sfu:  true,
+			check: func(t *testing.T, a, b peerResult) {
+				if !strings.HasSuffix(a.Path, "/tcp") {
+					t.Errorf("%s (UDP blocked): want the media server reached over TCP (relay or ICE-TCP), got %s (%s)",
+						a.Name, a.Path, a.LocalType)
+				}
+				if b.Relayed {
+					t.Errorf("%s: want a direct path to the media server, got %s", b.Name, b.Path)
+				}
+			},
+		},
+		{
+			name: "g-sfu-only-tcp-443-one-side",
+			a:    nat{only443: true},
+			tls:  true,
+			sfu:  true,
+			check: func(t *testing.T, a, b peerResult) {
+				if a.LocalType != "relay" || a.RelayProtocol != "tls" {
+					t.Errorf("%s (443 only): want the media server reached through the relay over TLS on 443, "+
+						"got %s (%s, relay protocol %q)", a.Name, a.Path, a.LocalType, a.RelayProtocol)
+				}
+				if b.Relayed {
+					t.Errorf("%s: want a direct path to the media server, got %s", b.Name, b.Path)
 				}
 			},
 		},
@@ -294,7 +339,7 @@ func buildTopo(t *testing.T, idx int, tc matrixCase) topo {
 // over /etc/hosts.
 const tlsName = "rtcd.test"
 
-func daemonConfig(port, certFile, keyFile string) string {
+func daemonConfig(port, certFile, keyFile string, sfu bool) string {
 	cfg := `Name: rtcd
 Host: 0.0.0.0
 Port: ` + port + `
@@ -318,9 +363,17 @@ TLS:
   KeyFile: ` + keyFile + `
 `
 	}
-	return cfg + `Signal:
+	cfg += `Signal:
   Mode: open
 `
+	if sfu {
+		cfg += `  Media: sfu
+SFU:
+  UDP: 0.0.0.0:7882
+  TCP: 0.0.0.0:7882
+`
+	}
+	return cfg
 }
 
 // proc is a process started inside a namespace; the test kills it by PID.
@@ -388,19 +441,23 @@ func runCase(t *testing.T, bin, self string, idx int, tc matrixCase) (peerResult
 			}
 		}
 	}
-	if err := os.WriteFile(cfg, []byte(daemonConfig(port, certFile, keyFile)), 0o600); err != nil {
+	if err := os.WriteFile(cfg, []byte(daemonConfig(port, certFile, keyFile, tc.sfu)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	d := start(t, tp.pub, nil, bin, "-f", cfg)
 	start(t, tp.pub, []string{"RTCD_NETNS_STUN=" + pubIP2 + ":" + stunPort}, self, "-test.run=^$")
 	room := fmt.Sprintf("matrix-%d", idx)
 	peerEnv := func(name string) []string {
-		return append([]string{
+		env := append([]string{
 			"RTCD_NETNS_PEER=1", "RTCD_NAME=" + name, "RTCD_ROOM=" + room,
 			"RTCD_URL=" + url,
 			"RTCD_STUN=" + pubIP + ":" + turnPort + "," + pubIP2 + ":" + stunPort,
 			"RTCD_TIMEOUT_S=40",
 		}, extraEnv...)
+		if tc.sfu {
+			env = append(env, "RTCD_SFU=1")
+		}
+		return env
 	}
 	began := time.Now()
 	pa := start(t, tp.hA, peerEnv("A"), self, "-test.run=^$")
@@ -434,7 +491,7 @@ func runCase(t *testing.T, bin, self string, idx int, tc matrixCase) (peerResult
 			"RTP %d packets, %d lost; NAT local port %d mapped %v",
 			r.Name, r.Path, r.LocalType, r.LocalAddr, r.RemoteType, r.RemoteAddr, r.RelayProtocol, r.ConnectedMS,
 			r.PCConnectedMS, r.Received, r.Sent, r.DataRTTMS, r.ICERTTMS, r.RTPPackets, r.RTPLost, r.LocalPort, r.MappedPorts)
-		if r.Received != peerMessages || r.RTPPackets < peerMinRTP {
+		if (!tc.sfu && r.Received != peerMessages) || r.RTPPackets < peerMinRTP {
 			t.Errorf("peer %s: received %d messages and %d RTP packets", r.Name, r.Received, r.RTPPackets)
 		}
 	}

@@ -12,7 +12,9 @@ import (
 	"time"
 
 	"github.com/pion/stun/v3"
+
 	"github.com/rtcd/rtcd/client"
+	"github.com/rtcd/rtcd/signal/proto"
 )
 
 // The test binary doubles as the peer: started inside a LAN namespace with
@@ -144,6 +146,9 @@ func runPeer(res *peerResult) error {
 	if _, err := c.Join(ctx, os.Getenv("RTCD_ROOM")); err != nil {
 		return err
 	}
+	if os.Getenv("RTCD_SFU") == "1" {
+		return runSFUPeer(ctx, c, res, start)
+	}
 	call, err := client.RunCall(ctx, c, client.CallOptions{
 		Messages: envInt("RTCD_MESSAGES", peerMessages), Size: 1000, MinRTP: uint64(envInt("RTCD_MIN_RTP", peerMinRTP)),
 		Logf: func(f string, a ...any) { fmt.Fprintf(os.Stderr, res.Name+": "+f+"\n", a...) },
@@ -153,6 +158,25 @@ func runPeer(res *peerResult) error {
 	res.RTPPackets, res.RTPLost = call.Media.PacketsReceived, call.Media.PacketsLost
 	res.ConnectedMS = float64(call.Connected.Microseconds()) / 1000
 	res.DataRTTMS = float64(call.DataRTT.Microseconds()) / 1000
+	p := call.Path
+	res.Path, res.Relayed = p.Kind(), p.Relayed()
+	res.LocalType, res.RemoteType, res.LocalAddr, res.RemoteAddr = p.LocalType, p.RemoteType, p.LocalAddr, p.RemoteAddr
+	res.RelayProtocol = p.RelayProtocol
+	res.PCConnectedMS = float64(p.TimeToConnected.Microseconds()) / 1000
+	res.ICERTTMS = float64(p.RTT.Microseconds()) / 1000
+	return err
+}
+
+// runSFUPeer is the call through the media server: one connection, to the
+// daemon, that brings the other peer's video.
+func runSFUPeer(ctx context.Context, c *client.Client, res *peerResult, start time.Time) error {
+	if m := c.MediaMode(); m != proto.MediaSFU {
+		return fmt.Errorf("room media %q, want sfu", m)
+	}
+	call, err := client.RunSFUCall(ctx, c, client.SFUCallOptions{MinRTP: uint64(envInt("RTCD_MIN_RTP", peerMinRTP)), Tracks: 1})
+	res.DurationSeconds = time.Since(start).Seconds()
+	res.RTPPackets, res.RTPLost = call.Media.PacketsReceived, call.Media.PacketsLost
+	res.ConnectedMS = float64(call.Connected.Microseconds()) / 1000 // RunSFUCall starts right after the join
 	p := call.Path
 	res.Path, res.Relayed = p.Kind(), p.Relayed()
 	res.LocalType, res.RemoteType, res.LocalAddr, res.RemoteAddr = p.LocalType, p.RemoteType, p.LocalAddr, p.RemoteAddr

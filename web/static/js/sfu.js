@@ -361,6 +361,20 @@ export class Sfu extends EventTarget {
     }));
   }
 
+  // sent: the video encodings we publish to the server, lowest first, as
+  // the browser sends them now (outbound-rtp: rid, frame size, bytes).
+  async sent() {
+    const report = await this.report();
+    const out = [];
+    report?.forEach((r) => {
+      if (r.type === 'outbound-rtp' && r.kind === 'video') {
+        out.push({ rid: r.rid || '', frameWidth: r.frameWidth || 0, frameHeight: r.frameHeight || 0, bytesSent: r.bytesSent || 0,
+          framesEncoded: r.framesEncoded || 0, active: r.active !== false, qualityLimitationReason: r.qualityLimitationReason || '' });
+      }
+    });
+    return out.sort((a, b) => a.frameWidth - b.frameWidth);
+  }
+
   async stats() {
     const report = await this.report();
     return [...this.map.values()].map((m) => {

@@ -189,6 +189,9 @@ export class Switcher extends EventTarget {
     return this.bySource((t) => lists[this.all().indexOf(t)]);
   }
 
+  // sent: what we publish to the media server (sfu.js), [] in a mesh.
+  async sent() { return this.current.sent ? this.current.sent() : []; }
+
   bySource(listOf) {
     const out = new Map();
     for (const t of this.all()) {

@@ -23,6 +23,8 @@ export function exposeCall({ session, media, transport }) {
     peers: () => plain(transport.snapshot()),
     // stats: per participant, what the browser really receives.
     stats: async () => (await transport.stats()).map((s) => ({ ...plain(s), videoWidth: videoWidth(s.id), audioLive: audioLive(s.id) })),
+    // sent: the video encodings we publish to the media server now ([] in a mesh).
+    sent: async () => plain(await transport.sent()),
     metrics: () => ({ ...transport.metrics }),
     // media: how the call carries media now, 'mesh' or 'sfu' (as body[data-media]).
     media: () => transport.mode,
