@@ -18,10 +18,11 @@ import (
 	"os"
 	"runtime/debug"
 
-	"github.com/rtcd/rtcd/internal/config"
-	"github.com/rtcd/rtcd/internal/daemon"
 	"github.com/zeromicro/go-zero/core/logx"
 	"github.com/zeromicro/go-zero/core/service"
+
+	"github.com/rtcd/rtcd/internal/config"
+	"github.com/rtcd/rtcd/internal/daemon"
 )
 
 // version is set at build time with -ldflags "-X main.version=v1.2.3".
