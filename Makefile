@@ -4,7 +4,7 @@ GO       ?= go
 GOFLAGS  ?=
 PKGS     := ./...
 
-.PHONY: all build run test deps vet unit e2e bench-smoke stress fuzz bench clean
+.PHONY: all build run test deps vet unit e2e bench-smoke stress fuzz bench bench-sfu clean
 
 all: build
 
@@ -56,6 +56,12 @@ fuzz:
 bench:
 	$(GO) build -o bin/rtcd ./cmd/rtcd
 	./test/bench-full.sh
+
+# the SFU figures of docs/performance.md: one room of 4, 10, 25 and 50
+# WebRTC participants through the media server, 20 s each (minutes; not in
+# CI; SFU_PARTICIPANTS, SFU_ROOMS and DUR change it).
+bench-sfu:
+	./test/bench-sfu.sh
 
 clean:
 	rm -rf bin

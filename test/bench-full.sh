@@ -3,8 +3,9 @@
 # coturn (Debian's turnserver, started and stopped by PID by `rtcd bench
 # compare`) and raw loopback UDP in one run, 1200-byte packets, 1/4/16 clients,
 # UDP and TCP; paced 500 packets/s rows for loss and p99; packet-size rows;
-# allocation rate and memory under allocate/release churn; and 10,000
-# WebSocket clients against the signaling hub. Results go to $OUT.
+# allocation rate and memory under allocate/release churn; 10,000 WebSocket
+# clients against the signaling hub; and one SFU room of 4 to 50 WebRTC
+# participants (SFU_PARTICIPANTS; 4 to 25 by default, 50 in make bench-sfu). Results go to $OUT.
 #
 #   test/bench-full.sh                 # or: make bench
 #   REPEAT=5 DUR=10s test/bench-full.sh
@@ -16,6 +17,7 @@ OUT=${OUT:-${TMPDIR:-/tmp}/rtcd-bench-$(date -u +%Y%m%dT%H%M%SZ)}
 REPEAT=${REPEAT:-3}   # whole sequences per compare; rows show the median run
 DUR=${DUR:-5s}        # measured time per row
 SIGNAL_CLIENTS=${SIGNAL_CLIENTS:-10000}
+SFU_PARTICIPANTS=${SFU_PARTICIPANTS:-4,10,25}  # 50 does not fit 2 cores: make bench-sfu
 mkdir -p "$OUT"
 if ! command -v turnserver >/dev/null; then
 	echo "coturn's turnserver is not installed (apt-get install coturn); the compare rows need it" >&2
@@ -50,5 +52,6 @@ cmp alloc-udp --clients 1,4,16 --duration 1s --alloc-cycles 20000 --alloc-durati
 cmp alloc-tcp --clients 1,4,16 --duration 1s --alloc-cycles 20000 --alloc-duration 10s --transport tcp
 run alloc-memory alloc --server "$TURN_ADDR" --secret "$SECRET" --clients 4 --cycles 100000 --duration 5m --server-pid "$RTCD_PID"
 run signal signal --url "ws://${HTTP_URL#http://}/ws" --clients "$SIGNAL_CLIENTS" --rate 5000 --duration 10s --server-pid "$RTCD_PID"
+run sfu sfu --url "ws://${HTTP_URL#http://}/ws" --participants "$SFU_PARTICIPANTS" --duration 10s --pid "$RTCD_PID"
 kill -0 "$RTCD_PID" || { echo "rtcd died during the run; its log:"; cat "$WORK/rtcd.log"; exit 1; }
 echo "results in $OUT"

@@ -24,7 +24,10 @@ bench_build() {
 	BENCH=(bin/rtcd bench)
 }
 
-# bench_start_node [extra Turn keys as "Key: value" lines]
+# bench_start_node [extra Turn keys as "  Key: value" lines]
+# SIGNAL_MEDIA sets Signal.Media (auto unless given); the media server
+# listens on a free loopback UDP port and gathers loopback candidates, so
+# `rtcd bench sfu` reaches it and nothing else does.
 bench_start_node() {
 	SECRET=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
 	cat > "$WORK/rtcd.yaml" <<YAML
@@ -54,6 +57,12 @@ Signal:
   RoomSize: 6
   MaxConnsPerIP: 20000
   MessagesPerSecond: 50
+  Media: ${SIGNAL_MEDIA:-auto}
+  SFURoomSize: 50
+SFU:
+  UDP: 127.0.0.1:0
+  TCP: "off"
+  Loopback: true
 YAML
 	chmod 600 "$WORK/rtcd.yaml"
 	RTCD_BENCH_SECRET=$SECRET bin/rtcd -f "$WORK/rtcd.yaml" > "$WORK/rtcd.log" 2>&1 &

@@ -5,7 +5,7 @@
 //	rtcd [-f etc/rtcd.yaml]            run the daemon
 //	rtcd check-config -f FILE          validate a configuration and exit
 //	rtcd token --room R --user U       mint a join token (Signal.Mode=token)
-//	rtcd bench MODE [flags]            load-test a TURN server or the hub
+//	rtcd bench MODE [flags]            load-test a TURN server, the hub or the SFU
 //	rtcd probe URL [--json] [--trace]  check a deployment end to end
 //	rtcd version                       print build information
 package main
@@ -18,10 +18,11 @@ import (
 	"os"
 	"runtime/debug"
 
-	"github.com/rtcd/rtcd/internal/config"
-	"github.com/rtcd/rtcd/internal/daemon"
 	"github.com/zeromicro/go-zero/core/logx"
 	"github.com/zeromicro/go-zero/core/service"
+
+	"github.com/rtcd/rtcd/internal/config"
+	"github.com/rtcd/rtcd/internal/daemon"
 )
 
 // version is set at build time with -ldflags "-X main.version=v1.2.3".
@@ -88,7 +89,7 @@ func usage(w io.Writer) {
   rtcd check-config -f FILE                 validate a configuration without starting
   rtcd token --room R --user U [--ttl 1h]   mint a join token for Signal.Mode=token
   rtcd probe URL [--json] [--trace]         check a deployment end to end, as a user would
-  rtcd bench relay|udp|alloc|signal|compare  benchmark a TURN server or the hub (rtcd bench help)
+  rtcd bench relay|udp|alloc|signal|sfu|compare  benchmark a TURN server, the hub or the SFU (rtcd bench help)
   rtcd version                              print build information
 `)
 }

@@ -20,6 +20,7 @@ modes:
   alloc    allocate-and-release loop against --server: allocations/s and RSS growth
   udp      the same echo loop over raw loopback UDP: the physical-limit reference
   signal   N WebSocket clients in M rooms against rtcd's /ws
+  sfu      R rooms of N WebRTC participants through rtcd's SFU: simulcast video, audio, everyone receives everyone
   compare  rtcd vs coturn (started here) vs raw UDP, same run, ratios
 
 Run "rtcd bench <mode> -h" for a mode's flags. --smoke makes any mode seconds long.
@@ -43,6 +44,8 @@ func Run(ctx context.Context, args []string, out io.Writer) error {
 		err = runAllocMode(ctx, args[1:], out)
 	case "signal":
 		err = runSignalMode(ctx, args[1:], out)
+	case "sfu":
+		err = runSFUMode(ctx, args[1:], out)
 	case "compare":
 		err = runCompareMode(ctx, args[1:], out)
 	case "help", "-h", "-help", "--help":

@@ -15,12 +15,13 @@ import (
 
 	"github.com/pion/logging"
 	pionturn "github.com/pion/turn/v4"
-	"go.uber.org/goleak"
+
+	"github.com/rtcd/rtcd/internal/testharness"
 )
 
-func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
-}
+// TestMain checks for leaked goroutines, except go-zero's process-wide ones
+// (started by the in-process daemon's packages, never stopped).
+func TestMain(m *testing.M) { testharness.VerifyTestMain(m) }
 
 const testSecret = "bench-test-secret"
 
@@ -251,6 +252,16 @@ func TestBadInput(t *testing.T) {
 		{"alloc zero cycles", []string{"alloc", "--server", pion, "--secret", "x", "--cycles", "0"}, "--cycles"},
 		{"alloc wrong secret", []string{"alloc", "--server", pion, "--secret", "wrong", "--smoke"}, "no allocation succeeded"},
 		{"alloc dead server", []string{"alloc", "--server", dead, "--secret", "x", "--smoke", "--timeout", "300ms"}, "no allocation succeeded"},
+		{"sfu remote url", []string{"sfu", "--url", "ws://192.0.2.1:8080/ws"}, "loopback only"},
+		{"sfu http url", []string{"sfu", "--url", "http://127.0.0.1:8080/ws"}, "want ws://"},
+		{"sfu one participant", []string{"sfu", "--participants", "1"}, "want 2 or more"},
+		{"sfu too many participants", []string{"sfu", "--rooms", "20", "--participants", "50"}, "500 in all"},
+		{"sfu zero rooms", []string{"sfu", "--rooms", "0"}, "--rooms 0"},
+		{"sfu bad bitrate", []string{"sfu", "--bitrate", "fast"}, "--bitrate"},
+		{"sfu bad tile", []string{"sfu", "--tile", "big"}, "--tile"},
+		{"sfu fast keyframes", []string{"sfu", "--keyframe", "1ms"}, "--keyframe"},
+		{"sfu missing pid", []string{"sfu", "--pid", "1073741824"}, "server pid"},
+		{"sfu dead server", []string{"sfu", "--url", "ws://" + dead + "/ws", "--smoke"}, "dial"},
 		{"compare bad port range", []string{"compare", "--coturn-min-port", "50000", "--coturn-max-port", "40000"}, "coturn-min-port"},
 		{"compare missing coturn", []string{"compare", "--coturn-bin", "/nonexistent/turnserver"}, "not found"},
 	}

@@ -9,6 +9,7 @@
 //	rtcd bench udp --clients 1,4,16
 //	rtcd bench alloc --server 127.0.0.1:3478 --secret S --clients 4 --cycles 100000 [--server-pid P]
 //	rtcd bench signal --url ws://127.0.0.1:8080/ws --clients 10000 --rate 5000 [--server-pid P]
+//	rtcd bench sfu --url ws://127.0.0.1:8080/ws --rooms 1 --participants 4,10,25 [--pid P]
 //	rtcd bench compare --rtcd-server 127.0.0.1:3478 --rtcd-secret S --rtcd-pid P [--transport tcp]
 //
 // relay: each client allocates with pion's TURN client, creates a permission for
@@ -26,6 +27,24 @@
 // hub's per-IP cap applies per source, say hello and join rooms bench-0..M-1
 // (docs/protocol.md), then send signal messages to their room peers at --rate in
 // total; latency is measured from the send time carried in the data.
+//
+// sfu: R rooms of N participants, each a pion PeerConnection to rtcd's media
+// server speaking the real protocol over WebSocket (docs/protocol.md §3.10):
+// it publishes Opus-sized audio with the audio level extension and VP8
+// simulcast on rids q, h and f (payload descriptors, key frames every
+// --keyframe and on PLI), reports a tile for every other participant with
+// layers (--tile, by default the 16:9 tile of a gallery of N on --screen, so
+// a room of 4 asks for the h layer and one of 10 or more for q), and
+// receives everyone else. A room's participants all publish at once (the
+// server coalesces its offers, one outstanding per participant), and the
+// row starts once everyone has everyone's tracks.
+// Every payload ends in a trailer with its send time on the run's clock, so
+// receivers measure the forwarding delay; loss is by RTP sequence number per
+// received stream. With --pid, the daemon's CPU per forwarded Mbit and RSS;
+// always the host's CPU from /proc/stat minus bench's own, which counts the
+// kernel's loopback work, and bench's own CPU, which shows a saturated
+// generator. Only loopback URLs are accepted, and ICE uses only loopback
+// candidates on both sides.
 //
 // compare: starts coturn (Debian's turnserver) on a free loopback port with a
 // generated 0600 config, runs the relay loop against rtcd, coturn and raw UDP for
