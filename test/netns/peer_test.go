@@ -167,12 +167,7 @@ func runPeer(res *peerResult) error {
 	res.RTPPackets, res.RTPLost = call.Media.PacketsReceived, call.Media.PacketsLost
 	res.ConnectedMS = float64(call.Connected.Microseconds()) / 1000
 	res.DataRTTMS = float64(call.DataRTT.Microseconds()) / 1000
-	p := call.Path
-	res.Path, res.Relayed = p.Kind(), p.Relayed()
-	res.LocalType, res.RemoteType, res.LocalAddr, res.RemoteAddr = p.LocalType, p.RemoteType, p.LocalAddr, p.RemoteAddr
-	res.RelayProtocol = p.RelayProtocol
-	res.PCConnectedMS = float64(p.TimeToConnected.Microseconds()) / 1000
-	res.ICERTTMS = float64(p.RTT.Microseconds()) / 1000
+	res.setPath(call.Path)
 	return err
 }
 
@@ -186,13 +181,17 @@ func runSFUPeer(ctx context.Context, c *client.Client, res *peerResult, start ti
 	res.DurationSeconds = time.Since(start).Seconds()
 	res.RTPPackets, res.RTPLost = call.Media.PacketsReceived, call.Media.PacketsLost
 	res.ConnectedMS = float64(call.Connected.Microseconds()) / 1000 // RunSFUCall starts right after the join
-	p := call.Path
+	res.setPath(call.Path)
+	return err
+}
+
+// setPath records the candidate pair ICE chose.
+func (res *peerResult) setPath(p client.PathInfo) {
 	res.Path, res.Relayed = p.Kind(), p.Relayed()
 	res.LocalType, res.RemoteType, res.LocalAddr, res.RemoteAddr = p.LocalType, p.RemoteType, p.LocalAddr, p.RemoteAddr
 	res.RelayProtocol = p.RelayProtocol
 	res.PCConnectedMS = float64(p.TimeToConnected.Microseconds()) / 1000
 	res.ICERTTMS = float64(p.RTT.Microseconds()) / 1000
-	return err
 }
 
 // natMapping sends a STUN Binding request from one UDP socket to each
