@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/pion/interceptor"
+	"github.com/pion/interceptor/pkg/nack"
 	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 )
@@ -44,6 +45,11 @@ type Signal struct {
 	Kind string
 	Data json.RawMessage
 }
+
+// nackHistory is how many packets of each forwarded stream the server can
+// resend when a subscriber reports them lost: about 2.5 s of a 100 packets/s
+// layer, many round trips.
+const nackHistory = 256
 
 // allocateInterval is how often a room measures its layers and chooses
 // every subscriber's: often enough to follow a falling estimate within a
@@ -203,7 +209,12 @@ func newAPI(se *webrtc.SettingEngine, extra ...interceptor.Factory) (*webrtc.API
 		}
 	}
 	ir := &interceptor.Registry{}
-	if err := webrtc.RegisterDefaultInterceptors(me, ir); err != nil {
+	// The NACK responder keeps a copy of the last nackHistory packets of
+	// every stream the server sends, one per subscriber and layer it
+	// forwards: pion's default of 1,024 made memory the first limit of a
+	// big room (N·(N−1) video streams).
+	if err := webrtc.RegisterDefaultInterceptorsWithOptions(me, ir,
+		webrtc.WithNackResponderOptions(nack.ResponderSize(nackHistory))); err != nil {
 		return nil, fmt.Errorf("sfu: interceptors: %w", err)
 	}
 	for _, f := range extra {
