@@ -250,7 +250,11 @@ func (p *peer) newPC() *webrtc.PeerConnection {
 	pc.OnNegotiationNeeded(callback.Guard0(&p.gate, func() {
 		p.mu.Lock()
 		defer p.mu.Unlock()
-		if p.pc == pc {
+		// A test client publishes once, in its first offer, as the Go
+		// client does: pion also fires this after some answers, and an
+		// offer then can meet the server's, a collision pion cannot roll
+		// back.
+		if p.pc == pc && p.answers == 0 {
 			p.wantOffer = true
 			p.notifyLocked()
 		}
