@@ -147,68 +147,19 @@ type recvStream struct {
 // dialSFU connects participant idx of room, says hello and joins.
 func dialSFU(ctx context.Context, room *sfuRoom, idx int) (*sfuPeer, error) {
 	cfg := room.run.cfg
-	ctx, cancel := context.WithTimeout(ctx, cfg.setupTimeout)
-	defer cancel()
-	local := &net.TCPAddr{IP: sourceIP(room.base+idx, cfg.perIP)}
-	nd := net.Dialer{LocalAddr: local, Timeout: cfg.setupTimeout}
-	d := websocket.Dialer{HandshakeTimeout: cfg.setupTimeout,
-		NetDialContext: func(ctx context.Context, _, addr string) (net.Conn, error) {
-			return nd.DialContext(ctx, "tcp4", addr)
-		}}
-	conn, resp, err := d.DialContext(ctx, cfg.url.String(), nil)
-	if resp != nil && resp.Body != nil {
-		_ = resp.Body.Close()
-	}
+	conn, h, joined, err := dialJoin(ctx, wsJoin{url: cfg.url, token: cfg.token, name: "sfu-bench-" + strconv.Itoa(idx),
+		room: room.name, source: room.base + idx, perIP: cfg.perIP, timeout: cfg.setupTimeout})
 	if err != nil {
-		if resp != nil {
-			return nil, fmt.Errorf("handshake: HTTP %d", resp.StatusCode)
-		}
-		return nil, fmt.Errorf("dial: %w", err)
+		return nil, err
 	}
-	ok := false
-	defer func() {
-		if !ok {
-			_ = conn.Close()
-		}
-	}()
-	stop := callback.AfterFunc(ctx, func() { _ = conn.Close() })
-	defer stop()
-	deadline, _ := ctx.Deadline()
-	_ = conn.SetWriteDeadline(deadline)
-	_ = conn.SetReadDeadline(deadline)
-	name := "sfu-bench-" + strconv.Itoa(idx)
-	if err := conn.WriteJSON(proto.ClientMessage{V: proto.V1, Type: proto.TypeHello, ID: "h", Name: &name,
-		Token: cfg.token}); err != nil {
-		return nil, fmt.Errorf("hello: %w", err)
-	}
-	b, err := readUntil(conn, proto.TypeHello)
-	if err != nil {
-		return nil, fmt.Errorf("hello: %w", err)
-	}
-	var h proto.Hello
-	if err := json.Unmarshal(b, &h); err != nil {
-		return nil, fmt.Errorf("hello: %w", err)
-	}
-	if err := conn.WriteJSON(proto.ClientMessage{V: proto.V1, Type: proto.TypeJoin, ID: "j", Room: room.name}); err != nil {
-		return nil, fmt.Errorf("join: %w", err)
-	}
-	if b, err = readUntil(conn, proto.TypeJoined); err != nil {
-		return nil, fmt.Errorf("join: %w", err)
-	}
-	var joined proto.ServerMessage
-	if err := json.Unmarshal(b, &joined); err != nil {
-		return nil, fmt.Errorf("join: %w", err)
-	}
-	_ = conn.SetWriteDeadline(time.Time{})
-	_ = conn.SetReadDeadline(time.Time{})
 	pub, err := newPublisher(idx, cfg.participants, h.PeerID, cfg.bitrate, cfg.audio, cfg.keyEvery)
 	if err != nil {
+		_ = conn.Close()
 		return nil, err
 	}
 	p := &sfuPeer{room: room, idx: idx, id: h.PeerID, conn: conn, pub: pub, mode: joined.Media,
 		readerDone: make(chan struct{}), pacerDone: make(chan struct{}), published: make(chan struct{}),
 		tracks: map[string]uint8{}}
-	ok = true
 	go p.read()
 	return p, nil
 }

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"net/url"
 	"sort"
 	"strconv"
@@ -19,7 +18,6 @@ import (
 
 	"github.com/gorilla/websocket"
 
-	"github.com/rtcd/rtcd/internal/callback"
 	"github.com/rtcd/rtcd/signal/proto"
 )
 
@@ -168,75 +166,17 @@ func sourceIP(idx, perIP int) net.IP {
 // dial connects client idx, says hello and joins its room. It returns the
 // client with its peer list filled from joined.
 func dialSignal(ctx context.Context, cfg signalConfig, idx int, stats *signalStats) (*wsClient, error) {
-	ctx, cancel := context.WithTimeout(ctx, cfg.setupTimeout)
-	defer cancel()
-	d := websocket.Dialer{HandshakeTimeout: cfg.setupTimeout, ReadBufferSize: 4096, WriteBufferSize: 4096}
-	if ip := net.ParseIP(cfg.url.Hostname()); (ip != nil && ip.IsLoopback()) || cfg.url.Hostname() == "localhost" {
-		local := &net.TCPAddr{IP: sourceIP(idx, cfg.perIP)}
-		nd := net.Dialer{LocalAddr: local, Timeout: cfg.setupTimeout}
-		d.NetDialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
-			return nd.DialContext(ctx, "tcp4", addr)
-		}
-	}
-	var hdr http.Header
-	if cfg.origin != "" {
-		hdr = http.Header{"Origin": []string{cfg.origin}}
-	}
-	conn, resp, err := d.DialContext(ctx, cfg.url.String(), hdr)
-	if resp != nil && resp.Body != nil {
-		_ = resp.Body.Close()
-	}
+	room := "bench-" + strconv.Itoa(idx%cfg.rooms)
+	conn, h, m, err := dialJoin(ctx, wsJoin{url: cfg.url, origin: cfg.origin, token: cfg.token,
+		name: "bench" + strconv.Itoa(idx), room: room, source: idx, perIP: cfg.perIP, timeout: cfg.setupTimeout})
 	if err != nil {
-		if resp != nil {
-			return nil, fmt.Errorf("handshake: HTTP %d", resp.StatusCode)
-		}
-		return nil, fmt.Errorf("dial: %w", err)
+		return nil, err
 	}
-	c := &wsClient{idx: idx, conn: conn, room: "bench-" + strconv.Itoa(idx%cfg.rooms)}
-	ok := false
-	defer func() {
-		if !ok {
-			_ = conn.Close()
-		}
-	}()
-	stop := callback.AfterFunc(ctx, func() { _ = conn.Close() })
-	defer stop()
-	deadline, _ := ctx.Deadline()
-	_ = conn.SetWriteDeadline(deadline)
-	_ = conn.SetReadDeadline(deadline)
-
-	name := "bench" + strconv.Itoa(idx)
-	hello := proto.ClientMessage{V: proto.V1, Type: proto.TypeHello, ID: "h", Name: &name, Token: cfg.token}
-	if err := conn.WriteJSON(hello); err != nil {
-		return nil, fmt.Errorf("hello: %w", err)
-	}
-	b, err := readUntil(conn, proto.TypeHello)
-	if err != nil {
-		return nil, fmt.Errorf("hello: %w", err)
-	}
-	var h proto.Hello
-	if err := json.Unmarshal(b, &h); err != nil {
-		return nil, fmt.Errorf("hello: %w", err)
-	}
-	c.peerID = h.PeerID
+	c := &wsClient{idx: idx, conn: conn, room: room, peerID: h.PeerID}
 	stats.limit.Store(int64(h.Limits.MessagesPerSecond))
-	if err := conn.WriteJSON(proto.ClientMessage{V: proto.V1, Type: proto.TypeJoin, ID: "j", Room: c.room}); err != nil {
-		return nil, fmt.Errorf("join: %w", err)
-	}
-	b, err = readUntil(conn, proto.TypeJoined)
-	if err != nil {
-		return nil, fmt.Errorf("join: %w", err)
-	}
-	var m proto.ServerMessage
-	if err := json.Unmarshal(b, &m); err != nil {
-		return nil, fmt.Errorf("join: %w", err)
-	}
 	for _, p := range m.Peers {
 		c.addPeer(p.ID)
 	}
-	_ = conn.SetWriteDeadline(time.Time{})
-	_ = conn.SetReadDeadline(time.Time{})
-	ok = true
 	return c, nil
 }
 
