@@ -1,13 +1,12 @@
 package signal
 
 import (
-	"encoding/json"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 
+	"github.com/rtcd/rtcd/internal/testharness"
 	"github.com/rtcd/rtcd/signal/proto"
 )
 
@@ -24,31 +23,6 @@ func adminEnv(t *testing.T, c AdminConfig) (*env, *Admin, string) {
 	srv := httptest.NewServer(a)
 	t.Cleanup(srv.Close)
 	return e, a, srv.URL
-}
-
-// adminCall makes an admin request and returns the status and JSON body.
-func adminCall(t *testing.T, method, url, token string) (int, map[string]any) {
-	t.Helper()
-	req, err := http.NewRequest(method, url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	var body map[string]any
-	if len(b) > 0 {
-		if err := json.Unmarshal(b, &body); err != nil {
-			t.Fatalf("%s %s: body %q: %v", method, url, b, err)
-		}
-	}
-	return resp.StatusCode, body
 }
 
 func TestAdminConfigValidate(t *testing.T) {
@@ -77,18 +51,18 @@ func TestAdminConfigValidate(t *testing.T) {
 func TestAdminAuth(t *testing.T) {
 	_, a, url := adminEnv(t, AdminConfig{Token: testAdminToken, AllowFrom: []string{"192.0.2.0/24"}})
 	rooms := url + "/api/v1/admin/rooms"
-	if code, body := adminCall(t, http.MethodGet, rooms, ""); code != http.StatusUnauthorized || body["code"] != proto.CodeUnauthorized {
+	if code, body := testharness.BearerJSON(t, http.MethodGet, rooms, ""); code != http.StatusUnauthorized || body["code"] != proto.CodeUnauthorized {
 		t.Fatalf("no token: %d %v", code, body)
 	}
 	for i := 0; i < authFailMax; i++ {
-		if code, _ := adminCall(t, http.MethodGet, rooms, testAdminToken+"x"); code != http.StatusUnauthorized {
+		if code, _ := testharness.BearerJSON(t, http.MethodGet, rooms, testAdminToken+"x"); code != http.StatusUnauthorized {
 			t.Fatalf("wrong token %d: %d", i, code)
 		}
 	}
-	if code, body := adminCall(t, http.MethodGet, rooms, "guess"); code != http.StatusTooManyRequests || body["code"] != proto.CodeThrottled {
+	if code, body := testharness.BearerJSON(t, http.MethodGet, rooms, "guess"); code != http.StatusTooManyRequests || body["code"] != proto.CodeThrottled {
 		t.Fatalf("throttled: %d %v", code, body)
 	}
-	if code, _ := adminCall(t, http.MethodGet, rooms, testAdminToken); code != http.StatusOK {
+	if code, _ := testharness.BearerJSON(t, http.MethodGet, rooms, testAdminToken); code != http.StatusOK {
 		t.Fatalf("right token from a throttled address: %d", code)
 	}
 	for addr, want := range map[string]int{"203.0.113.9:4000": http.StatusForbidden, "192.0.2.7:4000": http.StatusOK} {
@@ -111,7 +85,7 @@ func TestAdminModerates(t *testing.T) {
 	base := url + "/api/v1/admin/rooms"
 	call := func(method, path string) (int, map[string]any) {
 		t.Helper()
-		return adminCall(t, method, base+path, testAdminToken)
+		return testharness.BearerJSON(t, method, base+path, testAdminToken)
 	}
 	if code, body := call(http.MethodGet, ""); code != http.StatusOK || len(body["rooms"].([]any)) != 0 {
 		t.Fatalf("empty list: %d %v", code, body)
