@@ -128,7 +128,7 @@ func (r *router) actLocked(a action, d *delivery) (acted, *proto.Error) {
 		r.drop(rm, t, &res, d)
 	case proto.ActionEnd:
 		r.echo(a, d)
-		r.endLocked(rm, a.actor, &res, d)
+		r.endLocked(rm, a.actor, !a.command, &res, d)
 		res.remote = &Command{Room: rm.name, Action: proto.ActionEnd, From: from}
 		return res, nil
 	}
@@ -222,6 +222,7 @@ func (r *router) tellUpdated(rm *room, s *session, d *delivery) {
 // others and handing over the host role if s had it. Called with mu held.
 func (r *router) drop(rm *room, s *session, res *acted, d *delivery) {
 	r.remove(s)
+	r.departed(rm, s, false, d)
 	res.closed = append(res.closed, s)
 	res.left = append(res.left, s.id)
 	if rm.local == 0 {
@@ -236,8 +237,9 @@ func (r *router) drop(rm *room, s *session, res *acted, d *delivery) {
 
 // endLocked ends rm on this node: every local member but actor (who ended
 // it) and every waiter gets room_ended, and all are out of the room, which
-// refuses joins for endedHold. Called with mu held.
-func (r *router) endLocked(rm *room, actor *session, res *acted, d *delivery) {
+// refuses joins for endedHold. here says the end was decided on this node,
+// which then reports the room's end. Called with mu held.
+func (r *router) endLocked(rm *room, actor *session, here bool, res *acted, d *delivery) {
 	r.endRoom(rm.name)
 	e := proto.Errorf(proto.CodeRoomEnded, "a host ended the meeting in room %s", rm.name)
 	for _, w := range rm.lobby {
@@ -256,6 +258,7 @@ func (r *router) endLocked(rm *room, actor *session, res *acted, d *delivery) {
 			r.pushErr(m, e, d)
 		}
 		r.remove(m)
+		r.departed(rm, m, here, d)
 		res.closed = append(res.closed, m)
 		res.left = append(res.left, m.id)
 	}

@@ -22,6 +22,7 @@ type router struct {
 	st         *stats
 	onOverflow func(*session) // called without locks for a session whose outbox overflowed
 	bus        RoomBus        // the local bus unless Hub.StartBus gave another; set before serving
+	events     func(Event)    // nil: nobody listens (Hub.SetEvents); set before serving
 
 	mu      sync.Mutex                     // guards the following fields and session.{name,state,room,joining,closed}
 	rooms   map[string]*room               // by name; a room exists while it has local members
@@ -67,6 +68,7 @@ type delivery struct {
 	touched  []*session
 	overflow []*session
 	lobbies  map[string][]Member // rooms whose local lobby changed: the waiters, for the bus
+	events   []Event             // for router.events
 }
 
 func (d *delivery) push(s *session, b []byte, keep bool) {
@@ -90,6 +92,9 @@ func (r *router) flush(d *delivery) {
 	}
 	for room, ws := range d.lobbies {
 		r.bus.Lobby(room, ws)
+	}
+	for _, e := range d.events {
+		r.events(e)
 	}
 }
 
@@ -269,6 +274,12 @@ func (r *router) enter(rm *room, s *session, id string, first, known, resumed bo
 		}
 	}
 	r.add(rm, s)
+	if !resumed && !known {
+		if first {
+			r.event(d, EventRoomStarted, rm.name, nil)
+		}
+		r.event(d, EventParticipantJoined, rm.name, s)
+	}
 	if !resumed {
 		d.push(s, proto.Marshal(proto.ServerMessage{V: proto.Version, Type: proto.TypeJoined, ID: id, Room: rm.name,
 			Peers: peers, Media: rm.media, Settings: rm.ctl.settings(), Host: s.host}), false)
@@ -329,6 +340,9 @@ func (r *router) leave(s *session, reply []byte, silent bool) bool {
 		return waited
 	}
 	r.remove(s)
+	if !silent {
+		r.departed(rm, s, false, &d)
+	}
 	var promoted *Member
 	switch {
 	case rm.local == 0:

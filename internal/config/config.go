@@ -21,6 +21,7 @@ import (
 	"github.com/rtcd/rtcd/etc"
 	"github.com/rtcd/rtcd/internal/sfu"
 	"github.com/rtcd/rtcd/internal/tlsconf"
+	"github.com/rtcd/rtcd/internal/webhook"
 	"github.com/rtcd/rtcd/signal"
 	"github.com/rtcd/rtcd/signal/redisbus"
 	"github.com/rtcd/rtcd/turn"
@@ -43,6 +44,9 @@ type Config struct {
 	// Admin is the admin API under /api/v1/admin (docs/admin-api.yaml),
 	// off while its token is empty.
 	Admin signal.AdminConfig `json:",optional"`
+	// Webhooks posts room and participant events to the operator's
+	// receivers, signed; off while it has no URLs.
+	Webhooks webhook.Config `json:",optional"`
 }
 
 // Validate checks the sections against each other and names the field at
@@ -72,6 +76,12 @@ func (c Config) Validate() error {
 	}
 	if err := c.Admin.Validate(); err != nil {
 		return err
+	}
+	if err := c.Webhooks.Validate(); err != nil {
+		return err
+	}
+	if c.Signal.Disabled && c.Webhooks.Enabled() {
+		return errors.New("Webhooks.URLs: webhooks report signaling rooms; TURN-only mode (Signal.Disabled: true) has none")
 	}
 	if c.Signal.Disabled && c.Admin.Enabled() {
 		return errors.New("Admin.Token: the admin API moderates signaling rooms; TURN-only mode (Signal.Disabled: true) has none")
@@ -186,6 +196,7 @@ func (c Config) withDefaults(set func(path ...string) bool) Config {
 	c.Signal = c.Signal.WithDefaults()
 	c.Cluster = c.Cluster.WithDefaults()
 	c.SFU = c.SFU.WithDefaults()
+	c.Webhooks = c.Webhooks.WithDefaults()
 	return c
 }
 

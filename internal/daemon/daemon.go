@@ -28,6 +28,7 @@ import (
 	"github.com/rtcd/rtcd/internal/portmux"
 	"github.com/rtcd/rtcd/internal/sfu"
 	"github.com/rtcd/rtcd/internal/tlsconf"
+	"github.com/rtcd/rtcd/internal/webhook"
 	"github.com/rtcd/rtcd/signal"
 	"github.com/rtcd/rtcd/signal/redisbus"
 	"github.com/rtcd/rtcd/turn"
@@ -46,7 +47,8 @@ type Daemon struct {
 	issuer *auth.Issuer
 	tokens *auth.Tokens
 	relay  *turn.Server
-	bus    *redisbus.Bus // cluster mode: the hub's room bus; nil on a single node
+	bus    *redisbus.Bus   // cluster mode: the hub's room bus; nil on a single node
+	hooks  *webhook.Sender // Webhooks.URLs: the hub's events go there; nil when off
 
 	httpLn  net.Listener
 	httpSrv *http.Server
@@ -152,8 +154,17 @@ func (d *Daemon) Start() error {
 			}
 			hub.SetMedia(mediaServer{d.sfu})
 		}
+		if d.cfg.Webhooks.Enabled() {
+			if d.hooks, err = webhook.New(d.cfg.Webhooks); err != nil {
+				d.closeSFU()
+				d.abortStart(closeListeners)
+				return err
+			}
+			hub.SetEvents(d.webhookEvent(hub))
+		}
 		if d.bus != nil {
 			if err := hub.StartBus(d.bus); err != nil {
+				d.closeHooks()
 				d.closeSFU()
 				d.abortStart(closeListeners)
 				return err
@@ -165,6 +176,7 @@ func (d *Daemon) Start() error {
 		if hub != nil {
 			hub.Stop()
 		}
+		d.closeHooks()
 		d.closeSFU()
 		d.abortStart(closeListeners)
 		return fmt.Errorf("http router: %w", err)
@@ -206,6 +218,33 @@ func (d *Daemon) closeSFU() {
 	if err := d.sfu.Close(); err != nil {
 		logx.Errorw("sfu close", logx.Field("err", err.Error()))
 	}
+}
+
+// webhookEvent turns the hub's events into webhook deliveries, queued
+// without waiting.
+func (d *Daemon) webhookEvent(hub *signal.Hub) func(signal.Event) {
+	return func(e signal.Event) {
+		ev := webhook.Event{Type: e.Type, Time: e.Time.UTC(), Room: e.Room, Node: hub.NodeID()}
+		if e.Peer != "" {
+			ev.Participant = &webhook.Participant{ID: e.Peer, Name: e.Name}
+		}
+		d.hooks.Send(ev)
+	}
+}
+
+// closeHooks stops the webhook sender, if it runs.
+func (d *Daemon) closeHooks() {
+	if d.hooks != nil {
+		d.hooks.Close()
+	}
+}
+
+// Webhooks returns the webhook counters; zero when webhooks are off.
+func (d *Daemon) Webhooks() webhook.Stats {
+	if d.hooks == nil {
+		return webhook.Stats{}
+	}
+	return d.hooks.Stats()
 }
 
 // SFU returns the media server, nil when Signal.Media is mesh.
@@ -591,6 +630,7 @@ func (d *Daemon) drainHTTP() {
 	if d.hub != nil {
 		d.hub.Stop()
 	}
+	d.closeHooks()
 	d.closeSFU()
 	if d.httpSrv != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), httpDrainTimeout)

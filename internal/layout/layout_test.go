@@ -24,6 +24,8 @@ var mayImport = map[string][]string{
 	"internal/tlsconf":    nil,
 	"internal/portmux":    nil,
 	"internal/coturnconf": nil,
+	// Webhooks: the daemon hands it the hub's events as data.
+	"internal/webhook": {"internal/defaults"},
 	// Services: the credentials below them, never each other (signal gets
 	// the relay's URLs as data), never the daemon or the config.
 	"auth":            {"internal/defaults"},
@@ -41,9 +43,10 @@ var mayImport = map[string][]string{
 	// Assembly: config composes the sections, daemon wires the services,
 	// cmd/rtcd is the binary.
 	"internal/metrics": {"signal", "turn", "internal/sfu"},
-	"internal/config":  {"auth", "etc", "signal", "signal/redisbus", "turn", "internal/sfu", "internal/tlsconf"},
+	"internal/config": {"auth", "etc", "signal", "signal/redisbus", "turn", "internal/sfu", "internal/tlsconf",
+		"internal/webhook"},
 	"internal/daemon": {"auth", "signal", "signal/redisbus", "turn", "web", "internal/config", "internal/metrics",
-		"internal/portmux", "internal/sfu", "internal/tlsconf"},
+		"internal/portmux", "internal/sfu", "internal/tlsconf", "internal/webhook"},
 	"cmd/rtcd": {"auth", "internal/bench", "internal/config", "internal/coturnconf", "internal/daemon", "internal/probe",
 		"signal/proto"},
 	// Test support.

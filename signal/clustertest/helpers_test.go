@@ -57,6 +57,7 @@ type nodeConfig struct {
 	Signal  signal.Config
 	Cluster redisbus.Config
 	Media   signal.MediaServer // nil: the hub has none
+	Events  func(signal.Event) // nil: nobody listens
 }
 
 // defaultConfig is a cluster node with fast heartbeats.
@@ -94,6 +95,9 @@ func newNode(c nodeConfig) (*node, error) {
 	}
 	if c.Media != nil {
 		hub.SetMedia(c.Media)
+	}
+	if c.Events != nil {
+		hub.SetEvents(c.Events)
 	}
 	if err := hub.StartBus(bus); err != nil {
 		return nil, err

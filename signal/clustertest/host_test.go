@@ -2,8 +2,10 @@ package clustertest
 
 import (
 	"testing"
+	"time"
 
 	"github.com/rtcd/rtcd/internal/redistest"
+	"github.com/rtcd/rtcd/signal"
 	"github.com/rtcd/rtcd/signal/proto"
 )
 
@@ -196,5 +198,49 @@ func TestAdminAcrossNodes(t *testing.T) {
 	}
 	if e := n1.hub.AdminAct("nowhere", proto.ActionEnd, ""); e == nil {
 		t.Fatal("ending a room nobody is in succeeded")
+	}
+}
+
+// TestRoomEventsOnce: of a room shared by two nodes, the node whose join
+// found it empty reports room.started, the node whose last participant
+// leaves it empty reports room.ended, and each node its own participants.
+func TestRoomEventsOnce(t *testing.T) {
+	r := redistest.Run(t)
+	logs := [2]chan signal.Event{make(chan signal.Event, 16), make(chan signal.Event, 16)}
+	n1 := startNode(t, r.Addr(), "n1", func(c *nodeConfig) { c.Events = func(e signal.Event) { logs[0] <- e } })
+	n2 := startNode(t, r.Addr(), "n2", func(c *nodeConfig) { c.Events = func(e signal.Event) { logs[1] <- e } })
+	a := dial(t, n1.wsURL(), "a")
+	b := dial(t, n2.wsURL(), "b")
+	a.join("room")
+	b.join("room")
+	a.wait(proto.TypePeerJoined)
+	b.send(msg{"v": 1, "type": proto.TypeLeave})
+	b.wait(proto.TypeLeft)
+	a.waitFor(proto.TypePeerLeft, func(m msg) bool { return m.peer() == b.peerID })
+	a.send(msg{"v": 1, "type": proto.TypeLeave})
+	a.wait(proto.TypeLeft)
+	want := [2][]string{
+		{signal.EventRoomStarted, signal.EventParticipantJoined, signal.EventParticipantLeft, signal.EventRoomEnded},
+		{signal.EventParticipantJoined, signal.EventParticipantLeft},
+	}
+	for i, types := range want {
+		for _, typ := range types {
+			select {
+			case e := <-logs[i]:
+				if e.Type != typ || e.Room != "room" {
+					t.Fatalf("n%d: event %+v, want %s", i+1, e, typ)
+				}
+			case <-time.After(msgWait):
+				t.Fatalf("n%d: no %s", i+1, typ)
+			}
+		}
+	}
+	a.quiet(2 * hbInterval) // nothing more happens ...
+	for i := range logs {
+		select {
+		case e := <-logs[i]:
+			t.Fatalf("n%d: extra event %+v", i+1, e)
+		default: // ... and neither node reported more
+		}
 	}
 }
