@@ -24,6 +24,10 @@ func FuzzDecode(f *testing.F) {
 		`{"v":1,"type":"ping","Type":"join","room":"r"}`,
 		`{"v":1,"type":"signal","to":"p_b","kind":"offer","data":{"sdp":"a","s\u0064p":"b"}}`,
 		`{"v":1,"type":"update","state":{"audio":true,"audio":false}}`,
+		`{"v":1,"type":"host","id":"h","action":"remove","target":"p_b"}`,
+		`{"v":1,"type":"host","action":"password","password":"blue whale"}`,
+		`{"v":1,"type":"join","room":"r","password":"x"}`,
+		`{"v":1,"type":"update","state":{"hand":true}}`,
 	} {
 		f.Add([]byte(s))
 	}

@@ -2,7 +2,7 @@
 // reads the link, builds the session (session.js), local media (media.js),
 // the transport (switcher.js: the mesh or the media server) and the UI
 // components, and wires them together.
-import { ERR, LIMITS, MEDIA, canonicalRoom, displayName, roomTooLong } from './protocol.js';
+import { ERR, LIMITS, MEDIA, canonicalRoom, displayName, isEnded, roomTooLong } from './protocol.js';
 import { clientId } from './signal.js';
 import { rememberName, storedName } from './util.js';
 import { Session, callAttr } from './session.js';
@@ -18,6 +18,8 @@ import { Devices } from './devices.js';
 import { Controls } from './controls.js';
 import { Shortcuts } from './shortcuts.js';
 import { renderPill, renderAlone, endedText } from './status.js';
+import { HostControls } from './host.js';
+import { Admission } from './admission.js';
 import { exposeCall } from './testhook.js';
 
 const $ = (id) => document.getElementById(id);
@@ -53,6 +55,17 @@ const levels = new Levels();
 const chat = new Chat((text) => transport.sendChat(text));
 const devices = new Devices(media);
 const panels = new Panels({ chat: () => chat.opened(), settings: () => devices.opened() });
+const hostControls = new HostControls({
+  session, notices, roster: () => transport.roster.values(), onHand: () => applyState(),
+  onEnd: () => {
+    leave(false);
+    notices.show('You ended the meeting for everyone.', [['Go to the start page', '/']], 'info', '', 'ended');
+  },
+});
+const admission = new Admission({
+  session, notices, rejoin: () => retryJoin(), leave: () => leave(false),
+  mic: (on) => { if (media.mic && media.state.audio !== on) media.toggleMic(); },
+});
 const shortcuts = new Shortcuts({
   actions: { m: () => media.toggleMic(), v: () => media.toggleCam(), c: () => panels.toggle('chat'), '?': () => shortcuts.openHelp() },
   closePanels: () => panels.close(),
@@ -62,6 +75,7 @@ const shortcuts = new Shortcuts({
 const controls = new Controls({
   mic: () => media.toggleMic(), cam: () => media.toggleCam(), screen: () => media.toggleScreen(), leave: () => leave(false),
   chat: () => panels.toggle('chat'), settings: () => panels.toggle('settings'), help: () => shortcuts.openHelp(),
+  host: () => panels.toggle('host'),
 }, `${location.origin}/r/${encodeURIComponent(room)}`, room);
 
 // --- our media ---
@@ -70,7 +84,7 @@ const controls = new Controls({
 function applyState() {
   selfTile.showOwn(media.state);
   controls.show(media.state, !!media.mic);
-  session.announce(media.state);
+  session.announce({ ...media.state, hand: hostControls.hand });
 }
 
 function releaseMedia() {
@@ -104,7 +118,15 @@ function retryJoin() {
 
 session.addEventListener('state', ({ detail: { state, reason, message } }) => {
   showCall();
-  if (state === 'refused' && reason === ERR.roomFull) {
+  if (isEnded(reason)) { // a host (or the operator) took us out: the call is over here
+    transport.leave();
+    transport.close();
+    session.close();
+    controls.hide();
+  }
+  if (admission.state(state, reason)) {
+    if (state === 'refused') releaseMedia();
+  } else if (state === 'refused' && reason === ERR.roomFull) {
     releaseMedia();
     notices.show(`This room is full (${session.roomSize || LIMITS.roomSize} people). Try again later or pick another room.`, [
       ['Try again', retryJoin], ['Go to the start page', '/'],

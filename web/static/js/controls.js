@@ -7,7 +7,7 @@ import { copyText } from './util.js';
 const $ = (id) => document.getElementById(id);
 
 export class Controls {
-  // actions: mic, cam, screen, leave, chat, settings, help: functions.
+  // actions: mic, cam, screen, leave, chat, settings, help, host: functions.
   constructor(actions, inviteURL, inviteTitle) {
     this.inviteURL = inviteURL;
     this.inviteTitle = inviteTitle;
@@ -15,7 +15,7 @@ export class Controls {
     this.shortcuts = true;
     for (const [id, act] of Object.entries({
       'btn-mic': actions.mic, 'btn-cam': actions.cam, 'btn-screen': actions.screen, 'btn-leave': actions.leave,
-      'btn-chat': actions.chat, 'btn-settings': actions.settings, 'btn-help': actions.help,
+      'btn-chat': actions.chat, 'btn-settings': actions.settings, 'btn-help': actions.help, 'btn-host': actions.host,
     })) $(id).addEventListener('click', act);
     $('copy-link').addEventListener('click', () => this.share($('copy-link')));
     $('alone-share').addEventListener('click', () => this.share($('alone-share')));

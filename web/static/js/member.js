@@ -25,7 +25,8 @@ export class Member {
 
   update(info) {
     if (info.name) this.name = info.name;
-    if (info.state) this.state = { ...this.state, ...info.state };
+    // A presence state is whole, but for hand, which is absent while down (§3.4).
+    if (info.state) this.state = { ...this.state, hand: false, ...info.state };
     if (typeof info.away === 'boolean') this.away = info.away;
     this.render();
   }

@@ -2,9 +2,11 @@
 // (signal.js). States:
 //   invalid       the link names no valid room; nothing is started
 //   joining       waiting for hello, the camera, or the join reply
+//   waiting       in the lobby of a locked room, until a host lets us in
 //   joined        in the room
 //   reconnecting  in the room, signaling lost; the session is being resumed
-//   refused       not admitted; reason is the code (room_full, unauthorized, ...)
+//   refused       not admitted, or taken out of the room (removed, room_ended);
+//                 reason is the code (room_full, unauthorized, wrong_password, ...)
 //   failed        the server ended the session; reason is the code
 //   left          we left
 // It emits:
@@ -16,8 +18,11 @@
 //   'resumed' {detail: {peers}}            a resumed session's participants
 //   'ice'     {detail: {iceServers}}       new ICE servers (hello, refresh)
 //   'message' {detail: msg}                presence, signal, media, session-lost
+//   'room'    {detail: {host, settings}}   our host role or the room's settings (§3.11)
+//   'lobby'   {detail: {peers}}            who waits to be let in (hosts only)
+//   'host-request' {detail: {action, from}} a host asks us to mute or unmute
 import { Signaling } from './signal.js';
-import { MSG, ERR, isRefusal, iceServersOf, mediaMode } from './protocol.js';
+import { MSG, ERR, isRefusal, isEnded, iceServersOf, mediaMode } from './protocol.js';
 
 // callAttr is the body[data-call] word for a state; the page's contract keeps
 // joining | joined | refused | left | invalid.
@@ -33,6 +38,10 @@ export class Session extends EventTarget {
     this.reason = '';
     this.signal = 'connecting'; // the socket: connecting | connected | reconnecting | closed
     this.inRoom = '';           // the room we are in on the current session
+    this.password = '';         // the room's password, once the user typed it
+    this.host = false;          // we are a host of the room
+    this.settings = { locked: false, password: false };
+    this.lobby = [];            // who waits to be let in, while we are a host
     this.iceServers = [];
     this.hadSession = false;
     this.closed = false;
@@ -98,6 +107,7 @@ export class Session extends EventTarget {
     this.emit('hello', hello);
     if (hello.resumed) {
       this.inRoom = hello.room || this.room;
+      this.setRoom(hello);
       if (this.state === 'reconnecting') this.setState('joined');
       this.emit('resumed', { peers: hello.peers || [] });
       return;
@@ -111,12 +121,13 @@ export class Session extends EventTarget {
 
   async join() {
     try {
-      const reply = await this.sig.request({ type: MSG.join, room: this.room });
-      this.inRoom = reply.room || this.room;
-      this.setState('joined');
-      this.emit('joined', { peers: reply.peers || [], media: mediaMode(reply.media) });
+      const msg = { type: MSG.join, room: this.room };
+      if (this.password) msg.password = this.password;
+      const reply = await this.sig.request(msg);
+      if (reply.type === MSG.waiting) this.setState('waiting');
+      else this.entered(reply);
     } catch (err) {
-      if (err.code === ERR.roomFull || err.code === ERR.forbidden || err.code === ERR.tokenExpired || err.code === ERR.unauthorized) {
+      if (isRefusal(err.code) || (err.code === ERR.rateLimited && this.password)) {
         this.end({ code: err.code, message: err.message });
       } else if (err.code === ERR.alreadyJoined) {
         this.inRoom = this.room;
@@ -127,7 +138,47 @@ export class Session extends EventTarget {
     }
   }
 
+  // entered records the joined message that put us in the room: the reply
+  // to join, or, after waiting in the lobby, the one a host's admit sent.
+  entered(reply) {
+    this.inRoom = reply.room || this.room;
+    this.setRoom(reply);
+    this.setState('joined');
+    this.emit('joined', { peers: reply.peers || [], media: mediaMode(reply.media) });
+  }
+
+  // setRoom takes our role and the room's settings from joined,
+  // room-updated or a resumed hello.
+  setRoom(m) {
+    this.host = !!m.host;
+    if (m.settings) this.settings = { locked: !!m.settings.locked, password: !!m.settings.password };
+    if (!this.host) this.lobby = [];
+    this.emit('room', { host: this.host, settings: this.settings });
+  }
+
   onMessage(msg) {
+    switch (msg.type) {
+      case MSG.joined:
+        if (!msg.id && this.state === 'waiting') this.entered(msg); // let in from the lobby
+        break;
+      case MSG.roomUpdated:
+        this.setRoom(msg);
+        break;
+      case MSG.lobby:
+        this.lobby = Array.isArray(msg.peers) ? msg.peers : [];
+        this.emit('lobby', { peers: this.lobby });
+        break;
+      case MSG.hostRequest:
+        this.emit('host-request', { action: msg.action, from: msg.from });
+        break;
+      case MSG.error:
+        if (!msg.id && isEnded(msg.code)) { // removed, ended, turned away: out of the room for good
+          this.inRoom = '';
+          this.host = false;
+          this.end({ code: msg.code, message: msg.message });
+        }
+        break;
+    }
     if (msg.type === MSG.ice) {
       const list = iceServersOf(msg);
       if (list) { this.iceServers = list; this.emit('ice', { iceServers: list }); }

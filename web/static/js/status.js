@@ -7,6 +7,9 @@ const $ = (id) => document.getElementById(id);
 const LABELS = {
   [ERR.roomFull]: 'Room full', [ERR.tokenExpired]: 'Invite expired', [ERR.unauthorized]: 'Invite needed',
   [ERR.forbidden]: 'Wrong room', [ERR.throttled]: 'Blocked for now',
+  [ERR.removed]: 'Removed', [ERR.roomEnded]: 'Meeting ended', [ERR.lobbyDenied]: 'Not let in',
+  [ERR.roomLocked]: 'Room locked', [ERR.passwordRequired]: 'Password needed', [ERR.wrongPassword]: 'Wrong password',
+  [ERR.rateLimited]: 'Too many tries',
 };
 
 const ENDED = {
@@ -15,6 +18,11 @@ const ENDED = {
   [ERR.forbidden]: 'Your invite link is for a different room.',
   [ERR.throttled]: 'Too many failed attempts from your network. Wait a few minutes and try again.',
   [ERR.unsupportedVersion]: 'This page is out of date. Reload it.',
+  [ERR.removed]: 'A host removed you from this call.',
+  [ERR.roomEnded]: 'A host ended the meeting for everyone.',
+  [ERR.lobbyDenied]: 'A host did not let you in to this room.',
+  [ERR.roomLocked]: 'This room is locked, and no host is there to let you in. Try again later.',
+  [ERR.rateLimited]: 'Too many wrong passwords from your network. Wait a minute and try again.',
 };
 
 // endedText says why the server refused or ended the session (not room_full,
@@ -32,6 +40,7 @@ export function renderPill({ state, reason, signal }, delay) {
   else if (signal === 'closed') text = 'Disconnected';
   else if (signal === 'reconnecting') text = delay ? `Reconnecting in ${Math.ceil(delay / 1000)} s…` : 'Reconnecting…';
   else if (signal === 'connecting') text = 'Connecting…';
+  else if (state === 'waiting') text = 'Waiting for a host';
   else text = state === 'joined' ? 'Connected' : 'Joining…';
   const pill = $('conn');
   pill.textContent = text;

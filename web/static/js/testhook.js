@@ -41,6 +41,11 @@ export function exposeCall({ session, media, transport }) {
     request: async (msg) => plain(await session.request(msg)),
     localTracks: () => media.stream.getTracks().map((t) => ({ id: t.id, kind: t.kind, readyState: t.readyState, enabled: t.enabled })),
     cameraTrackId: () => media.cam?.id || null,
+    // room: our place and role in the room (§3.11): {state, reason, host, settings, lobby: [{id, name}], hand}.
+    room: () => plain({
+      state: session.state, reason: session.reason, host: session.host, settings: session.settings, lobby: session.lobby,
+      hand: document.getElementById('btn-hand')?.getAttribute('aria-pressed') === 'true',
+    }),
   });
 }
 
