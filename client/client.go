@@ -379,9 +379,15 @@ func (c *Client) pumpEvents() {
 	}
 }
 
+// ErrWaiting is Join's answer in a locked room (docs/protocol.md §3.11):
+// the client waits in the room's lobby, and once a host admits it, its
+// peers arrive as EventPeerJoined events as if Join had returned them.
+var ErrWaiting = errors.New("client: waiting in the lobby of a locked room for a host to admit us")
+
 // Join joins a room and returns the peers already in it. The client then
 // opens a PeerConnection to each of them and sends the offers; peers that
-// join later call us (docs/protocol.md §3.4).
+// join later call us (docs/protocol.md §3.4). In a locked room it returns
+// ErrWaiting.
 func (c *Client) Join(ctx context.Context, room string) ([]PeerInfo, error) {
 	c.mu.Lock()
 	c.room = room
@@ -392,6 +398,9 @@ func (c *Client) Join(ctx context.Context, room string) ([]PeerInfo, error) {
 		c.room = ""
 		c.mu.Unlock()
 		return nil, fmt.Errorf("client: join %q: %w", room, err)
+	}
+	if reply.Type == proto.TypeWaiting {
+		return nil, ErrWaiting
 	}
 	return reply.Peers, nil
 }
