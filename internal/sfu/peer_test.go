@@ -120,7 +120,10 @@ type peer struct {
 	mu        sync.Mutex
 	changed   chan struct{} // closed and replaced on every change below
 	inbox     []Signal
-	wantOffer bool   // negotiation is needed: offer when stable
+	wantOffer bool // negotiation is needed: offer when stable
+	// offeredOn is the PeerConnection that made the client's one offer: a
+	// test client publishes in its first offer only.
+	offeredOn *webrtc.PeerConnection
 	delivered int    // signals sent to us, ever
 	offers    int    // server offers answered
 	answers   int    // server answers applied
@@ -420,9 +423,10 @@ func (p *peer) signalLoop() {
 // maybeOffer sends an offer if one is wanted and the state is stable.
 func (p *peer) maybeOffer() {
 	p.mu.Lock()
-	want := p.wantOffer && p.pc.SignalingState() == webrtc.SignalingStateStable
+	want := p.wantOffer && p.offeredOn != p.pc && p.pc.SignalingState() == webrtc.SignalingStateStable
 	if want {
 		p.wantOffer = false
+		p.offeredOn = p.pc
 	}
 	p.mu.Unlock()
 	if !want {
