@@ -52,6 +52,7 @@ var defs = []metricDef{
 	{"rtcd_sfu_layer_switches_total", "Simulcast layer switches of subscribers, by room.", []string{"room"}},
 	{"rtcd_sfu_nacks_total", "NACKs received from subscribers, by room.", []string{"room"}},
 	{"rtcd_sfu_plis_total", "Keyframe requests sent to publishers, by room.", []string{"room"}},
+	{"rtcd_sfu_audio_held_total", "Audio packets not forwarded because their publisher was not among the room's loudest, by room.", []string{"room"}},
 	{"rtcd_sfu_estimated_bitrate_bps", "Bandwidth the media server estimates towards a subscriber.", []string{"room", "peer"}},
 	{"rtcd_turn_allocations_active", "Live TURN allocations.", nil},
 	{"rtcd_turn_allocations_created_total", "TURN allocations created.", nil},
@@ -124,6 +125,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 				counter("rtcd_sfu_layer_switches_total", r.LayerSwitches, r.Room)
 				counter("rtcd_sfu_nacks_total", r.NACKs, r.Room)
 				counter("rtcd_sfu_plis_total", r.PLIs, r.Room)
+				counter("rtcd_sfu_audio_held_total", r.AudioHeld, r.Room)
 				for _, peer := range sortedKeys(r.EstimatedBitrate) {
 					gauge("rtcd_sfu_estimated_bitrate_bps", float64(r.EstimatedBitrate[peer]), r.Room, peer)
 				}

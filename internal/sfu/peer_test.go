@@ -34,10 +34,15 @@ func loopback(se *webrtc.SettingEngine) {
 // testRoom is the room name the tests' peers join.
 const testRoom = "room"
 
-// newTestServer starts a server on one loopback UDP port.
-func newTestServer(t *testing.T) *Server {
+// newTestServer starts a server on one loopback UDP port; opts adjust its
+// configuration.
+func newTestServer(t *testing.T, opts ...func(*ServerConfig)) *Server {
 	t.Helper()
-	s, err := NewServer(ServerConfig{UDP: "127.0.0.1:0", Loopback: true, SettingEngine: loopback})
+	cfg := ServerConfig{UDP: "127.0.0.1:0", Loopback: true, SettingEngine: loopback}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	s, err := NewServer(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
