@@ -294,4 +294,17 @@ func TestKernelFastPathLoopback(t *testing.T) {
 	if st.PacketsToPeers != st.KernelToPeers || st.BytesToPeers != n*uint64(len("through the kernel")) {
 		t.Fatalf("stats %+v: kernel traffic missing from the relay counters", st)
 	}
+	// Deleting the allocation removes the entries; the counts stay.
+	if code := c.refresh(0); code != 0 {
+		t.Fatalf("refresh 0: %d", code)
+	}
+	if cn, pn := kfEntries(s); cn != 0 || pn != 0 {
+		t.Fatalf("kernel entries %d/%d after the allocation went, want none", cn, pn)
+	}
+	if c.echoChannel(0x4001, []byte("after"), false) {
+		t.Fatal("relayed after the allocation was deleted")
+	}
+	if st2 := s.Stats(); st2.KernelToPeers != st.KernelToPeers || st2.PacketsToPeers != st.PacketsToPeers {
+		t.Fatalf("stats %+v after deletion, want the counts of %+v", st2, st)
+	}
 }
