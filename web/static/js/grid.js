@@ -3,13 +3,14 @@
 // tiles largest in the space it has (so a phone in portrait stacks them, a
 // wide screen lines them up). The speaker view shows one tile large and the
 // others in a strip under it. The large tile is the pinned one, else a
-// screen someone shares, else (speaker view only) the last one speaking; a
+// screen someone shares, else (speaker view only) the last one speaking, or
+// before anyone spoke one with its camera on; a
 // pin or a shared screen shows large in the grid view too. It lays out again
 // whenever its size, its tiles or their speaking and screen state change,
 // and emits 'change' when the view, the pin or the large tile changed.
 const GAP = 8;
 const PAD = 16;
-const WATCHED = ['data-speaking', 'data-screen'];
+const WATCHED = ['data-speaking', 'data-screen', 'data-video'];
 
 export class Grid extends EventTarget {
   constructor(el) {
@@ -64,7 +65,8 @@ export class Grid extends EventTarget {
     const screen = remote.find((t) => t.dataset.screen === 'true');
     if (screen) return screen;
     if (this.view !== 'speaker' || tiles.length < 2) return null;
-    return remote.includes(this.lastSpeaker) ? this.lastSpeaker : remote[0] || null;
+    if (remote.includes(this.lastSpeaker)) return this.lastSpeaker;
+    return remote.find((t) => t.dataset.video !== 'false') || remote[0] || null;
   }
 
   layout(changed = false) {

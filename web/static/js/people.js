@@ -7,7 +7,7 @@
 // pin button keeps the focus.
 import { el } from './util.js';
 
-const WATCHED = ['data-audio', 'data-video', 'data-screen', 'data-path', 'data-state', 'data-speaking', 'data-quality', 'data-away', 'class', 'aria-label'];
+const WATCHED = ['data-audio', 'data-video', 'data-screen', 'data-path', 'data-state', 'data-speaking', 'data-quality', 'data-away', 'aria-label'];
 const SELF = 'self';
 
 const idOf = (tile) => (tile.dataset.self ? SELF : tile.dataset.peerId || '');
@@ -15,9 +15,11 @@ const idOf = (tile) => (tile.dataset.self ? SELF : tile.dataset.peerId || '');
 // words describes a tile's participant in short phrases.
 function words(t) {
   const d = t.dataset;
-  const screen = d.self ? t.classList.contains('screen') : d.screen === 'true';
-  const out = [d.audio === 'false' ? 'muted' : 'mic on', d.video === 'false' && !screen ? 'camera off' : 'camera on'];
-  if (screen) out.push('sharing screen');
+  const screen = d.screen === 'true';
+  const out = [d.audio === 'false' ? 'muted' : 'mic on'];
+  // Our own tile's data-video covers the screen too, so with one only the screen is said.
+  if (screen) out.push(...(d.self ? [] : [d.video === 'false' ? 'camera off' : 'camera on']), 'sharing screen');
+  else out.push(d.video === 'false' ? 'camera off' : 'camera on');
   if (!d.self) {
     if (d.away === 'true' || d.state === 'reconnecting') out.push('reconnecting');
     else if (d.state === 'failed') out.push('connection failed');

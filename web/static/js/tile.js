@@ -151,6 +151,7 @@ export class Tile {
   showOwn({ audio, video, screen }) {
     this.el.dataset.audio = String(!!audio);
     this.el.dataset.video = String(!!(video || screen));
+    this.el.dataset.screen = String(!!screen);
     this.el.classList.toggle('screen', !!screen);
   }
 
