@@ -363,8 +363,8 @@ func (r *router) attach(s *session, c *conn, first func(v roomView) []byte) {
 // stats are the hub's counters, read by Hub.Stats.
 type stats struct {
 	conns, sessions, rooms, peers atomic.Int64
-	msgs                          [8]atomic.Uint64 // by proto.ClientTypes index; last = other
-	errs                          [20]atomic.Uint64
+	msgs                          [16]atomic.Uint64 // by proto.ClientTypes index; last = other
+	errs                          [32]atomic.Uint64
 	authFailures, slowConsumers   atomic.Uint64
 	ipLimited                     atomic.Uint64
 	relayed                       atomic.Uint64

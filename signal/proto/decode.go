@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -79,6 +80,17 @@ func Decode(b []byte) (ClientMessage, *Error) {
 			return m, Errorf(CodeBadRequest, "room name must be 1-%d letters, digits, _ . or -", MaxRoomRunes)
 		}
 		m.Room = room
+	case TypeHost:
+		switch {
+		case m.Action == "":
+			return m, Errorf(CodeMissingField, "missing field action")
+		case !slices.Contains(HostActions, m.Action):
+			return m, Errorf(CodeBadRequest, "action %q is not one of %s", Clip(m.Action, 32), strings.Join(HostActions, ", "))
+		case PeerAction(m.Action) && m.Target == "":
+			return m, Errorf(CodeMissingField, "missing field target")
+		case len(m.Target) > MaxIDBytes:
+			return m, Errorf(CodeBadRequest, "target longer than %d bytes", MaxIDBytes)
+		}
 	case TypeSignal:
 		switch {
 		case m.To == "":
@@ -113,7 +125,25 @@ func Decode(b []byte) (ClientMessage, *Error) {
 	default:
 		return m, Errorf(CodeUnknownType, "unknown type %q", Clip(m.Type, 32))
 	}
+	if m.Type == TypeJoin || m.Type == TypeHost {
+		return m, checkPassword(m.Password)
+	}
 	return m, nil
+}
+
+// checkPassword checks a room password: at most MaxPasswordRunes
+// characters of valid UTF-8 without control characters. Unlike names,
+// passwords are not trimmed: every character counts.
+func checkPassword(p string) *Error {
+	if !utf8.ValidString(p) || utf8.RuneCountInString(p) > MaxPasswordRunes {
+		return Errorf(CodeBadRequest, "password must be at most %d characters", MaxPasswordRunes)
+	}
+	for _, r := range p {
+		if unicode.IsControl(r) {
+			return Errorf(CodeBadRequest, "password must not contain control characters")
+		}
+	}
+	return nil
 }
 
 // ValidKind reports whether k is a signal kind.

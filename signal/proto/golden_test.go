@@ -277,7 +277,7 @@ func TestLimitsFixture(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := map[string]int{"maxMessageBytes": MaxMessageBytes, "maxIdBytes": MaxIDBytes, "maxNameRunes": MaxNameRunes,
-		"maxRoomRunes": MaxRoomRunes, "maxChatRunes": MaxChatRunes, "maxTiles": MaxTiles, "maxTileSide": MaxTileSide}
+		"maxRoomRunes": MaxRoomRunes, "maxChatRunes": MaxChatRunes, "maxTiles": MaxTiles, "maxTileSide": MaxTileSide, "maxPasswordRunes": MaxPasswordRunes}
 	if !reflect.DeepEqual(l, want) {
 		t.Fatalf("testdata/limits.json %v, package %v", l, want)
 	}

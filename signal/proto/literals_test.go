@@ -15,11 +15,11 @@ import (
 
 // TestNoProtocolLiterals keeps the protocol in this package: no non-test Go
 // file elsewhere in the module spells a message type, signal kind, error code
-// or data channel type as a string literal where a message is built or
+// host action or data channel type as a string literal where a message is built or
 // matched (a Type/Code/Kind/T field, a comparison or case on one, or JSON
 // text with a "type" key). Such code uses the constants here instead.
 func TestNoProtocolLiterals(t *testing.T) {
-	names := slices.Concat(ClientTypes, ServerTypes, ErrorCodes,
+	names := slices.Concat(ClientTypes, ServerTypes, ErrorCodes, HostActions,
 		[]string{KindOffer, KindAnswer, KindCandidate, KindRestart, KindLayers, KindSpeaker, DataChat, DataBye, DataRebind})
 	isName := func(e ast.Expr) (string, bool) {
 		lit, ok := e.(*ast.BasicLit)
@@ -29,7 +29,7 @@ func TestNoProtocolLiterals(t *testing.T) {
 		s, err := strconv.Unquote(lit.Value)
 		return s, err == nil && slices.Contains(names, s)
 	}
-	fields := map[string]bool{"Type": true, "Code": true, "Kind": true, "T": true}
+	fields := map[string]bool{"Type": true, "Code": true, "Kind": true, "T": true, "Action": true}
 	isField := func(e ast.Expr) bool {
 		switch x := e.(type) {
 		case *ast.SelectorExpr:

@@ -10,6 +10,9 @@ type State struct {
 	Audio  bool `json:"audio"`
 	Video  bool `json:"video"`
 	Screen bool `json:"screen"`
+	// Hand is a raised hand, for the people panel; omitted while down, so
+	// clients that predate it see the state they know.
+	Hand bool `json:"hand,omitempty"`
 }
 
 // StateUpdate is a partial State: absent keys keep their value, and unknown
@@ -18,6 +21,7 @@ type StateUpdate struct {
 	Audio  *bool `json:"audio,omitempty"`
 	Video  *bool `json:"video,omitempty"`
 	Screen *bool `json:"screen,omitempty"`
+	Hand   *bool `json:"hand,omitempty"`
 }
 
 // Apply returns s with the keys present in u changed.
@@ -33,6 +37,9 @@ func (s State) Apply(u *StateUpdate) State {
 	}
 	if u.Screen != nil {
 		s.Screen = *u.Screen
+	}
+	if u.Hand != nil {
+		s.Hand = *u.Hand
 	}
 	return s
 }
@@ -54,6 +61,12 @@ type ClientMessage struct {
 	Kind   string          `json:"kind,omitempty"`
 	Data   json.RawMessage `json:"data,omitempty"`
 	State  *StateUpdate    `json:"state,omitempty"`
+	// Password is join's room password, and a password host action's new
+	// one ("" clears it).
+	Password string `json:"password,omitempty"`
+	// Action and Target belong to host: what to do, and to which peer.
+	Action string `json:"action,omitempty"`
+	Target string `json:"target,omitempty"`
 }
 
 // PeerInfo describes a peer in joined and peer-* messages. Polite is from the
@@ -66,6 +79,16 @@ type PeerInfo struct {
 	// Away: the peer's signaling connection is gone and the server waits
 	// for it to resume (up to Signal.ResumeWindow).
 	Away bool `json:"away,omitempty"`
+	// Host: the peer is a host of the room (§3.11).
+	Host bool `json:"host,omitempty"`
+}
+
+// RoomSettings are what hosts set on a room, as every member sees them:
+// whether it is locked (joins wait in the lobby) and whether it has a
+// password (never the password itself).
+type RoomSettings struct {
+	Locked   bool `json:"locked"`
+	Password bool `json:"password"`
 }
 
 // IsPolite reports Polite, false when absent.
@@ -112,20 +135,23 @@ type Heartbeat struct {
 // Hello is the server's reply to hello. Every field but id, room and peers
 // is always present.
 type Hello struct {
-	V          int         `json:"v"`
-	Type       string      `json:"type"`
-	ID         string      `json:"id,omitempty"`
-	PeerID     string      `json:"peerId"`
-	Resume     string      `json:"resume"`
-	Resumed    bool        `json:"resumed"`
-	Room       string      `json:"room,omitempty"`
-	Peers      []PeerInfo  `json:"peers,omitzero"`  // nil: not resumed into a room; [] stays
-	Media      string      `json:"media,omitempty"` // the room's media mode, as in joined
-	IceServers []ICEServer `json:"iceServers"`
-	IceTTL     int64       `json:"iceTTL"`
-	IceExpires int64       `json:"iceExpires"`
-	Limits     Limits      `json:"limits"`
-	Heartbeat  Heartbeat   `json:"heartbeat"`
+	V       int        `json:"v"`
+	Type    string     `json:"type"`
+	ID      string     `json:"id,omitempty"`
+	PeerID  string     `json:"peerId"`
+	Resume  string     `json:"resume"`
+	Resumed bool       `json:"resumed"`
+	Room    string     `json:"room,omitempty"`
+	Peers   []PeerInfo `json:"peers,omitzero"`  // nil: not resumed into a room; [] stays
+	Media   string     `json:"media,omitempty"` // the room's media mode, as in joined
+	// Settings and Host are as in joined, when resumed into a room.
+	Settings   *RoomSettings `json:"settings,omitempty"`
+	Host       bool          `json:"host,omitempty"`
+	IceServers []ICEServer   `json:"iceServers"`
+	IceTTL     int64         `json:"iceTTL"`
+	IceExpires int64         `json:"iceExpires"`
+	Limits     Limits        `json:"limits"`
+	Heartbeat  Heartbeat     `json:"heartbeat"`
 }
 
 // ICE is the reply to ice and the push before credentials expire.
@@ -160,6 +186,14 @@ type ServerMessage struct {
 	// Reconnect and RetryAfterMs belong to bye.
 	Reconnect    *bool `json:"reconnect,omitempty"`
 	RetryAfterMs int   `json:"retryAfterMs,omitempty"`
+	// Settings (joined, room-updated) are the room's; Host (joined,
+	// room-updated) says the recipient is a host of it.
+	Settings *RoomSettings `json:"settings,omitempty"`
+	Host     bool          `json:"host,omitempty"`
+	// Action (host, host-request) and Target (host) as in the client's host
+	// message.
+	Action string `json:"action,omitempty"`
+	Target string `json:"target,omitempty"`
 }
 
 // Tile is the size in CSS pixels of a remote participant's video as shown;

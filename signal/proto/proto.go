@@ -24,15 +24,22 @@ const (
 	TypePeerLeft    = "peer-left"    // server → client
 	TypePeerUpdated = "peer-updated" // server → client
 	TypeMedia       = "media"        // server → client: the room now carries media another way
+	// Host controls (docs/protocol.md §3.11).
+	TypeHost        = "host"         // client → server: a host action; the server echoes it when done
+	TypeRoomUpdated = "room-updated" // server → client: the room's settings or your host role changed
+	TypeLobby       = "lobby"        // server → hosts: who waits in the lobby, the whole list
+	TypeWaiting     = "waiting"      // reply to join: you wait in the lobby for a host
+	TypeHostRequest = "host-request" // server → client: a host asks you to mute or unmute
 )
 
 // ClientTypes are the types a client may send, in the order the hub's
 // statistics list them.
-var ClientTypes = []string{TypeHello, TypeJoin, TypeLeave, TypeSignal, TypeUpdate, TypeICE, TypePing}
+var ClientTypes = []string{TypeHello, TypeJoin, TypeLeave, TypeSignal, TypeUpdate, TypeICE, TypePing, TypeHost}
 
 // ServerTypes are the types the server sends.
 var ServerTypes = []string{TypeHello, TypeJoined, TypeLeft, TypeSignal, TypeICE, TypePong, TypeError, TypeBye,
-	TypePeerJoined, TypePeerLeft, TypePeerUpdated, TypeMedia}
+	TypePeerJoined, TypePeerLeft, TypePeerUpdated, TypeMedia, TypeHost, TypeRoomUpdated, TypeLobby, TypeWaiting,
+	TypeHostRequest}
 
 // Error codes (docs/protocol.md §4). Stable: programs match on them.
 const (
@@ -53,6 +60,14 @@ const (
 	CodeUnknownPeer        = "unknown_peer"
 	CodeRateLimited        = "rate_limited"
 	CodeInternal           = "internal"
+	// Host controls (§3.11).
+	CodeNotHost          = "not_host"          // a host action from someone who is not a host of the room
+	CodeRoomLocked       = "room_locked"       // locked room and no host there to let you in
+	CodePasswordRequired = "password_required" // the room has a password and join carried none
+	CodeWrongPassword    = "wrong_password"    // join's password is not the room's
+	CodeLobbyDenied      = "lobby_denied"      // a host turned you away from the lobby
+	CodeRemoved          = "removed"           // a host removed you; you cannot come back while the room lasts
+	CodeRoomEnded        = "room_ended"        // a host ended the meeting for everyone
 )
 
 // ErrorCodes lists every error code, in the order the hub's statistics list them.
@@ -60,7 +75,39 @@ var ErrorCodes = []string{
 	CodeBadRequest, CodeUnknownType, CodeMissingField, CodeUnsupportedVersion, CodeHelloRequired,
 	CodeAlreadyHello, CodeUnauthorized, CodeTokenExpired, CodeForbidden, CodeThrottled, CodeNoSuchSession,
 	CodeNotInRoom, CodeAlreadyJoined, CodeRoomFull, CodeUnknownPeer, CodeRateLimited, CodeInternal,
+	CodeNotHost, CodeRoomLocked, CodePasswordRequired, CodeWrongPassword, CodeLobbyDenied, CodeRemoved, CodeRoomEnded,
 }
+
+// Host actions: the action of a host message (§3.11). Only a host of the
+// room may send one; the server enforces each, and the page only shows them.
+const (
+	ActionLock      = "lock"       // joins wait in the lobby until a host admits them
+	ActionUnlock    = "unlock"     // joins enter again; whoever waits is admitted
+	ActionPassword  = "password"   // set the room's password (password ""/absent clears it)
+	ActionAdmit     = "admit"      // let peer in from the lobby
+	ActionDeny      = "deny"       // turn peer away from the lobby
+	ActionMute      = "mute"       // mute peer: shown muted at once, and asked to turn its microphone off
+	ActionAskUnmute = "ask-unmute" // ask peer to unmute; nobody can unmute someone else
+	ActionRemove    = "remove"     // take peer out of the room for the rest of its life
+	ActionEnd       = "end"        // end the meeting for everyone
+)
+
+// HostActions lists every host action.
+var HostActions = []string{ActionLock, ActionUnlock, ActionPassword, ActionAdmit, ActionDeny, ActionMute,
+	ActionAskUnmute, ActionRemove, ActionEnd}
+
+// PeerAction reports whether a host action names a peer (field peer).
+func PeerAction(a string) bool {
+	switch a {
+	case ActionAdmit, ActionDeny, ActionMute, ActionAskUnmute, ActionRemove:
+		return true
+	}
+	return false
+}
+
+// RoleHost is the join token role (auth.Claims.Role) that makes its holder a
+// host of the room it joins, with no host hand-over away from token hosts.
+const RoleHost = "host"
 
 // Signal kinds (docs/protocol.md §3.6); the server never looks inside data.
 const (
@@ -138,6 +185,8 @@ const (
 	MaxTiles = 256
 	// MaxTileSide bounds a tile's width and height in CSS pixels.
 	MaxTileSide = 16384
+	// MaxPasswordRunes bounds room passwords.
+	MaxPasswordRunes = 64
 	// DefaultName is the display name of a hello without one.
 	DefaultName = "guest"
 )

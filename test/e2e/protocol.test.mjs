@@ -48,6 +48,9 @@ test('decoding frames and their parts', () => {
   assert.equal(P.iceServersOf({ iceServers: 'no' }), null);
   assert.ok(P.isFatal(P.ERR.tokenExpired) && !P.isFatal(P.ERR.roomFull));
   assert.ok(P.isRefusal(P.ERR.roomFull) && !P.isRefusal(P.ERR.unsupportedVersion));
+  assert.ok(P.isRefusal(P.ERR.wrongPassword) && P.needsPassword(P.ERR.passwordRequired) && !P.needsPassword(P.ERR.roomFull));
+  assert.ok(P.isEnded(P.ERR.removed) && P.isEnded(P.ERR.roomEnded) && !P.isEnded(P.ERR.notHost));
+  assert.deepEqual(P.hostAction(P.HOST.remove, { target: 'p_b' }), { type: 'host', action: 'remove', target: 'p_b' });
 });
 
 // The Go protocol package's reference messages (signal/proto/testdata),
@@ -95,6 +98,20 @@ test('server fixtures decode into what the page reads', () => {
         assert.ok(Array.isArray(m.peers), f);
         if (m.media !== undefined) assert.equal(P.mediaMode(m.media), m.media, `${f}: media ${m.media}`);
         break;
+      case P.MSG.host:
+      case P.MSG.hostRequest:
+        assert.ok(Object.values(P.HOST).includes(m.action), `${f}: action ${m.action}`);
+        break;
+      case P.MSG.roomUpdated:
+        assert.equal(typeof m.settings.locked, 'boolean', f);
+        assert.equal(typeof m.settings.password, 'boolean', f);
+        break;
+      case P.MSG.lobby:
+        assert.ok(Array.isArray(m.peers), f);
+        break;
+      case P.MSG.waiting:
+        assert.equal(P.canonicalRoom(m.room), m.room, f);
+        break;
       case P.MSG.media:
         assert.ok(Object.values(P.MEDIA).includes(m.mode), `${f}: mode ${m.mode}`);
         assert.equal(P.mediaMode(m.mode), m.mode, f);
@@ -113,6 +130,12 @@ test('client fixtures are what the page sends', () => {
     if (m.client !== undefined) assert.match(m.client, P.CLIENT_RE, f);
     if (m.name !== undefined) assert.equal(P.cleanName(m.name), m.name, f);
     if (m.kind !== undefined) assert.ok(Object.values(P.KIND).includes(m.kind), f);
+    if (m.type === P.MSG.host) {
+      assert.ok(Object.values(P.HOST).includes(m.action), `${f}: action ${m.action}`);
+      const { v: _, type, action, ...rest } = m;
+      assert.deepEqual(P.envelope({ ...(m.id ? { id: m.id } : {}), ...P.hostAction(action, rest) }), m, f);
+    }
+    if (m.password !== undefined) assert.ok([...m.password].length <= P.LIMITS.passwordChars, f);
     if (m.kind === P.KIND.layers) {
       assert.equal(m.to, P.SFU_PEER, f);
       for (const [id, t] of Object.entries(m.data.tiles)) assert.ok(Number.isInteger(t.width) && Number.isInteger(t.height), `${f}: ${id}`);
@@ -130,8 +153,8 @@ test('data channel fixtures, room names and limits agree with the Go package', (
   for (const [raw, canon] of rooms.valid) assert.equal(P.canonicalRoom(raw), canon, raw);
   for (const bad of rooms.invalid) assert.equal(P.canonicalRoom(bad), '', bad);
   const l = readJSON('limits.json');
-  assert.deepEqual([l.maxMessageBytes, l.maxIdBytes, l.maxNameRunes, l.maxRoomRunes, l.maxChatRunes],
-    [P.LIMITS.frameBytes, P.LIMITS.idBytes, P.LIMITS.nameChars, P.LIMITS.roomChars, P.LIMITS.chatChars]);
+  assert.deepEqual([l.maxMessageBytes, l.maxIdBytes, l.maxNameRunes, l.maxRoomRunes, l.maxChatRunes, l.maxPasswordRunes],
+    [P.LIMITS.frameBytes, P.LIMITS.idBytes, P.LIMITS.nameChars, P.LIMITS.roomChars, P.LIMITS.chatChars, P.LIMITS.passwordChars]);
 });
 
 // The page's other modules take protocol strings from protocol.js: none
@@ -142,12 +165,14 @@ test('no module but protocol.js spells a protocol string', () => {
     type: new Set(wireTypes), code: new Set(Object.values(P.ERR)), reason: new Set(Object.values(P.ERR)),
     kind: new Set(Object.values(P.KIND)), t: new Set(Object.values(P.DATA)),
     mode: new Set(Object.values(P.MEDIA)), media: new Set(Object.values(P.MEDIA)),
+    action: new Set(Object.values(P.HOST)), role: new Set(Object.values(P.ROLE)),
     to: new Set([P.SFU_PEER]), from: new Set([P.SFU_PEER]),
   };
   const all = new Set(Object.values(byKey).flatMap((v) => [...v]));
   const jsDir = new URL('../../web/static/js/', import.meta.url);
-  // desc.type is WebRTC's RTCSessionDescription type, not a signaling field.
-  const use = /(?:(?<!desc)\.|\b)(type|code|kind|t|reason|mode|media|to|from)\s*(?:===|!==|:)\s*'([a-z_-]+)'|\bcase\s+'([a-z_-]+)'/g;
+  // desc.type is WebRTC's RTCSessionDescription type and candidate.type an ICE
+  // candidate's (host, srflx, relay), not signaling fields.
+  const use = /(?<!(?:desc|candidate)\.)\b(type|code|kind|t|reason|mode|media|to|from|action|role)\s*(?:===|!==|:)\s*'([a-z_-]+)'|\bcase\s+'([a-z_-]+)'/g;
   const found = [];
   for (const f of readdirSync(jsDir).filter((n) => n.endsWith('.js') && n !== 'protocol.js')) {
     const src = readFileSync(new URL(f, jsDir), 'utf8');

@@ -24,6 +24,12 @@ export const MSG = Object.freeze({
   peerLeft: 'peer-left',
   peerUpdated: 'peer-updated',
   media: 'media',
+  // Host controls (§3.11).
+  host: 'host',
+  roomUpdated: 'room-updated',
+  lobby: 'lobby',
+  waiting: 'waiting',
+  hostRequest: 'host-request',
   // Never on the wire: the signaling client emits it when the server has
   // forgotten our session and a fresh one starts.
   sessionLost: 'session-lost',
@@ -48,7 +54,32 @@ export const ERR = Object.freeze({
   unknownPeer: 'unknown_peer',
   rateLimited: 'rate_limited',
   internal: 'internal',
+  notHost: 'not_host',
+  roomLocked: 'room_locked',
+  passwordRequired: 'password_required',
+  wrongPassword: 'wrong_password',
+  lobbyDenied: 'lobby_denied',
+  removed: 'removed',
+  roomEnded: 'room_ended',
 });
+
+// Host actions (§3.11): the action of a host message, and of the
+// host-request a host's mute or ask-unmute sends its target.
+export const HOST = Object.freeze({
+  lock: 'lock', unlock: 'unlock', password: 'password', admit: 'admit', deny: 'deny',
+  mute: 'mute', askUnmute: 'ask-unmute', remove: 'remove', end: 'end',
+});
+
+// hostAction builds a host message; target and password only where given.
+export function hostAction(action, { target, password } = {}) {
+  const m = { type: MSG.host, action };
+  if (target !== undefined) m.target = target;
+  if (password !== undefined) m.password = password;
+  return m;
+}
+
+// The roles of a join token (its role claim): a host token.
+export const ROLE = Object.freeze({ host: 'host' });
 
 // Codes the signaling client gives when the socket itself ends the session
 // (a close code, not an error message): another window took it over, a
@@ -56,7 +87,19 @@ export const ERR = Object.freeze({
 export const END = Object.freeze({ replaced: 'replaced', policy: 'policy', bye: 'bye' });
 
 const FATAL = new Set([ERR.unauthorized, ERR.tokenExpired, ERR.forbidden, ERR.throttled, ERR.unsupportedVersion]);
-const REFUSAL = new Set([ERR.unauthorized, ERR.tokenExpired, ERR.forbidden, ERR.throttled, ERR.roomFull]);
+const REFUSAL = new Set([ERR.unauthorized, ERR.tokenExpired, ERR.forbidden, ERR.throttled, ERR.roomFull,
+  ERR.roomLocked, ERR.passwordRequired, ERR.wrongPassword, ERR.lobbyDenied, ERR.removed, ERR.roomEnded]);
+
+// ENDED: codes the server pushes (no id) when it takes us out of our room.
+const ENDED = new Set([ERR.removed, ERR.roomEnded, ERR.lobbyDenied, ERR.roomLocked]);
+
+// isEnded: this error, pushed without a request, means the server took us
+// out of the room (or the lobby) for good.
+export function isEnded(code) { return ENDED.has(code); }
+
+// needsPassword: the join failed for want of the right password, so the page
+// asks for one and joins again.
+export function needsPassword(code) { return code === ERR.passwordRequired || code === ERR.wrongPassword; }
 
 // isFatal: after this error code a retry of the same hello cannot succeed.
 export function isFatal(code) { return FATAL.has(code); }
@@ -100,6 +143,7 @@ export const LIMITS = Object.freeze({
   roomChars: 64,      // room names
   roomSize: 6,        // the default; hello.limits.roomSize is the server's
   chatChars: 2000,    // chat lines shown from the data channel
+  passwordChars: 64,  // room passwords (§3.11)
 });
 
 // A room name (§3.3): 1-64 letters or digits of any script (with their
