@@ -123,6 +123,7 @@ function retryJoin() {
 session.addEventListener('state', ({ detail: { state, reason, message } }) => {
   showCall();
   if (state !== 'refused' && state !== 'failed') return;
+  transport.close(); // taken out of a running call: its connections go too
   releaseMedia();
   panels.close();
   if (reason === ERR.roomFull) {

@@ -8,6 +8,8 @@
 //   refused       not admitted; reason is the code (room_full, unauthorized, ...)
 //   failed        the server ended the session, or refused the join with
 //                 another code; reason is the code, message the server's words
+// A refusal or an ending pushed while in the room (removed, room_ended) is
+// refused too.
 //   left          we left
 // It emits:
 //   'state'   {detail: {state, reason, message}}
@@ -19,7 +21,7 @@
 //   'ice'     {detail: {iceServers}}       new ICE servers (hello, refresh)
 //   'message' {detail: msg}                presence, signal, media, session-lost
 import { Signaling } from './signal.js';
-import { MSG, ERR, isRefusal, iceServersOf, mediaMode } from './protocol.js';
+import { MSG, ERR, isRefusal, isEnded, iceServersOf, mediaMode } from './protocol.js';
 
 // callAttr is the body[data-call] word for a state; the page's contract keeps
 // joining | joined | refused | left | invalid.
@@ -154,6 +156,11 @@ export class Session extends EventTarget {
     }
     if (msg.type === MSG.sessionLost) this.inRoom = '';
     if (msg.type === MSG.error) console.info('[rtcd]', 'server error', msg.code, msg.message);
+    if (msg.type === MSG.error && !msg.id && isEnded(msg.code) && this.state !== 'left') {
+      // The server took us out of the room (removed, the meeting ended, turned away).
+      this.inRoom = '';
+      this.end({ code: msg.code, message: msg.message });
+    }
     this.emit('message', msg);
   }
 

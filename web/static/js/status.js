@@ -8,7 +8,9 @@ const $ = (id) => document.getElementById(id);
 
 const LABELS = {
   [ERR.roomFull]: 'Room full', [ERR.tokenExpired]: 'Invite expired', [ERR.unauthorized]: 'Invite needed',
-  [ERR.forbidden]: 'Wrong room', [ERR.throttled]: 'Blocked for now',
+  [ERR.forbidden]: 'Wrong room', [ERR.throttled]: 'Blocked for now', [ERR.roomLocked]: 'Room locked',
+  [ERR.passwordRequired]: 'Password needed', [ERR.wrongPassword]: 'Wrong password', [ERR.lobbyDenied]: 'Not let in',
+  [ERR.removed]: 'Removed', [ERR.roomEnded]: 'Meeting ended', [ERR.rateLimited]: 'Too many tries',
 };
 
 const ENDED = {
@@ -17,6 +19,13 @@ const ENDED = {
   [ERR.forbidden]: 'Your invite link is for a different room.',
   [ERR.throttled]: 'Too many failed attempts from your network. Wait a few minutes and try again.',
   [ERR.unsupportedVersion]: 'This page is out of date. Reload it.',
+  [ERR.roomLocked]: 'This room is locked and nobody can let you in now. Ask the host to unlock it.',
+  [ERR.passwordRequired]: 'This room has a password. Ask the person who invited you for it.',
+  [ERR.wrongPassword]: 'That password is not the room\'s. Check it and try again.',
+  [ERR.lobbyDenied]: 'The host did not let you in.',
+  [ERR.removed]: 'The host removed you from this call.',
+  [ERR.roomEnded]: 'The host ended the meeting.',
+  [ERR.rateLimited]: 'Too many tries in a short time. Wait a minute and try again.',
 };
 
 // sentence makes the server's message a sentence: capital first, full stop.
@@ -29,7 +38,7 @@ function sentence(message) {
 // endedText says why the server refused or ended the session (not room_full,
 // which has its own notice): by code, else in the server's words.
 export function endedText(reason, message = '') {
-  return ENDED[reason] || (sentence(message) ? `The server did not let you in: ${sentence(message)}` : 'The server ended this call.');
+  return ENDED[reason] || sentence(message) || 'The server ended this call.';
 }
 
 // renderPill makes the header pill say what is true now: a refusal or a

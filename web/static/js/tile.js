@@ -60,12 +60,14 @@ export class Tile {
     t.dataset.audio = String(state.audio !== false);
     t.dataset.video = String(state.video !== false);
     t.dataset.screen = String(!!state.screen);
+    t.dataset.hand = String(!!state.hand);
     t.dataset.away = String(away);
     this.rename(name);
     const bits = [name];
     if (state.audio === false) bits.push('microphone muted');
     if (state.video === false) bits.push('camera off');
     if (state.screen) bits.push('sharing screen');
+    if (state.hand) bits.push('hand raised');
     if (away) bits.push('reconnecting');
     t.setAttribute('aria-label', bits.join(', '));
     this.video.setAttribute('aria-label', `Video of ${name}`);
