@@ -1,18 +1,17 @@
-// The two side panels, Chat and Devices: at most one open at a time, the
+// The side panels, Chat, People and Devices: at most one open at a time, the
 // buttons' aria-pressed following them, and the focus going back to the
 // button when a panel closes. onOpen[name] runs when that panel opens.
 const $ = (id) => document.getElementById(id);
 
-const BUTTONS = { chat: 'btn-chat', settings: 'btn-settings' };
+const BUTTONS = { chat: 'btn-chat', people: 'btn-people', settings: 'btn-settings' };
 
 export class Panels {
   constructor(onOpen) { this.onOpen = onOpen; }
 
   toggle(which) {
     const panel = $(which);
-    const other = $(which === 'chat' ? 'settings' : 'chat');
     panel.hidden = !panel.hidden;
-    if (!panel.hidden) other.hidden = true;
+    if (!panel.hidden) for (const other of Object.keys(BUTTONS)) if (other !== which) $(other).hidden = true;
     this.sync();
     if (!panel.hidden) this.onOpen[which]?.();
   }

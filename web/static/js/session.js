@@ -1,11 +1,15 @@
 // Our place in the room, as a state machine over the signaling client
 // (signal.js). States:
 //   invalid       the link names no valid room; nothing is started
+//   idle          not started yet, or back on the pre-join screen after a refusal
 //   joining       waiting for hello, the camera, or the join reply
 //   joined        in the room
 //   reconnecting  in the room, signaling lost; the session is being resumed
 //   refused       not admitted; reason is the code (room_full, unauthorized, ...)
-//   failed        the server ended the session; reason is the code
+//   failed        the server ended the session, or refused the join with
+//                 another code; reason is the code, message the server's words
+// A refusal or an ending pushed while in the room (removed, room_ended) is
+// refused too.
 //   left          we left
 // It emits:
 //   'state'   {detail: {state, reason, message}}
@@ -17,21 +21,22 @@
 //   'ice'     {detail: {iceServers}}       new ICE servers (hello, refresh)
 //   'message' {detail: msg}                presence, signal, media, session-lost
 import { Signaling } from './signal.js';
-import { MSG, ERR, isRefusal, iceServersOf, mediaMode } from './protocol.js';
+import { MSG, ERR, isRefusal, isEnded, iceServersOf, mediaMode } from './protocol.js';
 
 // callAttr is the body[data-call] word for a state; the page's contract keeps
 // joining | joined | refused | left | invalid.
+// joining | joined | refused | left | invalid, and prejoin while idle.
 export function callAttr(state) {
-  return { reconnecting: 'joining', failed: 'refused' }[state] || state;
+  return { reconnecting: 'joining', failed: 'refused', idle: 'prejoin' }[state] || state;
 }
 
 export class Session extends EventTarget {
   constructor({ room, name = '', token = '', client = '' }) {
     super();
     this.room = room;
-    this.state = room ? 'joining' : 'invalid';
+    this.state = room ? 'idle' : 'invalid';
     this.reason = '';
-    this.signal = 'connecting'; // the socket: connecting | connected | reconnecting | closed
+    this.signal = 'idle'; // the socket: idle (not opened yet) | connecting | connected | reconnecting | closed
     this.inRoom = '';           // the room we are in on the current session
     this.iceServers = [];
     this.hadSession = false;
@@ -57,11 +62,17 @@ export class Session extends EventTarget {
   }
 
   // start connects; the join waits for ready (the camera and microphone).
-  start(ready) {
+  // name, when given, replaces the display name given to the constructor.
+  start(ready, name = '') {
     if (this.state === 'invalid') return;
+    if (name) this.sig.name = name;
     this.ready = ready;
+    this.signal = 'connecting';
+    this.setState('joining');
     this.sig.connect();
   }
+
+  get started() { return this.signal !== 'idle'; }
 
   // rejoin asks for a place again after a refusal, once ready.
   async rejoin(ready) {
@@ -97,6 +108,12 @@ export class Session extends EventTarget {
     this.emit('ice', { iceServers: this.iceServers });
     this.emit('hello', hello);
     if (hello.resumed) {
+      if (!hello.room && this.state === 'joining') {
+        // The socket dropped before the join reply: join on the resumed session.
+        await this.ready;
+        if (!this.closed && this.state === 'joining') this.join();
+        return;
+      }
       this.inRoom = hello.room || this.room;
       if (this.state === 'reconnecting') this.setState('joined');
       this.emit('resumed', { peers: hello.peers || [] });
@@ -116,13 +133,17 @@ export class Session extends EventTarget {
       this.setState('joined');
       this.emit('joined', { peers: reply.peers || [], media: mediaMode(reply.media) });
     } catch (err) {
-      if (err.code === ERR.roomFull || err.code === ERR.forbidden || err.code === ERR.tokenExpired || err.code === ERR.unauthorized) {
-        this.end({ code: err.code, message: err.message });
-      } else if (err.code === ERR.alreadyJoined) {
+      if (err.code === ERR.alreadyJoined) {
         this.inRoom = this.room;
         this.setState('joined');
+      } else if (err.code) {
+        // Any other code is the server's answer: say it, do not retry blindly.
+        this.end({ code: err.code, message: err.message });
       } else {
+        // No answer (the socket closed, or a timeout): a resumed session joins
+        // (onOpen); on a socket still up, ask again.
         console.info('[rtcd]', 'join failed', err);
+        if (this.sig.ready && !this.closed) setTimeout(() => { if (this.state === 'joining' && this.sig.ready && !this.closed) this.join(); }, 1000);
       }
     }
   }
@@ -135,6 +156,11 @@ export class Session extends EventTarget {
     }
     if (msg.type === MSG.sessionLost) this.inRoom = '';
     if (msg.type === MSG.error) console.info('[rtcd]', 'server error', msg.code, msg.message);
+    if (msg.type === MSG.error && !msg.id && isEnded(msg.code) && this.state !== 'left') {
+      // The server took us out of the room (removed, the meeting ended, turned away).
+      this.inRoom = '';
+      this.end({ code: msg.code, message: msg.message });
+    }
     this.emit('message', msg);
   }
 
