@@ -47,9 +47,11 @@ type Signal struct {
 }
 
 // nackHistory is how many packets of each forwarded stream the server can
-// resend when a subscriber reports them lost: about 2.5 s of a 100 packets/s
-// layer, many round trips.
-const nackHistory = 256
+// resend when a subscriber reports them lost: about 1.3 s of a 100 packets/s
+// layer and 4 s of a 30 packets/s one, several round trips. pion copies each
+// into a buffer of a full packet's size, so a room of 50 (2,450 video
+// streams) holds 128 × 1.5 KB each, about 460 MiB.
+const nackHistory = 128
 
 // allocateInterval is how often a room measures its layers and chooses
 // every subscriber's: often enough to follow a falling estimate within a
@@ -71,6 +73,7 @@ type room struct {
 	closed       bool
 	participants map[string]*Participant
 	forwards     []*published // every published track, in publishing order
+	audio        audioRoute   // whose audio is forwarded (loudest.go)
 
 	// The loop alone uses these: each publisher's smoothed voice activity and
 	// the dominant speaker named last ("" for nobody).
@@ -81,6 +84,7 @@ type room struct {
 
 func newRoom(s *Server, name string) *room {
 	r := &room{server: s, name: name, participants: map[string]*Participant{}, activity: map[string]float64{},
+		audio: audioRoute{slots: int32(max(s.loudest, 0))},
 		kicks: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
 	go r.loop()
 	return r
@@ -152,7 +156,7 @@ func (r *room) stopLoop() {
 }
 
 // newAPI builds a pion API with VP8 and Opus, the header extensions of
-// simulcast and audio levels, and the default interceptors: NACK (the
+// simulcast and audio levels, and pion's default interceptors: NACK (the
 // responder resends from its packet cache what a subscriber lost), RTCP
 // reports, and TWCC feedback for what clients publish; extra interceptors
 // follow them (a test client's header extensions).
@@ -209,13 +213,23 @@ func newAPI(se *webrtc.SettingEngine, extra ...interceptor.Factory) (*webrtc.API
 		}
 	}
 	ir := &interceptor.Registry{}
-	// The NACK responder keeps a copy of the last nackHistory packets of
-	// every stream the server sends, one per subscriber and layer it
+	// pion's default interceptors but its stats recorder, which clones
+	// every packet's header in and out for GetStats, which the server never
+	// calls. The NACK responder keeps a copy of the last nackHistory packets
+	// of every stream the server sends, one per subscriber and layer it
 	// forwards: pion's default of 1,024 made memory the first limit of a
 	// big room (N·(N−1) video streams).
-	if err := webrtc.RegisterDefaultInterceptorsWithOptions(me, ir,
-		webrtc.WithNackResponderOptions(nack.ResponderSize(nackHistory))); err != nil {
-		return nil, fmt.Errorf("sfu: interceptors: %w", err)
+	if err := webrtc.ConfigureNackWithOptions(me, ir, nil, nack.ResponderSize(nackHistory)); err != nil {
+		return nil, fmt.Errorf("sfu: NACK interceptors: %w", err)
+	}
+	if err := webrtc.ConfigureRTCPReports(ir); err != nil {
+		return nil, fmt.Errorf("sfu: RTCP report interceptors: %w", err)
+	}
+	if err := webrtc.ConfigureSimulcastExtensionHeaders(me); err != nil {
+		return nil, fmt.Errorf("sfu: simulcast header extensions: %w", err)
+	}
+	if err := webrtc.ConfigureTWCCSender(me, ir); err != nil {
+		return nil, fmt.Errorf("sfu: TWCC interceptor: %w", err)
 	}
 	for _, f := range extra {
 		ir.Add(f)

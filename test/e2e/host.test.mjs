@@ -109,7 +109,7 @@ test('a locked room: a newcomer waits, the host admits one and turns another awa
     users.push(c);
     await waitCall(c.page, 'waiting');
     await act(a.page, 'host-lobby', await peerId(c.page), 'Deny');
-    await waitNotice(c.page, 'error', /did not let you in/);
+    await waitNotice(c.page, 'lobby_denied', /did not let you in/);
     assert.equal(await c.page.textContent('#conn'), 'Not let in');
     assert.equal((await L.tiles(b.page)).length, 1, 'Cy never entered');
   });
@@ -152,13 +152,13 @@ test('the host removes a participant, who cannot come back', async () => {
     users.push(b);
     await waitCall(b.page, 'joined');
     await act(a.page, 'host-people', await peerId(b.page), 'Remove');
-    await waitNotice(b.page, 'error', /removed you/);
+    await waitNotice(b.page, 'removed', /removed you/);
     assert.equal(await b.page.textContent('#conn'), 'Removed');
     assert.equal(await call(b.page), 'refused');
     await L.waitFor('Bob gone', async () => (await L.tiles(a.page)).length === 0);
     // Reloading (the same browser) does not get him back in.
     await b.page.reload();
-    await waitNotice(b.page, 'error', /removed you/);
+    await waitNotice(b.page, 'removed', /removed you/);
   });
   await L.closeAll(...users);
 });
@@ -172,7 +172,7 @@ test('the host ends the meeting for everyone', async () => {
     users.push(b);
     await waitCall(b.page, 'joined');
     await a.page.click('#host-end');
-    await waitNotice(b.page, 'error', /ended the meeting/);
+    await waitNotice(b.page, 'room_ended', /ended the meeting/);
     assert.equal(await b.page.textContent('#conn'), 'Meeting ended');
     await waitNotice(a.page, 'ended', /You ended the meeting/);
     assert.equal(await call(a.page), 'left');

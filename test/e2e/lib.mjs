@@ -84,6 +84,9 @@ export class Daemon {
   constructor({ httpPort, turnPort, relayMin, relayMax, secret, dir, signal = {}, turn = {}, sections = {}, tokenSecret = '', tls = null, metricsPort = 0 }) {
     // The media server listens on free loopback ports, so daemons side by side never collide.
     sections = { ...sections, SFU: { UDP: '127.0.0.1:0', TCP: '127.0.0.1:0', Loopback: true, ...sections.SFU } };
+    // The calls of most tests are peer to peer, rooms of up to Signal.RoomSize: they pin mesh, and
+    // the media server's tests ask for auto or sfu.
+    signal = { Media: 'mesh', ...signal };
     metricsPort = metricsPort || tls?.metricsPort || 0;
     Object.assign(this, { httpPort, turnPort, relayMin, relayMax, secret, dir, signal, turn, sections, tokenSecret, tls, metricsPort });
     this.proc = null;
@@ -240,7 +243,11 @@ export function makeCerts(dir, name) {
 // hosts maps extra names to addresses ({'rtc.test': '127.0.0.1'}), inside the
 // one --host-resolver-rules switch Chromium keeps; args are extra switches.
 // env: the browser's environment (e.g. a HOME whose NSS database trusts a test CA).
-export async function launchBrowser({ hosts = {}, args = [], env } = {}) {
+// devices: 'fake' (a fake camera and microphone, allowed), 'none' (no fake
+// devices: inside the namespace there are none, getUserMedia finds nothing)
+// or 'denied' (fake devices, but no fake permission prompt: headless
+// Chromium refuses them as a user who says no).
+export async function launchBrowser({ hosts = {}, args = [], env, devices = 'fake' } = {}) {
   if (!fs.existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} missing: run test/e2e/run.sh (it installs chromium)`);
   const started = Date.now();
   const browser = await chromium.launch({
@@ -250,7 +257,8 @@ export async function launchBrowser({ hosts = {}, args = [], env } = {}) {
     args: [
       '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
       '--disable-background-networking', '--disable-component-update', '--disable-sync',
-      '--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream',
+      ...(devices === 'none' ? [] : ['--use-fake-device-for-media-stream']),
+      ...(devices === 'denied' ? [] : ['--use-fake-ui-for-media-stream']),
       '--allow-loopback-in-peer-connection', '--autoplay-policy=no-user-gesture-required',
       '--auto-select-desktop-capture-source=Entire screen',
       `--host-resolver-rules=${Object.entries(hosts).map(([h, a]) => `MAP ${h} ${a} , `).join('')}MAP * ~NOTFOUND , EXCLUDE localhost , EXCLUDE 127.0.0.1 , EXCLUDE ::1`,
@@ -285,13 +293,15 @@ export function watchPage(page, name) {
   });
 }
 
-// openCall opens /r/<room> in a fresh context (a separate user).
+// openCall opens /r/<room> in a fresh context (a separate user). It joins
+// at once (?prejoin=0) unless prejoin is true (the pre-join screen).
 // query: extra query parameters (e.g. {turnport: 443}).
-export async function openCall(browser, base, room, { name, relay = false, transport = '', viewer = false, viewport, query = {} } = {}) {
+export async function openCall(browser, base, room, { name, relay = false, transport = '', viewer = false, viewport, query = {}, prejoin = false } = {}) {
   const ctx = await browser.newContext({ viewport: viewport || { width: 960, height: 640 } });
   const page = await ctx.newPage();
   watchPage(page, name);
   const q = new URLSearchParams({ name });
+  if (!prejoin) q.set('prejoin', '0');
   if (relay) q.set('relay', '1');
   if (transport) q.set('transport', transport);
   if (viewer) q.set('viewer', '1');

@@ -58,7 +58,7 @@ test('a dead browser leaves no ghost: noticed within seconds, and its user rejoi
     // Cy opens the page again in the same browser: one Cy, connected.
     const c2 = await c.ctx.newPage(); // c.ctx is closed with the others
     L.watchPage(c2, 'Cy again');
-    await c2.goto(`${daemon.url}/r/${room}?name=Cy`);
+    await c2.goto(`${daemon.url}/r/${room}?prejoin=0&name=Cy`);
     await L.waitConnected(c2, 3, 30000);
     assert.deepEqual(await names(c2), ['Ann', 'Bob', 'Dee'], 'Cy sees no ghost of herself');
     await L.waitFor('one connected Cy at Bob', async () => {
@@ -80,7 +80,7 @@ test('the invite is one tap away on a phone: the share sheet where there is one,
       window.__shared = [];
       navigator.share = async (data) => { window.__shared.push(data); };
     });
-    await page.goto(`${daemon.url}/r/${room}?name=Pat`);
+    await page.goto(`${daemon.url}/r/${room}?prejoin=0&name=Pat`);
     await L.waitFor('joined', () => page.$eval('body', (b) => b.dataset.call === 'joined'));
     assert.equal(await page.isVisible('#copy-link'), true, 'invite button visible at 390 px');
     await page.click('#copy-link');
@@ -98,7 +98,7 @@ test('the invite is one tap away on a phone: the share sheet where there is one,
     const p2 = await narrow.newPage();
     L.watchPage(p2, 'narrow');
     await p2.addInitScript(() => { delete Navigator.prototype.share; delete navigator.share; });
-    await p2.goto(`${daemon.url}/r/${room}?name=Quinn`);
+    await p2.goto(`${daemon.url}/r/${room}?prejoin=0&name=Quinn`);
     await L.waitFor('Quinn joined', () => p2.$eval('body', (b) => b.dataset.call === 'joined'));
     assert.equal(await p2.isVisible('#copy-link'), true);
     await p2.click('#copy-link');
@@ -200,7 +200,7 @@ test('plain words: no close codes, error names or upper-case jargon in what the 
         return real(c);
       };
     });
-    await page.goto(`${own.url}/r/${room}?name=Wes`);
+    await page.goto(`${own.url}/r/${room}?prejoin=0&name=Wes`);
     await L.waitFor('joined', () => page.$eval('body', (b) => b.dataset.call === 'joined'));
     await page.click('#btn-cam');
     await page.click('#btn-cam');

@@ -23,7 +23,7 @@ async function newPage(viewport = { width: 960, height: 640 }) {
   return { ctx, page };
 }
 
-test('home page creates a readable room and joins it with the name', async () => {
+test('home page creates a readable room and joins it with the name, through the pre-join screen', async () => {
   const { ctx, page } = await newPage({ width: 390, height: 780 });
   await step('home', async () => {
     await page.goto(`${open.url}/`);
@@ -39,6 +39,10 @@ test('home page creates a readable room and joins it with the name', async () =>
     await L.shot(page, 'home-phone');
     await page.press('#room', 'Enter');
     await page.waitForURL(/\/r\/home-test\?name=Dana$/);
+    // The pre-join screen offers the name typed on the home page.
+    await L.waitFor('pre-join', () => page.$eval('body', (b) => b.dataset.call === 'prejoin'));
+    assert.equal(await page.inputValue('#pj-name'), 'Dana');
+    await page.click('#pj-join');
     await L.waitFor('signaling connected', () => page.$eval('body', (b) => b.dataset.signal === 'connected'));
     assert.equal(await page.textContent('#room-title'), 'home-test');
     // The name is remembered for the next visit.
@@ -76,7 +80,7 @@ test('a full room, an expired invite and a bad token get plain messages', async 
     for (const name of ['A', 'B', 'C']) {
       const { ctx, page } = await newPage();
       users.push(ctx);
-      await page.goto(`${open.url}/r/full-room?name=${name}`);
+      await page.goto(`${open.url}/r/full-room?prejoin=0&name=${name}`);
       await L.waitFor(`${name} hello`, () => page.$eval('body', (b) => b.dataset.signal === 'connected'));
       if (name !== 'C') continue;
       await L.waitFor('room full notice', () => page.$eval('#notice', (n) => !n.hidden && n.dataset.kind === 'room_full'), 5000);
@@ -89,17 +93,17 @@ test('a full room, an expired invite and a bad token get plain messages', async 
     const expired = L.jwtHS256(TOKEN_SECRET, { room: 'locked', sub: 'u1', exp: Math.floor(Date.now() / 1000) - 60 });
     const { ctx, page } = await newPage();
     users.push(ctx);
-    await page.goto(`${locked.url}/r/locked?name=E&token=${expired}`);
+    await page.goto(`${locked.url}/r/locked?prejoin=0&name=E&token=${expired}`);
     await L.waitFor('expired notice', () => page.$eval('#notice', (n) => !n.hidden), 5000);
     assert.match(await page.textContent('#notice-text'), /invite link has expired/);
     assert.equal(await page.$eval('body', (b) => b.dataset.signal), 'closed', 'no retry loop');
 
-    await page.goto(`${locked.url}/r/locked?name=E`);
+    await page.goto(`${locked.url}/r/locked?prejoin=0&name=E`);
     await L.waitFor('unauthorized notice', () => page.$eval('#notice', (n) => !n.hidden), 5000);
     assert.match(await page.textContent('#notice-text'), /only lets people in with an invite link/);
 
     const good = L.jwtHS256(TOKEN_SECRET, { room: 'locked', sub: 'u1', exp: Math.floor(Date.now() / 1000) + 600 });
-    await page.goto(`${locked.url}/r/locked?name=E&token=${good}`);
+    await page.goto(`${locked.url}/r/locked?prejoin=0&name=E&token=${good}`);
     await L.waitFor('token accepted', () => page.$eval('body', (b) => b.dataset.signal === 'connected'), 5000);
     await L.shot(page, 'token-ok');
   });
@@ -111,13 +115,13 @@ test('a denied camera offers audio-only or viewer, and a viewer still sees the c
   await step('denied', async () => {
     const a = await newPage();
     ctxs.push(a.ctx);
-    await a.page.goto(`${open.url}/r/denied?name=Cam`);
+    await a.page.goto(`${open.url}/r/denied?prejoin=0&name=Cam`);
     const v = await newPage();
     ctxs.push(v.ctx);
     await v.page.addInitScript(() => {
       navigator.mediaDevices.getUserMedia = async () => { throw new DOMException('Permission denied', 'NotAllowedError'); };
     });
-    await v.page.goto(`${open.url}/r/denied?name=Viewer`);
+    await v.page.goto(`${open.url}/r/denied?prejoin=0&name=Viewer`);
     await L.waitFor('denied notice', () => v.page.$eval('#notice', (n) => !n.hidden), 5000);
     assert.match(await v.page.textContent('#notice-text'), /access was denied/);
     const focused = await v.page.evaluate(() => document.activeElement?.textContent);
@@ -142,7 +146,7 @@ test('no camera: the page joins with the microphone alone and says so', async ()
   await step('nocam', async () => {
     const a = await newPage();
     ctxs.push(a.ctx);
-    await a.page.goto(`${open.url}/r/nocam?name=Cam`);
+    await a.page.goto(`${open.url}/r/nocam?prejoin=0&name=Cam`);
     const m = await newPage();
     ctxs.push(m.ctx);
     await m.page.addInitScript(() => {
@@ -152,7 +156,7 @@ test('no camera: the page joins with the microphone alone and says so', async ()
         return real(c);
       };
     });
-    await m.page.goto(`${open.url}/r/nocam?name=MicOnly`);
+    await m.page.goto(`${open.url}/r/nocam?prejoin=0&name=MicOnly`);
     await L.waitFor('no-camera notice', () => m.page.$eval('#notice', (n) => !n.hidden && /microphone only/.test(n.textContent)), 5000);
     await L.waitConnected(a.page, 1);
     await L.waitFor('mic-only state seen', async () => {
@@ -167,7 +171,7 @@ test('no camera: the page joins with the microphone alone and says so', async ()
 test('an unreachable daemon is reported and the page comes back by itself', async () => {
   const { ctx, page } = await newPage();
   await step('unreachable', async () => {
-    await page.goto(`${open.url}/r/lonely?name=Solo`);
+    await page.goto(`${open.url}/r/lonely?prejoin=0&name=Solo`);
     await L.waitFor('connected', () => page.$eval('body', (b) => b.dataset.signal === 'connected'));
     await open.stop({ hard: true });
     await L.waitFor('unreachable notice', () => page.$eval('#notice', (n) => !n.hidden && /Cannot reach the rtcd server/.test(n.textContent)), 10000);

@@ -1,8 +1,10 @@
-// The call page, /r/<room>?name=..&relay=1&token=..&viewer=1&transport=..&turnport=..:
-// reads the link, builds the session (session.js), local media (media.js),
-// the transport (switcher.js: the mesh or the media server) and the UI
-// components, and wires them together.
-import { ERR, LIMITS, MEDIA, canonicalRoom, displayName, isEnded, roomTooLong } from './protocol.js';
+// The call page: reads the link (link.js), builds the session (session.js),
+// local media (media.js), the transport (switcher.js: the mesh or the media
+// server) and the UI components, and wires them together. It opens on the
+// pre-join screen (prejoin.js); with ?prejoin=0 it joins at once, asking
+// about the devices only when they fail.
+import { ERR, LIMITS, MEDIA, cleanName, displayName } from './protocol.js';
+import { readLink, invalidRoomText } from './link.js';
 import { clientId } from './signal.js';
 import { rememberName, storedName } from './util.js';
 import { Session, callAttr } from './session.js';
@@ -10,6 +12,8 @@ import { LocalMedia } from './media.js';
 import { Switcher } from './switcher.js';
 import { Tile } from './tile.js';
 import { Grid } from './grid.js';
+import { People } from './people.js';
+import { PreJoin } from './prejoin.js';
 import { Levels } from './levels.js';
 import { Notices } from './notice.js';
 import { Chat } from './chat.js';
@@ -23,30 +27,17 @@ import { Admission } from './admission.js';
 import { exposeCall } from './testhook.js';
 
 const $ = (id) => document.getElementById(id);
-const params = new URLSearchParams(location.search);
-// The room of the link, as typed (for the message when it is not valid) and
-// as the server names it (NFC).
-const linkRoom = (() => {
-  try { return decodeURIComponent(location.pathname.replace(/^\/r\/?/, '').replace(/\/$/, '')); } catch { return null; }
-})();
-const room = canonicalRoom(linkRoom);
-const relayOnly = params.get('relay') === '1';
-// ?transport=udp|tcp|tls keeps only the TURN URLs of that transport (to test
-// or work around a network that breaks one of them).
-const onlyTransport = (params.get('transport') || '').toLowerCase();
-// ?turnport=N keeps only the TURN URLs on port N, e.g. 443 with transport=tls
-// for the one-port relay alone (to test it, or a network that lets only 443 out).
-const onlyTurnPort = /^\d{1,5}$/.test(params.get('turnport') || '') ? params.get('turnport') : '';
-const viewer = params.get('viewer') === '1'; // join without camera or microphone
-const myName = displayName(params.get('name'), storedName());
-rememberName(myName);
+const link = readLink();
+const { room, viewer } = link;
+const myName = displayName(link.name, storedName());
+if (!link.prejoin) rememberName(myName); // else remembered as the user joins
 
 const notices = new Notices();
-const session = new Session({ room, name: myName, token: params.get('token') || '', client: clientId() });
+const session = new Session({ room, name: myName, token: link.token, client: clientId() });
 const media = new LocalMedia(notices);
 const transport = new Switcher({
   session, stream: media.stream, tile: (info) => new Tile({ name: info.name || 'guest' }),
-  relayOnly, ice: { transport: onlyTransport, port: onlyTurnPort },
+  relayOnly: link.relayOnly, ice: { transport: link.transport, port: link.turnPort },
 });
 transport.follow(session);
 const selfTile = new Tile({ self: true, name: `${myName} (you)` });
@@ -54,29 +45,43 @@ const grid = new Grid($('grid'));
 const levels = new Levels();
 const chat = new Chat((text) => transport.sendChat(text));
 const devices = new Devices(media);
+const people = new People(grid);
 const panels = new Panels({ chat: () => chat.opened(), settings: () => devices.opened() });
 const hostControls = new HostControls({
   session, notices, roster: () => transport.roster.values(), onHand: () => applyState(),
+  badge: (id, text) => people.badge(id, 'host', text),
   onEnd: () => {
     leave(false);
     notices.show('You ended the meeting for everyone.', [['Go to the start page', '/']], 'info', '', 'ended');
   },
 });
 const admission = new Admission({
-  session, notices, rejoin: () => retryJoin(), leave: () => leave(false),
+  // With the password typed, join again at once (not through the pre-join screen).
+  session, notices, rejoin: () => { notices.hide(); session.rejoin(media.acquire({ viewer })); }, leave: () => leave(false),
   mic: (on) => { if (media.mic && media.state.audio !== on) media.toggleMic(); },
 });
+const prejoin = new PreJoin({
+  media, levels, name: cleanName(link.name) || storedName(), guest: myName, onJoin: (name) => enter(Promise.resolve(), name),
+});
 const shortcuts = new Shortcuts({
-  actions: { m: () => media.toggleMic(), v: () => media.toggleCam(), c: () => panels.toggle('chat'), '?': () => shortcuts.openHelp() },
+  actions: {
+    m: () => media.toggleMic(), v: () => media.toggleCam(), c: () => panels.toggle('chat'), p: () => panels.toggle('people'),
+    l: () => grid.toggleView(), '?': () => shortcuts.openHelp(),
+  },
   closePanels: () => panels.close(),
-  active: () => !session.closed,
+  active: (key) => {
+    if (key === '?') return true;
+    if (session.state === 'idle') return prejoin.active && (key === 'm' || key === 'v');
+    return ['joining', 'joined', 'reconnecting'].includes(session.state);
+  },
   onChange: (on) => controls.titles(on),
 });
 const controls = new Controls({
   mic: () => media.toggleMic(), cam: () => media.toggleCam(), screen: () => media.toggleScreen(), leave: () => leave(false),
-  chat: () => panels.toggle('chat'), settings: () => panels.toggle('settings'), help: () => shortcuts.openHelp(),
-  host: () => panels.toggle('host'),
+  chat: () => panels.toggle('chat'), people: () => panels.toggle('people'), layout: () => grid.toggleView(),
+  settings: () => panels.toggle('settings'), help: () => shortcuts.openHelp(), host: () => panels.toggle('host'),
 }, `${location.origin}/r/${encodeURIComponent(room)}`, room);
+grid.addEventListener('change', () => controls.showView(grid.view));
 
 // --- our media ---
 
@@ -107,34 +112,48 @@ function showAlone() { renderAlone(session.state === 'joined' && !transport.othe
 
 function showCall() {
   document.body.dataset.call = callAttr(session.state);
+  document.body.dataset.signal = session.signal;
   renderPill(session);
   showAlone();
 }
 
-function retryJoin() {
-  notices.hide();
-  session.rejoin(media.acquire({ viewer }));
+// enter joins the room once ready (the camera and microphone), as name.
+function enter(ready, name = '') {
+  if (name) selfTile.rename(`${name} (you)`);
+  if (session.started) session.rejoin(ready);
+  else session.start(ready, name);
 }
 
+// retryJoin asks for a place again after a refusal: through the pre-join
+// screen, or at once without it.
+function retryJoin() {
+  notices.hide();
+  if (!link.prejoin) { session.rejoin(media.acquire({ viewer })); return; }
+  session.setState('idle');
+  prejoin.open({ devices: !viewer });
+}
+
+// Not admitted, or thrown out: the call's stage and controls go (nothing
+// looks joined), and the notice says why, by code, else in the server's words.
 session.addEventListener('state', ({ detail: { state, reason, message } }) => {
   showCall();
-  if (isEnded(reason)) { // a host (or the operator) took us out: the call is over here
-    transport.leave();
-    transport.close();
-    session.close();
-    controls.hide();
+  if (admission.state(state, reason)) { // waiting in the lobby, or asked for the password
+    if (state === 'refused') { transport.close(); releaseMedia(); }
+    return;
   }
-  if (admission.state(state, reason)) {
-    if (state === 'refused') releaseMedia();
-  } else if (state === 'refused' && reason === ERR.roomFull) {
-    releaseMedia();
+  if (state !== 'refused' && state !== 'failed') return;
+  transport.close(); // taken out of a running call: its connections go too
+  releaseMedia();
+  panels.close();
+  if (reason === ERR.roomFull) {
     notices.show(`This room is full (${session.roomSize || LIMITS.roomSize} people). Try again later or pick another room.`, [
       ['Try again', retryJoin], ['Go to the start page', '/'],
     ], 'error', '', ERR.roomFull);
-  } else if (state === 'refused' || state === 'failed') {
-    releaseMedia();
-    notices.show(endedText(reason), [['Reload', () => location.reload()], ['Go to the start page', '/']], 'error', message);
+    return;
   }
+  // While the socket is up, the same page can ask again; else it must reload.
+  const again = session.sig.ready ? ['Try again', retryJoin] : ['Reload', () => location.reload()];
+  notices.show(endedText(reason, message), [again, ['Go to the start page', '/']], 'error', message, reason);
 });
 
 let unreachable = false;
@@ -201,6 +220,7 @@ function leave(unloading) {
   session.close();
   transport.close();
   releaseMedia();
+  prejoin.close();
   if (unloading) return;
   session.leave();
   panels.close();
@@ -218,19 +238,17 @@ function start() {
   grid.add(selfTile.el);
   controls.titles(shortcuts.on);
   document.addEventListener('click', unlockAudio, { once: true });
-  devices.showPolicy(relayOnly, onlyTransport);
+  devices.showPolicy(link.relayOnly, link.transport);
   if (!room) {
     showCall();
-    let why = 'This link does not name a valid room.';
-    if (!linkRoom) why = 'This link has no room name.';
-    else if (roomTooLong(linkRoom)) why = `The room name in this link is too long (at most ${LIMITS.roomChars} characters).`;
-    notices.show(`${why} Room names use letters and digits of any language, dots, dashes and underscores, without spaces.`,
-      [['Go to the start page', '/']], 'error', '', 'invalid_room');
+    notices.show(invalidRoomText(link.typed), [['Go to the start page', '/']], 'error', '', 'invalid_room');
     return;
   }
-  session.start(media.acquire({ viewer }));
   setInterval(() => transport.tick(), 1000);
   window.addEventListener('pagehide', () => leave(true));
+  if (link.prejoin) prejoin.open({ devices: !viewer });
+  else enter(media.acquire({ viewer }));
+  showCall();
 }
 
 start();

@@ -7,15 +7,17 @@ import { copyText } from './util.js';
 const $ = (id) => document.getElementById(id);
 
 export class Controls {
-  // actions: mic, cam, screen, leave, chat, settings, help, host: functions.
+  // actions: mic, cam, screen, leave, chat, people, layout, settings, help, host: functions.
   constructor(actions, inviteURL, inviteTitle) {
     this.inviteURL = inviteURL;
     this.inviteTitle = inviteTitle;
     this.state = { audio: true, video: true, screen: false };
     this.shortcuts = true;
+    this.view = 'grid';
     for (const [id, act] of Object.entries({
       'btn-mic': actions.mic, 'btn-cam': actions.cam, 'btn-screen': actions.screen, 'btn-leave': actions.leave,
-      'btn-chat': actions.chat, 'btn-settings': actions.settings, 'btn-help': actions.help, 'btn-host': actions.host,
+      'btn-chat': actions.chat, 'btn-people': actions.people, 'btn-layout': actions.layout,
+      'btn-settings': actions.settings, 'btn-help': actions.help, 'btn-host': actions.host,
     })) $(id).addEventListener('click', act);
     $('copy-link').addEventListener('click', () => this.share($('copy-link')));
     $('alone-share').addEventListener('click', () => this.share($('alone-share')));
@@ -42,12 +44,26 @@ export class Controls {
       'btn-mic': this.state.audio ? 'Mute' : 'Unmute',
       'btn-cam': this.state.video ? 'Stop video' : 'Start video',
       'btn-chat': 'Chat',
+      'btn-people': 'People',
+      'btn-layout': this.view === 'speaker' ? 'Grid view' : 'Speaker view',
+      'pj-mic-on': 'Microphone',
+      'pj-cam-on': 'Camera',
     };
     for (const [id, text] of Object.entries(base)) {
-      const key = $(id).dataset.key;
-      $(id).title = shortcuts && key ? `${text} (${key})` : text;
+      const node = $(id);
+      const key = shortcuts ? node.dataset.key : '';
+      // The pre-join switches' labels get the tooltip too.
+      for (const n of [node, node.closest('label')]) if (n) n.title = key ? `${text} (${key})` : text;
+      if (key) node.setAttribute('aria-keyshortcuts', key); else node.removeAttribute('aria-keyshortcuts');
     }
     $('btn-help').title = shortcuts ? 'Keyboard shortcuts (?)' : 'Keyboard shortcuts';
+  }
+
+  // showView says what the layout button does: the view it switches to.
+  showView(view) {
+    this.view = view;
+    $('btn-layout').querySelector('.lbl').textContent = view === 'speaker' ? 'Grid view' : 'Speaker view';
+    this.titles();
   }
 
   hide() { $('controls').hidden = true; }

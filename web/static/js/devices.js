@@ -1,6 +1,7 @@
-// The Devices panel: the camera and microphone lists (media.js devices())
-// with the ones in use selected, a choice switching to that device, and the
-// connection policy line.
+// The camera and microphone lists (media.js devices()) with the ones in use
+// selected, a choice switching to that device: in the Devices panel, with
+// the connection policy line, and on the pre-join screen (ids names the two
+// <select> elements).
 import { el } from './util.js';
 
 const $ = (id) => document.getElementById(id);
@@ -18,23 +19,24 @@ function fill(sel, devs, word, current) {
 }
 
 export class Devices {
-  constructor(media) {
+  constructor(media, ids = { cam: 'cam-select', mic: 'mic-select' }) {
     this.media = media;
-    $('cam-select').addEventListener('change', (e) => media.switchDevice('video', e.target.value));
-    $('mic-select').addEventListener('change', (e) => media.switchDevice('audio', e.target.value));
+    this.ids = ids;
+    $(ids.cam).addEventListener('change', (e) => media.switchDevice('video', e.target.value));
+    $(ids.mic).addEventListener('change', (e) => media.switchDevice('audio', e.target.value));
     navigator.mediaDevices?.addEventListener?.('devicechange', () => this.fill());
   }
 
   async fill() {
     const d = await this.media.devices();
     if (!d) return;
-    fill($('cam-select'), d.cameras, 'Camera', d.camera);
-    fill($('mic-select'), d.microphones, 'Microphone', d.microphone);
+    fill($(this.ids.cam), d.cameras, 'Camera', d.camera);
+    fill($(this.ids.mic), d.microphones, 'Microphone', d.microphone);
   }
 
   opened() {
     this.fill();
-    $('cam-select').focus();
+    $(this.ids.cam).focus();
   }
 
   // showPolicy says how this page connects (?relay=1, ?transport=).

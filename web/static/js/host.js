@@ -11,13 +11,16 @@ const $ = (id) => document.getElementById(id);
 export class HostControls {
   // session: session.js; roster(): the other participants' infos {id, name,
   // host}; notices: notice.js; onHand(raised): our hand went up or down;
-  // onEnd(): we ended the meeting.
-  constructor({ session, roster, notices, onHand, onEnd }) {
+  // onEnd(): we ended the meeting; badge(id, text): mark a participant ('self'
+  // for us) as host in the People panel ('' unmarks).
+  constructor({ session, roster, notices, onHand, onEnd, badge }) {
     this.session = session;
     this.roster = roster;
     this.notices = notices;
     this.onHand = onHand;
     this.onEnd = onEnd;
+    this.badge = badge;
+    this.marked = new Set(); // ids marked host
     this.hand = false;
     this.waiting = new Set(); // lobby ids already announced
     $('btn-hand').addEventListener('click', () => this.toggleHand());
@@ -33,7 +36,7 @@ export class HostControls {
     });
     session.addEventListener('room', () => this.render());
     session.addEventListener('lobby', () => { this.renderLobby(); this.announceLobby(); });
-    session.addEventListener('message', () => this.renderPeople());
+    session.addEventListener('message', () => { this.renderPeople(); this.markHosts(); });
     this.render();
   }
 
@@ -69,6 +72,16 @@ export class HostControls {
     $('host-pw-state').textContent = settings.password ? 'This room has a password.' : 'No password.';
     this.renderLobby();
     this.renderPeople();
+    this.markHosts();
+  }
+
+  // markHosts puts the host badge on whoever hosts the room, us included.
+  markHosts() {
+    const hosts = new Set([...this.roster()].filter((p) => p.host).map((p) => p.id));
+    if (this.session.host && this.session.inRoom) hosts.add('self');
+    for (const id of this.marked) if (!hosts.has(id)) this.badge(id, '');
+    for (const id of hosts) if (!this.marked.has(id)) this.badge(id, 'Host');
+    this.marked = hosts;
   }
 
   renderLobby() {

@@ -3,6 +3,8 @@
 // above a threshold gets the class "speaking" and data-speaking="true".
 // With the media server, the remote tiles are not metered here: the server
 // names the dominant speaker, and setSpeaker marks that one tile the same way.
+// watch's show(level), when given, gets the level (0-100) at every tick (the
+// pre-join screen's meter).
 export class Levels {
   constructor() {
     this.meters = new Map(); // tile element -> {src, an, buf, track, hold}
@@ -11,7 +13,7 @@ export class Levels {
     setInterval(() => this.tick(), 150);
   }
 
-  watch(tile, track) {
+  watch(tile, track, show = null) {
     try {
       if (!this.ctx) this.ctx = new AudioContext();
       this.unwatch(tile);
@@ -19,7 +21,7 @@ export class Levels {
       const an = this.ctx.createAnalyser();
       an.fftSize = 512;
       src.connect(an);
-      this.meters.set(tile, { src, an, buf: new Float32Array(an.fftSize), track, hold: 0 });
+      this.meters.set(tile, { src, an, buf: new Float32Array(an.fftSize), track, hold: 0, show });
     } catch (e) { console.info('[rtcd]', 'level meter', e); }
   }
 
@@ -54,6 +56,7 @@ export class Levels {
       const muted = tile.dataset.audio === 'false' || m.track.readyState === 'ended';
       if (rms > 0.02 && !muted) m.hold = 4; else if (m.hold > 0) m.hold--;
       mark(tile, m.hold > 0);
+      if (m.show) m.show(muted ? 0 : Math.min(100, Math.round(rms * 300)));
     }
   }
 }

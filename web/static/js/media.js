@@ -111,6 +111,32 @@ export class LocalMedia extends EventTarget {
     this.emit('devices');
   }
 
+  // open gets what it can of the microphone and camera without asking the
+  // user anything (the pre-join screen says what failed): both, else each
+  // alone. It resolves with each one's error, {microphone, camera}, null for
+  // the ones it got.
+  async open() {
+    const md = navigator.mediaDevices;
+    const errs = { microphone: null, camera: null };
+    const get = async (audio, video) => {
+      const s = await md.getUserMedia(this.constraints(audio, video));
+      if (audio) this.setMic(s.getAudioTracks()[0] || null);
+      if (video) this.setCam(s.getVideoTracks()[0] || null);
+    };
+    try {
+      await get(true, true);
+    } catch (err) {
+      for (const [audio, key] of [[true, 'microphone'], [false, 'camera']]) {
+        try { await get(audio, !audio); } catch (e) { errs[key] = e; }
+      }
+    }
+    this.state.audio = !!this.mic;
+    this.state.video = !!this.cam;
+    this.emit('state');
+    this.emit('devices');
+    return errs;
+  }
+
   askFallback(err) {
     const name = err && err.name;
     let text;

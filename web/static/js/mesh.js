@@ -7,6 +7,7 @@
 import { Peer } from './peer.js';
 import { MSG, DATA, chatText } from './protocol.js';
 import { pickIceServers, linkOf } from './transport.js';
+import { statsRow } from './rtcstats.js';
 
 export class Mesh extends EventTarget {
   constructor({ session, stream, view, relayOnly = false, ice = {} }) {
@@ -301,7 +302,7 @@ export class Mesh extends EventTarget {
     let s;
     try { s = await p.stats(); } catch { return; }
     if (!s) return;
-    p.link = linkOf(s, { conn: p.pc?.connectionState, expectVideo: p.state.video !== false, reconnecting: p.orphan || p.away });
+    p.link = linkOf(s, { conn: p.pc?.connectionState, expectVideo: p.state.video !== false, reconnecting: p.orphan || p.away, prev: p.link });
     p.view.showLink(p.link, p.name);
   }
 
@@ -322,11 +323,7 @@ export class Mesh extends EventTarget {
     const out = [];
     for (const p of [...this.map.values()]) {
       const s = await p.stats().catch(() => null);
-      out.push({
-        id: p.id, local: s?.local || null, remote: s?.remote || null, rtt: s?.rtt ?? null,
-        framesDecoded: s?.framesDecoded || 0, bytesReceived: s?.bytesReceived || 0,
-        audio: s?.audio || null, video: s?.video || null,
-      });
+      out.push(statsRow(p.id, s));
     }
     return out;
   }

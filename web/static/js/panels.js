@@ -1,9 +1,9 @@
-// The side panels, Chat, Devices and (for hosts) Host: at most one open at a time, the
+// The side panels, Chat, People, Devices and (for hosts) Host: at most one open at a time, the
 // buttons' aria-pressed following them, and the focus going back to the
 // button when a panel closes. onOpen[name] runs when that panel opens.
 const $ = (id) => document.getElementById(id);
 
-const BUTTONS = { chat: 'btn-chat', settings: 'btn-settings', host: 'btn-host' };
+const BUTTONS = { chat: 'btn-chat', people: 'btn-people', settings: 'btn-settings', host: 'btn-host' };
 
 export class Panels {
   constructor(onOpen) { this.onOpen = onOpen; }

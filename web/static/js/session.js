@@ -1,13 +1,16 @@
 // Our place in the room, as a state machine over the signaling client
 // (signal.js). States:
 //   invalid       the link names no valid room; nothing is started
+//   idle          not started yet, or back on the pre-join screen after a refusal
 //   joining       waiting for hello, the camera, or the join reply
 //   waiting       in the lobby of a locked room, until a host lets us in
 //   joined        in the room
 //   reconnecting  in the room, signaling lost; the session is being resumed
-//   refused       not admitted, or taken out of the room (removed, room_ended);
-//                 reason is the code (room_full, unauthorized, wrong_password, ...)
-//   failed        the server ended the session; reason is the code
+//   refused       not admitted; reason is the code (room_full, unauthorized, ...)
+//   failed        the server ended the session, or refused the join with
+//                 another code; reason is the code, message the server's words
+// A refusal or an ending pushed while in the room (removed, room_ended) is
+// refused too.
 //   left          we left
 // It emits:
 //   'state'   {detail: {state, reason, message}}
@@ -26,17 +29,18 @@ import { MSG, ERR, isRefusal, isEnded, iceServersOf, mediaMode } from './protoco
 
 // callAttr is the body[data-call] word for a state; the page's contract keeps
 // joining | joined | refused | left | invalid.
+// joining | joined | refused | left | invalid, and prejoin while idle.
 export function callAttr(state) {
-  return { reconnecting: 'joining', failed: 'refused' }[state] || state;
+  return { reconnecting: 'joining', failed: 'refused', idle: 'prejoin' }[state] || state;
 }
 
 export class Session extends EventTarget {
   constructor({ room, name = '', token = '', client = '' }) {
     super();
     this.room = room;
-    this.state = room ? 'joining' : 'invalid';
+    this.state = room ? 'idle' : 'invalid';
     this.reason = '';
-    this.signal = 'connecting'; // the socket: connecting | connected | reconnecting | closed
+    this.signal = 'idle'; // the socket: idle (not opened yet) | connecting | connected | reconnecting | closed
     this.inRoom = '';           // the room we are in on the current session
     this.password = '';         // the room's password, once the user typed it
     this.host = false;          // we are a host of the room
@@ -66,11 +70,17 @@ export class Session extends EventTarget {
   }
 
   // start connects; the join waits for ready (the camera and microphone).
-  start(ready) {
+  // name, when given, replaces the display name given to the constructor.
+  start(ready, name = '') {
     if (this.state === 'invalid') return;
+    if (name) this.sig.name = name;
     this.ready = ready;
+    this.signal = 'connecting';
+    this.setState('joining');
     this.sig.connect();
   }
+
+  get started() { return this.signal !== 'idle'; }
 
   // rejoin asks for a place again after a refusal, once ready.
   async rejoin(ready) {
@@ -106,6 +116,12 @@ export class Session extends EventTarget {
     this.emit('ice', { iceServers: this.iceServers });
     this.emit('hello', hello);
     if (hello.resumed) {
+      if (!hello.room && this.state === 'joining') {
+        // The socket dropped before the join reply: join on the resumed session.
+        await this.ready;
+        if (!this.closed && this.state === 'joining') this.join();
+        return;
+      }
       this.inRoom = hello.room || this.room;
       this.setRoom(hello);
       if (this.state === 'reconnecting') this.setState('joined');
@@ -127,13 +143,17 @@ export class Session extends EventTarget {
       if (reply.type === MSG.waiting) this.setState('waiting');
       else this.entered(reply);
     } catch (err) {
-      if (isRefusal(err.code) || (err.code === ERR.rateLimited && this.password)) {
-        this.end({ code: err.code, message: err.message });
-      } else if (err.code === ERR.alreadyJoined) {
+      if (err.code === ERR.alreadyJoined) {
         this.inRoom = this.room;
         this.setState('joined');
+      } else if (err.code) {
+        // Any other code is the server's answer: say it, do not retry blindly.
+        this.end({ code: err.code, message: err.message });
       } else {
+        // No answer (the socket closed, or a timeout): a resumed session joins
+        // (onOpen); on a socket still up, ask again.
         console.info('[rtcd]', 'join failed', err);
+        if (this.sig.ready && !this.closed) setTimeout(() => { if (this.state === 'joining' && this.sig.ready && !this.closed) this.join(); }, 1000);
       }
     }
   }
@@ -171,13 +191,6 @@ export class Session extends EventTarget {
       case MSG.hostRequest:
         this.emit('host-request', { action: msg.action, from: msg.from });
         break;
-      case MSG.error:
-        if (!msg.id && isEnded(msg.code)) { // removed, ended, turned away: out of the room for good
-          this.inRoom = '';
-          this.host = false;
-          this.end({ code: msg.code, message: msg.message });
-        }
-        break;
     }
     if (msg.type === MSG.ice) {
       const list = iceServersOf(msg);
@@ -186,6 +199,12 @@ export class Session extends EventTarget {
     }
     if (msg.type === MSG.sessionLost) this.inRoom = '';
     if (msg.type === MSG.error) console.info('[rtcd]', 'server error', msg.code, msg.message);
+    if (msg.type === MSG.error && !msg.id && isEnded(msg.code) && this.state !== 'left') {
+      // The server took us out of the room (removed, the meeting ended, turned away).
+      this.inRoom = '';
+      this.host = false;
+      this.end({ code: msg.code, message: msg.message });
+    }
     this.emit('message', msg);
   }
 

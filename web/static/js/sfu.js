@@ -11,7 +11,7 @@ import { MSG, KIND, CHANNEL, DATA, SFU_PEER, description, decode, chatText } fro
 import { pickIceServers, linkOf } from './transport.js';
 import { Member } from './member.js';
 import { Layers } from './layers.js';
-import { readStats } from './rtcstats.js';
+import { readStats, statsRow } from './rtcstats.js';
 
 // Quarter, half and full resolution: the server picks one per receiver.
 const SIMULCAST = [
@@ -345,7 +345,7 @@ export class Sfu extends EventTarget {
     if (!report) return;
     const conn = this.pc?.connectionState;
     for (const m of this.map.values()) {
-      m.link = linkOf(readStats(report, m.trackIds()), { conn, expectVideo: m.state.video !== false, reconnecting: m.away });
+      m.link = linkOf(readStats(report, m.trackIds()), { conn, expectVideo: m.state.video !== false, reconnecting: m.away, prev: m.link });
       m.view.showLink(m.link, m.name);
     }
   }
@@ -377,13 +377,6 @@ export class Sfu extends EventTarget {
 
   async stats() {
     const report = await this.report();
-    return [...this.map.values()].map((m) => {
-      const s = report ? readStats(report, m.trackIds()) : null;
-      return {
-        id: m.id, local: s?.local || null, remote: s?.remote || null, rtt: s?.rtt ?? null,
-        framesDecoded: s?.framesDecoded || 0, bytesReceived: s?.bytesReceived || 0,
-        audio: s?.audio || null, video: s?.video || null,
-      };
-    });
+    return [...this.map.values()].map((m) => statsRow(m.id, report ? readStats(report, m.trackIds()) : null));
   }
 }

@@ -1,4 +1,4 @@
-// The keyboard: single-key shortcuts (m, v, c, ?) that can be turned off in
+// The keyboard: single-key shortcuts (m, v, c, p, l, ?) that can be turned off in
 // the help dialog (remembered in localStorage), Escape closing a panel from
 // anywhere, and the help dialog giving the focus back when it closes.
 const $ = (id) => document.getElementById(id);
@@ -11,7 +11,7 @@ function stored() {
 
 export class Shortcuts {
   // actions maps a key to a function; closePanels() returns whether a panel
-  // was open; active() whether shortcuts apply now; onChange(on) follows the switch.
+  // was open; active(key) whether that shortcut applies now; onChange(on) follows the switch.
   constructor({ actions, closePanels, active, onChange }) {
     this.on = stored() !== 'off';
     this.returnTo = null;
@@ -32,7 +32,7 @@ export class Shortcuts {
       if (!this.on || e.ctrlKey || e.metaKey || e.altKey || e.repeat) return;
       if (e.target.closest('input, textarea, select, dialog, [contenteditable]')) return;
       const act = actions[e.key];
-      if (!act || !active()) return;
+      if (!act || !active(e.key)) return;
       e.preventDefault(); // the key must not also land in the field that gets focus (chat)
       act();
     });

@@ -42,6 +42,7 @@
 //   show({id, name, state, away}), setState(connecting|connected|reconnecting|failed),
 //   attach(stream), playAudio(track?) -> Promise, showLink(link, name), remove()
 // and its el is the tile element.
+import { quality } from './rtcstats.js';
 
 // pickIceServers keeps only the TURN URLs of one transport (udp, tcp, tls)
 // and/or on one port, when asked (?transport=, ?turnport=); else all of list.
@@ -62,10 +63,11 @@ export function pickIceServers(list, { transport = '', port = '' } = {}) {
 }
 
 // linkOf summarizes a connection for its view from its stats (the selected
-// candidate pair): up, with path (direct | relay), transport and rtt; or down.
+// candidate pair): up, with path (direct | relay), transport, rtt and quality
+// (rtcstats.js, against prev, the link of a second before); or down.
 // conn is the RTCPeerConnection's connectionState; expectVideo whether the
 // peer says it sends video; reconnecting whether the peer's session is away.
-export function linkOf(s, { conn, expectVideo, reconnecting }) {
+export function linkOf(s, { conn, expectVideo, reconnecting, prev = null }) {
   if (s.local && s.remote && conn === 'connected') {
     const relayed = s.local.candidateType === 'relay' || s.remote.candidateType === 'relay';
     let transport = s.local.protocol || '';
@@ -74,6 +76,7 @@ export function linkOf(s, { conn, expectVideo, reconnecting }) {
     return {
       up: true, path: relayed ? 'relay' : 'direct', transport, rtt: s.rtt,
       waitingVideo: expectVideo && !s.framesDecoded, local: s.local, remote: s.remote,
+      quality: quality(s, prev?.quality || null),
     };
   }
   return { up: false, reconnecting: reconnecting || conn === 'disconnected' || conn === 'failed', failed: conn === 'failed' };
