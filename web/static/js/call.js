@@ -3,7 +3,7 @@
 // server) and the UI components, and wires them together. It opens on the
 // pre-join screen (prejoin.js); with ?prejoin=0 it joins at once, asking
 // about the devices only when they fail.
-import { ERR, LIMITS, MEDIA, cleanName, displayName } from './protocol.js';
+import { ERR, LIMITS, cleanName, displayName } from './protocol.js';
 import { readLink, invalidRoomText } from './link.js';
 import { clientId } from './signal.js';
 import { rememberName, storedName } from './util.js';
@@ -23,6 +23,7 @@ import { Controls } from './controls.js';
 import { Shortcuts } from './shortcuts.js';
 import { renderPill, renderAlone, endedText } from './status.js';
 import { exposeCall } from './testhook.js';
+import { followOthers } from './others.js';
 
 const $ = (id) => document.getElementById(id);
 const link = readLink();
@@ -157,42 +158,7 @@ session.addEventListener('resumed', applyState); // re-announce our state
 
 // --- the others ---
 
-transport.addEventListener('peer-added', ({ detail: { peer } }) => {
-  grid.add(peer.view.el);
-  chat.note(`${peer.name} joined`);
-  showAlone();
-});
-transport.addEventListener('peer-removed', ({ detail: { peer, why } }) => {
-  levels.unwatch(peer.view.el);
-  grid.layout();
-  chat.note(why || `${peer.name} left`);
-  showAlone();
-});
-// The mesh's remote audio is metered here; the media server names the speaker.
-transport.addEventListener('track', ({ detail: { peer, track } }) => {
-  if (track.kind === 'audio' && transport.mode === MEDIA.mesh) levels.watch(peer.view.el, track);
-});
-transport.addEventListener('speaker', ({ detail: { peer } }) => levels.setSpeaker(peer?.view.el || null));
-transport.addEventListener('mode', ({ detail: { mode } }) => {
-  document.body.dataset.media = mode;
-  if (mode !== MEDIA.mesh) for (const p of transport.peers()) levels.unwatch(p.view.el);
-  else levels.setSpeaker(null);
-});
-transport.addEventListener('chat', ({ detail: { peer, text } }) => chat.add(peer.name, text));
-
-let unlockShown = false;
-transport.addEventListener('audio-blocked', () => {
-  if (unlockShown) return;
-  unlockShown = true;
-  notices.show('Your browser blocked sound until you interact with the page.', [
-    ['Turn on sound', () => { unlockAudio(); notices.hide(); }],
-  ], 'info');
-});
-
-function unlockAudio() {
-  for (const p of transport.peers()) p.view.playAudio().catch(() => {});
-  levels.resume();
-}
+const unlockAudio = followOthers({ transport, grid, levels, chat, notices, changed: showAlone });
 
 // leave ends the call; unloading: the page is going away, so nothing is shown.
 function leave(unloading) {

@@ -108,6 +108,7 @@ export class Session extends EventTarget {
     this.emit('ice', { iceServers: this.iceServers });
     this.emit('hello', hello);
     if (hello.resumed) {
+      if (['idle', 'refused', 'failed'].includes(this.state)) return; // not in a room, nor asking
       if (!hello.room && this.state === 'joining') {
         // The socket dropped before the join reply: join on the resumed session.
         await this.ready;
