@@ -87,6 +87,26 @@ type RoomBus interface {
 	// ReleaseMedia gives up this node's claim on the media of room: it
 	// carries no media session of the room any more.
 	ReleaseMedia(room string)
+	// SetControl stores what hosts set on room (lock, password, removals)
+	// where every node finds it (Control) and tells the nodes that have
+	// members of it (Rooms.Controlled), so that a join is judged alike on
+	// every node.
+	SetControl(room string, c Control)
+	// Control returns the stored control state of a room this node has no
+	// member of; false if there is none or the bus cannot ask.
+	Control(room string) (Control, bool)
+	// Lobby tells the other nodes who of this node waits in room's lobby
+	// now (Rooms.Lobbied), so that hosts anywhere see and admit them.
+	Lobby(room string, waiting []Member)
+	// ListRooms lists every room of the cluster with its members, for the
+	// admin API; nil (and no error) on the local bus, where this node's
+	// rooms are all there is.
+	ListRooms() (map[string][]Member, error)
+	// Command hands a host action on a peer of node to that node
+	// (Rooms.Command), or with node "" to every other node (end). An error
+	// says it could not be delivered.
+	Command(node string, c Command) error
+
 	// MediaSignal hands sig, from a client of this node, to node, which
 	// carries the media of the client's room (a MediaNode answer), exactly
 	// once or not at all. That node's hub opens the client's media session
@@ -124,6 +144,8 @@ type Member struct {
 	Name  string      `json:"name"`
 	State proto.State `json:"state"`
 	Away  bool        `json:"away,omitempty"`
+	Host  bool        `json:"host,omitempty"`  // a host of the room
+	Since int64       `json:"since,omitempty"` // when it entered the room (unix ms), for the host hand-over
 }
 
 // SessionRecord is a session as one node hands it to another that takes it
@@ -137,6 +159,8 @@ type SessionRecord struct {
 	State  proto.State  `json:"state"`
 	Room   string       `json:"room,omitempty"`
 	Client string       `json:"client,omitempty"`
+	Host   bool         `json:"host,omitempty"`
+	Since  int64        `json:"since,omitempty"`
 }
 
 // Joining is one join handed to RoomBus.Join. The bus orders its steps
@@ -146,15 +170,16 @@ type Joining struct {
 	Peer    string // the joining peer's id
 	Resumed bool   // a session taken over from another node: it may count in the room already, and gets no joined reply
 
-	r  *router
-	s  *session
-	id string // the join request's id, echoed in joined
+	r   *router
+	s   *session
+	id  string   // the join request's id, echoed in joined
+	ctl *Control // the room's stored control state, for a room new to this node
 }
 
 // Begin marks the peer as joining, so that this node's membership lists it
 // while the bus places it, and describes it as the other nodes will see
 // it. It fails if the peer is in a room already.
-func (j *Joining) Begin() (Member, bool) { return j.r.beginJoin(j.s, j.Room) }
+func (j *Joining) Begin() (Member, bool) { return j.r.beginJoin(j.s, j.Room, j.Resumed) }
 
 // Abort undoes Begin: the room is full or the bus failed.
 func (j *Joining) Abort() { j.r.abortJoin(j.s) }
@@ -167,7 +192,7 @@ func (j *Joining) Complete(members []Member) bool {
 	if members == nil {
 		members = []Member{} // nil would mean: keep what is known
 	}
-	return j.r.completeJoin(j.s, j.Room, j.id, members, j.Resumed)
+	return j.r.completeJoin(j.s, j.Room, j.id, members, j.Resumed, j.ctl)
 }
 
 // errNoOtherNode is a signal for a peer of another node on a hub that has
@@ -194,3 +219,8 @@ func (localBus) SaveSessions(map[string]SessionRecord, time.Duration) {}
 func (localBus) MediaNode(string) (string, error)                     { return "", nil }
 func (localBus) ReleaseMedia(string)                                  {}
 func (localBus) MediaSignal(string, MediaSignal) error                { return errNoOtherNode }
+func (localBus) SetControl(string, Control)                           {}
+func (localBus) Control(string) (Control, bool)                       { return Control{}, false }
+func (localBus) Command(string, Command) error                        { return nil }
+func (localBus) Lobby(string, []Member)                               {}
+func (localBus) ListRooms() (map[string][]Member, error)              { return nil, nil }

@@ -443,6 +443,8 @@ func (c *conn) handle(mt int, b []byte) {
 		}
 	case proto.TypeUpdate:
 		e = c.h.router.update(s, m.Name, m.State)
+	case proto.TypeHost:
+		e = c.h.hostAction(action{actor: s, name: m.Action, target: m.Target, password: m.Password, id: m.ID})
 	case proto.TypeICE:
 		c.send(c.h.iceMessage(s, m.ID))
 	case proto.TypePing:
@@ -460,7 +462,17 @@ func (c *conn) join(s *session, m proto.ClientMessage) *proto.Error {
 		}
 	}
 	c.h.replaceStale(s, m.Room)
-	return c.h.router.join(s, m.Room, m.ID)
+	// Passwords are guessable where tokens are not: an address that got
+	// too many wrong has its attempts refused unread, right or wrong.
+	if m.Password != "" && c.h.pwFails.blocked(c.ipKey) {
+		return proto.Errorf(proto.CodeRateLimited, "too many wrong passwords from your address; retry in a minute")
+	}
+	e := c.h.router.join(s, m.Room, m.ID, joinOpts{password: m.Password})
+	if e != nil && e.Code == proto.CodeWrongPassword {
+		c.h.pwFails.fail(c.ipKey)
+		logx.Debugw("signal: wrong room password", logx.Field("ip", c.ipKey), logx.Field("room", m.Room))
+	}
+	return e
 }
 
 // hello authenticates, creates or resumes the session and starts the writer.

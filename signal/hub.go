@@ -57,6 +57,9 @@ type session struct {
 	name    string
 	state   proto.State
 	room    *room
+	waiting *room  // the room whose lobby it waits in (room is nil then)
+	host    bool   // a host of its room (hostctl.go)
+	since   int64  // when it entered its room (unix ms): the oldest member becomes host
 	joining string // room of a bus join in flight
 	closed  bool   // ended: a join in flight must not add it
 	away    bool   // detached, waiting for a resume; the room is told
@@ -82,6 +85,7 @@ type Hub struct {
 	router   *router
 	ips      *ipLimiter
 	fails    *throttle
+	pwFails  *throttle // wrong room passwords per address
 	st       stats
 
 	// Test hooks, fixed in production.
@@ -130,6 +134,7 @@ func NewHub(c Config, issuer *auth.Issuer, tokens *auth.Tokens, urls ICEURLs) (*
 		trusted:     trusted,
 		ips:         newIPLimiter(c.MaxConnsPerIP),
 		fails:       newThrottle(authFailMax, authFailWindow),
+		pwFails:     newThrottle(pwFailMax-1, pwFailWindow), // blocked once it has pwFailMax
 		floodWindow: floodWindow,
 		sessions:    make(map[string]*session),
 		byResume:    make(map[string]*session),
@@ -387,6 +392,7 @@ func (h *Hub) detach(s *session, c *conn, end bool) {
 			h.expire(s)
 		})
 		h.mu.Unlock()
+		h.router.leaveLobby(s)
 		h.router.setAway(s, true)
 		return
 	}
@@ -500,7 +506,7 @@ func (h *Hub) helloReply(id string, s *session, resume string, resumed bool, v r
 	if resumed {
 		m.Room = v.name
 		if v.name != "" {
-			m.Peers, m.Media = v.peers, v.media
+			m.Peers, m.Media, m.Settings, m.Host = v.peers, v.media, v.settings, v.host
 		}
 	}
 	return proto.Marshal(m)
@@ -599,7 +605,7 @@ func (h *Hub) takeOverRemote(tok string, c *conn) (*session, string, *conn) {
 		return nil, "", nil
 	}
 	s := &session{id: rec.Peer, user: rec.User, claims: rec.Claims, name: rec.Name, state: rec.State,
-		client: rec.Client, out: newOutbox(h.cfg.QueueSize), conn: c}
+		client: rec.Client, host: rec.Host, since: rec.Since, out: newOutbox(h.cfg.QueueSize), conn: c}
 	for _, b := range items {
 		s.out.push(b, true)
 	}
@@ -626,7 +632,7 @@ func (h *Hub) takeOverRemote(tok string, c *conn) (*session, string, *conn) {
 func (h *Hub) rejoin(s *session, room string) {
 	switch h.router.bus.Join(&Joining{Room: room, Peer: s.id, Resumed: true, r: h.router, s: s}) {
 	case JoinLocal:
-		h.router.completeJoin(s, room, "", nil, true)
+		h.router.completeJoin(s, room, "", nil, true, nil)
 	case JoinFull:
 		logx.Infow("signal: resumed session could not re-enter its full room", logx.Field("peer", s.id), logx.Field("room", room))
 	}
@@ -659,5 +665,6 @@ func (h *Hub) handOff(tok, node string) (*SessionRecord, [][]byte, bool) {
 	if old != nil {
 		old.requestClose(proto.CloseReplaced, nil)
 	}
-	return &SessionRecord{Peer: s.id, User: s.user, Claims: s.claims, Name: m.Name, State: m.State, Room: room, Client: s.client}, items, true
+	return &SessionRecord{Peer: s.id, User: s.user, Claims: s.claims, Name: m.Name, State: m.State, Room: room, Client: s.client,
+		Host: m.Host, Since: m.Since}, items, true
 }

@@ -157,6 +157,13 @@ func TestJoinPresenceAndRelay(t *testing.T) {
 			t.Fatalf("peer-left %v", pl)
 		}
 	}
+	// Ann was the host; Bob, who came next, takes over (§3.11).
+	if ru := b.expect(proto.TypeRoomUpdated); ru["host"] != true {
+		t.Fatalf("room-updated %v", ru)
+	}
+	if pu := c.expect(proto.TypePeerUpdated).obj("peer"); pu.str("id") != b.id || pu["host"] != true {
+		t.Fatalf("peer-updated %v, want Bob host", pu)
+	}
 	a.join("elsewhere")
 	a.sync()
 	b.sync()

@@ -218,6 +218,7 @@ func TestSignalToTheSFU(t *testing.T) {
 
 	// A session that ends closes its media session.
 	b.expect(proto.TypePeerLeft)
+	b.expect(proto.TypeRoomUpdated) // Ann left r as its host; Bob is now
 	b.send(sfuSignal(proto.KindOffer, `{"type":"offer","sdp":"v=0"}`))
 	b.sync()
 	e.hub.mu.Lock()

@@ -33,22 +33,28 @@ func (x *Rooms) ICEURLs() ICEURLs { return x.h.urls }
 // memberOf describes s for the other nodes; node "" means this node. Called
 // with router.mu held (name, state, away).
 func memberOf(s *session, node string) Member {
-	return Member{ID: s.id, Node: node, Name: s.name, State: s.state, Away: s.away}
+	return Member{ID: s.id, Node: node, Name: s.name, State: s.state, Away: s.away, Host: s.host, Since: s.since}
 }
 
 // placeholder stands for a peer of another node in a room.
 func placeholder(m Member) *session {
-	return &session{id: m.ID, node: m.Node, name: m.Name, state: m.State, away: m.Away}
+	return &session{id: m.ID, node: m.Node, name: m.Name, state: m.State, away: m.Away, host: m.Host, since: m.Since}
 }
 
 // beginJoin records s as joining name, so that this node's membership (View)
 // lists it while the bus places it, and describes s for the other nodes. It
 // fails if s is already in a room.
-func (r *router) beginJoin(s *session, name string) (Member, bool) {
+func (r *router) beginJoin(s *session, name string, resumed bool) (Member, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if s.room != nil {
 		return Member{}, false
+	}
+	// As the other nodes will know it: a token host is one from the start;
+	// the first member is marked host by the bus (join.lua). A session
+	// taken over keeps its role and place.
+	if !resumed {
+		s.host, s.since = tokenHost(s), r.nextSince()
 	}
 	s.joining = name
 	js := r.joining[name]
@@ -82,15 +88,19 @@ func (r *router) endJoin(s *session) {
 // what this node knew of other nodes' peers in the room (nil: keep it).
 // resumed joins (a session taken over from another node) push no joined
 // reply, and local peers that already knew s as a remote peer see no
-// peer-joined. The signals the bus held for s follow. It returns false if s
-// ended meanwhile; the caller then undoes the join.
-func (r *router) completeJoin(s *session, name, id string, remotes []Member, resumed bool) bool {
+// peer-joined. The signals the bus held for s follow. A room new to this
+// node starts with ctl, its stored control state, if not nil. It returns
+// false if s ended meanwhile; the caller then undoes the join.
+func (r *router) completeJoin(s *session, name, id string, remotes []Member, resumed bool, ctl *Control) bool {
 	var d delivery
 	r.mu.Lock()
 	r.endJoin(s)
 	if s.closed || s.room != nil {
 		r.mu.Unlock()
 		return false
+	}
+	if r.rooms[name] == nil && ctl != nil {
+		r.room(name).ctl = *ctl
 	}
 	rm := r.room(name)
 	known := false
@@ -101,22 +111,7 @@ func (r *router) completeJoin(s *session, name, id string, remotes []Member, res
 	if remotes != nil {
 		r.replaceRemote(rm, func(*session) bool { return true }, remotes, &d)
 	}
-	if !known {
-		r.promote(rm, &d)
-	}
-	peers := make([]proto.PeerInfo, 0, len(rm.members))
-	for _, m := range rm.sortedMembers() {
-		peers = append(peers, info(m, boolp(politeFor(s.id, m.id))))
-		if !known {
-			p := info(s, boolp(politeFor(m.id, s.id)))
-			d.push(m, proto.Marshal(proto.ServerMessage{V: proto.Version, Type: proto.TypePeerJoined, Peer: &p}), false)
-		}
-	}
-	r.add(rm, s)
-	if !resumed {
-		d.push(s, proto.Marshal(proto.ServerMessage{V: proto.Version, Type: proto.TypeJoined, ID: id, Room: name,
-			Peers: peers, Media: rm.media}), false)
-	}
+	r.enter(rm, s, id, len(rm.members) == 0, known, resumed, &d)
 	for _, b := range r.bus.Drain(s.id) {
 		d.push(s, b, true)
 	}
@@ -195,12 +190,13 @@ func (r *router) joiningHere(id string) bool {
 func (r *router) refresh(rm *room, p *session, w Member, d *delivery) {
 	if w.Node != p.node {
 		np := placeholder(w) // node is immutable on a session: swap the placeholder
-		np.name, np.state, np.away = p.name, p.state, p.away
+		np.name, np.state, np.away, np.host = p.name, p.state, p.away, p.host
 		rm.members[w.ID] = np
 		p = np
 	}
-	if p.name != w.Name || p.state != w.State || p.away != w.Away {
-		p.name, p.state, p.away = w.Name, w.State, w.Away
+	p.since = w.Since
+	if p.name != w.Name || p.state != w.State || p.away != w.Away || p.host != w.Host {
+		p.name, p.state, p.away, p.host = w.Name, w.State, w.Away, w.Host
 		pi := info(p, nil)
 		r.tell(rm, proto.TypePeerUpdated, &pi, d)
 	}
@@ -216,15 +212,24 @@ func (r *router) tell(rm *room, typ string, p *proto.PeerInfo, d *delivery) {
 
 // inRoom runs f with mu held on the named room if this node has it (a node
 // with no local peer in a room ignores the room's news), then delivers what
-// f pushed.
+// f pushed. When f leaves the room without a host, a local member may
+// become host (handOver), which the other nodes then learn.
 func (r *router) inRoom(name string, f func(rm *room, d *delivery)) {
 	var d delivery
+	var promoted *Member
 	r.mu.Lock()
 	if rm := r.rooms[name]; rm != nil {
 		f(rm, &d)
+		if p := r.handOver(rm, &d); p != nil {
+			m := memberOf(p, "")
+			promoted = &m
+		}
 	}
 	r.mu.Unlock()
 	r.flush(&d)
+	if promoted != nil {
+		r.bus.Update(name, *promoted)
+	}
 }
 
 // Joined applies another node's join of (or update to) its peer m in room name.
@@ -271,6 +276,8 @@ func (x *Rooms) NodeGone(node string) int {
 	r := x.r
 	var d delivery
 	n := 0
+	var promoted []Member
+	var in []string
 	r.mu.Lock()
 	for _, rm := range r.rooms {
 		for id, m := range rm.members {
@@ -280,9 +287,19 @@ func (x *Rooms) NodeGone(node string) int {
 				n++
 			}
 		}
+		if _, ok := rm.remote[node]; ok {
+			delete(rm.remote, node)
+			r.tellLobby(rm, &d)
+		}
+		if p := r.handOver(rm, &d); p != nil {
+			promoted, in = append(promoted, memberOf(p, "")), append(in, rm.name)
+		}
 	}
 	r.mu.Unlock()
 	r.flush(&d)
+	for i, m := range promoted {
+		r.bus.Update(in[i], m)
+	}
 	x.h.stopHosted(func(hs *hostedSession) bool { return hs.node == node })
 	return n
 }
@@ -389,11 +406,75 @@ func (r *router) records(byTok map[string]*session) map[string]SessionRecord {
 	defer r.mu.Unlock()
 	recs := make(map[string]SessionRecord, len(byTok))
 	for tok, s := range byTok {
-		rec := SessionRecord{Peer: s.id, User: s.user, Claims: s.claims, Name: s.name, State: s.state, Client: s.client}
+		rec := SessionRecord{Peer: s.id, User: s.user, Claims: s.claims, Name: s.name, State: s.state, Client: s.client,
+			Host: s.host, Since: s.since}
 		if s.room != nil {
 			rec.Room = s.room.name
 		}
 		recs[tok] = rec
 	}
 	return recs
+}
+
+// Controlled applies the control state another node stored for room name
+// (RoomBus.SetControl): the members here see the new settings, and when
+// the room is unlocked, this node lets its own waiters in.
+func (x *Rooms) Controlled(name string, c Control) {
+	var admitted []*session
+	x.r.inRoom(name, func(rm *room, d *delivery) {
+		was := rm.ctl.settings()
+		rm.ctl = c
+		if !c.Locked {
+			admitted = x.r.drainLobby(rm, d)
+		}
+		if *was != *rm.ctl.settings() {
+			x.r.tellSettings(rm, d)
+		}
+	})
+	x.h.afterAction(acted{room: name, admitted: admitted}, true)
+}
+
+// Lobbied records who of node waits in room name's lobby now, and shows
+// this node's hosts the lobby.
+func (x *Rooms) Lobbied(node, name string, waiting []Member) {
+	x.r.inRoom(name, func(rm *room, d *delivery) {
+		if len(waiting) == 0 && len(rm.remote[node]) == 0 {
+			return
+		}
+		if rm.remote == nil {
+			rm.remote = make(map[string][]Member)
+		}
+		if len(waiting) == 0 {
+			delete(rm.remote, node)
+		} else {
+			rm.remote[node] = waiting
+		}
+		x.r.tellLobby(rm, d)
+	})
+}
+
+// Command applies a host action that another node took on a peer of this
+// node, or on the whole room (end); that node checked who may take it.
+func (x *Rooms) Command(c Command) {
+	if c.Room == "" || !slices.Contains(proto.HostActions, c.Action) {
+		return
+	}
+	res, e := x.r.act(action{room: c.Room, name: c.Action, target: c.Target, from: c.From, command: true})
+	if e != nil {
+		return // the peer left meanwhile, or the room is gone here
+	}
+	res.remote = nil // a command is applied where it arrives, never passed on
+	x.h.afterAction(res, true)
+}
+
+// Control is the control state of this node's room name, false if this
+// node has no member of it.
+func (x *Rooms) Control(name string) (Control, bool) {
+	x.r.mu.Lock()
+	defer x.r.mu.Unlock()
+	rm := x.r.rooms[name]
+	if rm == nil {
+		return Control{}, false
+	}
+	return *snapshot(&rm.ctl), true
 }

@@ -4,6 +4,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/rtcd/rtcd/signal/proto"
 )
@@ -25,6 +26,16 @@ type router struct {
 	mu      sync.Mutex                     // guards the following fields and session.{name,state,room,joining,closed}
 	rooms   map[string]*room               // by name; a room exists while it has local members
 	joining map[string]map[string]*session // bus joins in flight, by room then peer id
+	ended   map[string]time.Time           // rooms a host ended, refusing joins until then
+	since   int64                          // the last session.since handed out
+}
+
+// nextSince is when a session enters a room, in unix ms, later than any
+// before on this node, so the host hand-over has an order even within one
+// millisecond. Called with mu held.
+func (r *router) nextSince() int64 {
+	r.since = max(r.since+1, time.Now().UnixMilli())
+	return r.since
 }
 
 // room is one room as this node sees it. With a shared bus members also holds
@@ -35,11 +46,14 @@ type room struct {
 	media   string              // proto.MediaMesh or MediaSFU; "" without a media server
 	members map[string]*session // by peer id
 	local   int                 // members of this node
+	ctl     Control             // what hosts set (hostctl.go)
+	lobby   []*session          // local sessions waiting to be let in, in arrival order
+	remote  map[string][]Member // other nodes' waiters, by node
 }
 
 func newRouter(size int, st *stats, onOverflow func(*session)) *router {
 	return &router{size: size, st: st, onOverflow: onOverflow, bus: localBus{}, rooms: make(map[string]*room),
-		joining: make(map[string]map[string]*session)}
+		joining: make(map[string]map[string]*session), ended: make(map[string]time.Time)}
 }
 
 // politeFor decides who yields in MDN perfect negotiation: of each pair the
@@ -52,6 +66,7 @@ func politeFor(me, other string) bool { return me < other }
 type delivery struct {
 	touched  []*session
 	overflow []*session
+	lobbies  map[string][]Member // rooms whose local lobby changed: the waiters, for the bus
 }
 
 func (d *delivery) push(s *session, b []byte, keep bool) {
@@ -73,11 +88,14 @@ func (r *router) flush(d *delivery) {
 	for _, s := range d.overflow {
 		r.onOverflow(s)
 	}
+	for room, ws := range d.lobbies {
+		r.bus.Lobby(room, ws)
+	}
 }
 
 func info(s *session, polite *bool) proto.PeerInfo {
 	st := s.state
-	return proto.PeerInfo{ID: s.id, Name: s.name, State: &st, Polite: polite, Away: s.away}
+	return proto.PeerInfo{ID: s.id, Name: s.name, State: &st, Polite: polite, Away: s.away, Host: s.host}
 }
 
 func boolp(b bool) *bool { return &b }
@@ -118,15 +136,12 @@ func peersFor(s *session) []proto.PeerInfo {
 // tells the others. The bus places it in the room on every node, with the
 // capacity counted across nodes; where it cannot (a single node, or Redis
 // unreachable), the room is this node's own.
-func (r *router) join(s *session, name, id string) *proto.Error {
-	r.mu.Lock()
-	if s.room != nil {
-		cur := s.room.name
-		r.mu.Unlock()
-		return proto.Errorf(proto.CodeAlreadyJoined, "already in room %s; leave first", cur)
+func (r *router) join(s *session, name, id string, o joinOpts) *proto.Error {
+	stored, e, done := r.gateJoin(s, name, id, o)
+	if e != nil || done {
+		return e
 	}
-	r.mu.Unlock()
-	switch r.bus.Join(&Joining{Room: name, Peer: s.id, r: r, s: s, id: id}) {
+	switch r.bus.Join(&Joining{Room: name, Peer: s.id, r: r, s: s, id: id, ctl: stored}) {
 	case JoinDone:
 		return nil
 	case JoinFull:
@@ -134,36 +149,133 @@ func (r *router) join(s *session, name, id string) *proto.Error {
 	case JoinAlready:
 		return proto.Errorf(proto.CodeAlreadyJoined, "already in a room; leave first")
 	}
-	return r.joinLocal(s, name, id)
+	return r.joinLocal(s, name, id, o)
 }
 
-func (r *router) joinLocal(s *session, name, id string) *proto.Error {
+// alreadyIn is the error for a join of s while it is in a room or a lobby.
+// Called with mu held.
+func alreadyIn(s *session) *proto.Error {
+	switch {
+	case s.room != nil:
+		return proto.Errorf(proto.CodeAlreadyJoined, "already in room %s; leave first", s.room.name)
+	case s.waiting != nil:
+		return proto.Errorf(proto.CodeAlreadyJoined, "already waiting to enter room %s; leave first", s.waiting.name)
+	}
+	return nil
+}
+
+// gateJoin checks a join against the room's settings before a shared bus
+// places the peer (protocol.md §3.11), with the room as this node knows it
+// or, when it has no member of it, as the bus stores it. done says the join
+// ended here: refused, or waiting in the lobby. It returns the stored
+// control state it read, which a room new to this node starts with. On the
+// local bus joinLocal checks, under the same lock as the join.
+func (r *router) gateJoin(s *session, name, id string, o joinOpts) (*Control, *proto.Error, bool) {
+	if _, local := r.bus.(localBus); local {
+		return nil, nil, false
+	}
+	r.mu.Lock()
+	known := r.rooms[name] != nil
+	r.mu.Unlock()
+	var stored *Control
+	if !known {
+		if c, ok := r.bus.Control(name); ok {
+			stored = &c
+		}
+	}
 	var d delivery
 	r.mu.Lock()
-	if s.room != nil {
-		cur := s.room.name
-		r.mu.Unlock()
-		return proto.Errorf(proto.CodeAlreadyJoined, "already in room %s; leave first", cur)
+	defer r.flush(&d)
+	defer r.mu.Unlock()
+	if e := alreadyIn(s); e != nil {
+		return nil, e, true
 	}
 	rm := r.rooms[name]
-	if rm != nil && len(rm.members)+len(r.joining[name]) >= r.size {
+	ctl, hosted := stored, false
+	if rm != nil {
+		ctl, hosted = &rm.ctl, rm.hasHost()
+	}
+	g, e := r.admit(s, name, ctl, hosted, o)
+	switch {
+	case e != nil:
+		return nil, e, true
+	case g == gateWait && rm == nil:
+		// The lobby lives with the room's members; this node has none.
+		return nil, proto.Errorf(proto.CodeRoomLocked, "room %s is locked; join through a node its hosts use", name), true
+	case g == gateWait:
+		r.wait(rm, s, id, &d)
+		return nil, nil, true
+	}
+	return stored, nil, false
+}
+
+func (r *router) joinLocal(s *session, name, id string, o joinOpts) *proto.Error {
+	var d delivery
+	r.mu.Lock()
+	if e := alreadyIn(s); e != nil {
 		r.mu.Unlock()
-		return proto.Errorf(proto.CodeRoomFull, "room %s is full (%d peers)", name, r.size)
+		return e
+	}
+	rm := r.rooms[name]
+	var ctl *Control
+	if rm != nil {
+		ctl = &rm.ctl
+	}
+	g, e := r.admit(s, name, ctl, rm != nil && rm.hasHost(), o)
+	if e == nil && rm != nil && len(rm.members)+len(r.joining[name]) >= r.size {
+		e = proto.Errorf(proto.CodeRoomFull, "room %s is full (%d peers)", name, r.size)
+	}
+	if e != nil {
+		r.mu.Unlock()
+		return e
+	}
+	if g == gateWait {
+		r.wait(rm, s, id, &d)
+		r.mu.Unlock()
+		r.flush(&d)
+		return nil
 	}
 	rm = r.room(name)
-	r.promote(rm, &d)
-	peers := make([]proto.PeerInfo, 0, len(rm.members))
-	for _, m := range rm.sortedMembers() {
-		peers = append(peers, info(m, boolp(politeFor(s.id, m.id))))
-		p := info(s, boolp(politeFor(m.id, s.id)))
-		d.push(m, proto.Marshal(proto.ServerMessage{V: proto.Version, Type: proto.TypePeerJoined, Peer: &p}), false)
-	}
-	r.add(rm, s)
-	d.push(s, proto.Marshal(proto.ServerMessage{V: proto.Version, Type: proto.TypeJoined, ID: id, Room: name, Peers: peers,
-		Media: rm.media}), false)
+	r.enter(rm, s, id, len(rm.members) == 0, false, false, &d)
 	r.mu.Unlock()
 	r.flush(&d)
 	return nil
+}
+
+// enter makes local session s a member of rm, replying joined (echoing id)
+// unless resumed, and telling the others with peer-joined unless they knew
+// s already (known: a session taken over from another node). first says
+// the room had nobody, which makes s its host, as a host token does.
+// Called with mu held.
+func (r *router) enter(rm *room, s *session, id string, first, known, resumed bool, d *delivery) {
+	if !resumed {
+		s.host = first || tokenHost(s)
+		if s.since == 0 {
+			s.since = r.nextSince()
+		}
+	}
+	if tokenHost(s) {
+		rm.ctl.TokenHosts = true
+	}
+	if !known {
+		r.promote(rm, d)
+	}
+	peers := make([]proto.PeerInfo, 0, len(rm.members))
+	for _, m := range rm.sortedMembers() {
+		peers = append(peers, info(m, boolp(politeFor(s.id, m.id))))
+		if !known {
+			p := info(s, boolp(politeFor(m.id, s.id)))
+			d.push(m, proto.Marshal(proto.ServerMessage{V: proto.Version, Type: proto.TypePeerJoined, Peer: &p}), false)
+		}
+	}
+	r.add(rm, s)
+	if !resumed {
+		d.push(s, proto.Marshal(proto.ServerMessage{V: proto.Version, Type: proto.TypeJoined, ID: id, Room: rm.name,
+			Peers: peers, Media: rm.media, Settings: rm.ctl.settings(), Host: s.host}), false)
+	}
+	if s.host && rm.lobbySize() > 0 {
+		d.push(s, lobbyMessage(rm), false)
+	}
 }
 
 // room returns the named room, creating it. Called with mu held.
@@ -191,7 +303,7 @@ func (r *router) remove(s *session) {
 	rm := s.room
 	delete(rm.members, s.id)
 	rm.local--
-	s.room = nil
+	s.room, s.host, s.since = nil, false, 0
 	r.st.peers.Add(-1)
 	if rm.local == 0 {
 		delete(r.rooms, rm.name)
@@ -208,14 +320,27 @@ func (r *router) leave(s *session, reply []byte, silent bool) bool {
 	r.mu.Lock()
 	rm := s.room
 	if rm == nil {
+		waited := r.unwait(s, &d)
+		if waited && reply != nil {
+			d.push(s, reply, false)
+		}
 		r.mu.Unlock()
-		return false
+		r.flush(&d)
+		return waited
 	}
 	r.remove(s)
-	if rm.local > 0 && !silent {
+	var promoted *Member
+	switch {
+	case rm.local == 0:
+		r.emptied(rm, &d)
+	case !silent:
 		b := proto.Marshal(proto.ServerMessage{V: proto.Version, Type: proto.TypePeerLeft, Peer: &proto.PeerInfo{ID: s.id}})
 		for _, m := range rm.members {
 			d.push(m, b, false)
+		}
+		if p := r.handOver(rm, &d); p != nil {
+			m := memberOf(p, "")
+			promoted = &m
 		}
 	}
 	if reply != nil {
@@ -226,7 +351,20 @@ func (r *router) leave(s *session, reply []byte, silent bool) bool {
 	if !silent {
 		r.bus.Leave(rm.name, s.id)
 	}
+	if promoted != nil {
+		r.bus.Update(rm.name, *promoted)
+	}
 	return true
+}
+
+// leaveLobby takes s out of the lobby it waits in, if any: a waiter whose
+// socket dropped waits no more.
+func (r *router) leaveLobby(s *session) {
+	var d delivery
+	r.mu.Lock()
+	r.unwait(s, &d)
+	r.mu.Unlock()
+	r.flush(&d)
 }
 
 // forget marks s as ended, so that a bus join still in flight does not
@@ -344,6 +482,8 @@ func (r *router) awayTwins(s *session, name string) []*session {
 type roomView struct {
 	name, media string
 	peers       []proto.PeerInfo
+	settings    *proto.RoomSettings
+	host        bool
 }
 
 // attach hands s's outbox to c with first (built from the room as it is
@@ -353,7 +493,7 @@ func (r *router) attach(s *session, c *conn, first func(v roomView) []byte) {
 	r.mu.Lock()
 	v := roomView{peers: peersFor(s)}
 	if s.room != nil {
-		v.name, v.media = s.room.name, s.room.media
+		v.name, v.media, v.settings, v.host = s.room.name, s.room.media, s.room.ctl.settings(), s.host
 	}
 	s.out.attach(c, first(v))
 	r.mu.Unlock()

@@ -544,6 +544,10 @@ func TestRejoinReplacesOwnGhost(t *testing.T) {
 	if pl := b.expect(proto.TypePeerLeft).obj("peer"); pl.str("id") != a.id {
 		t.Fatalf("peer-left %v, want the ghost %s", pl, a.id)
 	}
+	// Ann was the host: Bob, who came next, is now.
+	if ru := b.expect(proto.TypeRoomUpdated); ru["host"] != true {
+		t.Fatalf("room-updated %v, want Bob host", ru)
+	}
 	if pj := b.expect(proto.TypePeerJoined).obj("peer"); pj.str("id") != a2.id {
 		t.Fatalf("peer-joined %v", pj)
 	}

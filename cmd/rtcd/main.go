@@ -4,7 +4,7 @@
 //
 //	rtcd [-f etc/rtcd.yaml]            run the daemon
 //	rtcd check-config -f FILE          validate a configuration and exit
-//	rtcd token --room R --user U       mint a join token (Signal.Mode=token)
+//	rtcd token --room R --user U       mint a join token (Signal.Mode=token; --host for a host token)
 //	rtcd bench MODE [flags]            load-test a TURN server, the hub or the SFU
 //	rtcd probe URL [--json] [--trace]  check a deployment end to end
 //	rtcd version                       print build information
@@ -87,7 +87,7 @@ func usage(w io.Writer) {
   rtcd turn [-f FILE]                       run the relay alone (TURN-only mode, docs/turn-only.md)
   rtcd import-coturn /etc/turnserver.conf   print an rtcd.yaml equivalent to a coturn config
   rtcd check-config -f FILE                 validate a configuration without starting
-  rtcd token --room R --user U [--ttl 1h]   mint a join token for Signal.Mode=token
+  rtcd token --room R --user U [--ttl 1h] [--host]   mint a join token for Signal.Mode=token (--host: host controls)
   rtcd probe URL [--json] [--trace]         check a deployment end to end, as a user would
   rtcd bench relay|udp|alloc|signal|sfu|compare  benchmark a TURN server, the hub or the SFU (rtcd bench help)
   rtcd version                              print build information

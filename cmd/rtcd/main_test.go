@@ -14,7 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rtcd/rtcd/auth"
 	"github.com/rtcd/rtcd/internal/testharness"
+	"github.com/rtcd/rtcd/signal/proto"
 )
 
 // rtcdBin is the binary under test, built once by TestMain, so that these
@@ -178,6 +180,34 @@ func TestTokenNeedsSecretAndFields(t *testing.T) {
 	out, err := cmd.Output()
 	if err != nil || strings.Count(strings.TrimSpace(string(out)), ".") != 2 {
 		t.Fatalf("token: err %v out %q", err, out)
+	}
+	if out, code := runRTCD(t, "token", "-f", p, "--room", "r", "--user", "u", "--host", "--role", "guest"); code != 2 {
+		t.Fatalf("--host with another role: exit %d\n%s", code, out)
+	}
+}
+
+// TestHostToken: --host mints a token whose role makes its holder a host.
+func TestHostToken(t *testing.T) {
+	const secret = "0123456789abcdef0123"
+	for _, tt := range []struct {
+		args []string
+		role string
+	}{{[]string{"--host"}, proto.RoleHost}, {nil, ""}} {
+		cmd := exec.Command(rtcdBin, append([]string{"token", "--room", "r", "--user", "u"}, tt.args...)...)
+		cmd.Dir = t.TempDir()
+		cmd.Env = append(os.Environ(), "RTCD_TOKEN_SECRET="+secret)
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("token %v: %v", tt.args, err)
+		}
+		tokens, err := auth.NewTokens(secret)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := tokens.Verify(strings.TrimSpace(string(out)))
+		if err != nil || c.Role != tt.role || c.Room != "r" || c.User != "u" {
+			t.Fatalf("token %v: claims %+v, err %v; want role %q", tt.args, c, err, tt.role)
+		}
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 
 	"github.com/rtcd/rtcd/auth"
 	"github.com/rtcd/rtcd/internal/config"
+	"github.com/rtcd/rtcd/signal/proto"
 )
 
 // token mints a join token with the configured Auth.TokenSecret, the way an
@@ -21,12 +22,19 @@ func token(args []string, stdout, stderr io.Writer) error {
 	user := fs.String("user", "", "user id, carried into TURN usernames")
 	name := fs.String("name", "", "display name (optional)")
 	role := fs.String("role", "", "role (optional)")
+	host := fs.Bool("host", false, "a host token (role host): host controls in its room, and no host hand-over away from token hosts")
 	ttl := fs.Duration("ttl", time.Hour, "validity")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	if *room == "" || *user == "" {
 		return usageError{errors.New("token: --room and --user are required")}
+	}
+	if *host {
+		if *role != "" && *role != proto.RoleHost {
+			return usageError{fmt.Errorf("token: --host means --role %s, not %q", proto.RoleHost, *role)}
+		}
+		*role = proto.RoleHost
 	}
 	if *ttl <= 0 {
 		return usageError{errors.New("token: --ttl must be positive")}

@@ -40,6 +40,9 @@ type Config struct {
 	Cluster redisbus.Config `json:",optional"`
 	// SFU is where the media server listens (Signal.Media auto or sfu).
 	SFU sfu.Section `json:",optional"`
+	// Admin is the admin API under /api/v1/admin (docs/admin-api.yaml),
+	// off while its token is empty.
+	Admin signal.AdminConfig `json:",optional"`
 }
 
 // Validate checks the sections against each other and names the field at
@@ -66,6 +69,12 @@ func (c Config) Validate() error {
 	}
 	if err := c.SFU.Validate(); err != nil {
 		return err
+	}
+	if err := c.Admin.Validate(); err != nil {
+		return err
+	}
+	if c.Signal.Disabled && c.Admin.Enabled() {
+		return errors.New("Admin.Token: the admin API moderates signaling rooms; TURN-only mode (Signal.Disabled: true) has none")
 	}
 	if c.Cluster.Enabled && len(c.TURNSecrets()) == 0 {
 		return errors.New("Auth.Secrets: Cluster.Enabled needs a TURN secret shared by every node (set RTCD_TURN_SECRET), or credentials from one node fail on the others")

@@ -195,3 +195,27 @@ func loadBare(t *testing.T) Config {
 	}
 	return c
 }
+
+// TestAdminSection: a short admin token and an admin API without signaling
+// are refused, naming Admin.Token; the embedded default is off.
+func TestAdminSection(t *testing.T) {
+	if c := Default(); c.Admin.Enabled() {
+		t.Fatal("the admin API is on by default")
+	}
+	c := Default()
+	c.Admin.Token = "short"
+	if err := c.Validate(); err == nil || !strings.HasPrefix(err.Error(), "Admin.Token") {
+		t.Errorf("short token: %v", err)
+	}
+	c.Admin.Token = "a-long-enough-admin-token"
+	c.Signal.Disabled = true
+	c.Auth.Secrets = []string{"turn-secret"}
+	if err := c.Validate(); err == nil || !strings.HasPrefix(err.Error(), "Admin.Token") {
+		t.Errorf("TURN-only with an admin token: %v", err)
+	}
+	t.Setenv("RTCD_ADMIN_TOKEN", "from-the-environment-0123")
+	l, err := Load("")
+	if err != nil || l.Admin.Token != "from-the-environment-0123" {
+		t.Errorf("Admin.Token from ${RTCD_ADMIN_TOKEN}: %q, %v", l.Admin.Token, err)
+	}
+}

@@ -377,6 +377,17 @@ func (d *Daemon) router(hub *signal.Hub) (http.Handler, error) {
 		{Method: http.MethodGet, Path: "/api/v1/ice-servers", Handler: api.ServeHTTP},
 		{Method: http.MethodGet, Path: "/api/v1/turn", Handler: api.ServeHTTP},
 	})
+	if d.cfg.Admin.Enabled() {
+		admin, err := signal.NewAdmin(hub, d.cfg.Admin)
+		if err != nil {
+			return nil, err
+		}
+		routes := make([]rest.Route, 0, len(signal.AdminRoutes))
+		for _, rt := range signal.AdminRoutes {
+			routes = append(routes, rest.Route{Method: rt.Method, Path: rt.Path, Handler: admin.ServeHTTP})
+		}
+		server.AddRoutes(routes)
+	}
 	serverless, err := rest.NewServerless(server)
 	if err != nil {
 		return nil, err

@@ -44,7 +44,8 @@ var mayImport = map[string][]string{
 	"internal/config":  {"auth", "etc", "signal", "signal/redisbus", "turn", "internal/sfu", "internal/tlsconf"},
 	"internal/daemon": {"auth", "signal", "signal/redisbus", "turn", "web", "internal/config", "internal/metrics",
 		"internal/portmux", "internal/sfu", "internal/tlsconf"},
-	"cmd/rtcd": {"auth", "internal/bench", "internal/config", "internal/coturnconf", "internal/daemon", "internal/probe"},
+	"cmd/rtcd": {"auth", "internal/bench", "internal/config", "internal/coturnconf", "internal/daemon", "internal/probe",
+		"signal/proto"},
 	// Test support.
 	"internal/testharness":            nil,
 	"internal/testharness/daemontest": {"internal/config", "internal/daemon", "internal/tlsconf/tlstest"},

@@ -9,7 +9,9 @@
 -- 5 events channel, 6 join event, 7 the joining node's channel,
 -- 8 request id, 9 "1" when resuming (an existing entry for the peer skips
 -- the capacity check), 10 room name, 11 key TTL in ms.
--- Returns {0, ''} when the room is full, else {1, snapshot}.
+-- Returns {0, ''} when the room is full, else {1, snapshot}. The first live
+-- member of a room (not a resumed one) is its host: the script marks it so
+-- in what it stores and publishes, so every node learns it with the join.
 local all = redis.call('HGETALL', KEYS[1])
 local live, n, known = {}, 0, false
 for i = 1, #all, 2 do
@@ -29,10 +31,19 @@ end
 if n >= tonumber(ARGV[3]) and not (ARGV[9] == '1' and known) then
   return {0, ''}
 end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+local member, event = ARGV[2], ARGV[6]
+if n == 0 and ARGV[9] ~= '1' then
+  local m = cjson.decode(member)
+  m.host = true
+  member = cjson.encode(m)
+  local e = cjson.decode(event)
+  e.member = m
+  event = cjson.encode(e)
+end
+redis.call('HSET', KEYS[1], ARGV[1], member)
 redis.call('PEXPIRE', KEYS[1], ARGV[11])
 redis.call('SADD', KEYS[2], ARGV[10])
-redis.call('PUBLISH', ARGV[5], ARGV[6])
+redis.call('PUBLISH', ARGV[5], event)
 local snap = '{"t":"snap","req":"' .. ARGV[8] .. '","members":[' .. table.concat(live, ',') .. ']}'
 redis.call('PUBLISH', ARGV[7], snap)
 return {1, snap}

@@ -126,8 +126,8 @@ func (b *Bus) complete(req *joinReq, members []signal.Member) bool {
 // Leave removes a peer of this node from room in Redis and tells the others.
 func (b *Bus) Leave(room, id string) {
 	b.write("leave", room, func(ctx context.Context, p redis.Pipeliner) {
-		p.HDel(ctx, b.roomKey(room), id)
-		p.Publish(ctx, b.evCh, proto.Marshal(wire{T: wLeave, Node: b.self, Room: room, ID: id}))
+		leaveScript.Eval(ctx, p, []string{b.roomKey(room), b.ctlKey(room)}, id, b.evCh,
+			string(proto.Marshal(wire{T: wLeave, Node: b.self, Room: room, ID: id})))
 	})
 }
 
@@ -236,5 +236,5 @@ func (b *Bus) syncRoom(room string, ms []signal.Member) error {
 	}
 	ctx, cancel := b.cmdCtx()
 	defer cancel()
-	return syncScript.Run(ctx, b.rdb, []string{b.roomKey(room), b.roomsKey()}, args...).Err()
+	return syncScript.Run(ctx, b.rdb, []string{b.roomKey(room), b.roomsKey(), b.ctlKey(room)}, args...).Err()
 }

@@ -6,7 +6,7 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// The Lua scripts that change room hashes and media claims, each documented
+// The Lua scripts that change room hashes, control keys and media claims, each documented
 // in its file.
 var (
 	//go:embed join.lua
@@ -17,9 +17,12 @@ var (
 	claimLua string
 	//go:embed release.lua
 	releaseLua string
+	//go:embed leave.lua
+	leaveLua string
 
 	joinScript    = redis.NewScript(joinLua)
 	syncScript    = redis.NewScript(syncLua)
 	claimScript   = redis.NewScript(claimLua)
 	releaseScript = redis.NewScript(releaseLua)
+	leaveScript   = redis.NewScript(leaveLua)
 )

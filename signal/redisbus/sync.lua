@@ -1,7 +1,8 @@
 -- Makes node ARGV[1]'s entries in room hash KEYS[1] exactly the id/JSON
 -- pairs in ARGV[6...], keeps room ARGV[4] in the node's set of rooms KEYS[2]
--- while it has entries, refreshes the room's TTL (ARGV[5] ms) and publishes
--- the sync event ARGV[3] on channel ARGV[2].
+-- while it has entries, refreshes the TTL (ARGV[5] ms) of the room and of its
+-- control key KEYS[3], and publishes the sync event ARGV[3] on channel
+-- ARGV[2].
 local keep = {}
 if #ARGV > 5 then
   redis.call('SADD', KEYS[2], ARGV[4])
@@ -14,6 +15,9 @@ for i = 6, #ARGV, 2 do
 end
 if redis.call('EXISTS', KEYS[1]) == 1 then
   redis.call('PEXPIRE', KEYS[1], ARGV[5])
+  if redis.call('EXISTS', KEYS[3]) == 1 then
+    redis.call('PEXPIRE', KEYS[3], ARGV[5])
+  end
 end
 local all = redis.call('HGETALL', KEYS[1])
 for i = 1, #all, 2 do

@@ -32,6 +32,8 @@ type wire struct {
 	Items   [][]byte              `json:"items,omitempty"`
 	ICE     *signal.ICEURLs       `json:"ice,omitempty"`
 	Media   *signal.MediaSignal   `json:"media,omitempty"`
+	Ctl     *signal.Control       `json:"ctl,omitempty"`
+	Cmd     *signal.Command       `json:"cmd,omitempty"`
 }
 
 // Wire types.
@@ -50,6 +52,9 @@ const (
 	wFlush     = "flush"   // to node: answer flushed once what came before is forwarded
 	wFlushed   = "flushed" // to node: answer to flush
 	wMedia     = "media"   // to node: a client's signal for the media server of the room (media.room, media.peer)
+	wControl   = "ctl"     // events: room's control state is now ctl
+	wCommand   = "cmd"     // to node, or events for every node: a host action (cmd)
+	wLobby     = "lobby"   // events: node's waiters in room's lobby (members)
 )
 
 // awaiting files v under a fresh request id in m, a map guarded by mu, so
@@ -185,6 +190,18 @@ func (b *Bus) handleEvent(w wire) {
 		b.knowAll(w.Members)
 	case wSyncReq:
 		b.syncAll()
+	case wLobby:
+		if w.Room != "" {
+			b.rooms.Lobbied(w.Node, w.Room, w.Members)
+		}
+	case wControl:
+		if w.Ctl != nil && w.Room != "" {
+			b.rooms.Controlled(w.Room, *w.Ctl)
+		}
+	case wCommand:
+		if w.Cmd != nil {
+			b.rooms.Command(*w.Cmd)
+		}
 	}
 }
 
@@ -197,6 +214,10 @@ func (b *Bus) handleDirect(w wire) {
 		b.onSignal(w)
 	case wTake:
 		b.onTake(w)
+	case wCommand:
+		if w.Cmd != nil {
+			b.rooms.Command(*w.Cmd)
+		}
 	case wMedia:
 		if w.Media != nil && w.Media.Peer != "" && w.Media.Room != "" && w.Node != "" {
 			b.rooms.MediaSignal(w.Node, *w.Media)

@@ -1,0 +1,200 @@
+package clustertest
+
+import (
+	"testing"
+
+	"github.com/rtcd/rtcd/internal/redistest"
+	"github.com/rtcd/rtcd/signal/proto"
+)
+
+// hostAct sends a host action.
+func (c *wsc) hostAct(action, target, password string) {
+	c.t.Helper()
+	m := msg{"v": 1, "type": proto.TypeHost, "id": "h", "action": action}
+	if target != "" {
+		m["target"] = target
+	}
+	if password != "" {
+		m["password"] = password
+	}
+	c.send(m)
+}
+
+// waitErr returns the next error's code.
+func (c *wsc) waitErr() string {
+	c.t.Helper()
+	return c.wait(proto.TypeError).str("code")
+}
+
+// waitFor returns the next message of type typ for which match holds.
+func (c *wsc) waitFor(typ string, match func(msg) bool) msg {
+	c.t.Helper()
+	return c.next(typ, func(m msg) bool { return m.str("type") == typ && match(m) })
+}
+
+func settings(m msg) map[string]any { s, _ := m["settings"].(map[string]any); return s }
+
+// TestHostControlsAcrossNodes: a room's host, settings, lobby and host
+// actions hold across nodes: Ann on n1 hosts, people on n2 are locked out,
+// wait, are admitted, muted, removed and ended by her, a node with no member
+// of the room judges joins by the settings stored in Redis, and the host
+// role passes to the oldest member on another node.
+func TestHostControlsAcrossNodes(t *testing.T) {
+	r := redistest.Run(t)
+	n1 := startNode(t, r.Addr(), "n1")
+	n2 := startNode(t, r.Addr(), "n2")
+	a := dial(t, n1.wsURL(), "a")
+	b := dial(t, n2.wsURL(), "b")
+	if j := a.join("room"); j["host"] != true {
+		t.Fatalf("first joiner %v, want host", j)
+	}
+	jb := b.join("room")
+	if jb["host"] == true {
+		t.Fatalf("second joiner %v is host", jb)
+	}
+	if p := jb["peers"].([]any)[0].(map[string]any); p["host"] != true {
+		t.Fatalf("b sees a as %v, want host", p)
+	}
+	a.wait(proto.TypePeerJoined)
+
+	// Bob is no host; Ann locks for everyone.
+	b.hostAct(proto.ActionLock, "", "")
+	if code := b.waitErr(); code != proto.CodeNotHost {
+		t.Fatalf("b's lock: %s", code)
+	}
+	a.hostAct(proto.ActionLock, "", "")
+	a.wait(proto.TypeHost)
+	if s := settings(b.wait(proto.TypeRoomUpdated)); s["locked"] != true {
+		t.Fatalf("b's settings %v", s)
+	}
+
+	// Cy knocks on n2; Ann on n1 sees her and lets her in.
+	c := dial(t, n2.wsURL(), "c")
+	c.send(msg{"v": 1, "type": proto.TypeJoin, "id": "j", "room": "room"})
+	c.wait(proto.TypeWaiting)
+	a.waitFor(proto.TypeLobby, func(m msg) bool { return len(m.peerIDs()) == 1 && m.peerIDs()[0] == c.peerID })
+	a.hostAct(proto.ActionAdmit, c.peerID, "")
+	a.wait(proto.TypeHost)
+	if j := c.wait(proto.TypeJoined); len(j.peerIDs()) != 2 {
+		t.Fatalf("c joined %v", j)
+	}
+	a.waitFor(proto.TypeLobby, func(m msg) bool { return len(m.peerIDs()) == 0 })
+	a.waitFor(proto.TypePeerJoined, func(m msg) bool { return m.peer() == c.peerID })
+
+	// Unlock, and a password, which n2 applies too.
+	a.hostAct(proto.ActionUnlock, "", "")
+	a.wait(proto.TypeHost)
+	a.hostAct(proto.ActionPassword, "", "open sesame")
+	a.wait(proto.TypeHost)
+	b.waitFor(proto.TypeRoomUpdated, func(m msg) bool { return settings(m)["password"] == true })
+	d := dial(t, n2.wsURL(), "d")
+	d.send(msg{"v": 1, "type": proto.TypeJoin, "id": "j", "room": "room", "password": "guess"})
+	if code := d.waitErr(); code != proto.CodeWrongPassword {
+		t.Fatalf("d's wrong password: %s", code)
+	}
+	d.send(msg{"v": 1, "type": proto.TypeJoin, "id": "j", "room": "room", "password": "open sesame"})
+	d.wait(proto.TypeJoined)
+	a.waitFor(proto.TypePeerJoined, func(m msg) bool { return m.peer() == d.peerID })
+
+	// Mute and remove a peer of the other node.
+	b.send(msg{"v": 1, "type": proto.TypeUpdate, "state": msg{"audio": true}})
+	a.waitFor(proto.TypePeerUpdated, func(m msg) bool { return audioOf(m) == true })
+	a.hostAct(proto.ActionMute, b.peerID, "")
+	a.wait(proto.TypeHost)
+	if hr := b.wait(proto.TypeHostRequest); hr.str("action") != proto.ActionMute || hr.str("from") != a.peerID {
+		t.Fatalf("b's host-request %v", hr)
+	}
+	a.waitFor(proto.TypePeerUpdated, func(m msg) bool { return m.peer() == b.peerID && audioOf(m) == false })
+	a.hostAct(proto.ActionRemove, b.peerID, "")
+	a.wait(proto.TypeHost)
+	if code := b.waitErr(); code != proto.CodeRemoved {
+		t.Fatalf("b: %s, want removed", code)
+	}
+	a.waitFor(proto.TypePeerLeft, func(m msg) bool { return m.peer() == b.peerID })
+	b.send(msg{"v": 1, "type": proto.TypeJoin, "id": "j", "room": "room", "password": "open sesame"})
+	if code := b.waitErr(); code != proto.CodeRemoved {
+		t.Fatalf("b's rejoin: %s, want removed", code)
+	}
+
+	// Ann leaves: Cy on n2, the oldest member left, is host.
+	a.send(msg{"v": 1, "type": proto.TypeLeave})
+	a.wait(proto.TypeLeft)
+	c.waitFor(proto.TypeRoomUpdated, func(m msg) bool { return m["host"] == true })
+	d.waitFor(proto.TypePeerUpdated, func(m msg) bool { return m.peer() == c.peerID })
+
+	// n1 has nobody in the room now: it judges a join by what Redis has.
+	f := dial(t, n1.wsURL(), "f")
+	f.send(msg{"v": 1, "type": proto.TypeJoin, "id": "j", "room": "room"})
+	if code := f.waitErr(); code != proto.CodePasswordRequired {
+		t.Fatalf("f: %s, want password_required", code)
+	}
+	f.send(msg{"v": 1, "type": proto.TypeJoin, "id": "j", "room": "room", "password": "open sesame"})
+	if j := f.wait(proto.TypeJoined); settings(j)["password"] != true {
+		t.Fatalf("f joined %v", j)
+	}
+	c.waitFor(proto.TypePeerJoined, func(m msg) bool { return m.peer() == f.peerID })
+
+	// Cy ends the meeting: n1 ends its part too.
+	c.hostAct(proto.ActionEnd, "", "")
+	c.wait(proto.TypeHost)
+	for _, p := range []*wsc{d, f} {
+		if code := p.waitErr(); code != proto.CodeRoomEnded {
+			t.Fatalf("%s: %s, want room_ended", p.name, code)
+		}
+	}
+	if _, code := f.joinResult("room"); code != proto.CodeRoomEnded {
+		t.Fatalf("f's rejoin: %s", code)
+	}
+}
+
+func audioOf(m msg) any {
+	p, _ := m["peer"].(map[string]any)
+	st, _ := p["state"].(map[string]any)
+	return st["audio"]
+}
+
+// TestAdminAcrossNodes: the admin API of a node with nobody in a room
+// answers for the whole cluster: it lists the room of another node, and
+// mutes, removes and ends there.
+func TestAdminAcrossNodes(t *testing.T) {
+	r := redistest.Run(t)
+	n1 := startNode(t, r.Addr(), "n1")
+	n2 := startNode(t, r.Addr(), "n2")
+	b := dial(t, n2.wsURL(), "b")
+	c := dial(t, n2.wsURL(), "c")
+	b.join("room")
+	c.join("room")
+	b.wait(proto.TypePeerJoined)
+	rooms, err := n1.hub.AdminRooms()
+	if err != nil || len(rooms) != 1 || rooms[0].Name != "room" || len(rooms[0].Participants) != 2 {
+		t.Fatalf("n1 lists %+v, %v", rooms, err)
+	}
+	for _, p := range rooms[0].Participants {
+		if p.Node != "n2" || p.Host != (p.ID == b.peerID) {
+			t.Fatalf("participant %+v", p)
+		}
+	}
+	if e := n1.hub.AdminAct("room", proto.ActionMute, c.peerID); e != nil {
+		t.Fatalf("mute: %v", e)
+	}
+	c.wait(proto.TypeHostRequest)
+	if e := n1.hub.AdminAct("room", proto.ActionRemove, c.peerID); e != nil {
+		t.Fatalf("remove: %v", e)
+	}
+	if code := c.waitErr(); code != proto.CodeRemoved {
+		t.Fatalf("c: %s", code)
+	}
+	b.waitFor(proto.TypePeerLeft, func(m msg) bool { return m.peer() == c.peerID })
+	if e := n1.hub.AdminAct("room", proto.ActionRemove, c.peerID); e == nil {
+		t.Fatal("removing a peer no longer there succeeded")
+	}
+	if e := n1.hub.AdminAct("room", proto.ActionEnd, ""); e != nil {
+		t.Fatalf("end: %v", e)
+	}
+	if code := b.waitErr(); code != proto.CodeRoomEnded {
+		t.Fatalf("b: %s", code)
+	}
+	if e := n1.hub.AdminAct("nowhere", proto.ActionEnd, ""); e == nil {
+		t.Fatal("ending a room nobody is in succeeded")
+	}
+}

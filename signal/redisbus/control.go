@@ -1,0 +1,133 @@
+package redisbus
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/rtcd/rtcd/signal"
+	"github.com/rtcd/rtcd/signal/proto"
+)
+
+// Host controls across nodes (protocol.md §3.11): a room's control state
+// (lock, password hash, removals) is stored next to its member hash, so a
+// node with no member of the room judges a join by it, and published, so
+// the nodes that have members apply it at once; host actions on a peer of
+// another node travel to that node's channel, and an end to every node.
+
+// ctlKey holds room's control state (signal.Control, JSON), as long as the
+// room's member hash lives (sync.lua refreshes both, leave.lua deletes it
+// with the last member).
+func (b *Bus) ctlKey(room string) string { return b.pfx + "ctl:" + room }
+
+// SetControl stores c for room and tells the other nodes.
+func (b *Bus) SetControl(room string, c signal.Control) {
+	b.write("control", room, func(ctx context.Context, p redis.Pipeliner) {
+		p.Set(ctx, b.ctlKey(room), proto.Marshal(c), b.ttl())
+		p.Publish(ctx, b.evCh, proto.Marshal(wire{T: wControl, Node: b.self, Room: room, Ctl: &c}))
+	})
+}
+
+// Control reads the stored control state of room.
+func (b *Bus) Control(room string) (signal.Control, bool) {
+	if !b.linkUp() {
+		return signal.Control{}, false
+	}
+	ctx, cancel := b.cmdCtx()
+	defer cancel()
+	v, err := b.rdb.Get(ctx, b.ctlKey(room)).Bytes()
+	if err != nil {
+		if !errors.Is(err, redis.Nil) {
+			b.fail("control", err)
+		}
+		return signal.Control{}, false
+	}
+	var c signal.Control
+	if json.Unmarshal(v, &c) != nil {
+		return signal.Control{}, false
+	}
+	return c, true
+}
+
+// Command hands c to node, or with node "" to every other node, once or
+// not at all.
+func (b *Bus) Command(node string, c signal.Command) error {
+	if !b.linkUp() {
+		return errUnreachable
+	}
+	ch := b.evCh
+	if node != "" {
+		ch = b.nodeCh(node)
+	}
+	n, err := b.publish(ch, wire{T: wCommand, Node: b.self, Cmd: &c})
+	if err != nil {
+		return err
+	}
+	if node != "" && n == 0 {
+		return errUnreachable
+	}
+	return nil
+}
+
+// ListRooms reads every room of the cluster with its members on live
+// nodes, for the admin API.
+func (b *Bus) ListRooms() (map[string][]signal.Member, error) {
+	if !b.linkUp() {
+		return nil, fmt.Errorf("cluster: redis %s unreachable", b.cfg.RedisAddr)
+	}
+	ctx, cancel := b.cmdCtx()
+	defer cancel()
+	out := make(map[string][]signal.Member)
+	live := make(map[string]bool)
+	var cursor uint64
+	for {
+		keys, next, err := b.rdb.Scan(ctx, cursor, b.pfx+"room:*", 256).Result()
+		if err != nil {
+			return nil, fmt.Errorf("cluster: list rooms: %w", err)
+		}
+		for _, k := range keys {
+			all, err := b.rdb.HGetAll(ctx, k).Result()
+			if err != nil {
+				return nil, fmt.Errorf("cluster: list rooms: %w", err)
+			}
+			room := strings.TrimPrefix(k, b.pfx+"room:")
+			for _, v := range all {
+				var m signal.Member
+				if json.Unmarshal([]byte(v), &m) != nil || m.Node == "" {
+					continue
+				}
+				alive, ok := live[m.Node]
+				if !ok {
+					n, _ := b.rdb.Exists(ctx, b.nodeKey(m.Node)).Result()
+					alive = n == 1
+					live[m.Node] = alive
+				}
+				if alive {
+					out[room] = append(out[room], m)
+				}
+			}
+		}
+		if cursor = next; cursor == 0 {
+			return out, nil
+		}
+	}
+}
+
+// ttl is keyTTL as a duration.
+func (b *Bus) ttl() time.Duration { return time.Duration(b.keyTTL()) * time.Millisecond }
+
+// Lobby publishes who of this node waits in room's lobby.
+func (b *Bus) Lobby(room string, waiting []signal.Member) {
+	if !b.linkUp() {
+		return
+	}
+	if waiting == nil {
+		waiting = []signal.Member{}
+	}
+	_, _ = b.publish(b.evCh, wire{T: wLobby, Node: b.self, Room: room, Members: waiting})
+}
