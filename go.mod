@@ -3,6 +3,7 @@ module github.com/rtcd/rtcd
 go 1.26.8
 
 require (
+	github.com/cilium/ebpf v0.22.0
 	github.com/golang-jwt/jwt/v5 v5.3.1
 	github.com/gorilla/websocket v1.5.3
 	github.com/pion/ice/v4 v4.4.8

@@ -177,9 +177,18 @@ func (tc *testCall) onEvent(ev Event) error {
 	case EventData:
 		return tc.onData(ev)
 	case EventPeerLeft:
-		if ev.Peer == tc.res.Peer && !tc.finished() {
-			return fmt.Errorf("client: peer %s left during the call", ev.Peer)
+		if ev.Peer != tc.res.Peer || tc.finished() {
+			break
 		}
+		if tc.sentDone {
+			// Everything of ours is through. The peer leaves once it has
+			// heard our done, and its own done on the data channel can
+			// arrive after its leave on the signaling socket (a lost SCTP
+			// packet waits for a retransmission): the call is complete.
+			tc.theirDone = true
+			break
+		}
+		return fmt.Errorf("client: peer %s left during the call", ev.Peer)
 	case EventClosed:
 		return fmt.Errorf("client: signaling closed: %w", ev.Err)
 	}

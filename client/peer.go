@@ -58,6 +58,8 @@ type peer struct {
 	connectedAt time.Time
 	sendDC      *webrtc.DataChannel
 	counters    []*rtpCounter
+	// senders have a goroutine reading their RTCP; close ends those reads.
+	senders []*webrtc.RTPSender
 }
 
 func newPeer(c *Client, info PeerInfo, cfg webrtc.Configuration, initiator bool) (*peer, error) {
@@ -240,6 +242,9 @@ func (p *peer) addMedia(pc *webrtc.PeerConnection) {
 		return
 	}
 	// Read RTCP so that the interceptors (NACK, reports) keep working.
+	p.mu.Lock()
+	p.senders = append(p.senders, sender)
+	p.mu.Unlock()
 	p.wg.Add(1)
 	go func() {
 		defer p.wg.Done()
@@ -578,6 +583,14 @@ func (p *peer) close() {
 	close(p.done)
 	p.tasks.close()
 	_ = p.getPC().GracefulClose()
+	// Closing stops the senders, which ends their RTCP reads; the deadline
+	// ends a read whose SRTCP stream pion left open, so that close returns.
+	p.mu.Lock()
+	senders := p.senders
+	p.mu.Unlock()
+	for _, s := range senders {
+		_ = s.SetReadDeadline(time.Now())
+	}
 	p.wg.Wait()
 }
 

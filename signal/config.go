@@ -50,9 +50,10 @@ type Config struct {
 	MaxConnsPerIP int `json:",optional"`
 	// RoomSize caps peers per mesh room; a mesh beyond ~6 overloads uplinks. Defaults to 6.
 	RoomSize int `json:",optional"`
-	// Media is how rooms carry media: "mesh" (default: peer to peer),
-	// "auto" (two people peer to peer, the media server from the third) or
-	// "sfu". Without a media server (Hub.SetMedia) every room is a mesh room.
+	// Media is how rooms carry media: "auto" (default: two people peer to
+	// peer, the media server from the third, as Jitsi does), "mesh" (always
+	// peer to peer) or "sfu". Without a media server (Hub.SetMedia) every
+	// room is a mesh room.
 	Media string `json:",optional,options=auto|mesh|sfu"`
 	// SFURoomSize caps peers per room in sfu and auto mode, where the media
 	// server carries rooms beyond two. Defaults to 50.
@@ -86,7 +87,7 @@ func (c Config) WithDefaults() Config {
 	defaults.Set(&c.Mode, ModeOpen)
 	defaults.Set(&c.MaxConnsPerIP, 20)
 	defaults.Set(&c.RoomSize, 6)
-	defaults.Set(&c.Media, MediaMesh)
+	defaults.Set(&c.Media, MediaAuto)
 	defaults.Set(&c.SFURoomSize, 50)
 	defaults.Set(&c.MessagesPerSecond, 50)
 	defaults.Set(&c.QueueSize, 256)

@@ -81,6 +81,20 @@ type Config struct {
 	// socket) instead of the fast path's epoll event loops for UDP clients
 	// (Linux). Like DisableFastPath, for measuring and debugging.
 	DisableEventLoops bool `json:",optional"`
+
+	// FastPath is the kernel fast path (docs/performance.md): a tc eBPF
+	// program relays ChannelData of bound channels between UDP clients and
+	// IPv4 peers without the datagrams reaching rtcd, while rtcd still
+	// decides every allocation, permission and binding. "auto" (default)
+	// uses it when the kernel (6.6+, TCX) and privileges (CAP_BPF,
+	// CAP_NET_ADMIN) allow and logs once why not otherwise; "off" never;
+	// "on" fails start without it.
+	FastPath string `json:",optional"`
+	// FastPathInterfaces are the interfaces the kernel fast path attaches
+	// to (tc ingress). Empty means every up Ethernet and loopback
+	// interface; clients and peers reaching the relay elsewhere stay in
+	// user space.
+	FastPathInterfaces []string `json:",optional"`
 }
 
 // Defaults for zero Config fields.
@@ -113,6 +127,7 @@ func (c Config) WithDefaults() Config {
 	defaults.Set(&c.MaxTCPConnectionsPerAddress, DefaultMaxTCPConnsPerAddr)
 	defaults.Set(&c.BindingRate, DefaultBindingRate)
 	defaults.Set(&c.BindingBurst, DefaultBindingBurst)
+	defaults.Set(&c.FastPath, FastPathAuto)
 	return c
 }
 
@@ -175,6 +190,9 @@ func (c Config) Validate() error {
 		} else if _, err := strconv.ParseUint(p, 10, 16); err != nil {
 			return fmt.Errorf("Turn.TLSListen: bad port %q", p)
 		}
+	}
+	if err := validFastPath(c.FastPath); err != nil {
+		return err
 	}
 	if _, err := newPeerPolicy(c.AllowPeers, c.DenyPeers, netip.Addr{}); err != nil {
 		return err

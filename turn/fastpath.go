@@ -46,6 +46,9 @@ type binding struct {
 	// own: the peer is the server's own relay address, whose port must
 	// still hold a live allocation at every datagram (get checks it).
 	own bool
+	// kern: the binding's kernel fast path entries (kfast.go), while
+	// installed; guarded by relay.fast.mu.
+	kern *kfEntry
 }
 
 // clientSide is the socket a client talks to: a UDP listen socket shared by
@@ -131,8 +134,10 @@ func (f *relayFast) syncLocked() {
 		switch {
 		case want && !b.active:
 			b.side.table().put(b)
+			b.relay.s.kernelAdd(b)
 		case !want && b.active:
 			b.side.table().del(b)
+			b.relay.s.kernelDel(b)
 		}
 		b.active = want
 		if want {
@@ -174,6 +179,7 @@ func (f *relayFast) addChannel(b *binding) {
 	}
 	if old := f.chans[b.num]; old != nil && old.active {
 		old.side.table().del(old)
+		old.relay.s.kernelDel(old)
 	}
 	if f.chans == nil {
 		f.chans = make(map[uint16]*binding)
@@ -191,6 +197,7 @@ func (f *relayFast) removeChannel(num uint16) {
 	}
 	if b.active {
 		b.side.table().del(b)
+		b.relay.s.kernelDel(b)
 		b.active = false
 	}
 	delete(f.chans, num)

@@ -69,7 +69,9 @@ func testPorts() (int, int) {
 	return lo, lo + 99
 }
 
-// testConfig is loopback-only: everything binds 127.0.0.1.
+// testConfig is loopback-only: everything binds 127.0.0.1. The kernel
+// fast path is off, so the tests of the user-space paths see every
+// datagram; kfast_*_test.go turn it on.
 func testConfig() Config {
 	lo, hi := testPorts()
 	return Config{
@@ -78,6 +80,7 @@ func testConfig() Config {
 		MinPort:    lo,
 		MaxPort:    hi,
 		UDPSockets: 2,
+		FastPath:   FastPathOff,
 	}
 }
 

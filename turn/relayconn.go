@@ -45,6 +45,7 @@ type relayTraffic struct {
 	packetsIn, bytesIn   atomic.Uint64 // from peers, towards the client
 	packetsOut, bytesOut atomic.Uint64 // from the client, towards peers
 	fastIn, fastOut      atomic.Uint64 // of the packets, those the fast path relayed
+	kernIn, kernOut      atomic.Uint64 // of the packets, those the kernel fast path relayed
 }
 
 // fastToPeer counts one n-byte datagram the fast path relayed to a peer.
@@ -61,6 +62,8 @@ func (t *relayTraffic) addTo(dst *relayTraffic) {
 	dst.bytesOut.Add(t.bytesOut.Load())
 	dst.fastIn.Add(t.fastIn.Load())
 	dst.fastOut.Add(t.fastOut.Load())
+	dst.kernIn.Add(t.kernIn.Load())
+	dst.kernOut.Add(t.kernOut.Load())
 }
 
 // ReadFrom does not allocate: the source address is reused while it stays

@@ -48,7 +48,18 @@ type Stats struct {
 	BytesToPeers         uint64
 	FastFromPeers        uint64 // of PacketsFromPeers, those rtcd's ChannelData fast path relayed
 	FastToPeers          uint64 // of PacketsToPeers, likewise
-	LoopQueueDrops       uint64 // datagrams an event loop dropped because pion's reader fell behind
+	// KernelFromPeers and KernelToPeers count, of PacketsFromPeers and
+	// PacketsToPeers, those the kernel fast path relayed (never seen by
+	// rtcd's sockets; read from the program's per-CPU counters).
+	KernelFromPeers uint64
+	KernelToPeers   uint64
+	// KernelMisses counts channel bindings the kernel fast path could not
+	// take (map full, no route, IPv6, TCP, own relay address): relayed in
+	// user space instead.
+	KernelMisses uint64
+	// KernelFastPath reports whether the kernel fast path is attached.
+	KernelFastPath bool
+	LoopQueueDrops uint64 // datagrams an event loop dropped because pion's reader fell behind
 	// FastPathMisses counts allocations and channels pion reported with
 	// addresses the fast path could not match to rtcd's sockets: they are
 	// relayed by pion alone. Always 0 unless pion stops handing back the
@@ -70,6 +81,7 @@ type counters struct {
 	expiredAccepted    atomic.Uint64
 	loopQueueDrops     atomic.Uint64
 	fastPathMisses     atomic.Uint64
+	kernelMisses       atomic.Uint64
 }
 
 // Server is rtcd's STUN/TURN relay: pion/turn with rtcd's credentials
@@ -108,6 +120,9 @@ type Server struct {
 	tune        tuning
 	relayByAddr sync.Map // net.Addr → *relayConn
 	sides       sync.Map // net.Addr → clientSide
+	// kf is the kernel fast path (kfast.go), nil when off; set in Start
+	// before pion runs, closed in Stop after every relay.
+	kf *kernelFast
 
 	mu         sync.Mutex // guards the following fields
 	started    bool
@@ -245,6 +260,20 @@ func (s *Server) Start() error {
 		s.readers.close()
 		return err
 	}
+	if err := s.startKernel(); err != nil {
+		for _, pc := range udp {
+			_ = pc.Close()
+			pc.exited()
+		}
+		_ = tcp.Close()
+		tcp.exited()
+		for _, ln := range s.extra {
+			_ = ln.Close()
+		}
+		s.stopped = true
+		s.readers.close()
+		return err
+	}
 	s.startLoops(udp)
 	pcs := make([]pionturn.PacketConnConfig, len(udp))
 	for i, pc := range udp {
@@ -295,6 +324,7 @@ func (s *Server) Start() error {
 			tl.exited()
 		}
 		s.stopLoops()
+		s.stopKernel()
 		s.stopped = true
 		s.readers.close()
 		return fmt.Errorf("turn: start: %w", err)
@@ -459,6 +489,7 @@ func (s *Server) Stop() {
 		logx.Errorw("turn: stop: relay goroutines did not exit in time", logx.Field("timeout", stopTimeout.String()))
 	}
 	s.stopLoops()
+	s.stopKernel()
 	s.events.Shut()
 	logx.Infow("turn: relay stopped")
 }
@@ -567,6 +598,7 @@ func (s *Server) Stats() Stats {
 	s.closedTraffic.addTo(&t)
 	for r := range s.relays {
 		r.traffic.addTo(&t)
+		r.fast.kernelTraffic(s, &t)
 	}
 	s.mu.Unlock()
 	return Stats{
@@ -576,6 +608,10 @@ func (s *Server) Stats() Stats {
 		BytesToPeers:         t.bytesOut.Load(),
 		FastFromPeers:        t.fastIn.Load(),
 		FastToPeers:          t.fastOut.Load(),
+		KernelFromPeers:      t.kernIn.Load(),
+		KernelToPeers:        t.kernOut.Load(),
+		KernelMisses:         s.stats.kernelMisses.Load(),
+		KernelFastPath:       s.kf != nil,
 		AllocationsActive:    s.stats.allocationsActive.Load(),
 		AllocationsCreated:   s.stats.allocationsCreated.Load(),
 		PermissionDenials:    s.stats.permissionDenials.Load(),

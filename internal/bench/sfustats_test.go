@@ -265,6 +265,10 @@ func TestSummarizeSFU(t *testing.T) {
 	if res.StreamsExpected != 12 || res.StreamsReceived != 3 {
 		t.Errorf("streams %d/%d, want 3/12", res.StreamsReceived, res.StreamsExpected)
 	}
+	if res.VideoStreamsExpected != 6 || res.VideoStreamsReceived != 2 || res.AudioStreamsReceived != 1 {
+		t.Errorf("video streams %d/%d and %d audio streams, want 2/6 and 1", res.VideoStreamsReceived,
+			res.VideoStreamsExpected, res.AudioStreamsReceived)
+	}
 	if res.ReceivedPackets != 14 || res.ExpectedPackets != 15 || res.LostPackets != 1 {
 		t.Errorf("packets %d expected %d lost %d, want 14 15 1", res.ReceivedPackets, res.ExpectedPackets, res.LostPackets)
 	}

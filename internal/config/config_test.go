@@ -79,6 +79,26 @@ func TestTurnLimitsRefuseNegative(t *testing.T) {
 	}
 }
 
+// TestTurnFastPathValues: Turn.FastPath takes auto, off or on, defaults
+// to auto, and anything else is an error naming the field.
+func TestTurnFastPathValues(t *testing.T) {
+	if got := Default().Turn.WithDefaults().FastPath; got != turn.FastPathAuto {
+		t.Errorf("default %q, want auto", got)
+	}
+	for _, v := range []string{"auto", "off", "on"} {
+		c := Default()
+		c.Turn.FastPath = v
+		if err := c.Validate(); err != nil {
+			t.Errorf("%s: %v", v, err)
+		}
+	}
+	c := Default()
+	c.Turn.FastPath = "xdp"
+	if err := c.Validate(); err == nil || !strings.HasPrefix(err.Error(), "Turn.FastPath") {
+		t.Errorf("xdp: error %v, want one naming Turn.FastPath", err)
+	}
+}
+
 // TestTURNOnlyValidation: TURN-only mode needs a configured secret and
 // cannot be a cluster node.
 func TestTURNOnlyValidation(t *testing.T) {

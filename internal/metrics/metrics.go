@@ -52,6 +52,7 @@ var defs = []metricDef{
 	{"rtcd_sfu_layer_switches_total", "Simulcast layer switches of subscribers, by room.", []string{"room"}},
 	{"rtcd_sfu_nacks_total", "NACKs received from subscribers, by room.", []string{"room"}},
 	{"rtcd_sfu_plis_total", "Keyframe requests sent to publishers, by room.", []string{"room"}},
+	{"rtcd_sfu_audio_held_total", "Audio packets not forwarded because their publisher was not among the room's loudest, by room.", []string{"room"}},
 	{"rtcd_sfu_estimated_bitrate_bps", "Bandwidth the media server estimates towards a subscriber.", []string{"room", "peer"}},
 	{"rtcd_turn_allocations_active", "Live TURN allocations.", nil},
 	{"rtcd_turn_allocations_created_total", "TURN allocations created.", nil},
@@ -61,6 +62,9 @@ var defs = []metricDef{
 	{"rtcd_turn_own_port_drops_total", "Datagrams to the relay's own address at a port where no allocation lives, dropped.", nil},
 	{"rtcd_turn_loop_queue_drops_total", "Datagrams for pion (STUN, Data indications) an event loop dropped because pion's reader fell behind.", nil},
 	{"rtcd_turn_fast_path_misses_total", "Allocations and channels the fast path could not match to rtcd's sockets (relayed by pion alone); 0 unless pion changed how it hands back addresses.", nil},
+	{"rtcd_turn_kernel_relayed_packets_total", "Of the relayed datagrams, those the kernel fast path (eBPF) relayed, by direction.", []string{"direction"}},
+	{"rtcd_turn_kernel_misses_total", "Channel bindings the kernel fast path could not take (TCP, IPv6, own relay address, no route, map full): relayed in user space.", nil},
+	{"rtcd_turn_kernel_fast_path", "1 while the kernel fast path is attached, else 0.", nil},
 	{"rtcd_turn_quota_refusals_total", "Allocations refused with 486 (any quota).", nil},
 	{"rtcd_turn_address_quota_refusals_total", "Allocations refused with 486 at the per-address quota.", nil},
 	{"rtcd_turn_tcp_refused_total", "TURN-over-TCP/TLS connections closed on accept (total or per-address cap).", nil},
@@ -124,6 +128,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 				counter("rtcd_sfu_layer_switches_total", r.LayerSwitches, r.Room)
 				counter("rtcd_sfu_nacks_total", r.NACKs, r.Room)
 				counter("rtcd_sfu_plis_total", r.PLIs, r.Room)
+				counter("rtcd_sfu_audio_held_total", r.AudioHeld, r.Room)
 				for _, peer := range sortedKeys(r.EstimatedBitrate) {
 					gauge("rtcd_sfu_estimated_bitrate_bps", float64(r.EstimatedBitrate[peer]), r.Room, peer)
 				}
@@ -143,6 +148,14 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 			counter("rtcd_turn_own_port_drops_total", s.OwnPortDrops)
 			counter("rtcd_turn_loop_queue_drops_total", s.LoopQueueDrops)
 			counter("rtcd_turn_fast_path_misses_total", s.FastPathMisses)
+			counter("rtcd_turn_kernel_relayed_packets_total", s.KernelToPeers, "to_peer")
+			counter("rtcd_turn_kernel_relayed_packets_total", s.KernelFromPeers, "from_peer")
+			counter("rtcd_turn_kernel_misses_total", s.KernelMisses)
+			kernel := 0.0
+			if s.KernelFastPath {
+				kernel = 1
+			}
+			gauge("rtcd_turn_kernel_fast_path", kernel)
 			counter("rtcd_turn_quota_refusals_total", s.QuotaRefusals)
 			counter("rtcd_turn_address_quota_refusals_total", s.AddressQuotaRefusals)
 			counter("rtcd_turn_tcp_refused_total", s.TCPRefused)

@@ -47,6 +47,7 @@ type downTrack struct {
 	lastTS    uint32
 	lastAt    time.Time
 	switchSeq uint16        // the input sequence number a switch began at
+	resumes   uint32        // pub.resumes when the numbering was last based
 	sentBytes atomic.Uint64 // written, for the subscriber's send rate
 }
 
@@ -158,6 +159,9 @@ func (d *downTrack) writeRTP(l *layer, pkt *rtp.Packet, key bool, now time.Time)
 		}
 		d.switchLocked(l, pkt, now)
 		switched = true
+	} else if r := d.pub.resumes.Load(); r != d.resumes {
+		d.resumes = r
+		d.rebaseLocked(pkt, now) // audio forwarded again after a pause (loudest.go)
 	} else if diff := int16(pkt.SequenceNumber - d.switchSeq); diff < 0 {
 		return // from before the switch: its number is taken
 	} else if diff > 1<<14 {
@@ -199,16 +203,25 @@ func (d *downTrack) writeRTP(l *layer, pkt *rtp.Packet, key bool, now time.Time)
 // subscriber's sequence numbers and timestamps where the last packet left
 // them, the timestamps advanced by the time since.
 func (d *downTrack) switchLocked(l *layer, pkt *rtp.Packet, now time.Time) {
+	d.resumes = d.pub.resumes.Load()
 	if d.started {
-		gap := uint32(now.Sub(d.lastAt).Seconds() * float64(d.clockRate))
-		d.seqOffset = d.lastSeq + 1 - pkt.SequenceNumber
-		d.tsOffset = d.lastTS + max(gap, 1) - pkt.Timestamp
+		d.rebaseLocked(pkt, now)
 		d.stats.layerSwitches.Add(1)
 	} else {
 		d.started = true
 		d.lastSeq, d.lastTS = pkt.SequenceNumber-1, pkt.Timestamp
+		d.switchSeq = pkt.SequenceNumber
 	}
 	d.current = l.index
+}
+
+// rebaseLocked continues the subscriber's numbering at pkt: the next
+// sequence number, and the timestamp advanced by the time since the last
+// packet written.
+func (d *downTrack) rebaseLocked(pkt *rtp.Packet, now time.Time) {
+	gap := uint32(now.Sub(d.lastAt).Seconds() * float64(d.clockRate))
+	d.seqOffset = d.lastSeq + 1 - pkt.SequenceNumber
+	d.tsOffset = d.lastTS + max(gap, 1) - pkt.Timestamp
 	d.switchSeq = pkt.SequenceNumber
 }
 

@@ -53,6 +53,10 @@ type published struct {
 	// levels is the loudness the audio level reports, for the speaker
 	// detection; nil for video and for audio without the extension.
 	levels *audioLevels
+	// routed says the audio is forwarded now, and resumes counts the times
+	// forwarding resumed after a pause (loudest.go).
+	routed  atomic.Bool
+	resumes atomic.Uint32
 
 	mu    sync.Mutex                   // serializes changes to downs
 	downs atomic.Pointer[[]*downTrack] // read on every packet, copied on change
@@ -191,6 +195,10 @@ func (l *layer) forward(r *room) {
 		}
 		if first {
 			r.kick() // the layer can be chosen now
+		}
+		if !video && !r.audio.admit(l.pub, pkt) {
+			r.counters.audioHeld.Add(1)
+			continue
 		}
 		if downs := l.pub.downs.Load(); downs != nil {
 			for _, d := range *downs {

@@ -179,7 +179,7 @@ func TestBadOffers(t *testing.T) {
 	// The same client renegotiating for real still works.
 	a.mu.Lock()
 	answers := a.answers
-	a.wantOffer = true
+	a.wantOffer, a.offeredOn = true, nil
 	a.notifyLocked()
 	a.mu.Unlock()
 	a.waitFor("answer to a fresh offer", func() bool { return a.answers > answers })

@@ -61,6 +61,8 @@ type Participant struct {
 	deferred   *webrtc.SessionDescription // a client offer waiting for ICE to start
 	candidates []webrtc.ICECandidateInit
 	senders    map[*published]*downTrack // what p receives
+	// rtcpSenders have a readRTCP goroutine; Close ends their reads.
+	rtcpSenders []*webrtc.RTPSender
 	// tiles is the size of each publisher's video on the client's screen,
 	// from its last layers signal; nil before the first.
 	tiles map[string]tile
@@ -177,6 +179,7 @@ func (p *Participant) subscribeLocked(pub *published) {
 	pub.addDown(d)
 	p.needOffer = true
 	p.allocateLocked(time.Now())
+	p.rtcpSenders = append(p.rtcpSenders, sender)
 	p.wg.Add(1) // p.closed is false under mu, so Close has not begun waiting
 	go p.readRTCP(sender, d)
 }
@@ -314,6 +317,14 @@ func (p *Participant) Close() error {
 		p.gate.Shut()
 		if err := p.pc.GracefulClose(); err != nil {
 			p.err = fmt.Errorf("sfu: participant %s: close: %w", p.id, err)
+		}
+		// Closing stops the senders, which ends their RTCP reads; the
+		// deadline ends a read whose SRTCP stream pion left open.
+		p.mu.Lock()
+		senders := p.rtcpSenders
+		p.mu.Unlock()
+		for _, s := range senders {
+			_ = s.SetReadDeadline(time.Now())
 		}
 		p.wg.Wait()
 	})

@@ -34,10 +34,15 @@ func loopback(se *webrtc.SettingEngine) {
 // testRoom is the room name the tests' peers join.
 const testRoom = "room"
 
-// newTestServer starts a server on one loopback UDP port.
-func newTestServer(t *testing.T) *Server {
+// newTestServer starts a server on one loopback UDP port; opts adjust its
+// configuration.
+func newTestServer(t *testing.T, opts ...func(*ServerConfig)) *Server {
 	t.Helper()
-	s, err := NewServer(ServerConfig{UDP: "127.0.0.1:0", Loopback: true, SettingEngine: loopback})
+	cfg := ServerConfig{UDP: "127.0.0.1:0", Loopback: true, SettingEngine: loopback}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	s, err := NewServer(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,7 +125,10 @@ type peer struct {
 	mu        sync.Mutex
 	changed   chan struct{} // closed and replaced on every change below
 	inbox     []Signal
-	wantOffer bool   // negotiation is needed: offer when stable
+	wantOffer bool // negotiation is needed: offer when stable
+	// offeredOn is the PeerConnection that made the client's one offer: a
+	// test client publishes in its first offer only.
+	offeredOn *webrtc.PeerConnection
 	delivered int    // signals sent to us, ever
 	offers    int    // server offers answered
 	answers   int    // server answers applied
@@ -420,9 +428,10 @@ func (p *peer) signalLoop() {
 // maybeOffer sends an offer if one is wanted and the state is stable.
 func (p *peer) maybeOffer() {
 	p.mu.Lock()
-	want := p.wantOffer && p.pc.SignalingState() == webrtc.SignalingStateStable
+	want := p.wantOffer && p.offeredOn != p.pc && p.pc.SignalingState() == webrtc.SignalingStateStable
 	if want {
 		p.wantOffer = false
+		p.offeredOn = p.pc
 	}
 	p.mu.Unlock()
 	if !want {

@@ -71,6 +71,7 @@ type room struct {
 	closed       bool
 	participants map[string]*Participant
 	forwards     []*published // every published track, in publishing order
+	audio        audioRoute   // whose audio is forwarded (loudest.go)
 
 	// The loop alone uses these: each publisher's smoothed voice activity and
 	// the dominant speaker named last ("" for nobody).
@@ -81,6 +82,7 @@ type room struct {
 
 func newRoom(s *Server, name string) *room {
 	r := &room{server: s, name: name, participants: map[string]*Participant{}, activity: map[string]float64{},
+		audio: audioRoute{slots: int32(max(s.loudest, 0))},
 		kicks: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
 	go r.loop()
 	return r

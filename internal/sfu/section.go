@@ -24,12 +24,17 @@ type Section struct {
 	// Loopback gathers and accepts loopback candidates: for tests and a
 	// laptop, never on a server.
 	Loopback bool `json:",optional"`
+	// LoudestAudio is how many participants' audio a room forwards at once,
+	// the loudest: a room of 50 mostly carries silence. Defaults to 5; a
+	// negative value forwards everyone's.
+	LoudestAudio int `json:",optional"`
 }
 
 // WithDefaults returns s with every zero field set to its default.
 func (s Section) WithDefaults() Section {
 	defaults.Set(&s.UDP, "0.0.0.0:7882")
 	defaults.Set(&s.TCP, "0.0.0.0:7882")
+	defaults.Set(&s.LoudestAudio, 5)
 	return s
 }
 
@@ -53,7 +58,8 @@ func (s Section) Validate() error {
 // ServerConfig is the configuration NewServer takes for this section.
 func (s Section) ServerConfig() ServerConfig {
 	d := s.WithDefaults()
-	c := ServerConfig{UDP: d.UDP, TCP: d.TCP, PublicIP: d.PublicIP, Loopback: d.Loopback}
+	c := ServerConfig{UDP: d.UDP, TCP: d.TCP, PublicIP: d.PublicIP, Loopback: d.Loopback,
+		LoudestAudio: max(d.LoudestAudio, 0)}
 	if c.TCP == "off" {
 		c.TCP = ""
 	}

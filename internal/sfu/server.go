@@ -34,6 +34,9 @@ type ServerConfig struct {
 	// Loopback gathers loopback candidates and accepts a client's; tests on
 	// one machine need it, a public server must not aim checks at itself.
 	Loopback bool
+	// LoudestAudio is how many publishers' audio a room forwards at once,
+	// the loudest (loudest.go); 0 forwards everyone's.
+	LoudestAudio int
 	// SettingEngine, when set, adjusts pion's SettingEngine after the
 	// server's own settings (tests restrict interfaces and network types).
 	SettingEngine func(*webrtc.SettingEngine)
@@ -47,6 +50,7 @@ type Server struct {
 	api      *webrtc.API
 	pcConfig webrtc.Configuration
 	loopback bool
+	loudest  int // ServerConfig.LoudestAudio
 	udp      net.Addr
 	udpMux   ice.UDPMux
 	tcpMux   ice.TCPMux
@@ -62,9 +66,9 @@ type Server struct {
 func NewServer(cfg ServerConfig) (*Server, error) {
 	s := &Server{
 		pcConfig: webrtc.Configuration{ICEServers: cfg.ICEServers},
-		loopback: cfg.Loopback,
-		now:      time.Now,
-		rooms:    map[string]*room{},
+		loopback: cfg.Loopback, loudest: cfg.LoudestAudio,
+		now:   time.Now,
+		rooms: map[string]*room{},
 	}
 	var publicIP net.IP
 	if cfg.PublicIP != "" {

@@ -78,6 +78,7 @@ func (r *room) detectSpeaker(forwards []*published, ps []*Participant, now time.
 			delete(r.activity, id) // the participant left or stopped publishing audio
 		}
 	}
+	r.audio.rank(forwards, active)
 	next, floor := r.speaker, active[r.speaker]
 	if floor < speakThreshold {
 		floor = 0 // fallen silent: anyone who speaks takes the floor

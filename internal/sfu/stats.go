@@ -17,6 +17,9 @@ type RoomStats struct {
 	NACKs uint64
 	// PLIs counts the keyframe requests sent to publishers.
 	PLIs uint64
+	// AudioHeld counts audio packets received and not forwarded, because
+	// their publisher was not among the room's loudest.
+	AudioHeld uint64
 	// EstimatedBitrate is the bandwidth the server estimates towards each
 	// subscriber, in bits per second, by participant id; 0 when the
 	// subscriber has given no estimate yet.
@@ -26,6 +29,9 @@ type RoomStats struct {
 // roomStats are the counters the forwarding paths update without a lock.
 type roomStats struct {
 	packets, bytes, layerSwitches, nacks, plis atomic.Uint64
+	// audioHeld counts audio packets not forwarded: their publisher was
+	// not among the room's loudest.
+	audioHeld atomic.Uint64
 }
 
 func (r *room) stats() RoomStats {
@@ -43,6 +49,7 @@ func (r *room) stats() RoomStats {
 		LayerSwitches:    r.counters.layerSwitches.Load(),
 		NACKs:            r.counters.nacks.Load(),
 		PLIs:             r.counters.plis.Load(),
+		AudioHeld:        r.counters.audioHeld.Load(),
 		EstimatedBitrate: make(map[string]uint64, len(ps)),
 	}
 	for _, p := range ps {

@@ -21,9 +21,25 @@ var GoZero = []goleak.Option{
 }
 
 // VerifyTestMain runs the package's tests and fails the run if any
-// goroutine other than go-zero's outlives them.
+// goroutine other than go-zero's outlives them. A run about to hit go
+// test's -timeout is reported by a watchdog that names the hung tests last
+// (watchdog.go).
 func VerifyTestMain(m *testing.M, extra ...goleak.Option) {
-	goleak.VerifyTestMain(m, append(append([]goleak.Option(nil), GoZero...), extra...)...)
+	stop := startWatchdog()
+	goleak.VerifyTestMain(watchedM{m, stop}, append(append([]goleak.Option(nil), GoZero...), extra...)...)
+}
+
+// watchedM stops the watchdog once the tests have run, before goleak looks
+// for leftover goroutines.
+type watchedM struct {
+	m    *testing.M
+	stop func()
+}
+
+// Run runs the tests.
+func (w watchedM) Run() int {
+	defer w.stop()
+	return w.m.Run()
 }
 
 // VerifyNone fails t if goroutines other than go-zero's and those running

@@ -84,6 +84,9 @@ export class Daemon {
   constructor({ httpPort, turnPort, relayMin, relayMax, secret, dir, signal = {}, turn = {}, sections = {}, tokenSecret = '', tls = null, metricsPort = 0 }) {
     // The media server listens on free loopback ports, so daemons side by side never collide.
     sections = { ...sections, SFU: { UDP: '127.0.0.1:0', TCP: '127.0.0.1:0', Loopback: true, ...sections.SFU } };
+    // The calls of most tests are peer to peer, rooms of up to Signal.RoomSize: they pin mesh, and
+    // the media server's tests ask for auto or sfu.
+    signal = { Media: 'mesh', ...signal };
     metricsPort = metricsPort || tls?.metricsPort || 0;
     Object.assign(this, { httpPort, turnPort, relayMin, relayMax, secret, dir, signal, turn, sections, tokenSecret, tls, metricsPort });
     this.proc = null;
