@@ -123,6 +123,11 @@ function retryJoin() {
 // looks joined), and the notice says why, by code, else in the server's words.
 session.addEventListener('state', ({ detail: { state, reason, message } }) => {
   showCall();
+  if (state === 'waiting') {
+    notices.show('This room is locked. Its host has been asked to let you in: please wait here.', [
+      ['Leave', () => leave(false)],
+    ], 'info', '', 'waiting');
+  }
   if (state !== 'refused' && state !== 'failed') return;
   transport.close(); // taken out of a running call: its connections go too
   releaseMedia();
@@ -153,7 +158,7 @@ session.addEventListener('status', ({ detail: { state, delay, reason, detail, at
 });
 
 session.addEventListener('hello', ({ detail: hello }) => { document.body.dataset.selfId = hello.peerId; });
-session.addEventListener('joined', () => { notices.hideIf(ERR.roomFull); applyState(); });
+session.addEventListener('joined', () => { notices.hideIf(ERR.roomFull); notices.hideIf('waiting'); applyState(); });
 session.addEventListener('resumed', applyState); // re-announce our state
 
 // --- the others ---

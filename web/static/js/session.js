@@ -3,6 +3,7 @@
 //   invalid       the link names no valid room; nothing is started
 //   idle          not started yet, or back on the pre-join screen after a refusal
 //   joining       waiting for hello, the camera, or the join reply
+//   waiting       in the lobby of a locked room until a host lets us in
 //   joined        in the room
 //   reconnecting  in the room, signaling lost; the session is being resumed
 //   refused       not admitted; reason is the code (room_full, unauthorized, ...)
@@ -25,7 +26,7 @@ import { MSG, ERR, isRefusal, isEnded, iceServersOf, mediaMode } from './protoco
 
 // callAttr is the body[data-call] word for a state; the page's contract keeps
 // joining | joined | refused | left | invalid.
-// joining | joined | refused | left | invalid, and prejoin while idle.
+// joining | waiting | joined | refused | left | invalid, and prejoin while idle.
 export function callAttr(state) {
   return { reconnecting: 'joining', failed: 'refused', idle: 'prejoin' }[state] || state;
 }
@@ -109,8 +110,10 @@ export class Session extends EventTarget {
     this.emit('hello', hello);
     if (hello.resumed) {
       if (['idle', 'refused', 'failed'].includes(this.state)) return; // not in a room, nor asking
-      if (!hello.room && this.state === 'joining') {
-        // The socket dropped before the join reply: join on the resumed session.
+      if (!hello.room && (this.state === 'joining' || this.state === 'waiting')) {
+        // The socket dropped before the join reply, or in the lobby (which a
+        // dropped socket leaves): join on the resumed session.
+        this.setState('joining');
         await this.ready;
         if (!this.closed && this.state === 'joining') this.join();
         return;
@@ -130,9 +133,8 @@ export class Session extends EventTarget {
   async join() {
     try {
       const reply = await this.sig.request({ type: MSG.join, room: this.room });
-      this.inRoom = reply.room || this.room;
-      this.setState('joined');
-      this.emit('joined', { peers: reply.peers || [], media: mediaMode(reply.media) });
+      if (reply.type === MSG.waiting) { this.setState('waiting'); return; }
+      this.admitted(reply);
     } catch (err) {
       if (err.code === ERR.alreadyJoined) {
         this.inRoom = this.room;
@@ -149,12 +151,20 @@ export class Session extends EventTarget {
     }
   }
 
+  // admitted records a joined reply: pushed (a host let us in from the lobby) or not.
+  admitted(reply) {
+    this.inRoom = reply.room || this.room;
+    this.setState('joined');
+    this.emit('joined', { peers: reply.peers || [], media: mediaMode(reply.media) });
+  }
+
   onMessage(msg) {
     if (msg.type === MSG.ice) {
       const list = iceServersOf(msg);
       if (list) { this.iceServers = list; this.emit('ice', { iceServers: list }); }
       return;
     }
+    if (msg.type === MSG.joined && !msg.id && this.state === 'waiting') { this.admitted(msg); return; }
     if (msg.type === MSG.sessionLost) this.inRoom = '';
     if (msg.type === MSG.error) console.info('[rtcd]', 'server error', msg.code, msg.message);
     if (msg.type === MSG.error && !msg.id && isEnded(msg.code) && this.state !== 'left') {
