@@ -78,9 +78,9 @@ test('the People panel, the speaker view with a pin, a shared screen shown large
   const room = L.roomName('people');
   const users = [];
   await step('people', async () => {
-    const ann = await L.openCall(browser, daemon.url, room, { name: 'Ann' });
-    const bob = await L.openCall(browser, daemon.url, room, { name: 'Bob', relay: true });
-    const cy = await L.openCall(browser, daemon.url, room, { name: 'Cy', viewer: true, viewport: { width: 1100, height: 720 } });
+    const ann = await L.openCall(browser, daemon.url, room, { small: true, name: 'Ann' });
+    const bob = await L.openCall(browser, daemon.url, room, { small: true, name: 'Bob', relay: true });
+    const cy = await L.openCall(browser, daemon.url, room, { small: true, name: 'Cy', viewer: true, viewport: { width: 1100, height: 720 } });
     users.push(ann, bob, cy);
     const p = cy.page;
     await L.waitConnected(p, 2, 30000);
@@ -163,9 +163,9 @@ test('through the media server: the speaker view and the People panel follow the
   const room = L.roomName('sfupeople');
   const users = [];
   await step('sfu-people', async () => {
-    const ann = await L.openCall(browser, sfu.url, room, { name: 'Ann' });
-    const ben = await L.openCall(browser, sfu.url, room, { name: 'Ben' });
-    const cat = await L.openCall(browser, sfu.url, room, { name: 'Cat', viewer: true, viewport: { width: 1100, height: 720 } });
+    const ann = await L.openCall(browser, sfu.url, room, { small: true, name: 'Ann' });
+    const ben = await L.openCall(browser, sfu.url, room, { small: true, name: 'Ben' });
+    const cat = await L.openCall(browser, sfu.url, room, { small: true, name: 'Cat', viewer: true, viewport: { width: 1100, height: 720 } });
     users.push(ann, ben, cat);
     const p = cat.page;
     await L.waitConnected(p, 2, 30000);
@@ -197,8 +197,8 @@ test('keyboard: Tab reaches every control, each has a name and a visible focus r
   const room = L.roomName('tabs');
   const users = [];
   await step('tabs', async () => {
-    const ann = await L.openCall(browser, daemon.url, room, { name: 'Ann', viewer: true });
-    const kay = await L.openCall(browser, daemon.url, room, { name: 'Kay' });
+    const ann = await L.openCall(browser, daemon.url, room, { small: true, name: 'Ann', viewer: true });
+    const kay = await L.openCall(browser, daemon.url, room, { small: true, name: 'Kay' });
     users.push(ann, kay);
     const p = kay.page;
     await L.waitConnected(p, 1);
@@ -247,11 +247,12 @@ test('a 390×844 phone and a narrow window: no sideways scrolling, every control
   const room = L.roomName('phone');
   const users = [];
   await step('phone', async () => {
-    const ann = await L.openCall(browser, daemon.url, room, { name: 'Ann' });
-    const bob = await L.openCall(browser, daemon.url, room, { name: 'Bob', viewer: true });
+    const ann = await L.openCall(browser, daemon.url, room, { small: true, name: 'Ann' });
+    const bob = await L.openCall(browser, daemon.url, room, { small: true, name: 'Bob', viewer: true });
     users.push(ann, bob);
     // The pre-join screen on the phone.
     const ctx = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
+    await L.smallCamera(ctx);
     users.push({ ctx });
     const p = await ctx.newPage();
     L.watchPage(p, 'phone');
@@ -279,7 +280,7 @@ test('a 390×844 phone and a narrow window: no sideways scrolling, every control
     for (const key of want) assert.ok(stops.some((s) => s.key === key), 'every control reached with Tab on the phone');
 
     // A narrow desktop window.
-    const narrow = await L.openCall(browser, daemon.url, room, { name: 'Nel', viewer: true, viewport: { width: 480, height: 700 } });
+    const narrow = await L.openCall(browser, daemon.url, room, { small: true, name: 'Nel', viewer: true, viewport: { width: 480, height: 700 } });
     users.push(narrow);
     await L.waitConnected(narrow.page, 3, 30000);
     o = await overflow(narrow.page);

@@ -34,8 +34,8 @@ test('a banner while the server is being reached again, and the pill agrees; bot
   cleanup.add(() => own.stop({ hard: true }));
   await own.start();
   const room = L.roomName('banner');
-  const a = await L.openCall(browser, own.url, room, { name: 'Ann' });
-  const b = await L.openCall(browser, own.url, room, { name: 'Bob', viewer: true });
+  const a = await L.openCall(browser, own.url, room, { small: true, name: 'Ann' });
+  const b = await L.openCall(browser, own.url, room, { small: true, name: 'Bob', viewer: true });
   await step('banner', async () => {
     await L.waitConnected(a.page, 1);
     assert.equal(await a.page.isVisible('#banner'), false);
@@ -56,7 +56,7 @@ test('a banner while the server is being reached again, and the pill agrees; bot
 
 test('an expired invite, through the pre-join screen: its reason by code, no Connected, nothing of the call', { timeout: 60000 }, async () => {
   const expired = L.jwtHS256(TOKEN_SECRET, { room: 'st', sub: 'u1', exp: Math.floor(Date.now() / 1000) - 60 });
-  const u = await L.openCall(browser, locked.url, 'st', { name: 'Eve', prejoin: true, query: { token: expired } });
+  const u = await L.openCall(browser, locked.url, 'st', { small: true, name: 'Eve', prejoin: true, query: { token: expired } });
   await step('expired', async () => {
     const p = u.page;
     await L.waitFor('pre-join', () => p.$eval('body', (b) => b.dataset.call === 'prejoin'));
@@ -86,10 +86,10 @@ test('host controls as the others meet them: a raised hand, the lobby of a locke
   const room = L.roomName('host');
   const users = [];
   await step('host', async () => {
-    const ann = await L.openCall(browser, plain.url, room, { name: 'Ann', viewer: true });
+    const ann = await L.openCall(browser, plain.url, room, { small: true, name: 'Ann', viewer: true });
     users.push(ann);
     await L.waitFor('Ann joined', () => ann.page.$eval('body', (b) => b.dataset.call === 'joined'));
-    const bob = await L.openCall(browser, plain.url, room, { name: 'Bob', viewer: true });
+    const bob = await L.openCall(browser, plain.url, room, { small: true, name: 'Bob', viewer: true });
     users.push(bob);
     await L.waitConnected(ann.page, 1);
     // Bob raises his hand (an update with no reply: sent, not awaited).
@@ -101,7 +101,7 @@ test('host controls as the others meet them: a raised hand, the lobby of a locke
 
     // A locked room: the newcomer waits in the lobby, and the page does not pretend otherwise.
     await hostDo(ann.page, 'lock');
-    const cy = await L.openCall(browser, plain.url, room, { name: 'Cy', prejoin: true });
+    const cy = await L.openCall(browser, plain.url, room, { small: true, name: 'Cy', prejoin: true });
     users.push(cy);
     await L.waitFor('Cy pre-join', () => cy.page.$eval('body', (b) => b.dataset.call === 'prejoin'));
     await watchPill(cy.page);
@@ -131,7 +131,7 @@ test('host controls as the others meet them: a raised hand, the lobby of a locke
     // A password: a joiner without it is told so by its code.
     await hostDo(ann.page, 'unlock');
     await hostDo(ann.page, 'password', { password: 'blue whale 7' });
-    const dee = await L.openCall(browser, plain.url, room, { name: 'Dee', viewer: true });
+    const dee = await L.openCall(browser, plain.url, room, { small: true, name: 'Dee', viewer: true });
     users.push(dee);
     await L.waitFor('Dee refused', () => dee.page.$eval('body', (b) => b.dataset.call === 'refused'), 10000);
     assert.equal(await dee.page.$eval('#notice', (n) => n.dataset.kind), 'password_required');
