@@ -166,7 +166,7 @@ test('camera and microphone refused: the pre-join screen says how to allow them,
   await L.closeAll(...users);
 });
 
-test('the seventh in a full room sees why, no "Connected" and no own camera, and tries again through the pre-join screen', { timeout: 150000 }, async () => {
+test('the seventh in a full room sees why, no "Connected" and no own camera, and tries again through the pre-join screen, under a new name', { timeout: 150000 }, async () => {
   const room = L.roomName('pjfull');
   const users = [];
   await step('full', async () => {
@@ -209,11 +209,14 @@ test('the seventh in a full room sees why, no "Connected" and no own camera, and
     await L.waitFor('preview again', () => p.$eval('#pj-video', (v) => v.videoWidth > 0));
     // Someone leaves; now there is room.
     await users[0].page.click('#btn-leave');
+    await p.fill('#pj-name', 'Later');
     await p.click('#pj-join');
     await joined(p);
     assert.equal(await p.textContent('#conn'), 'Connected');
     await L.waitConnected(p, 5, 45000);
     assert.equal(await p.isVisible('.tile.self'), true);
+    assert.equal(await p.textContent('.tile.self .name'), 'Later (you)');
+    await L.waitFor('the others know the new name', async () => (await L.tiles(users[1].page)).some((t) => t.name === 'Later'), 10000);
   });
   await L.closeAll(...users);
 });

@@ -98,6 +98,12 @@ test('host controls as the others meet them: a raised hand, the lobby of a locke
     await L.waitFor('Bob\'s hand in Ann\'s list', () => ann.page.$eval('#people-list', (l) => [...l.querySelectorAll('li')]
       .some((li) => li.querySelector('.pname').textContent === 'Bob' && /Hand raised/.test(li.querySelector('.badges').textContent))));
     assert.match(await ann.page.getAttribute(`[data-peer-id="${await peerId(bob.page)}"]`, 'aria-label'), /hand raised/);
+    // The first joiner is the host: marked in both lists.
+    const badges = (page, name) => page.$$eval('#people-list li', (lis, n) => lis.find((li) => li.querySelector('.pname').textContent === n)?.querySelector('.badges').textContent, name);
+    await L.waitFor('Ann marked host in her own list', async () => (await badges(ann.page, 'Ann (you)')) === 'Host');
+    await bob.page.click('#btn-people');
+    await L.waitFor('Ann marked host in Bob\'s list', async () => (await badges(bob.page, 'Ann')) === 'Host');
+    assert.equal(await badges(bob.page, 'Bob (you)'), '');
 
     // A locked room: the newcomer waits in the lobby, and the page does not pretend otherwise.
     await hostDo(ann.page, 'lock');

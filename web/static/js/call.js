@@ -3,7 +3,7 @@
 // server) and the UI components, and wires them together. It opens on the
 // pre-join screen (prejoin.js); with ?prejoin=0 it joins at once, asking
 // about the devices only when they fail.
-import { ERR, LIMITS, cleanName, displayName } from './protocol.js';
+import { ERR, MSG, LIMITS, cleanName, displayName } from './protocol.js';
 import { readLink, invalidRoomText } from './link.js';
 import { clientId } from './signal.js';
 import { rememberName, storedName } from './util.js';
@@ -21,7 +21,7 @@ import { Panels } from './panels.js';
 import { Devices } from './devices.js';
 import { Controls } from './controls.js';
 import { Shortcuts } from './shortcuts.js';
-import { renderPill, renderAlone, endedText } from './status.js';
+import { renderPill, renderAlone, endedText, followSignal } from './status.js';
 import { exposeCall } from './testhook.js';
 import { followOthers } from './others.js';
 
@@ -106,7 +106,7 @@ function showCall() {
 // enter joins the room once ready (the camera and microphone), as name.
 function enter(ready, name = '') {
   if (name) selfTile.rename(`${name} (you)`);
-  if (session.started) session.rejoin(ready);
+  if (session.started) session.rejoin(ready, name);
   else session.start(ready, name);
 }
 
@@ -143,22 +143,22 @@ session.addEventListener('state', ({ detail: { state, reason, message } }) => {
   notices.show(endedText(reason, message), [again, ['Go to the start page', '/']], 'error', message, reason);
 });
 
-let unreachable = false;
-session.addEventListener('status', ({ detail: { state, delay, reason, detail, attempt } }) => {
-  document.body.dataset.signal = state;
-  if (state === 'connected') {
-    if (unreachable) { unreachable = false; notices.hideIf('unreachable'); }
-  } else if (state === 'reconnecting' && delay && attempt >= 3) {
-    unreachable = true;
-    notices.show(`Cannot reach the rtcd server: ${reason || 'it does not answer'}. Calls already running keep going, and the page keeps trying by itself.`, [
-      ['Retry now', () => session.retryNow()],
-    ], 'info', detail, 'unreachable');
-  }
-  renderPill(session, delay);
-});
+followSignal(session, notices);
 
-session.addEventListener('hello', ({ detail: hello }) => { document.body.dataset.selfId = hello.peerId; });
-session.addEventListener('joined', () => { notices.hideIf(ERR.roomFull); notices.hideIf('waiting'); applyState(); });
+// Whether we are a host: the join reply, a resumed hello, room-updated.
+session.addEventListener('hello', ({ detail: hello }) => {
+  document.body.dataset.selfId = hello.peerId;
+  if (hello.resumed && hello.room) selfTile.el.dataset.host = String(!!hello.host);
+});
+session.addEventListener('message', ({ detail: msg }) => {
+  if (msg.type === MSG.roomUpdated && typeof msg.host === 'boolean') selfTile.el.dataset.host = String(msg.host);
+});
+session.addEventListener('joined', ({ detail: { host } }) => {
+  selfTile.el.dataset.host = String(host);
+  notices.hideIf(ERR.roomFull);
+  notices.hideIf('waiting');
+  applyState();
+});
 session.addEventListener('resumed', applyState); // re-announce our state
 
 // --- the others ---

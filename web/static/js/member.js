@@ -13,6 +13,7 @@ export class Member {
     this.name = info.name || 'guest';
     this.state = { audio: true, video: true, screen: false, ...(info.state || {}) };
     this.away = !!info.away;
+    this.host = !!info.host;
     this.orphan = false;
     this.bye = false;
     this.conn = 'connecting';
@@ -27,6 +28,7 @@ export class Member {
     if (info.name) this.name = info.name;
     if (info.state) this.state = { ...this.state, ...info.state };
     if (typeof info.away === 'boolean') this.away = info.away;
+    if (typeof info.host === 'boolean') this.host = info.host;
     this.render();
   }
 

@@ -17,7 +17,7 @@
 //   'status'  {detail: Signaling status}  after the state it caused
 //   'hello'   {detail: hello reply}        every hello, resumed or not
 //   'renew'   {detail: {peerId}}           a fresh session replaced a lost one
-//   'joined'  {detail: {peers, media}}     the join reply's participants and media mode (MEDIA.*)
+//   'joined'  {detail: {peers, media, host}} the join reply's participants, media mode (MEDIA.*), whether we are a host
 //   'resumed' {detail: {peers}}            a resumed session's participants
 //   'ice'     {detail: {iceServers}}       new ICE servers (hello, refresh)
 //   'message' {detail: msg}                presence, signal, media, session-lost
@@ -41,6 +41,7 @@ export class Session extends EventTarget {
     this.inRoom = '';           // the room we are in on the current session
     this.iceServers = [];
     this.hadSession = false;
+    this.renamed = false; // a new name to tell the room once joined (rejoin)
     this.closed = false;
     this.ready = Promise.resolve(); // what must be done before joining (the camera)
     this.sig = new Signaling({ name, token, client });
@@ -75,8 +76,10 @@ export class Session extends EventTarget {
 
   get started() { return this.signal !== 'idle'; }
 
-  // rejoin asks for a place again after a refusal, once ready.
-  async rejoin(ready) {
+  // rejoin asks for a place again after a refusal, once ready; name, when
+  // given, is the display name from now on (told the room once joined).
+  async rejoin(ready, name = '') {
+    if (name && name !== this.sig.name) { this.sig.name = name; this.renamed = true; }
     this.setState('joining');
     this.ready = ready;
     await ready;
@@ -154,8 +157,9 @@ export class Session extends EventTarget {
   // admitted records a joined reply: pushed (a host let us in from the lobby) or not.
   admitted(reply) {
     this.inRoom = reply.room || this.room;
+    if (this.renamed) { this.renamed = false; this.send({ type: MSG.update, name: this.sig.name }); }
     this.setState('joined');
-    this.emit('joined', { peers: reply.peers || [], media: mediaMode(reply.media) });
+    this.emit('joined', { peers: reply.peers || [], media: mediaMode(reply.media), host: !!reply.host });
   }
 
   onMessage(msg) {

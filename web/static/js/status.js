@@ -76,3 +76,22 @@ function renderBanner({ state, signal }) {
 
 // renderAlone shows "waiting for others" while we are alone in the room.
 export function renderAlone(show) { $('alone').hidden = !show; }
+
+// followSignal keeps body[data-signal] and the pill with the signaling
+// socket, and puts up a notice (with Retry now) after three failed tries to
+// reach the server, taken down once it answers; notices: notice.js.
+export function followSignal(session, notices) {
+  let unreachable = false;
+  session.addEventListener('status', ({ detail: { state, delay, reason, detail, attempt } }) => {
+    document.body.dataset.signal = state;
+    if (state === 'connected') {
+      if (unreachable) { unreachable = false; notices.hideIf('unreachable'); }
+    } else if (state === 'reconnecting' && delay && attempt >= 3) {
+      unreachable = true;
+      notices.show(`Cannot reach the rtcd server: ${reason || 'it does not answer'}. Calls already running keep going, and the page keeps trying by itself.`, [
+        ['Retry now', () => session.retryNow()],
+      ], 'info', detail, 'unreachable');
+    }
+    renderPill(session, delay);
+  });
+}
