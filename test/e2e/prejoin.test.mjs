@@ -23,7 +23,7 @@ const body = (page, key) => page.$eval('body', (b, k) => b.dataset[k], key);
 
 // prejoin opens the room through the pre-join screen and waits for it.
 async function prejoin(b, room, name, opts = {}) {
-  const u = await L.openCall(b, daemon.url, room, { name, prejoin: true, ...opts });
+  const u = await L.openCall(b, daemon.url, room, { small: true, name, prejoin: true, ...opts });
   await L.waitFor(`${name || 'guest'}: pre-join`, async () => (await body(u.page, 'call')) === 'prejoin' && u.page.isVisible('#pj-join'));
   await L.waitFor(`${name || 'guest'}: devices tried`, () => u.page.$eval('#pj-msg', (m) => !/Starting/.test(m.textContent)), 10000);
   return u;
@@ -35,7 +35,7 @@ test('pre-join with a camera and a microphone: preview, level, devices, shortcut
   const room = L.roomName('pj');
   const users = [];
   await step('devices', async () => {
-    const ann = await L.openCall(browser, daemon.url, room, { name: 'Ann' });
+    const ann = await L.openCall(browser, daemon.url, room, { small: true, name: 'Ann' });
     users.push(ann);
     await joined(ann.page);
     const pia = await prejoin(browser, room, 'Pia');
@@ -51,6 +51,7 @@ test('pre-join with a camera and a microphone: preview, level, devices, shortcut
     assert.equal(await p.inputValue('#pj-name'), 'Pia');
     // The preview plays the camera, the meter moves with the fake microphone's beeps.
     await L.waitFor('preview playing', () => p.$eval('#pj-video', (v) => v.videoWidth > 0 && !v.paused));
+    assert.equal(await p.$eval('#pj-video', (v) => `${v.videoWidth}x${v.videoHeight}`), '320x240', 'the small fake camera (lib.smallCamera)');
     const level = await L.waitFor('level above 0', () => p.$eval('#pj-level', (m) => Number(m.getAttribute('aria-valuenow')) > 0), 10000, 50);
     assert.ok(level);
     const options = async (sel) => p.$$eval(`${sel} option`, (os) => os.map((o) => o.textContent));
@@ -90,9 +91,10 @@ test('pre-join with a camera and a microphone: preview, level, devices, shortcut
 test('the name typed on the pre-join screen is used and remembered', { timeout: 60000 }, async () => {
   const room = L.roomName('pjname');
   const ctx = await browser.newContext({ viewport: { width: 960, height: 640 } });
+  await L.smallCamera(ctx);
   const users = [];
   await step('name', async () => {
-    const ann = await L.openCall(browser, daemon.url, room, { name: 'Ann', viewer: true });
+    const ann = await L.openCall(browser, daemon.url, room, { small: true, name: 'Ann', viewer: true });
     users.push(ann);
     const page = await ctx.newPage();
     L.watchPage(page, 'namer');
@@ -119,7 +121,7 @@ test('no camera and no microphone: the pre-join screen says so and the user join
   const room = L.roomName('pjnone');
   const users = [];
   await step('none', async () => {
-    const ann = await L.openCall(browser, daemon.url, room, { name: 'Ann' });
+    const ann = await L.openCall(browser, daemon.url, room, { small: true, name: 'Ann' });
     users.push(ann);
     const lis = await prejoin(bare, room, 'Lis', { viewport: { width: 390, height: 844 } });
     users.push(lis);
@@ -164,12 +166,12 @@ test('camera and microphone refused: the pre-join screen says how to allow them,
   await L.closeAll(...users);
 });
 
-test('the seventh in a full room sees why, no "Connected" and no own camera, and tries again through the pre-join screen', { timeout: 150000 }, async () => {
+test('the seventh in a full room sees why, no "Connected" and no own camera, and tries again through the pre-join screen, under a new name', { timeout: 150000 }, async () => {
   const room = L.roomName('pjfull');
   const users = [];
   await step('full', async () => {
     for (let i = 1; i <= 6; i++) {
-      users.push(await L.openCall(browser, daemon.url, room, { name: `V${i}`, viewer: true, viewport: { width: 480, height: 360 } }));
+      users.push(await L.openCall(browser, daemon.url, room, { small: true, name: `V${i}`, viewer: true, viewport: { width: 480, height: 360 } }));
     }
     for (const u of users) await joined(u.page);
     const late = await prejoin(browser, room, 'Late');
@@ -207,11 +209,14 @@ test('the seventh in a full room sees why, no "Connected" and no own camera, and
     await L.waitFor('preview again', () => p.$eval('#pj-video', (v) => v.videoWidth > 0));
     // Someone leaves; now there is room.
     await users[0].page.click('#btn-leave');
+    await p.fill('#pj-name', 'Later');
     await p.click('#pj-join');
     await joined(p);
     assert.equal(await p.textContent('#conn'), 'Connected');
     await L.waitConnected(p, 5, 45000);
     assert.equal(await p.isVisible('.tile.self'), true);
+    assert.equal(await p.textContent('.tile.self .name'), 'Later (you)');
+    await L.waitFor('the others know the new name', async () => (await L.tiles(users[1].page)).some((t) => t.name === 'Later'), 10000);
   });
   await L.closeAll(...users);
 });

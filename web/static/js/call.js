@@ -3,7 +3,7 @@
 // server) and the UI components, and wires them together. It opens on the
 // pre-join screen (prejoin.js); with ?prejoin=0 it joins at once, asking
 // about the devices only when they fail.
-import { ERR, LIMITS, MEDIA, cleanName, displayName } from './protocol.js';
+import { ERR, MSG, LIMITS, cleanName, displayName } from './protocol.js';
 import { readLink, invalidRoomText } from './link.js';
 import { clientId } from './signal.js';
 import { rememberName, storedName } from './util.js';
@@ -21,10 +21,11 @@ import { Panels } from './panels.js';
 import { Devices } from './devices.js';
 import { Controls } from './controls.js';
 import { Shortcuts } from './shortcuts.js';
-import { renderPill, renderAlone, endedText } from './status.js';
+import { renderPill, renderAlone, endedText, followSignal } from './status.js';
 import { HostControls } from './host.js';
 import { Admission } from './admission.js';
 import { exposeCall } from './testhook.js';
+import { followOthers } from './others.js';
 
 const $ = (id) => document.getElementById(id);
 const link = readLink();
@@ -120,7 +121,7 @@ function showCall() {
 // enter joins the room once ready (the camera and microphone), as name.
 function enter(ready, name = '') {
   if (name) selfTile.rename(`${name} (you)`);
-  if (session.started) session.rejoin(ready);
+  if (session.started) session.rejoin(ready, name);
   else session.start(ready, name);
 }
 
@@ -156,62 +157,27 @@ session.addEventListener('state', ({ detail: { state, reason, message } }) => {
   notices.show(endedText(reason, message), [again, ['Go to the start page', '/']], 'error', message, reason);
 });
 
-let unreachable = false;
-session.addEventListener('status', ({ detail: { state, delay, reason, detail, attempt } }) => {
-  document.body.dataset.signal = state;
-  if (state === 'connected') {
-    if (unreachable) { unreachable = false; notices.hideIf('unreachable'); }
-  } else if (state === 'reconnecting' && delay && attempt >= 3) {
-    unreachable = true;
-    notices.show(`Cannot reach the rtcd server: ${reason || 'it does not answer'}. Calls already running keep going, and the page keeps trying by itself.`, [
-      ['Retry now', () => session.retryNow()],
-    ], 'info', detail, 'unreachable');
-  }
-  renderPill(session, delay);
-});
+followSignal(session, notices);
 
-session.addEventListener('hello', ({ detail: hello }) => { document.body.dataset.selfId = hello.peerId; });
-session.addEventListener('joined', () => { notices.hideIf(ERR.roomFull); applyState(); });
+// Whether we are a host: the join reply, a resumed hello, room-updated.
+session.addEventListener('hello', ({ detail: hello }) => {
+  document.body.dataset.selfId = hello.peerId;
+  if (hello.resumed && hello.room) selfTile.el.dataset.host = String(!!hello.host);
+});
+session.addEventListener('message', ({ detail: msg }) => {
+  if (msg.type === MSG.roomUpdated && typeof msg.host === 'boolean') selfTile.el.dataset.host = String(msg.host);
+});
+session.addEventListener('joined', ({ detail: { host } }) => {
+  selfTile.el.dataset.host = String(host);
+  notices.hideIf(ERR.roomFull);
+  notices.hideIf('waiting');
+  applyState();
+});
 session.addEventListener('resumed', applyState); // re-announce our state
 
 // --- the others ---
 
-transport.addEventListener('peer-added', ({ detail: { peer } }) => {
-  grid.add(peer.view.el);
-  chat.note(`${peer.name} joined`);
-  showAlone();
-});
-transport.addEventListener('peer-removed', ({ detail: { peer, why } }) => {
-  levels.unwatch(peer.view.el);
-  grid.layout();
-  chat.note(why || `${peer.name} left`);
-  showAlone();
-});
-// The mesh's remote audio is metered here; the media server names the speaker.
-transport.addEventListener('track', ({ detail: { peer, track } }) => {
-  if (track.kind === 'audio' && transport.mode === MEDIA.mesh) levels.watch(peer.view.el, track);
-});
-transport.addEventListener('speaker', ({ detail: { peer } }) => levels.setSpeaker(peer?.view.el || null));
-transport.addEventListener('mode', ({ detail: { mode } }) => {
-  document.body.dataset.media = mode;
-  if (mode !== MEDIA.mesh) for (const p of transport.peers()) levels.unwatch(p.view.el);
-  else levels.setSpeaker(null);
-});
-transport.addEventListener('chat', ({ detail: { peer, text } }) => chat.add(peer.name, text));
-
-let unlockShown = false;
-transport.addEventListener('audio-blocked', () => {
-  if (unlockShown) return;
-  unlockShown = true;
-  notices.show('Your browser blocked sound until you interact with the page.', [
-    ['Turn on sound', () => { unlockAudio(); notices.hide(); }],
-  ], 'info');
-});
-
-function unlockAudio() {
-  for (const p of transport.peers()) p.view.playAudio().catch(() => {});
-  levels.resume();
-}
+const unlockAudio = followOthers({ transport, grid, levels, chat, notices, changed: showAlone });
 
 // leave ends the call; unloading: the page is going away, so nothing is shown.
 function leave(unloading) {

@@ -118,6 +118,8 @@ export class LocalMedia extends EventTarget {
   async open() {
     const md = navigator.mediaDevices;
     const errs = { microphone: null, camera: null };
+    this.state.audio = true; // what is got starts on (setMic enables the track by it)
+    this.state.video = true;
     const get = async (audio, video) => {
       const s = await md.getUserMedia(this.constraints(audio, video));
       if (audio) this.setMic(s.getAudioTracks()[0] || null);

@@ -13,6 +13,7 @@ export class Member {
     this.name = info.name || 'guest';
     this.state = { audio: true, video: true, screen: false, ...(info.state || {}) };
     this.away = !!info.away;
+    this.host = !!info.host;
     this.orphan = false;
     this.bye = false;
     this.conn = 'connecting';
@@ -28,6 +29,7 @@ export class Member {
     // A presence state is whole, but for hand, which is absent while down (§3.4).
     if (info.state) this.state = { ...this.state, hand: false, ...info.state };
     if (typeof info.away === 'boolean') this.away = info.away;
+    if (typeof info.host === 'boolean') this.host = info.host;
     this.render();
   }
 

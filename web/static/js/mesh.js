@@ -129,7 +129,7 @@ export class Mesh extends EventTarget {
     const id = info?.id;
     const p = this.map.get(id);
     if (p) {
-      p.update({ name: info.name, state: info.state, away: !!info.away });
+      p.update({ name: info.name, state: info.state, away: !!info.away, host: info.host });
       this.dropIfGone(p);
     } else if (!info?.away && this.awayPeers.has(id)) {
       // Back after we dropped its tile: a new connection, offered by us.

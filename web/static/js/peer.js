@@ -29,6 +29,7 @@ export class Peer {
     this.srdAnswerPending = false;
     this.orphan = false;      // our signaling session for it is gone; kept while media flows
     this.away = !!info.away;  // its signaling session is gone, the server waits for a resume
+    this.host = !!info.host;  // a host of the room (docs/protocol.md §3.11)
     this.bye = false;
     this.conn = 'connecting'; // the view's state: connecting | connected | reconnecting | failed
     this.connectedAt = 0;
@@ -45,6 +46,7 @@ export class Peer {
     if (info.state) this.state = { ...this.state, hand: false, ...info.state };
     if (typeof info.polite === 'boolean') this.polite = info.polite;
     if (typeof info.away === 'boolean') this.away = info.away;
+    if (typeof info.host === 'boolean') this.host = info.host;
     this.render();
   }
 

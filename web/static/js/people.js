@@ -1,13 +1,13 @@
 // The People panel: one row per participant, ourselves first, saying what
 // their tile shows (the data-* of tile.js): the name, microphone and camera,
 // a shared screen, the path (direct or through a relay), the connection's
-// state and quality, who is speaking, a raised hand (data-hand) and a pin
-// button (grid.js). Each row keeps a place for badges other features put
-// there with badge(), such as the host's mark. Rows are updated in place, so a focused
+// state and quality, who is speaking, the host's mark (data-host), a raised
+// hand (data-hand) and a pin button (grid.js). Each row keeps a place for
+// badges other features put there with badge(). Rows are updated in place, so a focused
 // pin button keeps the focus.
 import { el } from './util.js';
 
-const WATCHED = ['data-audio', 'data-video', 'data-screen', 'data-path', 'data-state', 'data-speaking', 'data-quality', 'data-away', 'data-hand', 'aria-label'];
+const WATCHED = ['data-audio', 'data-video', 'data-screen', 'data-path', 'data-state', 'data-speaking', 'data-quality', 'data-away', 'data-hand', 'data-host', 'aria-label'];
 const SELF = 'self';
 
 const idOf = (tile) => (tile.dataset.self ? SELF : tile.dataset.peerId || '');
@@ -101,7 +101,8 @@ export class People {
     setText(row.name, name);
     setText(row.state, words(t).join(' · '));
     row.li.dataset.speaking = String(d.speaking === 'true');
-    const badges = [...(d.hand === 'true' ? [['hand', 'Hand raised']] : []), ...(this.badges.get(id)?.entries() || [])];
+    const badges = [...(d.host === 'true' ? [['host', 'Host']] : []), ...(d.hand === 'true' ? [['hand', 'Hand raised']] : []),
+      ...(this.badges.get(id)?.entries() || [])];
     const have = [...row.badges.children].map((b) => `${b.dataset.key}=${b.textContent}`).join('|');
     if (have !== badges.map(([k, v]) => `${k}=${v}`).join('|')) {
       row.badges.replaceChildren(...badges.map(([key, text]) => el('span', { class: 'pbadge', 'data-key': key, text })));

@@ -17,7 +17,7 @@
 //   'status'  {detail: Signaling status}  after the state it caused
 //   'hello'   {detail: hello reply}        every hello, resumed or not
 //   'renew'   {detail: {peerId}}           a fresh session replaced a lost one
-//   'joined'  {detail: {peers, media}}     the join reply's participants and media mode (MEDIA.*)
+//   'joined'  {detail: {peers, media, host}} the join reply's participants, media mode (MEDIA.*), whether we are a host
 //   'resumed' {detail: {peers}}            a resumed session's participants
 //   'ice'     {detail: {iceServers}}       new ICE servers (hello, refresh)
 //   'message' {detail: msg}                presence, signal, media, session-lost
@@ -29,7 +29,7 @@ import { MSG, ERR, isRefusal, isEnded, iceServersOf, mediaMode } from './protoco
 
 // callAttr is the body[data-call] word for a state; the page's contract keeps
 // joining | joined | refused | left | invalid.
-// joining | joined | refused | left | invalid, and prejoin while idle.
+// joining | waiting | joined | refused | left | invalid, and prejoin while idle.
 export function callAttr(state) {
   return { reconnecting: 'joining', failed: 'refused', idle: 'prejoin' }[state] || state;
 }
@@ -48,6 +48,7 @@ export class Session extends EventTarget {
     this.lobby = [];            // who waits to be let in, while we are a host
     this.iceServers = [];
     this.hadSession = false;
+    this.renamed = false; // a new name to tell the room once joined (rejoin)
     this.closed = false;
     this.ready = Promise.resolve(); // what must be done before joining (the camera)
     this.sig = new Signaling({ name, token, client });
@@ -82,8 +83,10 @@ export class Session extends EventTarget {
 
   get started() { return this.signal !== 'idle'; }
 
-  // rejoin asks for a place again after a refusal, once ready.
-  async rejoin(ready) {
+  // rejoin asks for a place again after a refusal, once ready; name, when
+  // given, is the display name from now on (told the room once joined).
+  async rejoin(ready, name = '') {
+    if (name && name !== this.sig.name) { this.sig.name = name; this.renamed = true; }
     this.setState('joining');
     this.ready = ready;
     await ready;
@@ -116,8 +119,11 @@ export class Session extends EventTarget {
     this.emit('ice', { iceServers: this.iceServers });
     this.emit('hello', hello);
     if (hello.resumed) {
-      if (!hello.room && this.state === 'joining') {
-        // The socket dropped before the join reply: join on the resumed session.
+      if (['idle', 'refused', 'failed'].includes(this.state)) return; // not in a room, nor asking
+      if (!hello.room && (this.state === 'joining' || this.state === 'waiting')) {
+        // The socket dropped before the join reply, or in the lobby (which a
+        // dropped socket leaves): join on the resumed session.
+        this.setState('joining');
         await this.ready;
         if (!this.closed && this.state === 'joining') this.join();
         return;
@@ -162,6 +168,7 @@ export class Session extends EventTarget {
   // to join, or, after waiting in the lobby, the one a host's admit sent.
   entered(reply) {
     this.inRoom = reply.room || this.room;
+    if (this.renamed) { this.renamed = false; this.send({ type: MSG.update, name: this.sig.name }); }
     this.setRoom(reply);
     this.setState('joined');
     this.emit('joined', { peers: reply.peers || [], media: mediaMode(reply.media) });

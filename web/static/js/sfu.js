@@ -222,7 +222,7 @@ export class Sfu extends EventTarget {
   updatePeer(info) {
     const m = this.map.get(info?.id);
     if (!m) return;
-    m.update({ name: info.name, state: info.state, away: !!info.away });
+    m.update({ name: info.name, state: info.state, away: !!info.away, host: info.host });
     m.follow(this.pc?.connectionState || 'new');
   }
 

@@ -49,6 +49,7 @@ export function renderPill({ state, reason, signal }, delay) {
   if (state === 'invalid') text = 'Not a room';
   else if (state === 'left') text = 'Left';
   else if (state === 'idle') text = 'Not joined yet';
+  else if (state === 'waiting' && signal === 'connected') text = 'Waiting to be let in';
   else if (state === 'refused') text = LABELS[reason] || 'Not let in';
   else if (state === 'failed') text = LABELS[reason] || 'Disconnected';
   else if (signal === 'closed') text = 'Disconnected';
@@ -76,3 +77,22 @@ function renderBanner({ state, signal }) {
 
 // renderAlone shows "waiting for others" while we are alone in the room.
 export function renderAlone(show) { $('alone').hidden = !show; }
+
+// followSignal keeps body[data-signal] and the pill with the signaling
+// socket, and puts up a notice (with Retry now) after three failed tries to
+// reach the server, taken down once it answers; notices: notice.js.
+export function followSignal(session, notices) {
+  let unreachable = false;
+  session.addEventListener('status', ({ detail: { state, delay, reason, detail, attempt } }) => {
+    document.body.dataset.signal = state;
+    if (state === 'connected') {
+      if (unreachable) { unreachable = false; notices.hideIf('unreachable'); }
+    } else if (state === 'reconnecting' && delay && attempt >= 3) {
+      unreachable = true;
+      notices.show(`Cannot reach the rtcd server: ${reason || 'it does not answer'}. Calls already running keep going, and the page keeps trying by itself.`, [
+        ['Retry now', () => session.retryNow()],
+      ], 'info', detail, 'unreachable');
+    }
+    renderPill(session, delay);
+  });
+}

@@ -54,16 +54,17 @@ export class Tile {
   // --- the view a transport drives (transport.js) ---
 
   // show renders who the peer is and what it announced.
-  show({ id, name, state, away }) {
+  show({ id, name, state, away, host = false }) {
     const t = this.el;
     t.dataset.peerId = id;
     t.dataset.audio = String(state.audio !== false);
     t.dataset.video = String(state.video !== false);
     t.dataset.screen = String(!!state.screen);
     t.dataset.hand = String(!!state.hand);
+    t.dataset.host = String(!!host);
     t.dataset.away = String(away);
     this.rename(name);
-    const bits = [name];
+    const bits = [host ? `${name}, host` : name];
     if (state.audio === false) bits.push('microphone muted');
     if (state.video === false) bits.push('camera off');
     if (state.screen) bits.push('sharing screen');

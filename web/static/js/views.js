@@ -73,8 +73,8 @@ class View {
   // gone: the tile is removed (no view holds it any more).
   get gone() { return !this.entry.views.size; }
 
-  show({ id, name, state, away }) {
-    this.last.info = { id, name, state: { ...state }, away };
+  show({ id, name, state, away, host }) {
+    this.last.info = { id, name, state: { ...state }, away, host };
     if (this.source) this.tile.show(this.last.info);
   }
 
