@@ -8,6 +8,7 @@
 #
 #   test/bench-kernel.sh
 #   REPEAT=5 DUR=10s CLIENTS=1,4,16 test/bench-kernel.sh
+#   PION_ROWS=0 test/bench-kernel.sh   # without the pion-client reference rows
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . test/bench-lib.sh
@@ -39,6 +40,14 @@ echo "== rtcd bench compare: user space, kernel fast path, coturn, raw UDP" | te
 timeout 1800 "${BENCH[@]}" compare --rtcd-server "$USER_ADDR" --rtcd-secret "$SECRET" --rtcd-pid "$USER_PID" \
 	--rtcd-label rtcd-user --rtcd2-server "$KERNEL_ADDR" --rtcd2-pid "$KERNEL_PID" --rtcd2-label rtcd-kernel \
 	--clients "$CLIENTS" --repeat "$REPEAT" --duration "$DUR" "${json[@]}" 2>&1 | tee -a "$OUT/compare.txt"
+# The same user-space row through pion's TURN client (the generator before
+# the batched one), to show what the generator itself costs.
+if [ "${PION_ROWS:-1}" = 1 ]; then
+	echo "== rtcd bench compare --client pion: user space and raw UDP through pion's client" | tee "$OUT/compare-pion-client.txt"
+	timeout 1800 "${BENCH[@]}" compare --no-coturn --client pion --rtcd-server "$USER_ADDR" --rtcd-secret "$SECRET" \
+		--rtcd-pid "$USER_PID" --rtcd-label rtcd-user --clients "$CLIENTS" --repeat "$REPEAT" --duration "$DUR" \
+		2>&1 | tee -a "$OUT/compare-pion-client.txt"
+fi
 for pid in "$USER_PID" "$KERNEL_PID"; do
 	kill -0 "$pid" || { echo "rtcd $pid died during the run; logs:"; cat "$WORK"/rtcd-*.log; exit 1; }
 done

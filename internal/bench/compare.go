@@ -354,6 +354,8 @@ type CompareRatio struct {
 	// HostCPURtcdVsCoturn compares host CPU per datagram minus bench's own
 	// (HostUsage), which counts a kernel fast path's work too.
 	HostCPURtcdVsCoturn *float64 `json:"rtcd_vs_coturn_host_cpu_per_datagram,omitempty"`
+	// OursCPURtcdVsCoturn compares server plus bench CPU per datagram.
+	OursCPURtcdVsCoturn *float64 `json:"rtcd_vs_coturn_server_and_generator_cpu_per_datagram,omitempty"`
 	LossRtcdPct         *float64 `json:"rtcd_loss_pct,omitempty"`
 	LossCoturnPct       *float64 `json:"coturn_loss_pct,omitempty"`
 	// AllocRtcdVsCoturn compares allocations/s when --alloc-cycles is set.
@@ -430,6 +432,13 @@ func compareRatios(rows []LoadResult, counts []int, rtcdLabel string) []CompareR
 		cr.P99RtcdVsCoturn = opt(ratio(p99(rtcd), p99(coturn)))
 		cr.CPURtcdVsCoturn = opt(ratio(cpu(rtcd), cpu(coturn)))
 		cr.HostCPURtcdVsCoturn = opt(ratio(hostCPU(rtcd), hostCPU(coturn)))
+		ours := func(r *LoadResult) float64 {
+			if r == nil || r.Host == nil {
+				return math.NaN()
+			}
+			return r.Host.OursMicrosPerDgram
+		}
+		cr.OursCPURtcdVsCoturn = opt(ratio(ours(rtcd), ours(coturn)))
 		cr.LossRtcdPct, cr.LossCoturnPct = opt(loss(rtcd)), opt(loss(coturn))
 		out = append(out, cr)
 	}
@@ -438,10 +447,11 @@ func compareRatios(rows []LoadResult, counts []int, rtcdLabel string) []CompareR
 
 func writeRatioTable(out io.Writer, ratios []CompareRatio, label string) error {
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "clients\t%[1]s/coturn echoes\t%[1]s/raw\tcoturn/raw\t%[1]s/coturn p99\t%[1]s/coturn µs/dgram\t%[1]s/coturn host-gen µs/dgram\t%[1]s loss %%\tcoturn loss %%\t%[1]s/coturn allocs\t\n", label)
+	fmt.Fprintf(tw, "clients\t%[1]s/coturn echoes\t%[1]s/raw\tcoturn/raw\t%[1]s/coturn p99\t%[1]s/coturn µs/dgram\t%[1]s/coturn host-gen µs/dgram\t%[1]s/coturn srv+gen µs/dgram\t%[1]s loss %%\tcoturn loss %%\t%[1]s/coturn allocs\t\n", label)
 	for _, r := range ratios {
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.Clients, fopt(r.RtcdVsCoturn), fopt(r.RtcdVsRaw),
-			fopt(r.CoturnVsRaw), fopt(r.P99RtcdVsCoturn), fopt(r.CPURtcdVsCoturn), fopt(r.HostCPURtcdVsCoturn), fopt(r.LossRtcdPct),
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.Clients, fopt(r.RtcdVsCoturn), fopt(r.RtcdVsRaw),
+			fopt(r.CoturnVsRaw), fopt(r.P99RtcdVsCoturn), fopt(r.CPURtcdVsCoturn), fopt(r.HostCPURtcdVsCoturn),
+			fopt(r.OursCPURtcdVsCoturn), fopt(r.LossRtcdPct),
 			fopt(r.LossCoturnPct), fopt(r.AllocRtcdVsCoturn))
 	}
 	if err := tw.Flush(); err != nil {

@@ -275,7 +275,9 @@ func runLoad(ctx context.Context, t relayTarget, n int, peer *net.UDPAddr, cfg l
 		return res, perr
 	}
 	res.fill(&total, cfg)
-	res.Host = hostUsage(hosts, selfs, total.sentAll+total.recvAll, cfg.duration)
+	dgrams := total.sentAll + total.recvAll
+	srvCPU := samples[1].CPU - samples[0].CPU
+	res.Host = hostUsage(hosts, selfs, srvCPU, dgrams, cfg.duration)
 	if t.pid != 0 {
 		after, err := readProc(t.pid)
 		if err != nil {
@@ -317,7 +319,7 @@ var netSplitHostPort = net.SplitHostPort
 
 // hostUsage is the host's and bench's CPU between two samples, per relayed
 // datagram (each echo is two).
-func hostUsage(hosts [2]hostCPU, selfs [2]procSample, dgrams uint64, window time.Duration) *HostUsage {
+func hostUsage(hosts [2]hostCPU, selfs [2]procSample, srvCPU time.Duration, dgrams uint64, window time.Duration) *HostUsage {
 	busy := hosts[1].Busy - hosts[0].Busy
 	self := selfs[1].CPU - selfs[0].CPU
 	h := &HostUsage{CPUs: runtime.NumCPU(),
@@ -326,6 +328,7 @@ func hostUsage(hosts [2]hostCPU, selfs [2]procSample, dgrams uint64, window time
 	if dgrams > 0 {
 		h.NotGeneratorMicrosPerDgram = float64((busy - self).Microseconds()) / float64(dgrams)
 		h.AllMicrosPerDgram = float64(busy.Microseconds()) / float64(dgrams)
+		h.OursMicrosPerDgram = float64((srvCPU + self).Microseconds()) / float64(dgrams)
 	}
 	return h
 }
