@@ -11,8 +11,9 @@ import (
 // rather than C compiled by bpf2go: the build machines have no clang, and
 // with asm the program is built from Go at load time, so a normal `go build`
 // needs no toolchain and no generated object can drift from its source. The
-// price is assembly; the program is kept small (no loops, one map lookup
-// per direction) and the verifier loads it in a unit test
+// price is assembly; the program is kept small and straight (no loops: the
+// payload copy is unrolled; one map lookup per direction), the verifier
+// loads it in a unit test
 // (TestKernelProgramLoads), and BPF_PROG_TEST_RUN exercises it on crafted
 // packets (kfast_linux_test.go).
 //
@@ -32,15 +33,20 @@ import (
 //     header, rewrites to (relay socket → peer) and redirects towards the
 //     peer.
 //
-// Everything else, including every failed check, returns TCX_NEXT: the
-// datagram goes on unchanged to user space (and to any later tc program).
-// The IPv4 checksum and the UDP checksum are updated incrementally with the
-// kernel's csum helpers, which also keep skb->csum right for
-// CHECKSUM_COMPLETE; the redirect is bpf_redirect_neigh to the interface
-// user space found by a route lookup, so the kernel resolves the next hop.
+// Everything else, including every failed check and peer datagrams longer
+// than kfChunks*kfChunk bytes or than the client's link allows with the
+// header, returns TCX_NEXT: the datagram goes on unchanged to user space
+// (and to any later tc program). The headers stay where they are and the
+// payload moves by 4 bytes (bpf_skb_change_tail for the length), so a
+// CHECKSUM_PARTIAL skb's csum_start stays right. The IPv4 and UDP checksums
+// are updated incrementally with the kernel's csum helpers, which also keep
+// skb->csum right for CHECKSUM_COMPLETE; the redirect is bpf_redirect_neigh
+// to the interface user space found by a route lookup, so the kernel
+// resolves the next hop.
 //
 // Counters: each binding owns a slot of the per-CPU array kfCounters
-// (kfSlot): packets and payload bytes each way, read by user space.
+// (kfSlotSize bytes): packets and payload bytes each way, read by user
+// space.
 
 // kfMaxClientTotLen: pion drops ChannelData datagrams of maxFastFrame
 // bytes or more; a datagram's IP length is 28 bytes more than its UDP

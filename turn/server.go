@@ -600,6 +600,7 @@ func (s *Server) Stats() Stats {
 		r.traffic.addTo(&t)
 		r.fast.kernelTraffic(s, &t)
 	}
+	kernel := s.kf != nil
 	s.mu.Unlock()
 	return Stats{
 		PacketsFromPeers:     t.packetsIn.Load(),
@@ -611,7 +612,7 @@ func (s *Server) Stats() Stats {
 		KernelFromPeers:      t.kernIn.Load(),
 		KernelToPeers:        t.kernOut.Load(),
 		KernelMisses:         s.stats.kernelMisses.Load(),
-		KernelFastPath:       s.kf != nil,
+		KernelFastPath:       kernel,
 		AllocationsActive:    s.stats.allocationsActive.Load(),
 		AllocationsCreated:   s.stats.allocationsCreated.Load(),
 		PermissionDenials:    s.stats.permissionDenials.Load(),

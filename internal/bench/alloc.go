@@ -151,72 +151,18 @@ func allocCycle(ctx context.Context, t relayTarget, cycle uint64, user string, t
 	defer stop()
 	rt := &stunRT{conn: conn, tcp: t.transport == "tcp", timeout: timeout, buf: make([]byte, 1500)}
 
-	req, err := stun.Build(stun.TransactionID, stun.NewType(stun.MethodAllocate, stun.ClassRequest),
-		requestedUDP, stun.Fingerprint)
+	ts, err := allocateRaw(rt, t, user)
 	if err != nil {
 		return err
 	}
-	res, err := rt.do(req)
-	if err != nil {
-		return err
+	if _, err := ts.request(rt, stun.MethodRefresh, lifetimeZero); err != nil {
+		return fmt.Errorf("refresh: %w", err)
 	}
-	if res.Type.Class != stun.ClassErrorResponse {
-		return fmt.Errorf("unauthenticated allocate: got %s, want 401", res.Type)
-	}
-	var (
-		nonce stun.Nonce
-		realm stun.Realm
-	)
-	if err := nonce.GetFrom(res); err != nil {
-		return errorCode(res)
-	}
-	if err := realm.GetFrom(res); err != nil {
-		return errorCode(res)
-	}
-	username, password := restCredentials(t.secret, user, time.Now().Add(time.Hour))
-	integrity := stun.NewLongTermIntegrity(username, realm.String(), password)
-	uname := stun.NewUsername(username)
-
-	for attempt := 0; ; attempt++ {
-		req, err = stun.Build(stun.TransactionID, stun.NewType(stun.MethodAllocate, stun.ClassRequest),
-			requestedUDP, uname, realm, nonce, integrity, stun.Fingerprint)
-		if err != nil {
-			return err
-		}
-		if res, err = rt.do(req); err != nil {
-			return err
-		}
-		if res.Type.Class == stun.ClassSuccessResponse {
-			break
-		}
-		if attempt == 0 && isStale(res, &nonce) {
-			continue
-		}
-		return errorCode(res)
-	}
-	var relayed stun.XORMappedAddress
-	if err := relayed.GetFromAs(res, stun.AttrXORRelayedAddress); err != nil {
-		return fmt.Errorf("allocate response: %w", err)
-	}
-	for attempt := 0; ; attempt++ {
-		req, err = stun.Build(stun.TransactionID, stun.NewType(stun.MethodRefresh, stun.ClassRequest),
-			stun.RawAttribute{Type: stun.AttrLifetime, Value: []byte{0, 0, 0, 0}},
-			uname, realm, nonce, integrity, stun.Fingerprint)
-		if err != nil {
-			return err
-		}
-		if res, err = rt.do(req); err != nil {
-			return fmt.Errorf("refresh: %w", err)
-		}
-		if res.Type.Class == stun.ClassSuccessResponse {
-			return nil
-		}
-		if attempt == 0 && isStale(res, &nonce) {
-			continue
-		}
-		return fmt.Errorf("refresh: %w", errorCode(res))
-	}
+	return nil
 }
+
+// lifetimeZero is the LIFETIME of a Refresh that ends an allocation.
+var lifetimeZero = stun.RawAttribute{Type: stun.AttrLifetime, Value: []byte{0, 0, 0, 0}}
 
 // sourceSeq numbers alloc cycles process-wide, so consecutive rows and runs keep
 // walking through the source addresses instead of starting over.

@@ -126,6 +126,7 @@ type loadFlags struct {
 	repeat       int
 	json         bool
 	smoke        bool
+	client       string
 }
 
 func (l *loadFlags) register(fs *flag.FlagSet) {
@@ -140,6 +141,7 @@ func (l *loadFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&l.repeat, "repeat", 1, "run the whole sequence this many times; rows show the median run")
 	fs.BoolVar(&l.json, "json", false, "write JSON instead of a table")
 	fs.BoolVar(&l.smoke, "smoke", false, "seconds-long run for CI (shortens unset durations)")
+	fs.StringVar(&l.client, "client", "batch", "UDP load generator: batch (bench's own ChannelData, sendmmsg/recvmmsg) or pion (pion's TURN client, one datagram per call)")
 }
 
 func (l *loadFlags) config(fs *flag.FlagSet) (loadConfig, []int, error) {
@@ -178,9 +180,11 @@ func (l *loadFlags) config(fs *flag.FlagSet) (loadConfig, []int, error) {
 		return loadConfig{}, nil, fmt.Errorf("bench: --repeat %d: want 1..20", l.repeat)
 	case l.setupTimeout <= 0 || l.setupTimeout > 5*time.Minute:
 		return loadConfig{}, nil, fmt.Errorf("bench: --setup-timeout %s: want >0 and <= 5m", l.setupTimeout)
+	case l.client != "batch" && l.client != "pion":
+		return loadConfig{}, nil, fmt.Errorf("bench: --client %q: want batch or pion", l.client)
 	}
 	return loadConfig{size: l.size, rate: l.rate, window: l.window, warmup: l.warmup,
-		duration: l.duration, drain: l.drain}, counts, nil
+		duration: l.duration, drain: l.drain, pionClient: l.client == "pion"}, counts, nil
 }
 
 // turnFlags name a TURN server and how to authenticate to it.

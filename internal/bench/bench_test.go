@@ -130,8 +130,38 @@ func TestRelayMode(t *testing.T) {
 				if r.Server == nil || r.Server.RSSAfterKiB <= 0 || r.Server.Datagrams == 0 {
 					t.Errorf("server usage missing: %+v", r.Server)
 				}
+				if r.Host == nil || r.Host.AllMicrosPerDgram <= 0 || r.Host.GeneratorPercent <= 0 {
+					t.Errorf("host usage missing: %+v", r.Host)
+				}
 			}
 		})
+	}
+}
+
+// TestRelayModePionClient: --client pion relays through pion's TURN
+// client, the generator before the batched one.
+func TestRelayModePionClient(t *testing.T) {
+	addr := startPion(t)
+	var rep loadReport
+	runJSON(t, &rep, append([]string{"relay", "--server", addr, "--secret", testSecret, "--clients", "2",
+		"--client", "pion"}, shortRun...)...)
+	checkEchoes(t, rep.Rows, 1)
+}
+
+// TestCompareTwoRelays: --rtcd2-server adds a second relay's rows and its
+// own ratios against raw UDP.
+func TestCompareTwoRelays(t *testing.T) {
+	a, b := startPion(t), startPion(t)
+	var rep struct {
+		Rows   []LoadResult
+		Ratios []CompareRatio
+	}
+	runJSON(t, &rep, append([]string{"compare", "--no-coturn", "--rtcd-server", a, "--rtcd-secret", testSecret,
+		"--rtcd-label", "one", "--rtcd2-server", b, "--rtcd2-label", "two", "--clients", "1"}, shortRun...)...)
+	checkEchoes(t, rep.Rows, 3)
+	if len(rep.Ratios) != 2 || rep.Ratios[0].Label != "one" || rep.Ratios[1].Label != "two" ||
+		rep.Ratios[0].RtcdVsRaw == nil || rep.Ratios[1].RtcdVsRaw == nil {
+		t.Fatalf("ratios %+v", rep.Ratios)
 	}
 }
 
@@ -240,6 +270,7 @@ func TestBadInput(t *testing.T) {
 		{"zero window", []string{"udp", "--window", "0"}, "--window 0"},
 		{"zero duration", []string{"udp", "--duration", "0s"}, "--duration"},
 		{"zero repeat", []string{"udp", "--repeat", "0"}, "--repeat 0"},
+		{"unknown client", []string{"udp", "--client", "fast"}, `--client "fast"`},
 		{"endless duration", []string{"udp", "--duration", "100h"}, "--duration"},
 		{"relay without server", []string{"relay", "--secret", "x"}, "--server is required"},
 		{"relay without secret", []string{"relay", "--server", pion}, "--secret is required"},

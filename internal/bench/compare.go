@@ -180,6 +180,9 @@ func runCompareMode(ctx context.Context, args []string, out io.Writer) error {
 	rtcdSecret := fs.String("rtcd-secret", "", "rtcd's TURN REST secret")
 	rtcdPID := fs.Int("rtcd-pid", 0, "rtcd's PID for CPU and RSS")
 	rtcdLabel := fs.String("rtcd-label", "rtcd", "row label for --rtcd-server")
+	rtcd2Server := fs.String("rtcd2-server", "", "a second running rtcd (e.g. with Turn.FastPath on), same secret: its own rows and ratios")
+	rtcd2PID := fs.Int("rtcd2-pid", 0, "the second rtcd's PID")
+	rtcd2Label := fs.String("rtcd2-label", "rtcd-kernel", "row label for --rtcd2-server")
 	realm := fs.String("realm", "rtcd", "realm for coturn (and the client's initial realm)")
 	transport := fs.String("transport", "udp", "client-to-server transport for both relays: udp or tcp")
 	coturnBin := fs.String("coturn-bin", "turnserver", "coturn's turnserver binary")
@@ -218,6 +221,17 @@ func runCompareMode(ctx context.Context, args []string, out io.Writer) error {
 		}
 		targets = append(targets, t)
 	}
+	labels := []string{*rtcdLabel}
+	if *rtcd2Server != "" {
+		tf := turnFlags{server: *rtcd2Server, secret: *rtcdSecret, realm: *realm, user: "bench",
+			transport: *transport, pid: *rtcd2PID}
+		t, err := tf.target(*rtcd2Label)
+		if err != nil {
+			return err
+		}
+		targets = append(targets, t)
+		labels = append(labels, *rtcd2Label)
+	}
 	if !*noCoturn {
 		secret := *rtcdSecret
 		if secret == "" {
@@ -250,7 +264,7 @@ func runCompareMode(ctx context.Context, args []string, out io.Writer) error {
 			return err
 		}
 	}
-	return writeCompare(out, lf.json, cfg, rows, allocRows, counts, *rtcdLabel)
+	return writeCompare(out, lf.json, cfg, rows, allocRows, counts, labels)
 }
 
 // runAllocRows runs an alloc row per client count against every relay
@@ -275,10 +289,14 @@ func runAllocRows(ctx context.Context, targets []relayTarget, counts []int, acfg
 // writeCompare reports the rows and their ratios to the rtcd row, as JSON or
 // as tables.
 func writeCompare(out io.Writer, asJSON bool, cfg loadConfig, rows []LoadResult, allocRows []AllocResult, counts []int,
-	label string,
+	labels []string,
 ) error {
-	ratios := compareRatios(rows, counts, label)
-	addAllocRatios(ratios, allocRows, label)
+	var ratios []CompareRatio
+	for _, label := range labels {
+		rs := compareRatios(rows, counts, label)
+		addAllocRatios(rs, allocRows, label)
+		ratios = append(ratios, rs...)
+	}
 	if asJSON {
 		return writeJSON(out, struct {
 			loadReport
@@ -295,8 +313,13 @@ func writeCompare(out io.Writer, asJSON bool, cfg loadConfig, rows []LoadResult,
 			return err
 		}
 	}
-	fmt.Fprintln(out)
-	return writeRatioTable(out, ratios, label)
+	for i, label := range labels {
+		fmt.Fprintln(out)
+		if err := writeRatioTable(out, ratios[i*len(counts):(i+1)*len(counts)], label); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // addAllocRatios fills the allocation-rate ratio of each client count.
@@ -321,14 +344,20 @@ func addAllocRatios(ratios []CompareRatio, rows []AllocResult, label string) {
 // CompareRatio sets one client count's relays against each other and against raw
 // UDP. A nil field means an input was missing (no rtcd given, or no --rtcd-pid).
 type CompareRatio struct {
+	Label           string   `json:"label"` // the rtcd row the ratios are of
 	Clients         int      `json:"clients"`
 	RtcdVsCoturn    *float64 `json:"rtcd_vs_coturn_echoes,omitempty"`
 	RtcdVsRaw       *float64 `json:"rtcd_vs_raw_echoes,omitempty"`
 	CoturnVsRaw     *float64 `json:"coturn_vs_raw_echoes,omitempty"`
 	P99RtcdVsCoturn *float64 `json:"rtcd_vs_coturn_p99,omitempty"`
 	CPURtcdVsCoturn *float64 `json:"rtcd_vs_coturn_cpu_per_datagram,omitempty"`
-	LossRtcdPct     *float64 `json:"rtcd_loss_pct,omitempty"`
-	LossCoturnPct   *float64 `json:"coturn_loss_pct,omitempty"`
+	// HostCPURtcdVsCoturn compares host CPU per datagram minus bench's own
+	// (HostUsage), which counts a kernel fast path's work too.
+	HostCPURtcdVsCoturn *float64 `json:"rtcd_vs_coturn_host_cpu_per_datagram,omitempty"`
+	// OursCPURtcdVsCoturn compares server plus bench CPU per datagram.
+	OursCPURtcdVsCoturn *float64 `json:"rtcd_vs_coturn_server_and_generator_cpu_per_datagram,omitempty"`
+	LossRtcdPct         *float64 `json:"rtcd_loss_pct,omitempty"`
+	LossCoturnPct       *float64 `json:"coturn_loss_pct,omitempty"`
 	// AllocRtcdVsCoturn compares allocations/s when --alloc-cycles is set.
 	AllocRtcdVsCoturn *float64 `json:"rtcd_vs_coturn_allocs,omitempty"`
 }
@@ -351,7 +380,7 @@ func fopt(v *float64) string {
 func compareRatios(rows []LoadResult, counts []int, rtcdLabel string) []CompareRatio {
 	var out []CompareRatio
 	for _, n := range counts {
-		cr := CompareRatio{Clients: n}
+		cr := CompareRatio{Label: rtcdLabel, Clients: n}
 		var rtcd, coturn, ud *LoadResult
 		for i := range rows {
 			r := &rows[i]
@@ -379,6 +408,12 @@ func compareRatios(rows []LoadResult, counts []int, rtcdLabel string) []CompareR
 			}
 			return r.Server.CPUMicrosPerDatagram
 		}
+		hostCPU := func(r *LoadResult) float64 {
+			if r == nil || r.Host == nil {
+				return math.NaN()
+			}
+			return r.Host.NotGeneratorMicrosPerDgram
+		}
 		p99 := func(r *LoadResult) float64 {
 			if r == nil {
 				return math.NaN()
@@ -396,6 +431,14 @@ func compareRatios(rows []LoadResult, counts []int, rtcdLabel string) []CompareR
 		cr.CoturnVsRaw = opt(ratio(eps(coturn), eps(ud)))
 		cr.P99RtcdVsCoturn = opt(ratio(p99(rtcd), p99(coturn)))
 		cr.CPURtcdVsCoturn = opt(ratio(cpu(rtcd), cpu(coturn)))
+		cr.HostCPURtcdVsCoturn = opt(ratio(hostCPU(rtcd), hostCPU(coturn)))
+		ours := func(r *LoadResult) float64 {
+			if r == nil || r.Host == nil {
+				return math.NaN()
+			}
+			return r.Host.OursMicrosPerDgram
+		}
+		cr.OursCPURtcdVsCoturn = opt(ratio(ours(rtcd), ours(coturn)))
 		cr.LossRtcdPct, cr.LossCoturnPct = opt(loss(rtcd)), opt(loss(coturn))
 		out = append(out, cr)
 	}
@@ -404,10 +447,11 @@ func compareRatios(rows []LoadResult, counts []int, rtcdLabel string) []CompareR
 
 func writeRatioTable(out io.Writer, ratios []CompareRatio, label string) error {
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "clients\t%[1]s/coturn echoes\t%[1]s/raw\tcoturn/raw\t%[1]s/coturn p99\t%[1]s/coturn µs/dgram\t%[1]s loss %%\tcoturn loss %%\t%[1]s/coturn allocs\t\n", label)
+	fmt.Fprintf(tw, "clients\t%[1]s/coturn echoes\t%[1]s/raw\tcoturn/raw\t%[1]s/coturn p99\t%[1]s/coturn µs/dgram\t%[1]s/coturn host-gen µs/dgram\t%[1]s/coturn srv+gen µs/dgram\t%[1]s loss %%\tcoturn loss %%\t%[1]s/coturn allocs\t\n", label)
 	for _, r := range ratios {
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.Clients, fopt(r.RtcdVsCoturn), fopt(r.RtcdVsRaw),
-			fopt(r.CoturnVsRaw), fopt(r.P99RtcdVsCoturn), fopt(r.CPURtcdVsCoturn), fopt(r.LossRtcdPct),
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.Clients, fopt(r.RtcdVsCoturn), fopt(r.RtcdVsRaw),
+			fopt(r.CoturnVsRaw), fopt(r.P99RtcdVsCoturn), fopt(r.CPURtcdVsCoturn), fopt(r.HostCPURtcdVsCoturn),
+			fopt(r.OursCPURtcdVsCoturn), fopt(r.LossRtcdPct),
 			fopt(r.LossCoturnPct), fopt(r.AllocRtcdVsCoturn))
 	}
 	if err := tw.Flush(); err != nil {

@@ -7,6 +7,8 @@ import (
 	"net"
 	"runtime"
 	"sync"
+
+	"golang.org/x/net/ipv4"
 )
 
 // sockBuf is the socket buffer size requested for every bench socket, so that a
@@ -55,18 +57,38 @@ func startEchoPeer(ip string, n int) (*echoPeer, error) {
 	return e, nil
 }
 
+// serve echoes what c reads, mmsgBatch datagrams per recvmmsg and
+// sendmmsg, so the peer costs the generator little per datagram.
 func (e *echoPeer) serve(c *net.UDPConn) {
 	defer e.wg.Done()
-	buf := make([]byte, 64<<10)
+	pc := ipv4.NewPacketConn(c)
+	msgs := make([]ipv4.Message, mmsgBatch)
+	bufs := make([][]byte, mmsgBatch)
+	for i := range msgs {
+		bufs[i] = make([]byte, 64<<10)
+		msgs[i].Buffers = [][]byte{bufs[i]}
+	}
 	for {
-		n, from, err := c.ReadFromUDPAddrPort(buf)
+		for i := range msgs {
+			msgs[i].Buffers[0] = bufs[i]
+		}
+		n, err := pc.ReadBatch(msgs, 0)
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				return
 			}
 			continue // e.g. ICMP-induced ECONNREFUSED from an earlier write
 		}
-		_, _ = c.WriteToUDPAddrPort(buf[:n], from)
+		for i := 0; i < n; i++ {
+			msgs[i].Buffers[0] = bufs[i][:msgs[i].N]
+		}
+		for sent := 0; sent < n; {
+			k, err := pc.WriteBatch(msgs[sent:n], 0)
+			if err != nil {
+				break // the rest is lost, as a busy relay's would be
+			}
+			sent += k
+		}
 	}
 }
 

@@ -26,6 +26,10 @@ type loadConfig struct {
 	warmup   time.Duration // traffic before the measured window
 	duration time.Duration // measured window
 	drain    time.Duration // how long to wait for late echoes after the window
+	// pionClient relays through pion's TURN client, one datagram per
+	// system call, instead of the batched generator (mmsg.go); TCP always
+	// uses pion's.
+	pionClient bool
 }
 
 // timeline is shared by all flows of one run so their windows coincide.
@@ -69,6 +73,9 @@ type flow struct {
 	id   uint32
 	conn net.PacketConn
 	peer net.Addr
+	// raw is set for flows of the batched generator (mmsg.go): conn is raw,
+	// and the closed loop sends and receives with sendmmsg/recvmmsg.
+	raw *chanConn
 }
 
 func putHeader(b []byte, flowID uint32, seq uint64, sent time.Duration) {
@@ -202,29 +209,67 @@ func runFlow(ctx context.Context, f flow, cfg loadConfig, tl timeline, idx, n in
 	} else {
 		timer := time.NewTimer(stallTimeout)
 		timer.Stop()
-		for ctx.Err() == nil && tl.now() < tl.measTo {
+		// token waits for one send token; false after a stall (the window
+		// was refilled) or when ctx ends.
+		token := func() bool {
 			select {
 			case <-tokens:
+				return true
 			default:
-				timer.Reset(stallTimeout)
+			}
+			timer.Reset(stallTimeout)
+			select {
+			case <-tokens:
+				timer.Stop()
+				return true
+			case <-timer.C:
+				local.stalls++
+				for i := 0; i < cap(tokens); i++ {
+					select {
+					case tokens <- struct{}{}:
+					default:
+					}
+				}
+			case <-ctx.Done():
+				timer.Stop()
+			}
+			return false
+		}
+		var bs *batchSender
+		if f.raw != nil {
+			bs = newBatchSender(f.raw, cfg.size)
+		}
+		for ctx.Err() == nil && tl.now() < tl.measTo {
+			if !token() {
+				continue
+			}
+			if bs == nil {
+				send()
+				continue
+			}
+			k := 1 // and every token already back
+		more:
+			for k < mmsgBatch {
 				select {
 				case <-tokens:
-					timer.Stop()
-				case <-timer.C:
-					local.stalls++
-					for i := 0; i < cap(tokens); i++ {
-						select {
-						case tokens <- struct{}{}:
-						default:
-						}
-					}
-					continue
-				case <-ctx.Done():
-					timer.Stop()
-					continue
+					k++
+				default:
+					break more
 				}
 			}
-			send()
+			t := tl.now()
+			n, err := bs.send(f.id, &seq, t, k, cfg.size)
+			if tl.inWindow(t) {
+				local.sent += uint64(n)
+				local.sentAll += uint64(n)
+			}
+			if err != nil {
+				local.writeErrs++
+				if isClosed(err) {
+					break
+				}
+				time.Sleep(time.Millisecond)
+			}
 		}
 	}
 	mu.Lock()
@@ -243,6 +288,28 @@ func receive(ctx context.Context, f flow, cfg loadConfig, tl timeline, tokens ch
 	buf := make([]byte, maxPktSize+100)
 	end := tl.measTo + cfg.drain
 	var lastDeadline time.Duration = -time.Hour
+	got := func(p []byte) {
+		id, seq, sent, ok := parseHeader(p)
+		if !ok || id != f.id || seq&probeBit != 0 {
+			return
+		}
+		select {
+		case tokens <- struct{}{}:
+		default:
+		}
+		at := tl.now()
+		if tl.inWindow(at) {
+			res.recvAll++
+		}
+		if tl.inWindow(sent) {
+			res.recv++
+			res.rtt.Record(at - sent)
+		}
+	}
+	var br *batchReceiver
+	if f.raw != nil {
+		br = newBatchReceiver(f.raw)
+	}
 	for {
 		now := tl.now()
 		if now >= end || ctx.Err() != nil {
@@ -257,7 +324,15 @@ func receive(ctx context.Context, f flow, cfg loadConfig, tl timeline, tokens ch
 			_ = f.conn.SetReadDeadline(tl.epoch.Add(now + 100*time.Millisecond))
 			lastDeadline = now
 		}
-		n, _, err := f.conn.ReadFrom(buf)
+		var err error
+		if br != nil {
+			err = br.read(got)
+		} else {
+			var n int
+			if n, _, err = f.conn.ReadFrom(buf); err == nil {
+				got(buf[:n])
+			}
+		}
 		if err != nil {
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() {
@@ -265,22 +340,6 @@ func receive(ctx context.Context, f flow, cfg loadConfig, tl timeline, tokens ch
 				continue
 			}
 			return // closed or broken: report what we have
-		}
-		id, seq, sent, ok := parseHeader(buf[:n])
-		if !ok || id != f.id || seq&probeBit != 0 {
-			continue
-		}
-		select {
-		case tokens <- struct{}{}:
-		default:
-		}
-		at := tl.now()
-		if tl.inWindow(at) {
-			res.recvAll++
-		}
-		if tl.inWindow(sent) {
-			res.recv++
-			res.rtt.Record(at - sent)
 		}
 	}
 }

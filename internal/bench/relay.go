@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
+	"runtime"
 	"strconv"
 	"sync"
 	"time"
@@ -157,7 +159,7 @@ func dialUDP(ctx context.Context, id uint32, peer *net.UDPAddr, size int, timeou
 // openFlows sets up n flows to target with bounded concurrency; on any error it
 // closes those already open.
 func openFlows(ctx context.Context, t relayTarget, n int, peer *net.UDPAddr, size int,
-	timeout time.Duration,
+	timeout time.Duration, pionClient bool,
 ) ([]*openFlow, error) {
 	flows := make([]*openFlow, n)
 	errs := make([]error, n)
@@ -173,9 +175,14 @@ func openFlows(ctx context.Context, t relayTarget, n int, peer *net.UDPAddr, siz
 				errs[i] = ctx.Err()
 				return
 			}
-			if t.server == "" {
+			switch {
+			case t.server == "" && pionClient:
 				flows[i], errs[i] = dialUDP(ctx, uint32(i), peer, size, timeout)
-			} else {
+			case t.server == "":
+				flows[i], errs[i] = dialRawUDP(ctx, uint32(i), peer, size, timeout)
+			case t.transport == "udp" && !pionClient:
+				flows[i], errs[i] = dialRawRelay(ctx, t, uint32(i), peer, size, timeout)
+			default:
 				flows[i], errs[i] = dialRelay(ctx, t, uint32(i), peer, size, timeout)
 			}
 		}()
@@ -220,7 +227,7 @@ func runLoad(ctx context.Context, t relayTarget, n int, peer *net.UDPAddr, cfg l
 		return res, err
 	}
 	setupStart := time.Now()
-	open, err := openFlows(ctx, t, n, peer, cfg.size, setupTimeout)
+	open, err := openFlows(ctx, t, n, peer, cfg.size, setupTimeout, cfg.pionClient)
 	if err != nil {
 		return res, err
 	}
@@ -235,24 +242,30 @@ func runLoad(ctx context.Context, t relayTarget, n int, peer *net.UDPAddr, cfg l
 
 	var (
 		samples [2]procSample
+		hosts   [2]hostCPU
+		selfs   [2]procSample
 		perr    error
 		pwg     sync.WaitGroup
 	)
-	if t.pid != 0 {
-		pwg.Add(1)
-		go func() {
-			defer pwg.Done()
-			for i, at := range []time.Duration{tl.measFrom, tl.measTo} {
-				if !sleepCtx(ctx, at-tl.now()) {
-					perr = ctx.Err()
-					return
-				}
-				if samples[i], perr = readProc(t.pid); perr != nil {
-					return
-				}
+	pwg.Add(1)
+	go func() {
+		defer pwg.Done()
+		for i, at := range []time.Duration{tl.measFrom, tl.measTo} {
+			if !sleepCtx(ctx, at-tl.now()) {
+				perr = ctx.Err()
+				return
 			}
-		}()
-	}
+			if samples[i], perr = readProc(t.pid); perr != nil {
+				return
+			}
+			if hosts[i], perr = readHostCPU(); perr != nil {
+				return
+			}
+			if selfs[i], perr = readProc(os.Getpid()); perr != nil {
+				return
+			}
+		}
+	}()
 	total := runFlows(ctx, flows, cfg, tl)
 	pwg.Wait()
 	if err := ctx.Err(); err != nil {
@@ -262,6 +275,9 @@ func runLoad(ctx context.Context, t relayTarget, n int, peer *net.UDPAddr, cfg l
 		return res, perr
 	}
 	res.fill(&total, cfg)
+	dgrams := total.sentAll + total.recvAll
+	srvCPU := samples[1].CPU - samples[0].CPU
+	res.Host = hostUsage(hosts, selfs, srvCPU, dgrams, cfg.duration)
 	if t.pid != 0 {
 		after, err := readProc(t.pid)
 		if err != nil {
@@ -300,3 +316,19 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 }
 
 var netSplitHostPort = net.SplitHostPort
+
+// hostUsage is the host's and bench's CPU between two samples, per relayed
+// datagram (each echo is two).
+func hostUsage(hosts [2]hostCPU, selfs [2]procSample, srvCPU time.Duration, dgrams uint64, window time.Duration) *HostUsage {
+	busy := hosts[1].Busy - hosts[0].Busy
+	self := selfs[1].CPU - selfs[0].CPU
+	h := &HostUsage{CPUs: runtime.NumCPU(),
+		BusyPercent:      100 * busy.Seconds() / window.Seconds(),
+		GeneratorPercent: 100 * self.Seconds() / window.Seconds()}
+	if dgrams > 0 {
+		h.NotGeneratorMicrosPerDgram = float64((busy - self).Microseconds()) / float64(dgrams)
+		h.AllMicrosPerDgram = float64(busy.Microseconds()) / float64(dgrams)
+		h.OursMicrosPerDgram = float64((srvCPU + self).Microseconds()) / float64(dgrams)
+	}
+	return h
+}

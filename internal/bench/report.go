@@ -33,6 +33,7 @@ type LoadResult struct {
 	WriteErrors uint64       `json:"write_errors"`
 	Stalls      uint64       `json:"stalls"`
 	Server      *ServerUsage `json:"server,omitempty"`
+	Host        *HostUsage   `json:"host,omitempty"`
 	// Runs and the min/max fields are set with --repeat > 1: this row is the
 	// median run of Runs (by echoes/s closed-loop, by p99 when paced).
 	Runs            int     `json:"runs,omitempty"`
@@ -53,6 +54,27 @@ type ServerUsage struct {
 	CPUMicrosPerDatagram float64 `json:"cpu_us_per_datagram"`
 	RSSBeforeKiB         int64   `json:"rss_before_kib"`
 	RSSAfterKiB          int64   `json:"rss_after_kib"`
+}
+
+// HostUsage is the machine's CPU over the measured window from /proc/stat,
+// and that minus bench's own (the load generator and the echo peer): the
+// relay's cost including the kernel's share that a process's own figure
+// leaves out (softirq, and all of a kernel fast path). Kernel work that
+// runs in the softirq of bench's own system calls is charged to bench on a
+// kernel without IRQ time accounting, so it is subtracted too; AllMicros
+// keeps it.
+type HostUsage struct {
+	CPUs                       int     `json:"cpus"`
+	BusyPercent                float64 `json:"busy_percent"` // of one core; CPUs×100 is all
+	GeneratorPercent           float64 `json:"generator_percent"`
+	NotGeneratorMicrosPerDgram float64 `json:"not_generator_cpu_us_per_datagram"`
+	AllMicrosPerDgram          float64 `json:"all_cpu_us_per_datagram"`
+	// OursMicrosPerDgram is the server's and bench's own CPU per datagram
+	// (bench's alone for raw UDP): unlike the host figures it leaves out
+	// whatever else runs on the machine, and keeps kernel work charged to
+	// either process (a kernel fast path's softirq runs in its senders'
+	// system calls on loopback).
+	OursMicrosPerDgram float64 `json:"server_and_generator_cpu_us_per_datagram"`
 }
 
 func us(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
@@ -115,7 +137,7 @@ func writeLoadTable(out io.Writer, rows []LoadResult) error {
 	for _, r := range rows {
 		spread = spread || r.Runs > 1
 	}
-	fmt.Fprint(tw, "target\tclients\techoes/s\tloss %\tMbit/s\tp50 µs\tp99 µs\tmax µs\tstalls\tsrv µs/dgram\tsrv CPU %\tsrv RSS MiB\t")
+	fmt.Fprint(tw, "target\tclients\techoes/s\tloss %\tMbit/s\tp50 µs\tp99 µs\tmax µs\tstalls\tsrv µs/dgram\tsrv CPU %\tsrv RSS MiB\thost-gen µs/dgram\thost µs/dgram\tsrv+gen µs/dgram\tgen CPU %\t")
 	if spread {
 		fmt.Fprint(tw, "runs\tmin..max echoes/s\tmin..max p99 µs\t")
 	}
@@ -131,9 +153,16 @@ func writeLoadTable(out io.Writer, rows []LoadResult) error {
 		if r.Transport != "" {
 			label += "/" + r.Transport
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%.2f\t%.1f\t%.0f\t%.0f\t%.0f\t%d\t%s\t%s\t%s\t",
+		hostGen, host, ours, gen := "-", "-", "-", "-"
+		if r.Host != nil {
+			hostGen = fmt.Sprintf("%.2f", r.Host.NotGeneratorMicrosPerDgram)
+			host = fmt.Sprintf("%.2f", r.Host.AllMicrosPerDgram)
+			ours = fmt.Sprintf("%.2f", r.Host.OursMicrosPerDgram)
+			gen = fmt.Sprintf("%.0f", r.Host.GeneratorPercent)
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%.2f\t%.1f\t%.0f\t%.0f\t%.0f\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t",
 			label, r.Clients, fnum(r.EchoesPerSec), r.LossPct, r.Mbps, r.RTTP50us, r.RTTP99us,
-			r.RTTMaxus, r.Stalls, srv, cpu, rss)
+			r.RTTMaxus, r.Stalls, srv, cpu, rss, hostGen, host, ours, gen)
 		if spread {
 			fmt.Fprintf(tw, "%d\t%s..%s\t%s..%s\t", r.Runs, fnum(r.EchoesPerSecMin), fnum(r.EchoesPerSecMax),
 				fnum(r.RTTP99usMin), fnum(r.RTTP99usMax))

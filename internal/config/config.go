@@ -150,7 +150,7 @@ func Load(path string) (Config, error) {
 		}
 		text = os.ExpandEnv(string(b))
 		if err := conf.Load(path, &c, conf.UseEnv()); err != nil {
-			return c, fmt.Errorf("config file %s: %w", path, err)
+			return c, fmt.Errorf("config file %s: %w", path, explainBool(err))
 		}
 	}
 	set, err := keysSet(path, text)
@@ -158,6 +158,15 @@ func Load(path string) (Config, error) {
 		return c, fmt.Errorf("config file %s: %w", path, err)
 	}
 	return c.withDefaults(set), nil
+}
+
+// explainBool names the likely cause of a type mismatch at Turn.FastPath:
+// YAML 1.1, which go-zero reads, takes a bare off or on for a boolean.
+func explainBool(err error) error {
+	if msg := err.Error(); strings.Contains(msg, "type mismatch") && strings.Contains(strings.ToLower(msg), `fastpath"`) {
+		return fmt.Errorf(`Turn.FastPath: quote the value ("off", "on"): YAML reads a bare off or on as a boolean: %w`, err)
+	}
+	return err
 }
 
 // Defaults rtcd chooses for go-zero's own keys, where go-zero's are not

@@ -239,3 +239,23 @@ func TestAdminSection(t *testing.T) {
 		t.Errorf("Admin.Token from ${RTCD_ADMIN_TOKEN}: %q, %v", l.Admin.Token, err)
 	}
 }
+
+// TestTurnFastPathBareOff: a bare `FastPath: off` (a boolean to YAML 1.1)
+// fails with an error that says to quote it; quoted, it loads.
+func TestTurnFastPathBareOff(t *testing.T) {
+	dir := t.TempDir()
+	load := func(v string) (Config, error) {
+		path := filepath.Join(dir, "fp.yaml")
+		if err := os.WriteFile(path, []byte("Name: rtcd\nPort: 8080\nTurn:\n  FastPath: "+v+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return Load(path)
+	}
+	if _, err := load("off"); err == nil || !strings.Contains(err.Error(), `Turn.FastPath: quote the value`) {
+		t.Errorf("bare off: %v, want the quoting hint", err)
+	}
+	c, err := load(`"off"`)
+	if err != nil || c.Turn.FastPath != "off" {
+		t.Errorf(`"off": %q, %v`, c.Turn.FastPath, err)
+	}
+}

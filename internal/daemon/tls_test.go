@@ -29,6 +29,7 @@ func TestTLSOnePortAndTURNS(t *testing.T) {
 	ca := daemontest.WithTLS(t, &c, "rtc.test")
 	c.TLS.RedirectHTTP = "127.0.0.1:0"
 	c.Turn.AllowPeers = []string{"127.0.0.1/32"}
+	c.Turn.FastPath = "off" // no eBPF on the host's interfaces from a test
 	d, err := daemon.New(c)
 	if err != nil {
 		t.Fatal(err)

@@ -14,8 +14,15 @@ import (
 
 // Start runs a node with configuration c (config.Default() for the embedded
 // defaults on free loopback ports) and stops it when t ends.
+//
+// The relay's kernel fast path is off unless c asks for it ("on"): with
+// the default "auto" a test run as root would attach an eBPF program to
+// every interface of the host.
 func Start(t testing.TB, c config.Config) *daemon.Daemon {
 	t.Helper()
+	if c.Turn.FastPath == "" || c.Turn.FastPath == "auto" {
+		c.Turn.FastPath = "off"
+	}
 	d, err := daemon.New(c)
 	if err != nil {
 		t.Fatalf("daemon.New: %v", err)
