@@ -113,7 +113,7 @@ test('host controls as the others meet them: a raised hand, the lobby of a locke
     await watchPill(cy.page);
     await cy.page.click('#pj-join');
     await L.waitFor('Cy waits', () => cy.page.$eval('body', (b) => b.dataset.call === 'waiting'), 10000);
-    assert.equal(await cy.page.textContent('#conn'), 'Waiting to be let in');
+    assert.equal(await cy.page.textContent('#conn'), 'Waiting for a host');
     assert.equal(await cy.page.$eval('#notice', (n) => n.dataset.kind), 'waiting');
     assert.equal(await cy.page.isVisible('#grid'), false);
     assert.equal(await cy.page.isVisible('#controls'), false);

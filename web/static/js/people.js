@@ -101,8 +101,9 @@ export class People {
     setText(row.name, name);
     setText(row.state, words(t).join(' · '));
     row.li.dataset.speaking = String(d.speaking === 'true');
-    const badges = [...(d.host === 'true' ? [['host', 'Host']] : []), ...(d.hand === 'true' ? [['hand', 'Hand raised']] : []),
-      ...(this.badges.get(id)?.entries() || [])];
+    // One badge per key: the tile's marks, then those given by badge(), which win.
+    const badges = [...new Map([...(d.host === 'true' ? [['host', 'Host']] : []), ...(d.hand === 'true' ? [['hand', 'Hand raised']] : []),
+      ...(this.badges.get(id)?.entries() || [])])];
     const have = [...row.badges.children].map((b) => `${b.dataset.key}=${b.textContent}`).join('|');
     if (have !== badges.map(([k, v]) => `${k}=${v}`).join('|')) {
       row.badges.replaceChildren(...badges.map(([key, text]) => el('span', { class: 'pbadge', 'data-key': key, text })));

@@ -49,7 +49,7 @@ export function renderPill({ state, reason, signal }, delay) {
   if (state === 'invalid') text = 'Not a room';
   else if (state === 'left') text = 'Left';
   else if (state === 'idle') text = 'Not joined yet';
-  else if (state === 'waiting' && signal === 'connected') text = 'Waiting to be let in';
+  else if (state === 'waiting' && signal === 'connected') text = 'Waiting for a host';
   else if (state === 'refused') text = LABELS[reason] || 'Not let in';
   else if (state === 'failed') text = LABELS[reason] || 'Disconnected';
   else if (signal === 'closed') text = 'Disconnected';
