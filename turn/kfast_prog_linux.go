@@ -301,6 +301,20 @@ func kfProgram() asm.Instructions {
 	add(ld(R2, fpChan, asm.Word), asm.And.Imm(R2, 0xffff), st(fpKey+12, R2, asm.Word),
 		asm.LoadMapPtr(R1, 0).WithReference(kfClientMap))
 	addAll(stackPtr(R2, fpKey))
+	// addressInputs stores the checksum inputs both directions share: F1/T1
+	// (addresses and UDP length, from and to) and F2's ports and length.
+	addressInputs := func() {
+		addAll(cp(fpF1, fpSaddr, asm.Word))
+		addAll(cp(fpF1+4, fpDaddr, asm.Word))
+		add(asm.StoreImm(FP, fpF1+8, 0, asm.Half))
+		addAll(cp(fpF1+10, fpULen, asm.Half))
+		addAll(fromVal(fpT1, kfvAddrs, asm.Word))
+		addAll(fromVal(fpT1+4, kfvAddrs+4, asm.Word))
+		add(asm.StoreImm(FP, fpT1+8, 0, asm.Half))
+		addAll(cp(fpT1+10, fpNewULen, asm.Half))
+		addAll(cp(fpF2, fpPorts, asm.Word))
+		addAll(cp(fpF2+4, fpULen, asm.Half))
+	}
 	add(
 		asm.FnMapLookupElem.Call(),
 		asm.JEq.Imm(R0, 0, "next"),
@@ -316,16 +330,7 @@ func kfProgram() asm.Instructions {
 		asm.Mov.Reg(R2, R8), asm.Add.Imm(R2, -4), be16(R2), st(fpNewTot, R2, asm.Half),
 		asm.Mov.Reg(R2, R8), asm.Add.Imm(R2, -24), be16(R2), st(fpNewULen, R2, asm.Half),
 	)
-	addAll(cp(fpF1, fpSaddr, asm.Word))
-	addAll(cp(fpF1+4, fpDaddr, asm.Word))
-	add(asm.StoreImm(FP, fpF1+8, 0, asm.Half))
-	addAll(cp(fpF1+10, fpULen, asm.Half))
-	addAll(fromVal(fpT1, kfvAddrs, asm.Word))
-	addAll(fromVal(fpT1+4, kfvAddrs+4, asm.Word))
-	add(asm.StoreImm(FP, fpT1+8, 0, asm.Half))
-	addAll(cp(fpT1+10, fpNewULen, asm.Half))
-	addAll(cp(fpF2, fpPorts, asm.Word))
-	addAll(cp(fpF2+4, fpULen, asm.Half))
+	addressInputs()
 	add(asm.StoreImm(FP, fpF2+6, 0, asm.Half))
 	addAll(cp(fpF2+8, fpChan, asm.Word))
 	addAll(fromVal(fpT2, kfvPorts, asm.Word))
@@ -359,16 +364,7 @@ func kfProgram() asm.Instructions {
 		be16(R2), st(fpNewTot, R2, asm.Half),
 		asm.Mov.Reg(R2, R8), asm.Add.Imm(R2, -16), be16(R2), st(fpNewULen, R2, asm.Half),
 	)
-	addAll(cp(fpF1, fpSaddr, asm.Word))
-	addAll(cp(fpF1+4, fpDaddr, asm.Word))
-	add(asm.StoreImm(FP, fpF1+8, 0, asm.Half))
-	addAll(cp(fpF1+10, fpULen, asm.Half))
-	addAll(fromVal(fpT1, kfvAddrs, asm.Word))
-	addAll(fromVal(fpT1+4, kfvAddrs+4, asm.Word))
-	add(asm.StoreImm(FP, fpT1+8, 0, asm.Half))
-	addAll(cp(fpT1+10, fpNewULen, asm.Half))
-	addAll(cp(fpF2, fpPorts, asm.Word))
-	addAll(cp(fpF2+4, fpULen, asm.Half))
+	addressInputs()
 	add(asm.StoreImm(FP, fpF2+6, 0, asm.Half), asm.StoreImm(FP, fpF2+8, 0, asm.Word))
 	addAll(fromVal(fpT2, kfvPorts, asm.Word))
 	addAll(cp(fpT2+4, fpNewULen, asm.Half))
