@@ -153,9 +153,14 @@ func kfRun(t *testing.T, prog *ebpf.Program, in []byte) (uint32, []byte) {
 }
 
 func kfInstall(t *testing.T, coll *ebpf.Collection, mtu int) *kfEntry {
+	return kfInstallRoutes(t, coll, kfRoute{ifindex: 1, mtu: mtu}, kfRoute{ifindex: 1, mtu: 1500})
+}
+
+// kfInstallRoutes installs the test binding with the given routes towards
+// the client and the peer.
+func kfInstallRoutes(t *testing.T, coll *ebpf.Collection, toClient, toPeer kfRoute) *kfEntry {
 	t.Helper()
-	e := kfEntryFor(kfClient, kfSrv, kfRelay, kfPeer, 0x4001,
-		kfRoute{ifindex: 1, mtu: mtu}, kfRoute{ifindex: 1, mtu: 1500})
+	e := kfEntryFor(kfClient, kfSrv, kfRelay, kfPeer, 0x4001, toClient, toPeer)
 	e.slot = 3
 	binary.NativeEndian.PutUint32(e.clientVal[kfvSlot:], e.slot)
 	binary.NativeEndian.PutUint32(e.peerVal[kfvSlot:], e.slot)
@@ -216,6 +221,32 @@ func TestKernelProgramRewrites(t *testing.T) {
 	}
 	if got := kfSlotCounts(t, coll, e.slot); got != want {
 		t.Fatalf("counters %+v, want %+v", got, want)
+	}
+}
+
+// TestKernelProgramPassesLocal: a binding whose client and peer are on this
+// host (routes through loopback) is rewritten the same way and handed up
+// the stack (TCX_PASS) instead of redirected out again.
+func TestKernelProgramPassesLocal(t *testing.T) {
+	coll := loadKF(t)
+	prog := coll.Programs["rtcd_turn"]
+	lo := kfRoute{ifindex: 1, mtu: 0xFFFF, local: true}
+	kfInstallRoutes(t, coll, lo, lo)
+	payload := []byte("on this host")
+	ret, out := kfRun(t, prog, udpFrame(kfClient, kfSrv, channelFrame(0x4001, payload, false), true))
+	if int32(ret) != tcxPass {
+		t.Fatalf("client → peer: return %d, want pass", int32(ret))
+	}
+	if src, dst, got := checkDatagram(t, out); src != kfRelay || dst != kfPeer || !bytes.Equal(got, payload) {
+		t.Fatalf("client → peer: %v → %v % x", src, dst, got)
+	}
+	ret, out = kfRun(t, prog, udpFrame(kfPeer, kfRelay, payload, true))
+	if int32(ret) != tcxPass {
+		t.Fatalf("peer → client: return %d, want pass", int32(ret))
+	}
+	src, dst, got := checkDatagram(t, out)
+	if num, p, ok := parseChannelData(got); src != kfSrv || dst != kfClient || !ok || num != 0x4001 || !bytes.Equal(p, payload) {
+		t.Fatalf("peer → client: %v → %v % x", src, dst, got)
 	}
 }
 

@@ -42,7 +42,11 @@ import (
 // are updated incrementally with the kernel's csum helpers, which also keep
 // skb->csum right for CHECKSUM_COMPLETE; the redirect is bpf_redirect_neigh
 // to the interface user space found by a route lookup, so the kernel
-// resolves the next hop.
+// resolves the next hop. When that lookup says the destination is on this
+// host (the loopback interface), the entry holds interface 0 and the
+// program returns TCX_PASS instead: the datagram, which then came in on
+// loopback too, goes on up the stack to the local socket with its new
+// headers, rather than out through loopback and in a second time.
 //
 // Counters: each binding owns a slot of the per-CPU array kfCounters
 // (kfSlotSize bytes): packets and payload bytes each way, read by user
@@ -56,6 +60,7 @@ const kfMaxClientTotLen = maxFastFrame + 28 - 1
 // tc/tcx return codes and helper flags (linux/bpf.h, linux/pkt_cls.h).
 const (
 	tcxNext           = -1
+	tcxPass           = 0
 	tcActShot         = 2
 	bpfFRecomputeCsum = 1 << 0
 	bpfFPseudoHdr     = 1 << 4
@@ -233,8 +238,13 @@ func kfProgram() asm.Instructions {
 			asm.LoadMem(R2, R0, off, asm.DWord), asm.Add.Imm(R2, 1), asm.StoreMem(R0, off, R2, asm.DWord),
 			asm.LoadMem(R2, R0, off+8, asm.DWord), asm.Add.Reg(R2, R9), asm.StoreMem(R0, off+8, R2, asm.DWord),
 			asm.LoadMem(R1, R7, kfvIfindex, asm.Word).WithSymbol(label),
+			asm.JEq.Imm(R1, 0, label+"_local"),
 			asm.Mov.Imm(R2, 0), asm.Mov.Imm(R3, 0), asm.Mov.Imm(R4, 0),
 			asm.FnRedirectNeigh.Call(),
+			asm.Return(),
+			// A destination on this host: the rewritten datagram goes on up
+			// this interface's stack to the local socket.
+			asm.Mov.Imm(R0, tcxPass).WithSymbol(label+"_local"),
 			asm.Return(),
 		)
 	}

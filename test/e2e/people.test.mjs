@@ -197,6 +197,28 @@ test('through the media server: the speaker view and the People panel follow the
   await L.closeAll(...users);
 });
 
+test('the view picked is remembered for the next call in this browser', { timeout: 60000 }, async () => {
+  const room = L.roomName('view');
+  const users = [];
+  await step('view', async () => {
+    const ann = await L.openCall(browser, daemon.url, room, { small: true, name: 'Ann', viewer: true });
+    users.push(ann);
+    const p = ann.page;
+    await L.waitFor('the call page', async () => (await p.textContent('#btn-layout .lbl')) === 'Speaker view');
+    await p.click('#btn-layout');
+    assert.equal(await p.textContent('#btn-layout .lbl'), 'Grid view');
+    // A later call in the same browser (same storage) opens in the speaker view.
+    await p.reload();
+    await L.waitFor('speaker view after reload', async () => (await p.textContent('#btn-layout .lbl').catch(() => '')) === 'Grid view');
+    assert.equal(await p.getAttribute('#btn-layout', 'title'), 'Grid view (l)');
+    await p.click('#btn-layout');
+    assert.equal(await p.evaluate(() => localStorage.getItem('rtcd.view')), 'grid');
+    await p.reload();
+    await L.waitFor('grid view after reload', async () => (await p.textContent('#btn-layout .lbl').catch(() => '')) === 'Speaker view');
+  });
+  await L.closeAll(...users);
+});
+
 test('keyboard: Tab reaches every control, each has a name and a visible focus ring; the shortcuts are in the tooltips', { timeout: 90000 }, async () => {
   const room = L.roomName('tabs');
   const users = [];

@@ -83,6 +83,7 @@ const controls = new Controls({
   settings: () => panels.toggle('settings'), help: () => shortcuts.openHelp(), host: () => panels.toggle('host'),
 }, `${location.origin}/r/${encodeURIComponent(room)}`, room);
 grid.addEventListener('change', () => controls.showView(grid.view));
+controls.showView(grid.view); // the view this browser picked last
 
 // --- our media ---
 

@@ -11,12 +11,18 @@
 const GAP = 8;
 const PAD = 16;
 const WATCHED = ['data-speaking', 'data-screen', 'data-video'];
+const STORE_VIEW = 'rtcd.view';
+
+// storedView is the view this browser picked last, grid if none.
+function storedView() {
+  try { return localStorage.getItem(STORE_VIEW) === 'speaker' ? 'speaker' : 'grid'; } catch { return 'grid'; }
+}
 
 export class Grid extends EventTarget {
   constructor(el) {
     super();
     this.el = el;
-    this.view = 'grid';      // grid | speaker: the view asked for
+    this.view = storedView(); // grid | speaker: the view asked for, remembered
     this.pinned = null;      // the pinned tile element
     this.lastSpeaker = null; // the remote tile that spoke last
     this.shown = null;       // the tile shown large now
@@ -41,9 +47,11 @@ export class Grid extends EventTarget {
     this.layout(true);
   }
 
-  // setView picks the grid or the speaker view.
+  // setView picks the grid or the speaker view, and remembers it for the
+  // next call.
   setView(view) {
     this.view = view === 'speaker' ? 'speaker' : 'grid';
+    try { localStorage.setItem(STORE_VIEW, this.view); } catch { /* storage off */ }
     this.layout(true);
   }
 
