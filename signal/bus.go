@@ -107,6 +107,16 @@ type RoomBus interface {
 	// says it could not be delivered.
 	Command(node string, c Command) error
 
+	// CountFailure adds one failure of key (hostctl.go: an address's wrong
+	// room password) to a count that every node shares, which starts with
+	// the key's first failure and lasts window, and returns the count. ok
+	// is false when the bus shares no count (the local bus) or cannot
+	// reach it: the hub then goes by its own count alone.
+	CountFailure(key string, window time.Duration) (n int, ok bool)
+	// Failures reads key's shared count of CountFailure (0 once its window
+	// is over); ok as there.
+	Failures(key string) (n int, ok bool)
+
 	// MediaSignal hands sig, from a client of this node, to node, which
 	// carries the media of the client's room (a MediaNode answer), exactly
 	// once or not at all. That node's hub opens the client's media session
@@ -224,3 +234,5 @@ func (localBus) Control(string) (Control, bool)                       { return C
 func (localBus) Command(string, Command) error                        { return nil }
 func (localBus) Lobby(string, []Member)                               {}
 func (localBus) ListRooms() (map[string][]Member, error)              { return nil, nil }
+func (localBus) CountFailure(string, time.Duration) (int, bool)       { return 0, false }
+func (localBus) Failures(string) (int, bool)                          { return 0, false }

@@ -104,6 +104,29 @@ func (c *Control) remove(s *session) {
 	}
 }
 
+// pwFailKey is the bus's failure key of wrong passwords from address ip
+// (an ipKey).
+func pwFailKey(ip string) string { return "pw:" + ip }
+
+// pwBlocked reports whether address ip has given pwFailMax wrong passwords
+// within pwFailWindow: on any node, by the count the bus shares, or on
+// this one, by its own count, which stands in while the bus cannot be
+// asked.
+func (h *Hub) pwBlocked(ip string) bool {
+	if h.pwFails.blocked(ip) {
+		return true
+	}
+	n, ok := h.router.bus.Failures(pwFailKey(ip))
+	return ok && n >= pwFailMax
+}
+
+// pwFailed counts a wrong password from address ip, on this node and in the
+// count the bus shares.
+func (h *Hub) pwFailed(ip string) {
+	h.pwFails.fail(ip)
+	h.router.bus.CountFailure(pwFailKey(ip), pwFailWindow)
+}
+
 // tokenHost reports whether s holds a host token.
 func tokenHost(s *session) bool { return s.claims != nil && s.claims.Role == proto.RoleHost }
 

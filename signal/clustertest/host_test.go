@@ -244,3 +244,33 @@ func TestRoomEventsOnce(t *testing.T) {
 		}
 	}
 }
+
+// TestPasswordLimitAcrossNodes: wrong room passwords count per address
+// across the cluster: five on n1, and the next try on n2 is rate_limited,
+// even with the right password.
+func TestPasswordLimitAcrossNodes(t *testing.T) {
+	r := redistest.Run(t)
+	n1 := startNode(t, r.Addr(), "n1")
+	n2 := startNode(t, r.Addr(), "n2")
+	a := dial(t, n1.wsURL(), "a")
+	a.join("room")
+	a.hostAct(proto.ActionPassword, "", "open sesame")
+	a.wait(proto.TypeHost)
+	x := dial(t, n1.wsURL(), "x")
+	for i := range 5 {
+		x.send(msg{"v": 1, "type": proto.TypeJoin, "id": "j", "room": "room", "password": "guess"})
+		if code := x.waitErr(); code != proto.CodeWrongPassword {
+			t.Fatalf("x's try %d: %s, want wrong_password", i+1, code)
+		}
+	}
+	y := dial(t, n2.wsURL(), "y")
+	y.send(msg{"v": 1, "type": proto.TypeJoin, "id": "j", "room": "room", "password": "open sesame"})
+	if code := y.waitErr(); code != proto.CodeRateLimited {
+		t.Fatalf("y's try on n2: %s, want rate_limited", code)
+	}
+	// Without a password the address is not refused unread.
+	y.send(msg{"v": 1, "type": proto.TypeJoin, "id": "j", "room": "room"})
+	if code := y.waitErr(); code != proto.CodePasswordRequired {
+		t.Fatalf("y without a password: %s, want password_required", code)
+	}
+}

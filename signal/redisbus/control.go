@@ -131,3 +131,42 @@ func (b *Bus) Lobby(room string, waiting []signal.Member) {
 	}
 	_, _ = b.publish(b.evCh, wire{T: wLobby, Node: b.self, Room: room, Members: waiting})
 }
+
+// failKey holds the shared count of key's failures (fail.lua).
+func (b *Bus) failKey(key string) string { return b.pfx + "fail:" + key }
+
+// CountFailure adds one failure to key's count in Redis, which lasts window
+// from its first failure, and returns the count; false if Redis cannot be
+// asked.
+func (b *Bus) CountFailure(key string, window time.Duration) (int, bool) {
+	if !b.linkUp() {
+		return 0, false
+	}
+	ctx, cancel := b.cmdCtx()
+	defer cancel()
+	n, err := failScript.Run(ctx, b.rdb, []string{b.failKey(key)}, window.Milliseconds()).Int()
+	if err != nil {
+		b.fail("count failure", err)
+		return 0, false
+	}
+	return n, true
+}
+
+// Failures reads key's count in Redis (0 once its window is over); false
+// if Redis cannot be asked.
+func (b *Bus) Failures(key string) (int, bool) {
+	if !b.linkUp() {
+		return 0, false
+	}
+	ctx, cancel := b.cmdCtx()
+	defer cancel()
+	n, err := b.rdb.Get(ctx, b.failKey(key)).Int()
+	switch {
+	case errors.Is(err, redis.Nil):
+		return 0, true
+	case err != nil:
+		b.fail("failures", err)
+		return 0, false
+	}
+	return n, true
+}
