@@ -46,8 +46,10 @@ type RoomBus interface {
 	// JoinLocal means the bus cannot place the peer now: the router places
 	// it on this node alone, and the bus tells the other nodes once it can.
 	Join(j *Joining) JoinResult
-	// Leave tells the other nodes that a peer of this node left room.
-	Leave(room, peer string)
+	// Leave tells the other nodes that a peer of this node left room, and
+	// says whether anyone is left in it on a live node, so that exactly
+	// one node reports the room's end (the leave that emptied it).
+	Leave(room, peer string) RoomLeft
 	// Update tells the other nodes what a peer of this node in room looks
 	// like now (name, state, away).
 	Update(room string, m Member)
@@ -146,6 +148,15 @@ const (
 	JoinAlready                   // the peer is in a room already
 )
 
+// RoomLeft is what RoomBus.Leave learned of the room the peer left.
+type RoomLeft int
+
+const (
+	LeftUnknown RoomLeft = iota // the bus cannot tell (the local bus, or its backend unreachable): the node goes by its own view
+	LeftInUse                   // members of live nodes remain
+	LeftEmpty                   // the leave took the last member of a live node out: the room is over
+)
+
 // Member is a peer of a room as nodes describe it to each other. Nodes
 // store and exchange its JSON form, so the form does not change.
 type Member struct {
@@ -219,7 +230,7 @@ func (localBus) NodeID() string                                       { return "
 func (localBus) Health() error                                        { return nil }
 func (localBus) ICEURLs(own ICEURLs) ICEURLs                          { return own }
 func (localBus) Join(*Joining) JoinResult                             { return JoinLocal }
-func (localBus) Leave(string, string)                                 {}
+func (localBus) Leave(string, string) RoomLeft                        { return LeftUnknown }
 func (localBus) Update(string, Member)                                {}
 func (localBus) Signal(string, string, string, string, []byte) error  { return errNoOtherNode }
 func (localBus) Hold(string, []byte) bool                             { return false }

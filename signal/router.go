@@ -340,8 +340,9 @@ func (r *router) leave(s *session, reply []byte, silent bool) bool {
 		return waited
 	}
 	r.remove(s)
+	dep := departure{peer: s.id, report: true}
 	if !silent {
-		r.departed(rm, s, false, &d)
+		dep.empty = r.departed(rm, s, false, &d)
 	}
 	var promoted *Member
 	switch {
@@ -363,7 +364,7 @@ func (r *router) leave(s *session, reply []byte, silent bool) bool {
 	r.mu.Unlock()
 	r.flush(&d)
 	if !silent {
-		r.bus.Leave(rm.name, s.id)
+		r.leftRoom(rm.name, dep)
 	}
 	if promoted != nil {
 		r.bus.Update(rm.name, *promoted)

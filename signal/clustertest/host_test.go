@@ -1,10 +1,15 @@
 package clustertest
 
 import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 
 	"github.com/rtcd/rtcd/internal/redistest"
+	"github.com/rtcd/rtcd/internal/webhook"
 	"github.com/rtcd/rtcd/signal"
 	"github.com/rtcd/rtcd/signal/proto"
 )
@@ -273,4 +278,147 @@ func TestPasswordLimitAcrossNodes(t *testing.T) {
 	if code := y.waitErr(); code != proto.CodePasswordRequired {
 		t.Fatalf("y without a password: %s, want password_required", code)
 	}
+}
+
+// hookReceiver is a webhook receiver on loopback: every delivery it gets,
+// signature checked, in order of arrival.
+type hookReceiver struct {
+	srv *httptest.Server
+	got chan webhook.Event
+}
+
+const hookSecret = "cluster-webhook-secret-0123"
+
+func newHookReceiver(t *testing.T) *hookReceiver {
+	t.Helper()
+	h := &hookReceiver{got: make(chan webhook.Event, 256)}
+	h.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		if err := webhook.Verify(hookSecret, r.Header.Get(webhook.HeaderTimestamp), r.Header.Get(webhook.HeaderSignature),
+			body, time.Now(), time.Minute); err != nil {
+			t.Errorf("delivery %s: %v", body, err)
+			return
+		}
+		var e webhook.Event
+		if err := json.Unmarshal(body, &e); err != nil {
+			t.Errorf("delivery %s: %v", body, err)
+			return
+		}
+		h.got <- e
+	}))
+	t.Cleanup(h.srv.Close)
+	return h
+}
+
+// hooksTo makes a node post its events to h, as the daemon wires them.
+func hooksTo(t *testing.T, h *hookReceiver, node string) func(*nodeConfig) {
+	t.Helper()
+	s, err := webhook.New(webhook.Config{URLs: []string{h.srv.URL}, Secret: hookSecret, Backoff: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	return func(c *nodeConfig) {
+		c.Events = func(e signal.Event) {
+			ev := webhook.Event{Type: e.Type, Time: e.Time.UTC(), Room: e.Room, Node: node}
+			if e.Peer != "" {
+				ev.Participant = &webhook.Participant{ID: e.Peer, Name: e.Name}
+			}
+			s.Send(ev)
+		}
+	}
+}
+
+// roomEvents waits until h got n room events of room (room.started and
+// room.ended, participant events skipped), then for a quiet while, and
+// returns them all.
+func (h *hookReceiver) roomEvents(t *testing.T, room string, n int) []webhook.Event {
+	t.Helper()
+	var out []webhook.Event
+	deadline := time.After(msgWait)
+	for len(out) < n {
+		select {
+		case e := <-h.got:
+			if e.Room == room && e.Participant == nil {
+				out = append(out, e)
+			}
+		case <-deadline:
+			t.Fatalf("room %s: events %+v, want %d", room, out, n)
+		}
+	}
+	quiet := time.After(4 * hbInterval)
+	for {
+		select {
+		case e := <-h.got:
+			if e.Room == room && e.Participant == nil {
+				out = append(out, e)
+			}
+		case <-quiet:
+			return out
+		}
+	}
+}
+
+// TestRoomWebhooksAcrossNodes: a room with members on two nodes is reported
+// started once and ended once, to a real webhook receiver: when its last
+// members leave one after the other, at the same time, and when a host
+// ends it (the other node ends its part without reporting it again).
+func TestRoomWebhooksAcrossNodes(t *testing.T) {
+	r := redistest.Run(t)
+	h := newHookReceiver(t)
+	n1 := startNode(t, r.Addr(), "n1", hooksTo(t, h, "n1"))
+	n2 := startNode(t, r.Addr(), "n2", hooksTo(t, h, "n2"))
+	a := dial(t, n1.wsURL(), "a")
+	b := dial(t, n2.wsURL(), "b")
+	c := dial(t, n2.wsURL(), "c")
+	leave := func(ps ...*wsc) {
+		t.Helper()
+		for _, p := range ps {
+			p.send(msg{"v": 1, "type": proto.TypeLeave})
+		}
+		for _, p := range ps {
+			p.wait(proto.TypeLeft)
+		}
+	}
+	check := func(room string, want ...string) {
+		t.Helper()
+		got := h.roomEvents(t, room, len(want))
+		if len(got) != len(want) {
+			t.Fatalf("room %s: events %+v, want %v", room, got, want)
+		}
+		for i, e := range got {
+			if e.Type != want[i] {
+				t.Fatalf("room %s: events %+v, want %v", room, got, want)
+			}
+		}
+	}
+
+	// One after the other.
+	a.join("one")
+	b.join("one")
+	c.join("one")
+	a.waitFor(proto.TypePeerJoined, func(m msg) bool { return m.peer() == c.peerID })
+	leave(a)
+	b.waitFor(proto.TypePeerLeft, func(m msg) bool { return m.peer() == a.peerID })
+	leave(b)
+	leave(c)
+	check("one", signal.EventRoomStarted, signal.EventRoomEnded)
+
+	// The last members of each node leave at the same time.
+	a.join("two")
+	b.join("two")
+	a.wait(proto.TypePeerJoined)
+	leave(a, b)
+	check("two", signal.EventRoomStarted, signal.EventRoomEnded)
+
+	// The host ends the room.
+	a.join("three")
+	b.join("three")
+	a.wait(proto.TypePeerJoined)
+	a.hostAct(proto.ActionEnd, "", "")
+	a.wait(proto.TypeHost)
+	if code := b.waitErr(); code != proto.CodeRoomEnded {
+		t.Fatalf("b: %s, want room_ended", code)
+	}
+	check("three", signal.EventRoomStarted, signal.EventRoomEnded)
 }

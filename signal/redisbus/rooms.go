@@ -123,12 +123,31 @@ func (b *Bus) complete(req *joinReq, members []signal.Member) bool {
 	return ok
 }
 
-// Leave removes a peer of this node from room in Redis and tells the others.
-func (b *Bus) Leave(room, id string) {
-	b.write("leave", room, func(ctx context.Context, p redis.Pipeliner) {
-		leaveScript.Eval(ctx, p, []string{b.roomKey(room), b.ctlKey(room)}, id, b.evCh,
-			string(proto.Marshal(wire{T: wLeave, Node: b.self, Room: room, ID: id})))
+// Leave removes a peer of this node from room in Redis, tells the others,
+// and says whether members of live nodes remain (leave.lua counts them in
+// the same step).
+func (b *Bus) Leave(room, id string) signal.RoomLeft {
+	if !b.linkUp() {
+		b.markDirty(room)
+		return signal.LeftUnknown
+	}
+	var cmd *redis.Cmd
+	err := b.pipe("leave", func(ctx context.Context, p redis.Pipeliner) {
+		cmd = leaveScript.Eval(ctx, p, []string{b.roomKey(room), b.ctlKey(room)}, id, b.evCh,
+			string(proto.Marshal(wire{T: wLeave, Node: b.self, Room: room, ID: id})), b.nodeKey(""))
 	})
+	if err != nil {
+		b.markDirty(room)
+		return signal.LeftUnknown
+	}
+	n, err := cmd.Int()
+	switch {
+	case err != nil:
+		return signal.LeftUnknown
+	case n == 0:
+		return signal.LeftEmpty
+	}
+	return signal.LeftInUse
 }
 
 // Update stores a peer's new name/state and tells the others.
