@@ -100,6 +100,12 @@ type RoomBus interface {
 	// Lobby tells the other nodes who of this node waits in room's lobby
 	// now (Rooms.Lobbied), so that hosts anywhere see and admit them.
 	Lobby(room string, waiting []Member)
+	// Members lists the members of room on live nodes, for a locked room
+	// this node has no member of: whether a host is in it to let a joiner
+	// in, and where the room's presence starts while the joiner waits here
+	// (the bus's news about the room applies from then on). nil and no
+	// error on the local bus, where this node's rooms are all there is.
+	Members(room string) ([]Member, error)
 	// ListRooms lists every room of the cluster with its members, for the
 	// admin API; nil (and no error) on the local bus, where this node's
 	// rooms are all there is.
@@ -244,6 +250,7 @@ func (localBus) SetControl(string, Control)                           {}
 func (localBus) Control(string) (Control, bool)                       { return Control{}, false }
 func (localBus) Command(string, Command) error                        { return nil }
 func (localBus) Lobby(string, []Member)                               {}
+func (localBus) Members(string) ([]Member, error)                     { return nil, nil }
 func (localBus) ListRooms() (map[string][]Member, error)              { return nil, nil }
 func (localBus) CountFailure(string, time.Duration) (int, bool)       { return 0, false }
 func (localBus) Failures(string) (int, bool)                          { return 0, false }

@@ -196,6 +196,7 @@ func (r *router) drainLobby(rm *room, d *delivery) []*session {
 	if len(out) > 0 {
 		r.lobbyChanged(rm, d)
 	}
+	r.prune(rm)
 	return out
 }
 
@@ -225,7 +226,7 @@ func (r *router) drop(rm *room, s *session, res *acted, d *delivery) {
 	res.left = append(res.left, departure{peer: s.id, empty: r.departed(rm, s, false, d), report: true})
 	res.closed = append(res.closed, s)
 	if rm.local == 0 {
-		r.emptied(rm, d)
+		r.vacate(rm, d)
 		return
 	}
 	r.tell(rm, proto.TypePeerLeft, &proto.PeerInfo{ID: s.id}, d)
@@ -261,6 +262,7 @@ func (r *router) endLocked(rm *room, actor *session, here bool, res *acted, d *d
 		res.closed = append(res.closed, m)
 		res.left = append(res.left, departure{peer: m.id}) // the end is reported by the node that ended the room
 	}
+	r.prune(rm) // a room this node had waiters of only
 }
 
 // endRoom refuses joins of room for endedHold. Called with mu held.

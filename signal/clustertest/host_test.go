@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"testing"
 	"time"
 
@@ -421,4 +422,118 @@ func TestRoomWebhooksAcrossNodes(t *testing.T) {
 		t.Fatalf("b: %s, want room_ended", code)
 	}
 	check("three", signal.EventRoomStarted, signal.EventRoomEnded)
+}
+
+// knock sends a join of room and waits for waiting.
+func (c *wsc) knock(room string) {
+	c.t.Helper()
+	c.send(msg{"v": 1, "type": proto.TypeJoin, "id": "k", "room": room})
+	c.wait(proto.TypeWaiting)
+}
+
+// lobbyIs waits for a lobby message listing exactly ids, in order.
+func (c *wsc) lobbyIs(ids ...string) {
+	c.t.Helper()
+	c.waitFor(proto.TypeLobby, func(m msg) bool { return slices.Equal(m.peerIDs(), ids) })
+}
+
+// TestLobbyOnNodeWithoutMembers: a locked room joined through a node with
+// nobody in it: the joiner waits there, the host on the other node sees it
+// in the lobby and admits it, turns it away (lobby_denied), or loses it from
+// the lobby when it leaves or its socket drops; an unlock lets the rest in,
+// and a waiter whose room empties gets room_locked.
+func TestLobbyOnNodeWithoutMembers(t *testing.T) {
+	r := redistest.Run(t)
+	n1 := startNode(t, r.Addr(), "n1")
+	n2 := startNode(t, r.Addr(), "n2")
+	a := dial(t, n1.wsURL(), "a")
+	a.join("room")
+	a.hostAct(proto.ActionLock, "", "")
+	a.wait(proto.TypeHost)
+
+	d := dial(t, n2.wsURL(), "d")
+	d.knock("room")
+	a.lobbyIs(d.peerID)
+	a.hostAct(proto.ActionDeny, d.peerID, "")
+	a.wait(proto.TypeHost)
+	if code := d.waitErr(); code != proto.CodeLobbyDenied {
+		t.Fatalf("d: %s, want lobby_denied", code)
+	}
+	a.lobbyIs()
+
+	e := dial(t, n2.wsURL(), "e")
+	e.knock("room")
+	a.lobbyIs(e.peerID)
+	e.send(msg{"v": 1, "type": proto.TypeLeave})
+	e.wait(proto.TypeLeft)
+	a.lobbyIs()
+
+	f := dial(t, n2.wsURL(), "f")
+	f.knock("room")
+	a.lobbyIs(f.peerID)
+	f.cut()
+	a.lobbyIs()
+
+	g := dial(t, n2.wsURL(), "g")
+	g.knock("room")
+	a.lobbyIs(g.peerID)
+	h := dial(t, n2.wsURL(), "h")
+	h.knock("room")
+	a.lobbyIs(g.peerID, h.peerID)
+	a.hostAct(proto.ActionAdmit, g.peerID, "")
+	a.wait(proto.TypeHost)
+	if j := g.wait(proto.TypeJoined); !slices.Equal(j.peerIDs(), []string{a.peerID}) || settings(j)["locked"] != true {
+		t.Fatalf("g joined %v", j)
+	}
+	a.lobbyIs(h.peerID)
+	a.waitFor(proto.TypePeerJoined, func(m msg) bool { return m.peer() == g.peerID })
+	a.hostAct(proto.ActionUnlock, "", "")
+	a.wait(proto.TypeHost)
+	h.wait(proto.TypeJoined)
+	a.waitFor(proto.TypePeerJoined, func(m msg) bool { return m.peer() == h.peerID })
+
+	// A waiter on a node without members whose room's last member leaves.
+	a.send(msg{"v": 1, "type": proto.TypeLeave})
+	a.wait(proto.TypeLeft)
+	a.join("solo")
+	a.hostAct(proto.ActionLock, "", "")
+	a.wait(proto.TypeHost)
+	i := dial(t, n2.wsURL(), "i")
+	i.knock("solo")
+	a.lobbyIs(i.peerID)
+	a.send(msg{"v": 1, "type": proto.TypeLeave})
+	a.wait(proto.TypeLeft)
+	if code := i.waitErr(); code != proto.CodeRoomLocked {
+		t.Fatalf("i: %s, want room_locked", code)
+	}
+}
+
+// TestLockedRoomWithoutHost: a locked room whose host's node crashed has no
+// host anywhere: the waiter on another node gets room_locked once the node
+// is gone, and so does a join after it, as on one node.
+func TestLockedRoomWithoutHost(t *testing.T) {
+	r := redistest.Run(t)
+	n1 := startNode(t, r.Addr(), "n1")
+	url2, kill := startChild(t, r.Addr(), "n2")
+	a := dial(t, url2, "a")
+	a.join("room")
+	x := dial(t, n1.wsURL(), "x") // x sees a: n2 is in the cluster
+	x.join("room")
+	a.wait(proto.TypePeerJoined)
+	x.send(msg{"v": 1, "type": proto.TypeLeave})
+	x.wait(proto.TypeLeft)
+	a.waitFor(proto.TypePeerLeft, func(m msg) bool { return m.peer() == x.peerID })
+	a.hostAct(proto.ActionLock, "", "")
+	a.wait(proto.TypeHost)
+
+	w := dial(t, n1.wsURL(), "w")
+	w.knock("room")
+	a.lobbyIs(w.peerID)
+	kill()
+	if code := w.waitErr(); code != proto.CodeRoomLocked {
+		t.Fatalf("w: %s, want room_locked", code)
+	}
+	if _, code := w.joinResult("room"); code != proto.CodeRoomLocked {
+		t.Fatalf("w's join after: %s, want room_locked", code)
+	}
 }
