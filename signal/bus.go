@@ -142,6 +142,11 @@ type MediaSignal struct {
 	ID   string          `json:"id,omitempty"` // the client's request id, echoed by an error
 	Kind string          `json:"kind"`
 	Data json.RawMessage `json:"data,omitempty"`
+	// Held says a host's mute holds the client's audio as of this signal:
+	// the media node applies it to the client's media session first. A
+	// MediaSignal without Kind carries only this, for a session that is
+	// open already.
+	Held bool `json:"held,omitempty"`
 }
 
 // JoinResult is how RoomBus.Join ended.
@@ -188,6 +193,7 @@ type SessionRecord struct {
 	Client string       `json:"client,omitempty"`
 	Host   bool         `json:"host,omitempty"`
 	Since  int64        `json:"since,omitempty"`
+	Held   bool         `json:"held,omitempty"` // a host's mute holds its audio
 }
 
 // Joining is one join handed to RoomBus.Join. The bus orders its steps

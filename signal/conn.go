@@ -442,7 +442,10 @@ func (c *conn) handle(mt int, b []byte) {
 			c.h.st.relayed.Add(1)
 		}
 	case proto.TypeUpdate:
-		e = c.h.router.update(s, m.Name, m.State)
+		var unheld bool
+		if unheld, e = c.h.router.update(s, m.Name, m.State); unheld {
+			c.h.holdAudio(s) // s unmuted itself: a host's mute is over
+		}
 	case proto.TypeHost:
 		e = c.h.hostAction(action{actor: s, name: m.Action, target: m.Target, password: m.Password, id: m.ID})
 	case proto.TypeICE:

@@ -39,6 +39,7 @@ type acted struct {
 	admitted []*session  // waiters to join the room, past its lock
 	left     []departure // local peers out of the room, for the bus
 	updated  []Member    // local members whose state changed, for the bus
+	held     []*session  // local members a host muted: the media server holds their audio
 	control  *Control    // the room's new control state, for the bus
 	remote   *Command    // the action is for another node
 	node     string      // ... this one ("" every node)
@@ -118,6 +119,8 @@ func (r *router) actLocked(a action, d *delivery) (acted, *proto.Error) {
 			r.tellUpdated(rm, t, d)
 			res.updated = append(res.updated, memberOf(t, ""))
 		}
+		t.audioHeld = true // until t itself says audio:true (router.update)
+		res.held = append(res.held, t)
 		d.push(t, hostRequest(a.name, from), false)
 	case proto.ActionAskUnmute:
 		d.push(t, hostRequest(a.name, from), false)
@@ -294,6 +297,9 @@ func (h *Hub) afterAction(res acted, fromBus bool) {
 	r := h.router
 	for _, s := range res.closed {
 		h.closeMedia(s)
+	}
+	for _, s := range res.held {
+		h.holdAudio(s)
 	}
 	for _, dep := range res.left {
 		r.leftRoom(res.room, dep)

@@ -409,7 +409,7 @@ func (r *router) records(byTok map[string]*session) map[string]SessionRecord {
 	recs := make(map[string]SessionRecord, len(byTok))
 	for tok, s := range byTok {
 		rec := SessionRecord{Peer: s.id, User: s.user, Claims: s.claims, Name: s.name, State: s.state, Client: s.client,
-			Host: s.host, Since: s.since}
+			Host: s.host, Since: s.since, Held: s.audioHeld}
 		if s.room != nil {
 			rec.Room = s.room.name
 		}

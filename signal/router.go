@@ -468,20 +468,25 @@ func (r *router) relay(s *session, to string, msg []byte) *proto.Error {
 	return nil
 }
 
-// update changes s's name and/or state and tells the others.
-func (r *router) update(s *session, name *string, st *proto.StateUpdate) *proto.Error {
+// update changes s's name and/or state and tells the others. unheld says
+// s unmuted itself (audio:true) after a host muted it: the media server
+// forwards its audio again.
+func (r *router) update(s *session, name *string, st *proto.StateUpdate) (unheld bool, e *proto.Error) {
 	var d delivery
 	r.mu.Lock()
 	if s.room == nil {
 		r.mu.Unlock()
-		return proto.Errorf(proto.CodeNotInRoom, "join a room first")
+		return false, proto.Errorf(proto.CodeNotInRoom, "join a room first")
 	}
 	if name != nil {
 		s.name = *name
 	}
 	s.state = s.state.Apply(st)
+	if st != nil && st.Audio != nil && *st.Audio && s.audioHeld {
+		s.audioHeld, unheld = false, true
+	}
 	r.announceUnlock(s, &d)
-	return nil
+	return unheld, nil
 }
 
 // announceUnlock tells the others in s's room (and the bus) what s looks

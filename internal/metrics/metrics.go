@@ -58,6 +58,7 @@ var defs = []metricDef{
 	{"rtcd_sfu_nacks_total", "NACKs received from subscribers, by room.", []string{"room"}},
 	{"rtcd_sfu_plis_total", "Keyframe requests sent to publishers, by room.", []string{"room"}},
 	{"rtcd_sfu_audio_held_total", "Audio packets not forwarded because their publisher was not among the room's loudest, by room.", []string{"room"}},
+	{"rtcd_sfu_audio_muted_total", "Audio packets not forwarded because a host muted their publisher, by room.", []string{"room"}},
 	{"rtcd_sfu_estimated_bitrate_bps", "Bandwidth the media server estimates towards a subscriber.", []string{"room", "peer"}},
 	{"rtcd_webhook_deliveries_total", "Webhook events by outcome per receiver: ok (a 2xx), failed (a final answer, or every attempt failed), dropped (the receiver's queue was full, or the daemon stopped first).", []string{"result"}},
 	{"rtcd_webhook_retries_total", "Webhook attempts after an event's first.", nil},
@@ -136,6 +137,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 				counter("rtcd_sfu_nacks_total", r.NACKs, r.Room)
 				counter("rtcd_sfu_plis_total", r.PLIs, r.Room)
 				counter("rtcd_sfu_audio_held_total", r.AudioHeld, r.Room)
+				counter("rtcd_sfu_audio_muted_total", r.AudioMuted, r.Room)
 				for _, peer := range sortedKeys(r.EstimatedBitrate) {
 					gauge("rtcd_sfu_estimated_bitrate_bps", float64(r.EstimatedBitrate[peer]), r.Room, peer)
 				}
