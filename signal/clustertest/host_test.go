@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/rtcd/rtcd/internal/redistest"
 	"github.com/rtcd/rtcd/internal/webhook"
 	"github.com/rtcd/rtcd/signal"
@@ -424,6 +426,27 @@ func TestRoomWebhooksAcrossNodes(t *testing.T) {
 	check("three", signal.EventRoomStarted, signal.EventRoomEnded)
 }
 
+// waitStoredLock waits until room's control state in Redis says locked: a
+// host's lock is echoed before it is stored, and a node with no member of
+// the room judges a join by what is stored.
+func waitStoredLock(t *testing.T, r *redistest.Server, room string) {
+	t.Helper()
+	rdb := redis.NewClient(&redis.Options{Addr: r.Addr()})
+	defer rdb.Close()
+	deadline := time.Now().Add(msgWait)
+	for {
+		v, err := rdb.Get(ctxT(t, msgWait), "rtcd:ctl:"+room).Bytes()
+		var c signal.Control
+		if err == nil && json.Unmarshal(v, &c) == nil && c.Locked {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("room %s: no lock stored in redis within %v (%s, %v)", room, msgWait, v, err)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 // knock sends a join of room and waits for waiting.
 func (c *wsc) knock(room string) {
 	c.t.Helper()
@@ -450,6 +473,7 @@ func TestLobbyOnNodeWithoutMembers(t *testing.T) {
 	a.join("room")
 	a.hostAct(proto.ActionLock, "", "")
 	a.wait(proto.TypeHost)
+	waitStoredLock(t, r, "room")
 
 	d := dial(t, n2.wsURL(), "d")
 	d.knock("room")
@@ -498,6 +522,7 @@ func TestLobbyOnNodeWithoutMembers(t *testing.T) {
 	a.join("solo")
 	a.hostAct(proto.ActionLock, "", "")
 	a.wait(proto.TypeHost)
+	waitStoredLock(t, r, "solo")
 	i := dial(t, n2.wsURL(), "i")
 	i.knock("solo")
 	a.lobbyIs(i.peerID)
@@ -525,6 +550,7 @@ func TestLockedRoomWithoutHost(t *testing.T) {
 	a.waitFor(proto.TypePeerLeft, func(m msg) bool { return m.peer() == x.peerID })
 	a.hostAct(proto.ActionLock, "", "")
 	a.wait(proto.TypeHost)
+	waitStoredLock(t, r, "room")
 
 	w := dial(t, n1.wsURL(), "w")
 	w.knock("room")
