@@ -228,6 +228,22 @@ func (j *Joining) Complete(members []Member) bool {
 	return j.r.completeJoin(j.s, j.Room, j.id, members, j.Resumed, j.ctl)
 }
 
+// Member describes the peer as it is now in the room (its host role
+// decided), false if it is not in the room. A bus whose full sync stored
+// the peer as Begin described it, while the join was in flight, rewrites
+// the peer's entry with it.
+func (j *Joining) Member() (Member, bool) { return j.r.memberNow(j.s, j.Room) }
+
+// memberNow describes s for the other nodes if it is in room name.
+func (r *router) memberNow(s *session, name string) (Member, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if s.room == nil || s.room.name != name {
+		return Member{}, false
+	}
+	return memberOf(s, r.bus.NodeID()), true
+}
+
 // errNoOtherNode is a signal for a peer of another node on a hub that has
 // no other node; it cannot happen, since such a hub has no such peers.
 var errNoOtherNode = errors.New("signal: no other node")
