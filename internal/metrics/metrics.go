@@ -10,6 +10,7 @@ import (
 	"sort"
 
 	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/rtcd/rtcd/internal/sfu"
 	"github.com/rtcd/rtcd/internal/webhook"
 	"github.com/rtcd/rtcd/signal"
