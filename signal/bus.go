@@ -46,8 +46,10 @@ type RoomBus interface {
 	// JoinLocal means the bus cannot place the peer now: the router places
 	// it on this node alone, and the bus tells the other nodes once it can.
 	Join(j *Joining) JoinResult
-	// Leave tells the other nodes that a peer of this node left room.
-	Leave(room, peer string)
+	// Leave tells the other nodes that a peer of this node left room, and
+	// says whether anyone is left in it on a live node, so that exactly
+	// one node reports the room's end (the leave that emptied it).
+	Leave(room, peer string) RoomLeft
 	// Update tells the other nodes what a peer of this node in room looks
 	// like now (name, state, away).
 	Update(room string, m Member)
@@ -98,6 +100,12 @@ type RoomBus interface {
 	// Lobby tells the other nodes who of this node waits in room's lobby
 	// now (Rooms.Lobbied), so that hosts anywhere see and admit them.
 	Lobby(room string, waiting []Member)
+	// Members lists the members of room on live nodes, for a locked room
+	// this node has no member of: whether a host is in it to let a joiner
+	// in, and where the room's presence starts while the joiner waits here
+	// (the bus's news about the room applies from then on). nil and no
+	// error on the local bus, where this node's rooms are all there is.
+	Members(room string) ([]Member, error)
 	// ListRooms lists every room of the cluster with its members, for the
 	// admin API; nil (and no error) on the local bus, where this node's
 	// rooms are all there is.
@@ -106,6 +114,16 @@ type RoomBus interface {
 	// (Rooms.Command), or with node "" to every other node (end). An error
 	// says it could not be delivered.
 	Command(node string, c Command) error
+
+	// CountFailure adds one failure of key (hostctl.go: an address's wrong
+	// room password) to a count that every node shares, which starts with
+	// the key's first failure and lasts window, and returns the count. ok
+	// is false when the bus shares no count (the local bus) or cannot
+	// reach it: the hub then goes by its own count alone.
+	CountFailure(key string, window time.Duration) (n int, ok bool)
+	// Failures reads key's shared count of CountFailure (0 once its window
+	// is over); ok as there.
+	Failures(key string) (n int, ok bool)
 
 	// MediaSignal hands sig, from a client of this node, to node, which
 	// carries the media of the client's room (a MediaNode answer), exactly
@@ -124,6 +142,11 @@ type MediaSignal struct {
 	ID   string          `json:"id,omitempty"` // the client's request id, echoed by an error
 	Kind string          `json:"kind"`
 	Data json.RawMessage `json:"data,omitempty"`
+	// Held says a host's mute holds the client's audio as of this signal:
+	// the media node applies it to the client's media session first. A
+	// MediaSignal without Kind carries only this, for a session that is
+	// open already.
+	Held bool `json:"held,omitempty"`
 }
 
 // JoinResult is how RoomBus.Join ended.
@@ -134,6 +157,15 @@ const (
 	JoinFull                      // the room has RoomSize peers across nodes
 	JoinLocal                     // the bus cannot place it: the router joins it on this node only
 	JoinAlready                   // the peer is in a room already
+)
+
+// RoomLeft is what RoomBus.Leave learned of the room the peer left.
+type RoomLeft int
+
+const (
+	LeftUnknown RoomLeft = iota // the bus cannot tell (the local bus, or its backend unreachable): the node goes by its own view
+	LeftInUse                   // members of live nodes remain
+	LeftEmpty                   // the leave took the last member of a live node out: the room is over
 )
 
 // Member is a peer of a room as nodes describe it to each other. Nodes
@@ -161,6 +193,7 @@ type SessionRecord struct {
 	Client string       `json:"client,omitempty"`
 	Host   bool         `json:"host,omitempty"`
 	Since  int64        `json:"since,omitempty"`
+	Held   bool         `json:"held,omitempty"` // a host's mute holds its audio
 }
 
 // Joining is one join handed to RoomBus.Join. The bus orders its steps
@@ -195,6 +228,22 @@ func (j *Joining) Complete(members []Member) bool {
 	return j.r.completeJoin(j.s, j.Room, j.id, members, j.Resumed, j.ctl)
 }
 
+// Member describes the peer as it is now in the room (its host role
+// decided), false if it is not in the room. A bus whose full sync stored
+// the peer as Begin described it, while the join was in flight, rewrites
+// the peer's entry with it.
+func (j *Joining) Member() (Member, bool) { return j.r.memberNow(j.s, j.Room) }
+
+// memberNow describes s for the other nodes if it is in room name.
+func (r *router) memberNow(s *session, name string) (Member, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if s.room == nil || s.room.name != name {
+		return Member{}, false
+	}
+	return memberOf(s, r.bus.NodeID()), true
+}
+
 // errNoOtherNode is a signal for a peer of another node on a hub that has
 // no other node; it cannot happen, since such a hub has no such peers.
 var errNoOtherNode = errors.New("signal: no other node")
@@ -209,7 +258,7 @@ func (localBus) NodeID() string                                       { return "
 func (localBus) Health() error                                        { return nil }
 func (localBus) ICEURLs(own ICEURLs) ICEURLs                          { return own }
 func (localBus) Join(*Joining) JoinResult                             { return JoinLocal }
-func (localBus) Leave(string, string)                                 {}
+func (localBus) Leave(string, string) RoomLeft                        { return LeftUnknown }
 func (localBus) Update(string, Member)                                {}
 func (localBus) Signal(string, string, string, string, []byte) error  { return errNoOtherNode }
 func (localBus) Hold(string, []byte) bool                             { return false }
@@ -223,4 +272,7 @@ func (localBus) SetControl(string, Control)                           {}
 func (localBus) Control(string) (Control, bool)                       { return Control{}, false }
 func (localBus) Command(string, Command) error                        { return nil }
 func (localBus) Lobby(string, []Member)                               {}
+func (localBus) Members(string) ([]Member, error)                     { return nil, nil }
 func (localBus) ListRooms() (map[string][]Member, error)              { return nil, nil }
+func (localBus) CountFailure(string, time.Duration) (int, bool)       { return 0, false }
+func (localBus) Failures(string) (int, bool)                          { return 0, false }

@@ -442,7 +442,10 @@ func (c *conn) handle(mt int, b []byte) {
 			c.h.st.relayed.Add(1)
 		}
 	case proto.TypeUpdate:
-		e = c.h.router.update(s, m.Name, m.State)
+		var unheld bool
+		if unheld, e = c.h.router.update(s, m.Name, m.State); unheld {
+			c.h.holdAudio(s) // s unmuted itself: a host's mute is over
+		}
 	case proto.TypeHost:
 		e = c.h.hostAction(action{actor: s, name: m.Action, target: m.Target, password: m.Password, id: m.ID})
 	case proto.TypeICE:
@@ -464,12 +467,12 @@ func (c *conn) join(s *session, m proto.ClientMessage) *proto.Error {
 	c.h.replaceStale(s, m.Room)
 	// Passwords are guessable where tokens are not: an address that got
 	// too many wrong has its attempts refused unread, right or wrong.
-	if m.Password != "" && c.h.pwFails.blocked(c.ipKey) {
+	if m.Password != "" && c.h.pwBlocked(c.ipKey) {
 		return proto.Errorf(proto.CodeRateLimited, "too many wrong passwords from your address; retry in a minute")
 	}
 	e := c.h.router.join(s, m.Room, m.ID, joinOpts{password: m.Password})
 	if e != nil && e.Code == proto.CodeWrongPassword {
-		c.h.pwFails.fail(c.ipKey)
+		c.h.pwFailed(c.ipKey)
 		logx.Debugw("signal: wrong room password", logx.Field("ip", c.ipKey), logx.Field("room", m.Room))
 	}
 	return e

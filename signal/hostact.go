@@ -35,13 +35,14 @@ type action struct {
 // acted is what an action leaves the hub to do once the router's lock is
 // released.
 type acted struct {
-	closed   []*session // local sessions out of the room: their media sessions close
-	admitted []*session // waiters to join the room, past its lock
-	left     []string   // local peers out of the room, for the bus
-	updated  []Member   // local members whose state changed, for the bus
-	control  *Control   // the room's new control state, for the bus
-	remote   *Command   // the action is for another node
-	node     string     // ... this one ("" every node)
+	closed   []*session  // local sessions out of the room: their media sessions close
+	admitted []*session  // waiters to join the room, past its lock
+	left     []departure // local peers out of the room, for the bus
+	updated  []Member    // local members whose state changed, for the bus
+	held     []*session  // local members a host muted: the media server holds their audio
+	control  *Control    // the room's new control state, for the bus
+	remote   *Command    // the action is for another node
+	node     string      // ... this one ("" every node)
 	room     string
 }
 
@@ -118,6 +119,8 @@ func (r *router) actLocked(a action, d *delivery) (acted, *proto.Error) {
 			r.tellUpdated(rm, t, d)
 			res.updated = append(res.updated, memberOf(t, ""))
 		}
+		t.audioHeld = true // until t itself says audio:true (router.update)
+		res.held = append(res.held, t)
 		d.push(t, hostRequest(a.name, from), false)
 	case proto.ActionAskUnmute:
 		d.push(t, hostRequest(a.name, from), false)
@@ -196,6 +199,7 @@ func (r *router) drainLobby(rm *room, d *delivery) []*session {
 	if len(out) > 0 {
 		r.lobbyChanged(rm, d)
 	}
+	r.prune(rm)
 	return out
 }
 
@@ -222,11 +226,10 @@ func (r *router) tellUpdated(rm *room, s *session, d *delivery) {
 // others and handing over the host role if s had it. Called with mu held.
 func (r *router) drop(rm *room, s *session, res *acted, d *delivery) {
 	r.remove(s)
-	r.departed(rm, s, false, d)
+	res.left = append(res.left, departure{peer: s.id, empty: r.departed(rm, s, false, d), report: true})
 	res.closed = append(res.closed, s)
-	res.left = append(res.left, s.id)
 	if rm.local == 0 {
-		r.emptied(rm, d)
+		r.vacate(rm, d)
 		return
 	}
 	r.tell(rm, proto.TypePeerLeft, &proto.PeerInfo{ID: s.id}, d)
@@ -260,8 +263,9 @@ func (r *router) endLocked(rm *room, actor *session, here bool, res *acted, d *d
 		r.remove(m)
 		r.departed(rm, m, here, d)
 		res.closed = append(res.closed, m)
-		res.left = append(res.left, m.id)
+		res.left = append(res.left, departure{peer: m.id}) // the end is reported by the node that ended the room
 	}
+	r.prune(rm) // a room this node had waiters of only
 }
 
 // endRoom refuses joins of room for endedHold. Called with mu held.
@@ -294,8 +298,11 @@ func (h *Hub) afterAction(res acted, fromBus bool) {
 	for _, s := range res.closed {
 		h.closeMedia(s)
 	}
-	for _, id := range res.left {
-		r.bus.Leave(res.room, id)
+	for _, s := range res.held {
+		h.holdAudio(s)
+	}
+	for _, dep := range res.left {
+		r.leftRoom(res.room, dep)
 	}
 	for _, m := range res.updated {
 		r.bus.Update(res.room, m)

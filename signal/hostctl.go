@@ -104,6 +104,29 @@ func (c *Control) remove(s *session) {
 	}
 }
 
+// pwFailKey is the bus's failure key of wrong passwords from address ip
+// (an ipKey).
+func pwFailKey(ip string) string { return "pw:" + ip }
+
+// pwBlocked reports whether address ip has given pwFailMax wrong passwords
+// within pwFailWindow: on any node, by the count the bus shares, or on
+// this one, by its own count, which stands in while the bus cannot be
+// asked.
+func (h *Hub) pwBlocked(ip string) bool {
+	if h.pwFails.blocked(ip) {
+		return true
+	}
+	n, ok := h.router.bus.Failures(pwFailKey(ip))
+	return ok && n >= pwFailMax
+}
+
+// pwFailed counts a wrong password from address ip, on this node and in the
+// count the bus shares.
+func (h *Hub) pwFailed(ip string) {
+	h.pwFails.fail(ip)
+	h.router.bus.CountFailure(pwFailKey(ip), pwFailWindow)
+}
+
 // tokenHost reports whether s holds a host token.
 func tokenHost(s *session) bool { return s.claims != nil && s.claims.Role == proto.RoleHost }
 
@@ -201,9 +224,8 @@ func (r *router) unwait(s *session, d *delivery) bool {
 	}
 	s.waiting = nil
 	rm.lobby = slices.DeleteFunc(rm.lobby, func(w *session) bool { return w == s })
-	if rm.local > 0 {
-		r.lobbyChanged(rm, d)
-	}
+	r.lobbyChanged(rm, d)
+	r.prune(rm)
 	return true
 }
 
@@ -260,19 +282,32 @@ func (r *router) tellSettings(rm *room, d *delivery) {
 	}
 }
 
-// emptied ends the lobby of a room whose last local member left: nobody is
-// there to let the waiters in. Called with mu held.
-func (r *router) emptied(rm *room, d *delivery) {
-	b := proto.ErrorFrame("", proto.Errorf(proto.CodeRoomLocked, "everyone left room %s; join again", rm.name))
-	for _, w := range rm.lobby {
-		w.waiting = nil
-		d.push(w, b, false)
-		r.st.err(proto.CodeRoomLocked)
+// vacate settles a room without local members: its waiters keep waiting
+// while members of other nodes can let them in (a host, or members one of
+// whom becomes host), and otherwise get room_locked, since nobody is there
+// to let them in; the room goes once it has neither local members nor
+// waiters. Called with mu held.
+func (r *router) vacate(rm *room, d *delivery) {
+	if rm.local > 0 {
+		return
 	}
-	if len(rm.lobby) > 0 {
+	if len(rm.lobby) > 0 && !rm.canAdmit() {
+		b := proto.ErrorFrame("", proto.Errorf(proto.CodeRoomLocked, "everyone left room %s; join again", rm.name))
+		for _, w := range rm.lobby {
+			w.waiting = nil
+			d.push(w, b, false)
+			r.st.err(proto.CodeRoomLocked)
+		}
 		rm.lobby = nil
 		r.lobbyChanged(rm, d)
 	}
+	r.prune(rm)
+}
+
+// canAdmit reports whether someone in rm can let a waiter in: a host, or
+// members to hand the host role to (not in a room of token hosts).
+func (rm *room) canAdmit() bool {
+	return rm.hasHost() || len(rm.members) > 0 && !rm.ctl.TokenHosts
 }
 
 // handOver makes a new host when rm has none left, as Jitsi does: the

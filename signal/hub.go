@@ -63,6 +63,9 @@ type session struct {
 	joining string // room of a bus join in flight
 	closed  bool   // ended: a join in flight must not add it
 	away    bool   // detached, waiting for a resume; the room is told
+	// audioHeld says a host muted it: the media server holds its audio
+	// until it unmutes itself (hostact.go).
+	audioHeld bool
 
 	// Guarded by Hub.mu.
 	conn   *conn // attached connection; nil while waiting for a resume
@@ -605,7 +608,7 @@ func (h *Hub) takeOverRemote(tok string, c *conn) (*session, string, *conn) {
 		return nil, "", nil
 	}
 	s := &session{id: rec.Peer, user: rec.User, claims: rec.Claims, name: rec.Name, state: rec.State,
-		client: rec.Client, host: rec.Host, since: rec.Since, out: newOutbox(h.cfg.QueueSize), conn: c}
+		client: rec.Client, host: rec.Host, since: rec.Since, audioHeld: rec.Held, out: newOutbox(h.cfg.QueueSize), conn: c}
 	for _, b := range items {
 		s.out.push(b, true)
 	}
@@ -666,5 +669,5 @@ func (h *Hub) handOff(tok, node string) (*SessionRecord, [][]byte, bool) {
 		old.requestClose(proto.CloseReplaced, nil)
 	}
 	return &SessionRecord{Peer: s.id, User: s.user, Claims: s.claims, Name: m.Name, State: m.State, Room: room, Client: s.client,
-		Host: m.Host, Since: m.Since}, items, true
+		Host: m.Host, Since: m.Since, Held: h.router.held(s)}, items, true
 }

@@ -25,6 +25,10 @@ type MediaSession interface {
 	// Signal applies a signal from the client (offer, answer, candidate,
 	// layers). An error is about this input only: the session goes on.
 	Signal(kind string, data json.RawMessage) error
+	// HoldAudio stops (held) or resumes forwarding the client's audio to
+	// the others, whatever the client sends: a host muted it, and only the
+	// client's own unmute (state audio:true) ends the hold.
+	HoldAudio(held bool)
 	// Close ends the session. When it returns, send is not called again.
 	Close() error
 }
@@ -38,6 +42,9 @@ type mediaLink struct {
 	mu   sync.Mutex
 	ms   MediaSession
 	room string // ms's room, whose media claim ms counts in
+	// node is the node the session's signals last went to, because it
+	// carries the media of room remote: a hold goes there too.
+	node, remote string
 }
 
 // mediaClaims counts, by room, the media sessions this node carries (its
@@ -77,12 +84,13 @@ func (h *Hub) mediaSignal(s *session, id, kind string, data json.RawMessage) *pr
 	}
 	if s.media.ms == nil {
 		if node, here := h.claimMedia(room); !here {
-			sig := MediaSignal{Room: room, Peer: s.id, ID: id, Kind: kind, Data: data}
+			sig := MediaSignal{Room: room, Peer: s.id, ID: id, Kind: kind, Data: data, Held: h.router.held(s)}
 			if err := h.router.bus.MediaSignal(node, sig); err != nil {
 				logx.Infow("signal: media node unreachable", logx.Field("room", room), logx.Field("node", node),
 					logx.Field("err", err.Error()))
 				return proto.Errorf(proto.CodeInternal, "the media server of room %s is on another node, which cannot be reached right now", room)
 			}
+			s.media.node, s.media.remote = node, room
 			return nil
 		}
 		h.endHosted(s.id) // hosted for s's previous node, if s resumed here
@@ -93,7 +101,10 @@ func (h *Hub) mediaSignal(s *session, id, kind string, data json.RawMessage) *pr
 				logx.Field("err", err.Error()))
 			return proto.Errorf(proto.CodeInternal, "the media server cannot take you right now")
 		}
-		s.media.ms, s.media.room = ms, room
+		if h.router.held(s) {
+			ms.HoldAudio(true)
+		}
+		s.media.ms, s.media.room, s.media.node, s.media.remote = ms, room, "", ""
 		h.st.mediaSessions.Add(1)
 	}
 	if err := s.media.ms.Signal(kind, data); err != nil {
@@ -176,7 +187,7 @@ func (h *Hub) overflowLater(s *session) {
 func (h *Hub) closeMedia(s *session) {
 	s.media.mu.Lock()
 	ms, room := s.media.ms, s.media.room
-	s.media.ms, s.media.room = nil, ""
+	s.media.ms, s.media.room, s.media.node, s.media.remote = nil, "", "", ""
 	s.media.mu.Unlock()
 	if ms == nil {
 		return
@@ -186,6 +197,39 @@ func (h *Hub) closeMedia(s *session) {
 		logx.Infow("signal: media session close", logx.Field("peer", s.id), logx.Field("err", err.Error()))
 	}
 	h.releaseMedia(room)
+}
+
+// holdAudio tells the media server whether a host's mute holds s's audio
+// now (router.held): s's media session on this node, or the one on the
+// node that carries its room's media. The flag is read under the media
+// link's lock, so of a mute and an unmute racing the last call applies
+// the last word. A client without a media session yet is held from its
+// first signal to proto.SFUPeer on. In a mesh room there is nothing to
+// hold: media flows between the peers.
+func (h *Hub) holdAudio(s *session) {
+	if h.media == nil {
+		return
+	}
+	s.media.mu.Lock()
+	defer s.media.mu.Unlock()
+	held := h.router.held(s)
+	switch {
+	case s.media.ms != nil:
+		s.media.ms.HoldAudio(held)
+	case s.media.node != "":
+		sig := MediaSignal{Room: s.media.remote, Peer: s.id, Held: held}
+		if err := h.router.bus.MediaSignal(s.media.node, sig); err != nil {
+			logx.Infow("signal: audio hold for another node's media server not delivered", logx.Field("peer", s.id),
+				logx.Field("node", s.media.node), logx.Field("err", err.Error()))
+		}
+	}
+}
+
+// held reports whether a host's mute holds s's audio.
+func (r *router) held(s *session) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return s.audioHeld
 }
 
 // mediaOf returns s's room and how it carries media, "" when s is in none.

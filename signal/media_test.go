@@ -24,6 +24,7 @@ type fakeMediaSession struct {
 	peer    string
 	send    func(string, json.RawMessage)
 	signals []string // kinds received
+	held    bool     // HoldAudio's last word
 	closed  bool
 }
 
@@ -52,6 +53,20 @@ func (s *fakeMediaSession) Signal(kind string, data json.RawMessage) error {
 	}
 	s.signals = append(s.signals, kind)
 	return nil
+}
+
+func (s *fakeMediaSession) HoldAudio(held bool) {
+	s.m.mu.Lock()
+	defer s.m.mu.Unlock()
+	s.held = held
+}
+
+// isHeld reports whether peer's media session holds its audio.
+func (m *fakeMedia) isHeld(peer string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s := m.sessions[peer]
+	return s != nil && s.held
 }
 
 func (s *fakeMediaSession) Close() error {
@@ -268,5 +283,55 @@ func TestResumedHelloCarriesTheMediaMode(t *testing.T) {
 	h := c.expect(proto.TypeHello)
 	if h.str("room") != "r" || h.str("media") != proto.MediaSFU {
 		t.Fatalf("resumed hello %v, want room r and media sfu", h)
+	}
+}
+
+// TestHostMuteHoldsAudio: in an SFU room a host's mute holds the target's
+// audio at the media server, whatever its client does: a host's ask-unmute
+// does not end the hold, nor does another state change of the target; its
+// own audio:true does. A target muted before its first signal to the media
+// server is held from that signal on.
+func TestHostMuteHoldsAudio(t *testing.T) {
+	m := newFakeMedia()
+	e := newEnv(t, Config{Media: MediaSFU}, withMedia(m))
+	a, b, c := e.peer("a"), e.peer("b"), e.peer("c")
+	threeIn("r", a, b, c)
+	b.send(sfuSignal(proto.KindOffer, `{"type":"offer","sdp":"v=0"}`))
+	b.sync()
+
+	a.hostDo(proto.ActionMute, b.id)
+	a.expectEcho(proto.ActionMute)
+	a.sync() // the action is done, the hold included
+	b.expect(proto.TypeHostRequest)
+	if !m.isHeld(b.id) {
+		t.Fatal("b's audio is not held after a host muted b")
+	}
+	a.hostDo(proto.ActionAskUnmute, b.id)
+	a.expectEcho(proto.ActionAskUnmute)
+	a.sync()
+	b.expect(proto.TypeHostRequest)
+	b.send(msg{"v": 1, "type": "update", "state": msg{"video": true, "audio": false}})
+	b.sync()
+	if !m.isHeld(b.id) {
+		t.Fatal("b's audio is not held after a host asked b to unmute, or b changed other state")
+	}
+	b.send(msg{"v": 1, "type": "update", "state": msg{"audio": true}})
+	b.sync()
+	if m.isHeld(b.id) {
+		t.Fatal("b's audio is still held after b unmuted itself")
+	}
+	a.expect(proto.TypePeerUpdated)
+	a.expect(proto.TypePeerUpdated)
+
+	a.hostDo(proto.ActionMute, c.id)
+	a.expectEcho(proto.ActionMute)
+	a.sync()
+	c.expect(proto.TypePeerUpdated)
+	c.expect(proto.TypePeerUpdated)
+	c.expect(proto.TypeHostRequest)
+	c.send(sfuSignal(proto.KindOffer, `{"type":"offer","sdp":"v=0"}`))
+	c.sync()
+	if !m.isHeld(c.id) {
+		t.Fatal("c, muted before it signalled the media server, is not held")
 	}
 }

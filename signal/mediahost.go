@@ -123,6 +123,9 @@ func (h *Hub) hostSignal(node string, sig MediaSignal) {
 	}
 	hs := m.byPeer[sig.Peer]
 	if hs == nil || hs.stopped() || hs.node != node || hs.room != sig.Room {
+		if sig.Kind == "" {
+			return // a hold for a session that is gone: the next one opens with its first signal's
+		}
 		prev := hs
 		if prev != nil {
 			prev.stop() // left, moved or rejoined without this node hearing yet
@@ -167,6 +170,10 @@ func (h *Hub) runHosted(hs *hostedSession) {
 					h.dropHosted(hs, perr.Message)
 					break
 				}
+			}
+			ms.HoldAudio(it.in.Held) // the client's node says whether a host's mute holds its audio
+			if it.in.Kind == "" {
+				continue // the hold alone
 			}
 			if err := ms.Signal(it.in.Kind, it.in.Data); err != nil {
 				perr := proto.Errorf(proto.CodeBadRequest, "media server: %s", proto.Clip(err.Error(), 200))

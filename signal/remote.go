@@ -224,6 +224,7 @@ func (r *router) inRoom(name string, f func(rm *room, d *delivery)) {
 			m := memberOf(p, "")
 			promoted = &m
 		}
+		r.vacate(rm, &d) // a room followed for its waiters alone: is anyone left to let them in?
 	}
 	r.mu.Unlock()
 	r.flush(&d)
@@ -294,6 +295,7 @@ func (x *Rooms) NodeGone(node string) int {
 		if p := r.handOver(rm, &d); p != nil {
 			promoted, in = append(promoted, memberOf(p, "")), append(in, rm.name)
 		}
+		r.vacate(rm, &d)
 	}
 	r.mu.Unlock()
 	r.flush(&d)
@@ -394,7 +396,7 @@ func (r *router) handOff(s *session, node string) (room string, m Member) {
 		return "", m
 	}
 	r.remove(s)
-	if rm.local > 0 {
+	if r.rooms[rm.name] == rm {
 		rm.members[s.id] = placeholder(m)
 	}
 	return rm.name, m
@@ -407,7 +409,7 @@ func (r *router) records(byTok map[string]*session) map[string]SessionRecord {
 	recs := make(map[string]SessionRecord, len(byTok))
 	for tok, s := range byTok {
 		rec := SessionRecord{Peer: s.id, User: s.user, Claims: s.claims, Name: s.name, State: s.state, Client: s.client,
-			Host: s.host, Since: s.since}
+			Host: s.host, Since: s.since, Held: s.audioHeld}
 		if s.room != nil {
 			rec.Room = s.room.name
 		}
@@ -468,7 +470,7 @@ func (x *Rooms) Command(c Command) {
 }
 
 // Control is the control state of this node's room name, false if this
-// node has no member of it.
+// node has neither members nor waiters of it.
 func (x *Rooms) Control(name string) (Control, bool) {
 	x.r.mu.Lock()
 	defer x.r.mu.Unlock()

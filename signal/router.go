@@ -25,7 +25,7 @@ type router struct {
 	events     func(Event)    // nil: nobody listens (Hub.SetEvents); set before serving
 
 	mu      sync.Mutex                     // guards the following fields and session.{name,state,room,joining,closed}
-	rooms   map[string]*room               // by name; a room exists while it has local members
+	rooms   map[string]*room               // by name; a room exists while it has local members or waiters
 	joining map[string]map[string]*session // bus joins in flight, by room then peer id
 	ended   map[string]time.Time           // rooms a host ended, refusing joins until then
 	since   int64                          // the last session.since handed out
@@ -41,7 +41,11 @@ func (r *router) nextSince() int64 {
 
 // room is one room as this node sees it. With a shared bus members also holds
 // placeholders for the peers of other nodes (session.node set, no outbox):
-// they are listed and addressed like local peers, and pushes skip them.
+// they are listed and addressed like local peers, and pushes skip them. A
+// room with waiters in its lobby but no local member (local 0) stays on a
+// shared bus while members of other nodes can let them in: it follows the
+// bus's news like any room, so that the waiters are admitted, turned away
+// or told that nobody is left.
 type room struct {
 	name    string
 	media   string              // proto.MediaMesh or MediaSFU; "" without a media server
@@ -175,17 +179,28 @@ func alreadyIn(s *session) *proto.Error {
 // ended here: refused, or waiting in the lobby. It returns the stored
 // control state it read, which a room new to this node starts with. On the
 // local bus joinLocal checks, under the same lock as the join.
+//
+// A locked room this node does not know is looked up on the bus: with a
+// host in it on another node the joiner waits here, in the room as the bus
+// lists it, which this node follows from then on; without one, or when the
+// bus cannot tell, the join gets room_locked.
 func (r *router) gateJoin(s *session, name, id string, o joinOpts) (*Control, *proto.Error, bool) {
-	if _, local := r.bus.(localBus); local {
+	if !r.shared() {
 		return nil, nil, false
 	}
 	r.mu.Lock()
 	known := r.rooms[name] != nil
 	r.mu.Unlock()
 	var stored *Control
+	var members []Member
 	if !known {
 		if c, ok := r.bus.Control(name); ok {
 			stored = &c
+			if c.Locked && !o.admitted {
+				if ms, err := r.bus.Members(name); err == nil {
+					members = ms
+				}
+			}
 		}
 	}
 	var d delivery
@@ -196,7 +211,7 @@ func (r *router) gateJoin(s *session, name, id string, o joinOpts) (*Control, *p
 		return nil, e, true
 	}
 	rm := r.rooms[name]
-	ctl, hosted := stored, false
+	ctl, hosted := stored, hostAmong(members)
 	if rm != nil {
 		ctl, hosted = &rm.ctl, rm.hasHost()
 	}
@@ -204,14 +219,34 @@ func (r *router) gateJoin(s *session, name, id string, o joinOpts) (*Control, *p
 	switch {
 	case e != nil:
 		return nil, e, true
-	case g == gateWait && rm == nil:
-		// The lobby lives with the room's members; this node has none.
-		return nil, proto.Errorf(proto.CodeRoomLocked, "room %s is locked; join through a node its hosts use", name), true
 	case g == gateWait:
+		if rm == nil {
+			rm = r.follow(name, *stored, members, &d)
+		}
 		r.wait(rm, s, id, &d)
 		return nil, nil, true
 	}
 	return stored, nil, false
+}
+
+// hostAmong reports whether a host is among ms.
+func hostAmong(ms []Member) bool {
+	for _, m := range ms {
+		if m.Host {
+			return true
+		}
+	}
+	return false
+}
+
+// follow creates room name on this node, which has no member of it, for a
+// joiner to wait in: it starts as the bus has it (ctl, members) and follows
+// the bus's news from then on. Called with mu held.
+func (r *router) follow(name string, ctl Control, members []Member, d *delivery) *room {
+	rm := r.room(name)
+	rm.ctl = ctl
+	r.replaceRemote(rm, func(*session) bool { return true }, members, d)
+	return rm
 }
 
 func (r *router) joinLocal(s *session, name, id string, o joinOpts) *proto.Error {
@@ -295,7 +330,6 @@ func (r *router) room(name string) *room {
 	if rm == nil {
 		rm = &room{name: name, media: r.newRoomMedia(), members: make(map[string]*session)}
 		r.rooms[name] = rm
-		r.st.rooms.Add(1)
 	}
 	return rm
 }
@@ -303,22 +337,32 @@ func (r *router) room(name string) *room {
 // add makes local session s a member of rm. Called with mu held.
 func (r *router) add(rm *room, s *session) {
 	rm.members[s.id] = s
-	rm.local++
+	if rm.local++; rm.local == 1 {
+		r.st.rooms.Add(1) // counted while it has local members
+	}
 	s.room = rm
 	r.st.peers.Add(1)
 }
 
 // remove takes local session s out of its room, dropping the room with its
-// last local member. Called with mu held.
+// last local member unless someone waits in its lobby (vacate decides
+// then). Called with mu held.
 func (r *router) remove(s *session) {
 	rm := s.room
 	delete(rm.members, s.id)
-	rm.local--
+	if rm.local--; rm.local == 0 {
+		r.st.rooms.Add(-1)
+	}
 	s.room, s.host, s.since = nil, false, 0
 	r.st.peers.Add(-1)
-	if rm.local == 0 {
+	r.prune(rm)
+}
+
+// prune drops rm once it has neither local members nor waiters. Called
+// with mu held.
+func (r *router) prune(rm *room) {
+	if rm.local == 0 && len(rm.lobby) == 0 && r.rooms[rm.name] == rm {
 		delete(r.rooms, rm.name)
-		r.st.rooms.Add(-1)
 	}
 }
 
@@ -340,13 +384,14 @@ func (r *router) leave(s *session, reply []byte, silent bool) bool {
 		return waited
 	}
 	r.remove(s)
+	dep := departure{peer: s.id, report: true}
 	if !silent {
-		r.departed(rm, s, false, &d)
+		dep.empty = r.departed(rm, s, false, &d)
 	}
 	var promoted *Member
 	switch {
 	case rm.local == 0:
-		r.emptied(rm, &d)
+		r.vacate(rm, &d)
 	case !silent:
 		b := proto.Marshal(proto.ServerMessage{V: proto.Version, Type: proto.TypePeerLeft, Peer: &proto.PeerInfo{ID: s.id}})
 		for _, m := range rm.members {
@@ -363,7 +408,7 @@ func (r *router) leave(s *session, reply []byte, silent bool) bool {
 	r.mu.Unlock()
 	r.flush(&d)
 	if !silent {
-		r.bus.Leave(rm.name, s.id)
+		r.leftRoom(rm.name, dep)
 	}
 	if promoted != nil {
 		r.bus.Update(rm.name, *promoted)
@@ -423,20 +468,25 @@ func (r *router) relay(s *session, to string, msg []byte) *proto.Error {
 	return nil
 }
 
-// update changes s's name and/or state and tells the others.
-func (r *router) update(s *session, name *string, st *proto.StateUpdate) *proto.Error {
+// update changes s's name and/or state and tells the others. unheld says
+// s unmuted itself (audio:true) after a host muted it: the media server
+// forwards its audio again.
+func (r *router) update(s *session, name *string, st *proto.StateUpdate) (unheld bool, e *proto.Error) {
 	var d delivery
 	r.mu.Lock()
 	if s.room == nil {
 		r.mu.Unlock()
-		return proto.Errorf(proto.CodeNotInRoom, "join a room first")
+		return false, proto.Errorf(proto.CodeNotInRoom, "join a room first")
 	}
 	if name != nil {
 		s.name = *name
 	}
 	s.state = s.state.Apply(st)
+	if st != nil && st.Audio != nil && *st.Audio && s.audioHeld {
+		s.audioHeld, unheld = false, true
+	}
 	r.announceUnlock(s, &d)
-	return nil
+	return unheld, nil
 }
 
 // announceUnlock tells the others in s's room (and the bus) what s looks

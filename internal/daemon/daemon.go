@@ -202,7 +202,7 @@ func (d *Daemon) Start() error {
 // registry, which go-zero's loopback DevServer serves at /metrics. A second
 // node in the same process (tests) is not exported.
 func (d *Daemon) registerMetrics() {
-	m := metrics.New(metrics.Source{Relay: d.Relay, Hub: d.Hub, SFU: d.SFU})
+	m := metrics.New(metrics.Source{Relay: d.Relay, Hub: d.Hub, SFU: d.SFU, Webhooks: d.webhookSender})
 	if err := prometheus.Register(m); err != nil {
 		logx.Infow("metrics: not exported, another node in this process is", logx.Field("err", err.Error()))
 		return
@@ -238,6 +238,9 @@ func (d *Daemon) closeHooks() {
 		d.hooks.Close()
 	}
 }
+
+// webhookSender is the webhook sender, nil when webhooks are off.
+func (d *Daemon) webhookSender() *webhook.Sender { return d.hooks }
 
 // Webhooks returns the webhook counters; zero when webhooks are off.
 func (d *Daemon) Webhooks() webhook.Stats {

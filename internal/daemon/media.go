@@ -26,6 +26,8 @@ func (m mediaSession) Signal(kind string, data json.RawMessage) error {
 	return m.p.HandleSignal(sfu.Signal{Kind: kind, Data: data})
 }
 
+func (m mediaSession) HoldAudio(held bool) { m.p.HoldAudio(held) }
+
 func (m mediaSession) Close() error { return m.p.Close() }
 
 // sfuConfig is the SFU section with Turn.PublicIP as the default public

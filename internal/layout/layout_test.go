@@ -42,7 +42,7 @@ var mayImport = map[string][]string{
 	"internal/sfu": {"signal/proto", "internal/callback", "internal/defaults"},
 	// Assembly: config composes the sections, daemon wires the services,
 	// cmd/rtcd is the binary.
-	"internal/metrics": {"signal", "turn", "internal/sfu"},
+	"internal/metrics": {"signal", "turn", "internal/sfu", "internal/webhook"},
 	"internal/config": {"auth", "etc", "signal", "signal/redisbus", "turn", "internal/sfu", "internal/tlsconf",
 		"internal/webhook"},
 	"internal/daemon": {"auth", "signal", "signal/redisbus", "turn", "web", "internal/config", "internal/metrics",

@@ -1,25 +1,31 @@
 // Package metrics exports rtcd's counters in Prometheus format. Collectors
-// read the relay's and the hub's Stats when scraped, so metrics cost nothing
-// on the packet and message paths. Labels are only message types and error
-// codes: never user names, room names, addresses or secrets.
+// read the relay's, the hub's and the webhook sender's Stats when scraped,
+// so metrics cost nothing on the packet and message paths. Labels are only
+// message types, error codes and fixed outcomes: never user names, room
+// names (outside the media server's per-room series), addresses, receiver
+// URLs or secrets.
 package metrics
 
 import (
 	"sort"
 
 	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/rtcd/rtcd/internal/sfu"
+	"github.com/rtcd/rtcd/internal/webhook"
 	"github.com/rtcd/rtcd/signal"
 	"github.com/rtcd/rtcd/turn"
 )
 
-// Source is what a collector reads: the relay, the hub and the media server
-// of one node. Any may be nil (for example before the hub exists, or the
-// media server in mesh mode).
+// Source is what a collector reads: the relay, the hub, the media server
+// and the webhook sender of one node. Any may be nil or return nil (for
+// example before the hub exists, the media server in mesh mode, or the
+// webhook sender when Webhooks.URLs is empty).
 type Source struct {
-	Relay func() *turn.Server
-	Hub   func() *signal.Hub
-	SFU   func() *sfu.Server
+	Relay    func() *turn.Server
+	Hub      func() *signal.Hub
+	SFU      func() *sfu.Server
+	Webhooks func() *webhook.Sender
 }
 
 // Collector is a prometheus.Collector over one node's counters.
@@ -53,7 +59,10 @@ var defs = []metricDef{
 	{"rtcd_sfu_nacks_total", "NACKs received from subscribers, by room.", []string{"room"}},
 	{"rtcd_sfu_plis_total", "Keyframe requests sent to publishers, by room.", []string{"room"}},
 	{"rtcd_sfu_audio_held_total", "Audio packets not forwarded because their publisher was not among the room's loudest, by room.", []string{"room"}},
+	{"rtcd_sfu_audio_muted_total", "Audio packets not forwarded because a host muted their publisher, by room.", []string{"room"}},
 	{"rtcd_sfu_estimated_bitrate_bps", "Bandwidth the media server estimates towards a subscriber.", []string{"room", "peer"}},
+	{"rtcd_webhook_deliveries_total", "Webhook events by outcome per receiver: ok (a 2xx), failed (a final answer, or every attempt failed), dropped (the receiver's queue was full, or the daemon stopped first).", []string{"result"}},
+	{"rtcd_webhook_retries_total", "Webhook attempts after an event's first.", nil},
 	{"rtcd_turn_allocations_active", "Live TURN allocations.", nil},
 	{"rtcd_turn_allocations_created_total", "TURN allocations created.", nil},
 	{"rtcd_turn_relayed_packets_total", "Datagrams relayed, by direction (to_peer, from_peer).", []string{"direction"}},
@@ -129,10 +138,20 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 				counter("rtcd_sfu_nacks_total", r.NACKs, r.Room)
 				counter("rtcd_sfu_plis_total", r.PLIs, r.Room)
 				counter("rtcd_sfu_audio_held_total", r.AudioHeld, r.Room)
+				counter("rtcd_sfu_audio_muted_total", r.AudioMuted, r.Room)
 				for _, peer := range sortedKeys(r.EstimatedBitrate) {
 					gauge("rtcd_sfu_estimated_bitrate_bps", float64(r.EstimatedBitrate[peer]), r.Room, peer)
 				}
 			}
+		}
+	}
+	if c.src.Webhooks != nil {
+		if w := c.src.Webhooks(); w != nil {
+			s := w.Stats()
+			counter("rtcd_webhook_deliveries_total", s.Delivered, "ok")
+			counter("rtcd_webhook_deliveries_total", s.Failed, "failed")
+			counter("rtcd_webhook_deliveries_total", s.Dropped, "dropped")
+			counter("rtcd_webhook_retries_total", s.Retries)
 		}
 	}
 	if c.src.Relay != nil {

@@ -182,6 +182,10 @@ func (l *layer) forward(r *room) {
 		first := l.last.Swap(now.UnixNano()) == 0
 		l.bytes.Add(uint64(pkt.MarshalSize()))
 		key := true // every audio packet may start a stream
+		if !video && l.pub.owner.audioHeld.Load() {
+			r.counters.audioMuted.Add(1) // not heard, and not ranked as a speaker either
+			continue
+		}
 		if !video && l.pub.levels != nil {
 			l.pub.levels.add(pkt.GetExtension(l.pub.audioLevelID))
 		}

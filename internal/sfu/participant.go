@@ -51,6 +51,9 @@ type Participant struct {
 	dataMu    sync.Mutex // guards the two below and orders writes on dc
 	dataOpen  bool
 	pending   [][]byte // relayed before dc opened
+	// audioHeld says the participant's audio is not forwarded, whatever
+	// the client sends (HoldAudio).
+	audioHeld atomic.Bool
 
 	mu         sync.Mutex // guards the fields below and orders negotiation steps and sends
 	closed     bool
@@ -96,6 +99,27 @@ func newParticipant(r *room, id string, send func(Signal)) (*Participant, error)
 		return nil, fmt.Errorf("sfu: participant %s: %w", id, err)
 	}
 	return p, nil
+}
+
+// HoldAudio stops (held) or resumes forwarding the participant's audio to
+// everyone else, whatever its client sends: a host muted it, and the server
+// enforces the mute until the participant itself unmutes, even against a
+// client that ignores the request. Held packets are dropped, not queued,
+// and count for neither the speaker detection nor the loudest-audio slots;
+// the subscribers' streams continue their numbering over the pause, as over
+// one of the loudest-audio routing.
+func (p *Participant) HoldAudio(held bool) {
+	if p.audioHeld.Swap(held) == held || held {
+		return
+	}
+	r := p.room
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, f := range r.forwards {
+		if f.owner == p && f.kind == webrtc.RTPCodecTypeAudio {
+			f.resumes.Add(1) // each down track re-bases at the next packet
+		}
+	}
 }
 
 // ID returns the id given to Join, which is also the stream id of the

@@ -20,6 +20,9 @@ type RoomStats struct {
 	// AudioHeld counts audio packets received and not forwarded, because
 	// their publisher was not among the room's loudest.
 	AudioHeld uint64
+	// AudioMuted counts audio packets received and not forwarded, because
+	// a host muted their publisher (Participant.HoldAudio).
+	AudioMuted uint64
 	// EstimatedBitrate is the bandwidth the server estimates towards each
 	// subscriber, in bits per second, by participant id; 0 when the
 	// subscriber has given no estimate yet.
@@ -32,6 +35,9 @@ type roomStats struct {
 	// audioHeld counts audio packets not forwarded: their publisher was
 	// not among the room's loudest.
 	audioHeld atomic.Uint64
+	// audioMuted counts audio packets not forwarded: a host muted their
+	// publisher.
+	audioMuted atomic.Uint64
 }
 
 func (r *room) stats() RoomStats {
@@ -50,6 +56,7 @@ func (r *room) stats() RoomStats {
 		NACKs:            r.counters.nacks.Load(),
 		PLIs:             r.counters.plis.Load(),
 		AudioHeld:        r.counters.audioHeld.Load(),
+		AudioMuted:       r.counters.audioMuted.Load(),
 		EstimatedBitrate: make(map[string]uint64, len(ps)),
 	}
 	for _, p := range ps {

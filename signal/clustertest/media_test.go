@@ -36,6 +36,7 @@ type fakeSession struct {
 	room, peer string
 	send       func(string, json.RawMessage)
 	closed     bool // guarded by m.mu
+	held       bool // guarded by m.mu
 }
 
 func newFakeMedia() *fakeMedia {
@@ -65,6 +66,21 @@ func (s *fakeSession) Signal(kind string, data json.RawMessage) error {
 		return errors.New("bad SDP")
 	}
 	return nil
+}
+
+// HoldAudio records the hold; a change is an event, "hold" or "unhold".
+func (s *fakeSession) HoldAudio(held bool) {
+	s.m.mu.Lock()
+	changed := s.held != held
+	s.held = held
+	s.m.mu.Unlock()
+	if changed {
+		op := "unhold"
+		if held {
+			op = "hold"
+		}
+		s.m.events <- mediaEvent{op: op, room: s.room, peer: s.peer}
+	}
 }
 
 func (s *fakeSession) Close() error {
@@ -360,4 +376,34 @@ func TestSFUMediaRefusals(t *testing.T) {
 		b.send(sfuSignal("2", proto.KindOffer, offer)) // the room's media stays on n1: a's session holds it
 		m1.expectOpened(t, "room", b.peerID)
 	})
+}
+
+// TestHostMuteHoldsAudioOnMediaNode: a host's mute of a client whose room's
+// media lives on another node than the client's holds its audio there, and
+// the client's own unmute ends the hold there; a client muted before its
+// first signal to the media server is held from that signal on.
+func TestHostMuteHoldsAudioOnMediaNode(t *testing.T) {
+	_, _, n2, m1, m2, a, b := sfuRoom(t)
+	b.send(sfuSignal("", proto.KindOffer, offer))
+	m1.expectOpened(t, "room", b.peerID)
+
+	a.hostAct(proto.ActionMute, b.peerID, "")
+	a.wait(proto.TypeHost)
+	b.wait(proto.TypeHostRequest)
+	m1.expect(t, mediaEvent{op: "hold", room: "room", peer: b.peerID})
+	b.send(msg{"v": 1, "type": proto.TypeUpdate, "state": msg{"audio": true}})
+	m1.expect(t, mediaEvent{op: "unhold", room: "room", peer: b.peerID})
+
+	c := dial(t, n2.wsURL(), "c")
+	c.join("room")
+	a.waitFor(proto.TypePeerJoined, func(m msg) bool { return m.peer() == c.peerID })
+	a.hostAct(proto.ActionMute, c.peerID, "")
+	a.wait(proto.TypeHost)
+	c.wait(proto.TypeHostRequest)
+	c.send(sfuSignal("", proto.KindOffer, offer))
+	m1.expect(t, mediaEvent{op: "join", room: "room", peer: c.peerID})
+	m1.expect(t, mediaEvent{op: "hold", room: "room", peer: c.peerID})
+	m1.expect(t, mediaEvent{op: "signal", room: "room", peer: c.peerID, kind: proto.KindOffer})
+	m1.idle(t)
+	m2.idle(t)
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -35,6 +36,9 @@ type Bus struct {
 	// pubMu serializes this node's membership writes (join, leave, update,
 	// move, sync), so that a sync never overtakes a change it did not see.
 	pubMu sync.Mutex
+	// syncs counts the full syncs begun (syncAll), so that a join can tell
+	// whether one stored its peer while it was joining.
+	syncs atomic.Uint64
 
 	mu         sync.Mutex // guards the following fields; taken after the router's lock, never before
 	ps         *redis.PubSub

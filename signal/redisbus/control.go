@@ -91,31 +91,62 @@ func (b *Bus) ListRooms() (map[string][]signal.Member, error) {
 			return nil, fmt.Errorf("cluster: list rooms: %w", err)
 		}
 		for _, k := range keys {
-			all, err := b.rdb.HGetAll(ctx, k).Result()
+			ms, err := b.liveMembers(ctx, k, live)
 			if err != nil {
 				return nil, fmt.Errorf("cluster: list rooms: %w", err)
 			}
-			room := strings.TrimPrefix(k, b.pfx+"room:")
-			for _, v := range all {
-				var m signal.Member
-				if json.Unmarshal([]byte(v), &m) != nil || m.Node == "" {
-					continue
-				}
-				alive, ok := live[m.Node]
-				if !ok {
-					n, _ := b.rdb.Exists(ctx, b.nodeKey(m.Node)).Result()
-					alive = n == 1
-					live[m.Node] = alive
-				}
-				if alive {
-					out[room] = append(out[room], m)
-				}
+			if len(ms) > 0 {
+				out[strings.TrimPrefix(k, b.pfx+"room:")] = ms
 			}
 		}
 		if cursor = next; cursor == 0 {
 			return out, nil
 		}
 	}
+}
+
+// Members reads the members of room on live nodes from its hash.
+func (b *Bus) Members(room string) ([]signal.Member, error) {
+	if !b.linkUp() {
+		return nil, fmt.Errorf("cluster: redis %s unreachable", b.cfg.RedisAddr)
+	}
+	ctx, cancel := b.cmdCtx()
+	defer cancel()
+	ms, err := b.liveMembers(ctx, b.roomKey(room), make(map[string]bool))
+	if err != nil {
+		b.fail("members", err)
+		return nil, fmt.Errorf("cluster: members of room %s: %w", room, err)
+	}
+	return ms, nil
+}
+
+// liveMembers reads the members in room hash key whose node is alive;
+// live caches which nodes are, across calls.
+func (b *Bus) liveMembers(ctx context.Context, key string, live map[string]bool) ([]signal.Member, error) {
+	all, err := b.rdb.HGetAll(ctx, key).Result()
+	if err != nil {
+		return nil, err
+	}
+	var out []signal.Member
+	for _, v := range all {
+		var m signal.Member
+		if json.Unmarshal([]byte(v), &m) != nil || m.Node == "" {
+			continue
+		}
+		alive, ok := live[m.Node]
+		if !ok {
+			n, err := b.rdb.Exists(ctx, b.nodeKey(m.Node)).Result()
+			if err != nil {
+				return nil, err
+			}
+			alive = n == 1
+			live[m.Node] = alive
+		}
+		if alive {
+			out = append(out, m)
+		}
+	}
+	return out, nil
 }
 
 // ttl is keyTTL as a duration.
@@ -130,4 +161,43 @@ func (b *Bus) Lobby(room string, waiting []signal.Member) {
 		waiting = []signal.Member{}
 	}
 	_, _ = b.publish(b.evCh, wire{T: wLobby, Node: b.self, Room: room, Members: waiting})
+}
+
+// failKey holds the shared count of key's failures (fail.lua).
+func (b *Bus) failKey(key string) string { return b.pfx + "fail:" + key }
+
+// CountFailure adds one failure to key's count in Redis, which lasts window
+// from its first failure, and returns the count; false if Redis cannot be
+// asked.
+func (b *Bus) CountFailure(key string, window time.Duration) (int, bool) {
+	if !b.linkUp() {
+		return 0, false
+	}
+	ctx, cancel := b.cmdCtx()
+	defer cancel()
+	n, err := failScript.Run(ctx, b.rdb, []string{b.failKey(key)}, window.Milliseconds()).Int()
+	if err != nil {
+		b.fail("count failure", err)
+		return 0, false
+	}
+	return n, true
+}
+
+// Failures reads key's count in Redis (0 once its window is over); false
+// if Redis cannot be asked.
+func (b *Bus) Failures(key string) (int, bool) {
+	if !b.linkUp() {
+		return 0, false
+	}
+	ctx, cancel := b.cmdCtx()
+	defer cancel()
+	n, err := b.rdb.Get(ctx, b.failKey(key)).Int()
+	switch {
+	case errors.Is(err, redis.Nil):
+		return 0, true
+	case err != nil:
+		b.fail("failures", err)
+		return 0, false
+	}
+	return n, true
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -19,8 +20,9 @@ import (
 // joinReq is a join waiting for its snapshot.
 type joinReq struct {
 	j       *signal.Joining
-	claimed bool      // complete is running or ran; guarded by Bus.mu
-	done    chan bool // result of complete
+	claimed bool          // complete is running or ran; guarded by Bus.mu
+	done    chan bool     // result of complete
+	syncs   atomic.Uint64 // Bus.syncs when join.lua ran (no sync runs meanwhile: both hold pubMu)
 }
 
 // Join adds a peer to its room cluster-wide: capacity is checked atomically
@@ -38,7 +40,7 @@ func (b *Bus) Join(j *signal.Joining) signal.JoinResult {
 	req := &joinReq{j: j, done: make(chan bool, 1)}
 	rid, forget := awaiting(&b.mu, b.joins, req)
 	defer forget()
-	snap, res := b.runJoin(j, m, rid)
+	snap, res := b.runJoin(j, m, rid, req)
 	switch res {
 	case signal.JoinLocal:
 		b.markDirty(j.Room)
@@ -53,16 +55,17 @@ func (b *Bus) Join(j *signal.Joining) signal.JoinResult {
 	return signal.JoinDone
 }
 
-// runJoin runs join.lua for member m of join j, request rid. It returns the
-// snapshot from the script's reply and JoinDone, or JoinFull, or JoinLocal
-// when Redis failed.
-func (b *Bus) runJoin(j *signal.Joining, m signal.Member, rid string) (string, signal.JoinResult) {
+// runJoin runs join.lua for member m of join j, request rid (req). It
+// returns the snapshot from the script's reply and JoinDone, or JoinFull,
+// or JoinLocal when Redis failed.
+func (b *Bus) runJoin(j *signal.Joining, m signal.Member, rid string, req *joinReq) (string, signal.JoinResult) {
 	force := "0"
 	if j.Resumed {
 		force = "1"
 	}
 	ev := proto.Marshal(wire{T: wJoin, Node: b.self, Room: j.Room, Member: &m})
 	b.pubMu.Lock()
+	req.syncs.Store(b.syncs.Load()) // before the script publishes the snapshot that completes req
 	ctx, cancel := b.cmdCtx()
 	res, err := joinScript.Run(ctx, b.rdb, []string{b.roomKey(j.Room), b.roomsKey()},
 		j.Peer, string(proto.Marshal(m)), b.rooms.RoomSize(), b.nodeKey(""), b.evCh, string(ev), b.myCh, rid, force, j.Room, b.keyTTL()).Slice()
@@ -117,18 +120,46 @@ func (b *Bus) onSnap(w wire) {
 	req.done <- b.complete(req, w.Members)
 }
 
+// complete puts the peer of req into its room with the snapshot members. A
+// full sync that ran since join.lua stored the peer as it was while joining
+// (not yet marked host, when join.lua made it the room's first), over what
+// join.lua wrote: the peer's entry is then written again as it is now.
 func (b *Bus) complete(req *joinReq, members []signal.Member) bool {
 	ok := req.j.Complete(members)
 	b.knowAll(members)
+	if ok && b.syncs.Load() != req.syncs.Load() {
+		if m, in := req.j.Member(); in {
+			b.Update(req.j.Room, m)
+		}
+	}
 	return ok
 }
 
-// Leave removes a peer of this node from room in Redis and tells the others.
-func (b *Bus) Leave(room, id string) {
-	b.write("leave", room, func(ctx context.Context, p redis.Pipeliner) {
-		leaveScript.Eval(ctx, p, []string{b.roomKey(room), b.ctlKey(room)}, id, b.evCh,
-			string(proto.Marshal(wire{T: wLeave, Node: b.self, Room: room, ID: id})))
+// Leave removes a peer of this node from room in Redis, tells the others,
+// and says whether members of live nodes remain (leave.lua counts them in
+// the same step).
+func (b *Bus) Leave(room, id string) signal.RoomLeft {
+	if !b.linkUp() {
+		b.markDirty(room)
+		return signal.LeftUnknown
+	}
+	var cmd *redis.Cmd
+	err := b.pipe("leave", func(ctx context.Context, p redis.Pipeliner) {
+		cmd = leaveScript.Eval(ctx, p, []string{b.roomKey(room), b.ctlKey(room)}, id, b.evCh,
+			string(proto.Marshal(wire{T: wLeave, Node: b.self, Room: room, ID: id})), b.nodeKey(""))
 	})
+	if err != nil {
+		b.markDirty(room)
+		return signal.LeftUnknown
+	}
+	n, err := cmd.Int()
+	switch {
+	case err != nil:
+		return signal.LeftUnknown
+	case n == 0:
+		return signal.LeftEmpty
+	}
+	return signal.LeftInUse
 }
 
 // Update stores a peer's new name/state and tells the others.
@@ -182,6 +213,7 @@ func (b *Bus) markDirty(room string) {
 func (b *Bus) syncAll() {
 	b.pubMu.Lock()
 	defer b.pubMu.Unlock()
+	b.syncs.Add(1)
 	view := b.rooms.View(b.staleRooms())
 	var failed []string
 	for room, ms := range view {

@@ -6,7 +6,7 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// The Lua scripts that change room hashes, control keys and media claims, each documented
+// The Lua scripts that change room hashes, control keys, media claims and failure counts, each documented
 // in its file.
 var (
 	//go:embed join.lua
@@ -19,10 +19,13 @@ var (
 	releaseLua string
 	//go:embed leave.lua
 	leaveLua string
+	//go:embed fail.lua
+	failLua string
 
 	joinScript    = redis.NewScript(joinLua)
 	syncScript    = redis.NewScript(syncLua)
 	claimScript   = redis.NewScript(claimLua)
 	releaseScript = redis.NewScript(releaseLua)
 	leaveScript   = redis.NewScript(leaveLua)
+	failScript    = redis.NewScript(failLua)
 )
