@@ -47,7 +47,7 @@ const (
 	// value offsets
 	kfvAddrs   = 0  // new source, new destination address (network order)
 	kfvPorts   = 8  // new source, new destination port (network order)
-	kfvIfindex = 12 // egress interface (host order); 0: this host, passed up the stack
+	kfvIfindex = 12 // egress interface (host order)
 	kfvSlot    = 16 // counter slot (host order)
 	kfvChannel = 20 // channel number (network order), for peer → client
 	kfvMTU     = 22 // egress MTU (host order)

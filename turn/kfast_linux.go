@@ -161,16 +161,6 @@ type kfRoute struct {
 	ifindex int
 	mtu     int
 	src     netip.Addr
-	local   bool // the interface is loopback: the address is this host's
-}
-
-// egress is the interface the program sends a datagram of r out on: 0 for
-// a local destination, which the program hands up the stack instead.
-func (r kfRoute) egress() uint32 {
-	if r.local {
-		return 0
-	}
-	return uint32(r.ifindex)
 }
 
 // install puts e's two entries in the maps with a fresh, zeroed counter
@@ -302,7 +292,6 @@ func routeTo(dst netip.Addr) (kfRoute, error) {
 			return kfRoute{}, fmt.Errorf("route to %s: interface %d: %w", dst, r.ifindex, err)
 		}
 		r.mtu = min(ifc.MTU, 0xFFFF)
-		r.local = ifc.Flags&net.FlagLoopback != 0
 		return r, nil
 	}
 	return kfRoute{}, fmt.Errorf("route to %s: no answer", dst)
@@ -366,7 +355,7 @@ func kfEntryFor(client, srv, relay, peer netip.AddrPort, num uint16, toClient, t
 	put4(e.clientVal[kfvAddrs+4:], peer.Addr())
 	be.PutUint16(e.clientVal[kfvPorts:], relay.Port())
 	be.PutUint16(e.clientVal[kfvPorts+2:], peer.Port())
-	ne.PutUint32(e.clientVal[kfvIfindex:], toPeer.egress())
+	ne.PutUint32(e.clientVal[kfvIfindex:], uint32(toPeer.ifindex))
 	be.PutUint16(e.clientVal[kfvChannel:], num)
 	ne.PutUint16(e.clientVal[kfvMTU:], uint16(toPeer.mtu))
 
@@ -378,7 +367,7 @@ func kfEntryFor(client, srv, relay, peer netip.AddrPort, num uint16, toClient, t
 	put4(e.peerVal[kfvAddrs+4:], client.Addr())
 	be.PutUint16(e.peerVal[kfvPorts:], srv.Port())
 	be.PutUint16(e.peerVal[kfvPorts+2:], client.Port())
-	ne.PutUint32(e.peerVal[kfvIfindex:], toClient.egress())
+	ne.PutUint32(e.peerVal[kfvIfindex:], uint32(toClient.ifindex))
 	be.PutUint16(e.peerVal[kfvChannel:], num)
 	ne.PutUint16(e.peerVal[kfvMTU:], uint16(toClient.mtu))
 	return e

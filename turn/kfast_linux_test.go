@@ -153,7 +153,8 @@ func kfRun(t *testing.T, prog *ebpf.Program, in []byte) (uint32, []byte) {
 }
 
 func kfInstall(t *testing.T, coll *ebpf.Collection, mtu int) *kfEntry {
-	return kfInstallRoutes(t, coll, kfRoute{ifindex: 1, mtu: mtu}, kfRoute{ifindex: 1, mtu: 1500})
+	// Interface 2: not loopback, where the test runs, so the program redirects.
+	return kfInstallRoutes(t, coll, kfRoute{ifindex: 2, mtu: mtu}, kfRoute{ifindex: 2, mtu: 1500})
 }
 
 // kfInstallRoutes installs the test binding with the given routes towards
@@ -224,13 +225,14 @@ func TestKernelProgramRewrites(t *testing.T) {
 	}
 }
 
-// TestKernelProgramPassesLocal: a binding whose client and peer are on this
-// host (routes through loopback) is rewritten the same way and handed up
-// the stack (TCX_PASS) instead of redirected out again.
+// TestKernelProgramPassesLocal: a datagram on loopback (where
+// BPF_PROG_TEST_RUN puts it) of a binding whose other side is on this host
+// (routed through loopback) is rewritten the same way and handed up the
+// stack (TCX_PASS) instead of redirected out again.
 func TestKernelProgramPassesLocal(t *testing.T) {
 	coll := loadKF(t)
 	prog := coll.Programs["rtcd_turn"]
-	lo := kfRoute{ifindex: 1, mtu: 0xFFFF, local: true}
+	lo := kfRoute{ifindex: loopbackIfindex, mtu: 0xFFFF}
 	kfInstallRoutes(t, coll, lo, lo)
 	payload := []byte("on this host")
 	ret, out := kfRun(t, prog, udpFrame(kfClient, kfSrv, channelFrame(0x4001, payload, false), true))

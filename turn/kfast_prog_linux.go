@@ -42,11 +42,13 @@ import (
 // are updated incrementally with the kernel's csum helpers, which also keep
 // skb->csum right for CHECKSUM_COMPLETE; the redirect is bpf_redirect_neigh
 // to the interface user space found by a route lookup, so the kernel
-// resolves the next hop. When that lookup says the destination is on this
-// host (the loopback interface), the entry holds interface 0 and the
-// program returns TCX_PASS instead: the datagram, which then came in on
-// loopback too, goes on up the stack to the local socket with its new
-// headers, rather than out through loopback and in a second time.
+// resolves the next hop. When the datagram came in on loopback and that
+// lookup says its new destination is on this host (loopback as well), the
+// program returns TCX_PASS instead: the datagram goes on up the stack to
+// the local socket with its new headers, rather than out through loopback
+// and in a second time. (A datagram from another interface is redirected
+// even to a local destination: passed up with a local source address it
+// would be dropped as martian.)
 //
 // Counters: each binding owns a slot of the per-CPU array kfCounters
 // (kfSlotSize bytes): packets and payload bytes each way, read by user
@@ -73,7 +75,12 @@ const (
 	skbProtocol    = 16
 	skbVlanPresent = 20
 	skbGSOSize     = 176
+	skbIfindex     = 40 // the interface the datagram is on
 )
+
+// loopbackIfindex is every network namespace's loopback interface
+// (LOOPBACK_IFINDEX in the kernel).
+const loopbackIfindex = 1
 
 // Stack layout (offsets from R10). The IP header is loaded at fp-48 so that
 // every 4-byte field is 4-aligned, as the verifier requires on the stack.
@@ -238,12 +245,14 @@ func kfProgram() asm.Instructions {
 			asm.LoadMem(R2, R0, off, asm.DWord), asm.Add.Imm(R2, 1), asm.StoreMem(R0, off, R2, asm.DWord),
 			asm.LoadMem(R2, R0, off+8, asm.DWord), asm.Add.Reg(R2, R9), asm.StoreMem(R0, off+8, R2, asm.DWord),
 			asm.LoadMem(R1, R7, kfvIfindex, asm.Word).WithSymbol(label),
-			asm.JEq.Imm(R1, 0, label+"_local"),
-			asm.Mov.Imm(R2, 0), asm.Mov.Imm(R3, 0), asm.Mov.Imm(R4, 0),
+			// From loopback to a destination on this host (loopback): the
+			// rewritten datagram goes on up the stack to the local socket.
+			asm.JNE.Imm(R1, loopbackIfindex, label+"_out"),
+			asm.LoadMem(R2, R6, skbIfindex, asm.Word),
+			asm.JEq.Imm(R2, loopbackIfindex, label+"_local"),
+			asm.Mov.Imm(R2, 0).WithSymbol(label+"_out"), asm.Mov.Imm(R3, 0), asm.Mov.Imm(R4, 0),
 			asm.FnRedirectNeigh.Call(),
 			asm.Return(),
-			// A destination on this host: the rewritten datagram goes on up
-			// this interface's stack to the local socket.
 			asm.Mov.Imm(R0, tcxPass).WithSymbol(label+"_local"),
 			asm.Return(),
 		)
