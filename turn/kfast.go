@@ -53,6 +53,10 @@ const (
 	kfvMTU     = 22 // egress MTU (host order)
 )
 
+// A value's addresses and ports lie as a key's do (kfEntryFor writes both
+// with one function): this fails to compile unless kfvPorts is kfvAddrs+8.
+const _ = uint(kfvPorts-kfvAddrs-8) + uint(kfvAddrs+8-kfvPorts)
+
 // kfEntry is one binding's pair of kernel entries.
 //
 // Client key: client IP, server IP, client port, server port, channel, 0.

@@ -344,31 +344,28 @@ func (k *kernelFast) entry(b *binding) (*kfEntry, error) {
 func kfEntryFor(client, srv, relay, peer netip.AddrPort, num uint16, toClient, toPeer kfRoute) *kfEntry {
 	e := &kfEntry{}
 	be, ne := binary.BigEndian, binary.NativeEndian
-	put4 := func(b []byte, a netip.Addr) { a4 := a.As4(); copy(b, a4[:]) }
+	// flow writes from → to as a datagram carries it and as keys and values
+	// hold it: both addresses, then both ports, in network order.
+	flow := func(b []byte, from, to netip.AddrPort) {
+		f, t := from.Addr().As4(), to.Addr().As4()
+		copy(b, f[:])
+		copy(b[4:], t[:])
+		be.PutUint16(b[8:], from.Port())
+		be.PutUint16(b[10:], to.Port())
+	}
+	// value is the rewrite to from → to, sent out on r.
+	value := func(v []byte, from, to netip.AddrPort, r kfRoute) {
+		flow(v[kfvAddrs:], from, to) // and the ports at kfvPorts (kfast.go)
+		ne.PutUint32(v[kfvIfindex:], uint32(r.ifindex))
+		be.PutUint16(v[kfvChannel:], num)
+		ne.PutUint16(v[kfvMTU:], uint16(r.mtu))
+	}
 
-	put4(e.clientKey[0:], client.Addr())
-	put4(e.clientKey[4:], srv.Addr())
-	be.PutUint16(e.clientKey[8:], client.Port())
-	be.PutUint16(e.clientKey[10:], srv.Port())
+	flow(e.clientKey[:], client, srv)
 	be.PutUint16(e.clientKey[12:], num)
-	put4(e.clientVal[kfvAddrs:], relay.Addr())
-	put4(e.clientVal[kfvAddrs+4:], peer.Addr())
-	be.PutUint16(e.clientVal[kfvPorts:], relay.Port())
-	be.PutUint16(e.clientVal[kfvPorts+2:], peer.Port())
-	ne.PutUint32(e.clientVal[kfvIfindex:], uint32(toPeer.ifindex))
-	be.PutUint16(e.clientVal[kfvChannel:], num)
-	ne.PutUint16(e.clientVal[kfvMTU:], uint16(toPeer.mtu))
+	value(e.clientVal[:], relay, peer, toPeer)
 
-	put4(e.peerKey[0:], peer.Addr())
-	put4(e.peerKey[4:], relay.Addr())
-	be.PutUint16(e.peerKey[8:], peer.Port())
-	be.PutUint16(e.peerKey[10:], relay.Port())
-	put4(e.peerVal[kfvAddrs:], srv.Addr())
-	put4(e.peerVal[kfvAddrs+4:], client.Addr())
-	be.PutUint16(e.peerVal[kfvPorts:], srv.Port())
-	be.PutUint16(e.peerVal[kfvPorts+2:], client.Port())
-	ne.PutUint32(e.peerVal[kfvIfindex:], uint32(toClient.ifindex))
-	be.PutUint16(e.peerVal[kfvChannel:], num)
-	ne.PutUint16(e.peerVal[kfvMTU:], uint16(toClient.mtu))
+	flow(e.peerKey[:], peer, relay)
+	value(e.peerVal[:], srv, client, toClient)
 	return e
 }
