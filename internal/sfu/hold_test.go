@@ -32,18 +32,7 @@ func TestHoldAudio(t *testing.T) {
 	}
 
 	a.part.HoldAudio(true)
-	held := false
-	for range 20 {
-		before, muted := count(b, "a", webrtc.RTPCodecTypeAudio), audioMuted(s)
-		b.waitFor("100 of a's audio packets held", func() bool { return audioMuted(s) >= muted+100 })
-		if count(b, "a", webrtc.RTPCodecTypeAudio) == before {
-			held = true
-			break
-		}
-	}
-	if !held {
-		t.Fatal("b still hears a while a's audio is held")
-	}
+	waitHeldFrom(t, s, audioMuted, b, "a") // b does not hear a while a's audio is held
 	video := count(b, "a", webrtc.RTPCodecTypeVideo)
 	b.waitFor("a's video while its audio is held", func() bool { return b.packets[key("a", webrtc.RTPCodecTypeVideo)] >= video+20 })
 	if n := count(a, "b", webrtc.RTPCodecTypeAudio); n == 0 {

@@ -16,8 +16,9 @@ func audioHeld(s *Server) uint64 {
 }
 
 // waitHeldFrom waits until sub receives no audio of pubs while the server
-// holds 100 audio packets: they are not forwarded.
-func waitHeldFrom(t *testing.T, s *Server, sub *peer, pubs ...string) {
+// holds 100 audio packets by the count held reads (audioHeld, audioMuted):
+// they are not forwarded.
+func waitHeldFrom(t *testing.T, s *Server, held func(*Server) uint64, sub *peer, pubs ...string) {
 	t.Helper()
 	count := func() (n int) {
 		sub.mu.Lock()
@@ -28,8 +29,8 @@ func waitHeldFrom(t *testing.T, s *Server, sub *peer, pubs ...string) {
 		return n
 	}
 	for range 20 {
-		before, held := count(), audioHeld(s)
-		sub.waitFor("100 more audio packets held", func() bool { return audioHeld(s) >= held+100 })
+		before, from := count(), held(s)
+		sub.waitFor("100 more audio packets held", func() bool { return held(s) >= from+100 })
 		if count() == before {
 			return
 		}
@@ -64,7 +65,7 @@ func TestLoudestAudio(t *testing.T) {
 
 	// Everyone is silent (level 127): once the room's loop has ranked the
 	// four, none is forwarded.
-	waitHeldFrom(t, s, a, "b", "c", "d")
+	waitHeldFrom(t, s, audioHeld, a, "b", "c", "d")
 	a.mu.Lock()
 	fromB, fromC := audio(a, "b"), audio(a, "c")
 	a.mu.Unlock()
@@ -80,7 +81,7 @@ func TestLoudestAudio(t *testing.T) {
 	b.streamIDs.level.Store(127)
 	c.streamIDs.level.Store(30)
 	a.waitFor("c's voice", func() bool { return audio(a, "c") >= fromC+50 })
-	waitHeldFrom(t, s, a, "b")
+	waitHeldFrom(t, s, audioHeld, a, "b")
 
 	// b speaks again: its stream continues at the next sequence number,
 	// and its timestamps move on.
